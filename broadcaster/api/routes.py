@@ -1,0 +1,315 @@
+"""REST API ``/api/v1`` — every panel action as JSON, bearer-token auth per user.
+
+One error shape everywhere: ``{"error": {"code": "...", "message": "...", "field": "..."}}``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import wraps
+from typing import Any
+
+from flask import Blueprint, current_app, g, jsonify, request, send_file
+from pydantic import ValidationError
+
+from broadcaster.api.schemas import (
+    AnnouncementIn,
+    CommandIn,
+    LoginIn,
+    NodeIn,
+    ScheduleIn,
+    ZoneIn,
+)
+from broadcaster.services import ServiceError
+from broadcaster.web.common import bearer_token
+from devices.protocol import format_ts
+from schedules.timeutil import TimeParseError, parse_local
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+def svc():
+    return current_app.extensions["loaphuong"].service
+
+
+def err(code: str, message: str, status: int, field: str | None = None):
+    body: dict[str, Any] = {"code": code, "message": message}
+    if field:
+        body["field"] = field
+    return jsonify({"error": body}), status
+
+
+@bp.errorhandler(ServiceError)
+def _service_error(exc: ServiceError):
+    return err(exc.code, exc.message, exc.status, exc.field)
+
+
+@bp.errorhandler(404)
+def _not_found(_exc):
+    return err("not_found", "no such resource", 404)
+
+
+@bp.errorhandler(405)
+def _not_allowed(_exc):
+    return err("method_not_allowed", "method not allowed", 405)
+
+
+def body(model):
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise ServiceError("invalid_json", "request body must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first.get("loc", ()))
+        raise ServiceError("invalid_field", f"{loc}: {first.get('msg')}", loc or None) from exc
+
+
+def token_required(role: str | None = None):
+    def deco(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            user = svc().user_for_token(bearer_token() or "")
+            if user is None:
+                return err("unauthorized", "Authorization: Bearer <API token> required", 401)
+            if role == "admin" and user.role != "admin":
+                return err("forbidden", "admin role required", 403)
+            g.api_user = user
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return deco
+
+
+def ts(moment: datetime | None) -> str | None:
+    return format_ts(moment) if moment else None
+
+
+def local_iso(moment: datetime | None) -> str | None:
+    return svc().local(moment).isoformat(timespec="seconds") if moment else None
+
+
+# ---------------------------------------------------------------------------------- serialisers
+def zone_json(z) -> dict:
+    return {"id": z.id, "code": z.code, "name": z.name, "kind": z.kind, "ward": z.ward}
+
+
+def node_json(n, with_plan: bool = False) -> dict:
+    out = {
+        "node_id": n.node_id,
+        "name": n.name,
+        "zone": n.zone.code if n.zone else None,
+        "state": n.state,
+        "last_seen": ts(n.last_seen),
+        "firmware": n.firmware,
+        "volume": n.volume,
+        "plan_version": n.plan_version or None,
+        "reported_plan_version": n.reported_plan_version,
+    }
+    if with_plan:
+        out["plan"] = n.plan_payload
+    return out
+
+
+def announcement_json(a) -> dict:
+    return {
+        "id": a.id,
+        "title": a.title,
+        "text": a.text,
+        "status": a.status,
+        "engine": a.engine,
+        "render_error": a.render_error,
+        "media": (
+            {"sha256": a.media.sha256, "bytes": a.media.size, "duration_ms": a.media.duration_ms,
+             "content_type": a.media.content_type, "url": svc().media_url(a.media.sha256)}
+            if a.media else None
+        ),
+        "created_at": ts(a.created_at),
+    }
+
+
+def schedule_json(s) -> dict:
+    return {
+        "id": s.id,
+        "announcement_id": s.announcement_id,
+        "title": s.announcement.title if s.announcement else None,
+        "start_at": ts(s.start_at),
+        "start_at_local": local_iso(s.start_at),
+        "priority": s.priority,
+        "status": s.status,
+        "zones": [z.code for z in s.zones],
+    }
+
+
+def command_json(c) -> dict:
+    return {"id": c.id, "node_id": c.node_id, "name": c.name, "args": c.args, "status": c.status,
+            "issued_at": ts(c.issued_at), "expires_at": ts(c.expires_at), "acked_at": ts(c.acked_at),
+            "error": c.error}
+
+
+def play_json(p: dict) -> dict:
+    return {**p, "scheduled_start": ts(p["scheduled_start"]), "actual_start": ts(p["actual_start"])}
+
+
+# --------------------------------------------------------------------------------------- routes
+@bp.get("/openapi.json")
+def openapi():
+    from broadcaster.api.openapi import spec
+
+    return jsonify(spec(request.host_url.rstrip("/")))
+
+
+@bp.post("/auth/token")
+def login_token():
+    data = body(LoginIn)
+    user = svc().authenticate(data.username, data.password)
+    if user is None:
+        return err("invalid_credentials", "wrong username or password", 401)
+    token = svc().issue_api_token(user)
+    return jsonify({"token": token, "username": user.username, "role": user.role}), 201
+
+
+@bp.get("/panel-key")
+def panel_key():
+    return jsonify({"public_key": svc().public_key_b64, "algorithm": "Ed25519"})
+
+
+@bp.get("/zones")
+@token_required()
+def list_zones():
+    return jsonify([zone_json(z) for z in svc().list_zones()])
+
+
+@bp.post("/zones")
+@token_required("admin")
+def create_zone():
+    data = body(ZoneIn)
+    zone = svc().create_zone(data.code, data.name, data.kind, data.ward)
+    return jsonify(zone_json(zone)), 201
+
+
+@bp.get("/nodes")
+@token_required()
+def list_nodes():
+    return jsonify([node_json(n) for n in svc().list_nodes()])
+
+
+@bp.post("/nodes")
+@token_required("admin")
+def register_node():
+    data = body(NodeIn)
+    service = svc()
+    node, token = service.register_node(data.node_id, data.name, data.zone, user=g.api_user)
+    return jsonify({
+        **node_json(node),
+        "token": token,
+        "panel_public_key": service.public_key_b64,
+        "topic_prefix": service.config.MQTT_PREFIX,
+        "broker_url": service.config.MQTT_URL or None,
+        "media_base_url": service.config.public_url,
+    }), 201
+
+
+@bp.get("/nodes/<node_id>")
+@token_required()
+def get_node(node_id: str):
+    node = svc().get_node(node_id)
+    if node is None:
+        return err("not_found", f"no node {node_id!r}", 404)
+    return jsonify(node_json(node, with_plan=True))
+
+
+@bp.get("/nodes/<node_id>/commands")
+@token_required()
+def list_commands(node_id: str):
+    return jsonify([command_json(c) for c in svc().list_commands(node_id)])
+
+
+@bp.post("/nodes/<node_id>/commands")
+@token_required()
+def send_command(node_id: str):
+    data = body(CommandIn)
+    record = svc().send_command(node_id, data.name, data.args, g.api_user)
+    return jsonify(command_json(record)), 202
+
+
+@bp.get("/announcements")
+@token_required()
+def list_announcements():
+    return jsonify([announcement_json(a) for a in svc().list_announcements()])
+
+
+@bp.post("/announcements")
+@token_required()
+def create_announcement():
+    data = body(AnnouncementIn)
+    ann = svc().create_announcement(data.title, data.text, g.api_user)
+    return jsonify(announcement_json(ann)), 201
+
+
+@bp.get("/announcements/<int:announcement_id>")
+@token_required()
+def get_announcement(announcement_id: int):
+    ann = svc().get_announcement(announcement_id)
+    if ann is None:
+        return err("not_found", "no such announcement", 404)
+    return jsonify(announcement_json(ann))
+
+
+@bp.post("/announcements/<int:announcement_id>/render")
+@token_required()
+def render_announcement(announcement_id: int):
+    return jsonify(announcement_json(svc().render_announcement(announcement_id)))
+
+
+@bp.get("/announcements/<int:announcement_id>/audio")
+@token_required()
+def announcement_audio(announcement_id: int):
+    ann = svc().get_announcement(announcement_id)
+    if ann is None or not ann.media_sha256:
+        return err("not_found", "no audio for this announcement", 404)
+    return send_file(svc().media.path(ann.media_sha256, "mp3"), mimetype="audio/mpeg")
+
+
+@bp.get("/schedules")
+@token_required()
+def list_schedules():
+    return jsonify([schedule_json(s) for s in svc().list_schedules()])
+
+
+@bp.post("/schedules")
+@token_required()
+def create_schedule():
+    data = body(ScheduleIn)
+    service = svc()
+    try:
+        start = parse_local(data.start_at, service.config.TIMEZONE)
+    except TimeParseError as exc:
+        raise ServiceError("invalid_time", str(exc), "start_at") from exc
+    sched = service.create_schedule(data.announcement_id, data.zones, start, data.priority, g.api_user)
+    return jsonify(schedule_json(sched)), 201
+
+
+@bp.get("/schedules/<int:schedule_id>")
+@token_required()
+def get_schedule(schedule_id: int):
+    sched = svc().get_schedule(schedule_id)
+    if sched is None:
+        return err("not_found", "no such schedule", 404)
+    return jsonify(schedule_json(sched))
+
+
+@bp.post("/schedules/<int:schedule_id>/cancel")
+@token_required()
+def cancel_schedule(schedule_id: int):
+    return jsonify(schedule_json(svc().cancel_schedule(schedule_id, g.api_user)))
+
+
+@bp.get("/plays")
+@token_required()
+def plays():
+    schedule_id = request.args.get("schedule_id", type=int)
+    node_id = request.args.get("node_id") or None
+    return jsonify([play_json(p) for p in svc().plays(schedule_id=schedule_id, node_id=node_id)])

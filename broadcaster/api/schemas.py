@@ -1,0 +1,49 @@
+"""Request bodies of the REST API (pydantic; the OpenAPI document is generated from them)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LoginIn(_In):
+    username: str
+    password: str
+
+
+class ZoneIn(_In):
+    code: str = Field(description="Stable code, e.g. 'to-3' (lowercase letters, digits, - or _)")
+    name: str = Field(description="Display name, e.g. 'Tổ dân phố 3'")
+    kind: Literal["village", "residential_group"] = "residential_group"
+    ward: str = ""
+
+
+class NodeIn(_In):
+    node_id: str = Field(description="[a-z0-9][a-z0-9_-]{0,63}; never '+', '#' or '/'")
+    name: str = ""
+    zone: str | int | None = Field(default=None, description="Zone code or id")
+
+
+class AnnouncementIn(_In):
+    title: str = Field(max_length=300)
+    text: str = Field(description="Vietnamese text to be spoken (1–5000 characters by default)")
+
+
+class ScheduleIn(_In):
+    announcement_id: int
+    zones: list[str | int] = Field(min_length=1, description="Zone codes or ids")
+    start_at: str = Field(
+        description="ISO 8601. Without an offset it is local time (Asia/Ho_Chi_Minh), "
+        "e.g. '2026-11-23T06:00:00'; with 'Z' or '+07:00' it is absolute."
+    )
+    priority: Literal["normal", "priority", "emergency"] = "normal"
+
+
+class CommandIn(_In):
+    name: Literal["ping", "resync", "stop", "set_volume"]
+    args: dict[str, Any] = Field(default_factory=dict)

@@ -1,0 +1,239 @@
+"""``loaphuong`` console script.
+
+    loaphuong demo          panel + embedded broker + 3 simulated nodes in 2 zones (what `make run` runs)
+    loaphuong serve         panel + scheduler + MQTT bridge (embedded broker unless LOAPHUONG_MQTT_URL)
+    loaphuong sim …         node simulator (see firmware_sim.cli)
+    loaphuong create-user   add a user (officer | leader | admin)
+    loaphuong schemas       write or check the protocol JSON Schemas
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import secrets
+import signal
+import sys
+import threading
+from pathlib import Path
+
+log = logging.getLogger("loaphuong")
+
+DEMO_ZONES = [("to-3", "Tổ dân phố 3"), ("to-5", "Tổ dân phố 5")]
+DEMO_NODES = [
+    ("loa-01", "Nhà văn hóa tổ 3", "to-3"),
+    ("loa-02", "Ngã ba chợ, tổ 3", "to-3"),
+    ("loa-03", "Đầu hẻm 12, tổ 5", "to-5"),
+]
+
+
+def _logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+def _ensure_admin(service, data_dir: Path) -> tuple[str, str | None]:
+    """Create the admin user on first start. Returns (username, password if known)."""
+    from sqlalchemy import select
+
+    from broadcaster.models import User
+
+    username = os.environ.get("LOAPHUONG_ADMIN_USER", "admin")
+    password = os.environ.get("LOAPHUONG_ADMIN_PASSWORD")
+    pw_file = data_dir / "admin-password.txt"
+    with service.db.session() as s:
+        exists = s.scalar(select(User).where(User.username == username)) is not None
+    if exists:
+        if password:
+            service.set_password(username, password)
+            return username, password
+        return username, pw_file.read_text().strip() if pw_file.exists() else None
+    password = password or secrets.token_urlsafe(9)
+    service.create_user(username, password, role="admin", display_name="Quản trị viên")
+    pw_file.write_text(password + "\n")
+    pw_file.chmod(0o600)
+    return username, password
+
+
+def _serve_http(app, host: str, port: int, stop: threading.Event) -> None:
+    from werkzeug.serving import make_server
+
+    server = make_server(host, port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="http", daemon=True)
+    thread.start()
+    try:
+        stop.wait()
+    finally:
+        server.shutdown()
+
+
+def _wait_for_signal() -> threading.Event:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from broadcaster.app import create_app, runtime, start_services, stop_services
+    from broadcaster.config import Config
+
+    config = Config()
+    if args.port:
+        config.PORT = args.port
+    app = create_app(config)
+    rt = runtime(app)
+    user, password = _ensure_admin(rt.service, config.DATA_DIR)
+    start_services(app)
+    stop = _wait_for_signal()
+    print(f"Loa Phường panel: {config.public_url}  (broker {config.MQTT_URL})", flush=True)
+    if password:
+        print(f"Admin login: {user} / {password}", flush=True)
+    try:
+        _serve_http(app, config.HOST, config.PORT, stop)
+    finally:
+        stop_services(app)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Panel + embedded broker + simulated nodes, all in one process, embedded defaults only."""
+    from firmware_sim.fleet import Fleet
+    from firmware_sim.node import NodeConfig
+
+    from broadcaster.app import create_app, runtime, start_services, stop_services
+    from broadcaster.config import Config
+    from broadcaster.services import ServiceError
+
+    config = Config()
+    if args.port:
+        config.PORT = args.port
+    app = create_app(config)
+    rt = runtime(app)
+    service = rt.service
+    user, password = _ensure_admin(service, config.DATA_DIR)
+    for code, name in DEMO_ZONES:
+        try:
+            service.create_zone(code, name, "residential_group", "Phường demo")
+        except ServiceError:
+            pass
+    sim_dir = config.DATA_DIR / "sim"
+    sim_dir.mkdir(parents=True, exist_ok=True)
+    cred_file = sim_dir / "credentials.json"
+    creds: dict[str, str] = json.loads(cred_file.read_text()) if cred_file.exists() else {}
+    for node_id, name, zone in DEMO_NODES[: args.nodes]:
+        if node_id in creds and service.get_node(node_id):
+            continue
+        if service.get_node(node_id):
+            token = service.rotate_node_token(node_id)
+        else:
+            _node, token = service.register_node(node_id, name, zone)
+        creds[node_id] = token
+    cred_file.write_text(json.dumps(creds, indent=1))
+    cred_file.chmod(0o600)
+
+    start_services(app)
+    from broadcaster.broker import parse_mqtt_url
+
+    host, port = parse_mqtt_url(config.MQTT_URL)
+    fleet = Fleet(
+        [
+            NodeConfig(
+                node_id=node_id, token=creds[node_id], broker_host=host, broker_port=port,
+                panel_public_key=service.public_key_b64, data_dir=sim_dir / node_id,
+                topic_prefix=config.MQTT_PREFIX,
+            )
+            for node_id, _n, _z in DEMO_NODES[: args.nodes]
+        ],
+        playback_log=sim_dir / "plays.jsonl",
+    )
+    fleet.start()
+    stop = _wait_for_signal()
+    print("", flush=True)
+    print("  Loa Phường — bản demo / demo", flush=True)
+    print(f"  Bảng điều khiển / panel:  {config.public_url}", flush=True)
+    if password:
+        print(f"  Đăng nhập / login:        {user} / {password}", flush=True)
+    else:
+        print(f"  Đăng nhập / login:        {user} (set LOAPHUONG_ADMIN_PASSWORD to reset)", flush=True)
+    print(f"  MQTT broker ({rt.broker.kind if rt.broker else 'external'}): {config.MQTT_URL}", flush=True)
+    print(f"  {args.nodes} loa mô phỏng / simulated nodes in {len(DEMO_ZONES)} zones; Ctrl-C to stop", flush=True)
+    print("", flush=True)
+    try:
+        _serve_http(app, config.HOST, config.PORT, stop)
+    finally:
+        fleet.stop()
+        stop_services(app)
+    return 0
+
+
+def cmd_create_user(args: argparse.Namespace) -> int:
+    from broadcaster.app import create_app, runtime
+    from broadcaster.config import Config
+    from broadcaster.services import ServiceError
+
+    app = create_app(Config())
+    password = args.password or secrets.token_urlsafe(9)
+    try:
+        runtime(app).service.create_user(args.username, password, args.role)
+    except ServiceError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    print(f"{args.username} / {password} ({args.role})")
+    return 0
+
+
+def cmd_schemas(args: argparse.Namespace) -> int:
+    from devices.schema_files import SCHEMA_DIR, check_schemas, write_schemas
+
+    if args.write:
+        for path in write_schemas():
+            print(path)
+        return 0
+    stale = check_schemas()
+    if stale:
+        print(f"out of date in {SCHEMA_DIR}: {', '.join(stale)} — run `make schemas`", file=sys.stderr)
+        return 1
+    print("schemas up to date")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "sim":
+        from firmware_sim.cli import main as sim_main
+
+        return sim_main(argv[1:])
+    parser = argparse.ArgumentParser(prog="loaphuong", description="Loa Phường ward loudspeaker system")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("demo", help="panel + embedded broker + simulated nodes (make run)")
+    p.add_argument("--nodes", type=int, default=3, choices=range(1, len(DEMO_NODES) + 1))
+    p.add_argument("--port", type=int, default=0)
+    p.set_defaults(func=cmd_demo)
+    p = sub.add_parser("serve", help="run the panel")
+    p.add_argument("--port", type=int, default=0)
+    p.set_defaults(func=cmd_serve)
+    sub.add_parser("sim", help="run simulated loudspeaker nodes (see `loaphuong sim --help`)")
+    p = sub.add_parser("create-user", help="add a user")
+    p.add_argument("username")
+    p.add_argument("--role", choices=("officer", "leader", "admin"), default="officer")
+    p.add_argument("--password")
+    p.set_defaults(func=cmd_create_user)
+    p = sub.add_parser("schemas", help="write or check devices/schemas/*.json")
+    p.add_argument("--write", action="store_true")
+    p.set_defaults(func=cmd_schemas)
+    args = parser.parse_args(argv)
+    _logging(args.verbose)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""Configuration: one class that reads the environment, and a test variant.
+
+Every setting has an environment variable ``LOAPHUONG_<NAME>``; README.md lists them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+
+def _env(name: str, default: Any = None) -> Any:
+    return os.environ.get(f"LOAPHUONG_{name}", default)
+
+
+def _bool(value: Any) -> bool:
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+class Config:
+    """Defaults give a working single-machine deployment: SQLite + embedded broker under ./instance."""
+
+    def __init__(self, **overrides: Any) -> None:
+        data_dir = Path(overrides.pop("DATA_DIR", None) or _env("DATA_DIR", "instance")).resolve()
+        self.DATA_DIR = data_dir
+        self.SECRET_KEY = _env("SECRET_KEY") or None  # None → generated and kept in DATA_DIR/secret_key
+        self.DATABASE_URL = _env("DATABASE_URL", f"sqlite:///{data_dir / 'loaphuong.db'}")
+        self.MEDIA_DIR = Path(_env("MEDIA_DIR", str(data_dir / "media")))
+        self.SIGNING_KEY_PATH = Path(_env("SIGNING_KEY", str(data_dir / "panel-ed25519.key")))
+        #: Broker URL (mqtt://host:port). Empty → the panel starts an embedded broker itself.
+        self.MQTT_URL = _env("MQTT_URL", "")
+        self.MQTT_USERNAME = _env("MQTT_USERNAME", "")
+        self.MQTT_PASSWORD = _env("MQTT_PASSWORD", "")
+        self.MQTT_PREFIX = _env("MQTT_PREFIX", "loaphuong")
+        self.MQTT_CLIENT_ID = _env("MQTT_CLIENT_ID", "loaphuong-panel")
+        #: Embedded broker: auto (Mosquitto if installed, else iotcore), mosquitto, iotcore.
+        self.EMBEDDED_BROKER = _env("EMBEDDED_BROKER", "auto")
+        self.EMBEDDED_BROKER_PORT = int(_env("EMBEDDED_BROKER_PORT", "1883"))
+        self.HOST = _env("HOST", "127.0.0.1")
+        self.PORT = int(_env("PORT", "5000"))
+        #: Base URL nodes use to download media; defaults to http://HOST:PORT.
+        self.PUBLIC_URL = _env("PUBLIC_URL", "")
+        self.TIMEZONE = _env("TIMEZONE", "Asia/Ho_Chi_Minh")
+        self.TTS_ENGINES = _env("TTS_ENGINES", "gtts,espeak")
+        self.GTTS_TIMEOUT = float(_env("GTTS_TIMEOUT", "8"))
+        self.GTTS_URL = _env("GTTS_URL", "") or None
+        self.TTS_VOICE = _env("TTS_VOICE", "vi")
+        self.MP3_BITRATE = _env("MP3_BITRATE", "64k")
+        self.LEAD_IN_MS = int(_env("LEAD_IN_MS", "600"))
+        self.MAX_TEXT_CHARS = int(_env("MAX_TEXT_CHARS", "5000"))
+        self.PLAN_HORIZON_HOURS = int(_env("PLAN_HORIZON_HOURS", "48"))
+        self.MAX_LATE_MS = int(_env("MAX_LATE_MS", "60000"))
+        self.COMMAND_TTL_S = int(_env("COMMAND_TTL_S", "300"))
+        self.ROLLOVER_MINUTES = int(_env("ROLLOVER_MINUTES", "10"))
+        #: Start the broker connection and the scheduler with the app (the CLI does; unit tests do not).
+        self.START_SERVICES = _bool(_env("START_SERVICES", "0"))
+        self.WTF_CSRF_ENABLED = True
+        self.WTF_CSRF_TIME_LIMIT = None
+        self.MAX_CONTENT_LENGTH = 64 * 1024 * 1024
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.DEFAULT_LOCALE = _env("LOCALE", "vi")
+        self.TESTING = False
+        for key, value in overrides.items():
+            setattr(self, key, value)
+
+    @property
+    def public_url(self) -> str:
+        return (self.PUBLIC_URL or f"http://{self.HOST}:{self.PORT}").rstrip("/")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in dir(self) if k.isupper()}
+
+
+class TestConfig(Config):
+    """Temporary data dir, CSRF still on (tests fetch the token like a browser), fast gTTS failure."""
+
+    def __init__(self, data_dir: Path, **overrides: Any) -> None:
+        overrides.setdefault("SECRET_KEY", "test-secret")
+        overrides.setdefault("TTS_ENGINES", "espeak")
+        overrides.setdefault("TESTING", True)
+        super().__init__(DATA_DIR=data_dir, **overrides)
+        self.DATABASE_URL = f"sqlite:///{Path(data_dir).resolve() / 'loaphuong.db'}"
+        self.MEDIA_DIR = Path(data_dir).resolve() / "media"
+        self.SIGNING_KEY_PATH = Path(data_dir).resolve() / "panel-ed25519.key"
+        for key, value in overrides.items():
+            setattr(self, key, value)

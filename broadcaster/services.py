@@ -1,0 +1,679 @@
+"""Service layer: every write the panel makes goes through here (web views and API stay thin).
+
+``PanelService`` wires the domain packages (``audio``, ``schedules``, ``devices``) to the database and
+to a :class:`Publisher` (the MQTT bridge in production, an in-memory one in unit tests).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from audio import MediaStore, SpeechError, default_engines, render_speech
+from audio.processing import AudioError
+from broadcaster.config import Config
+from broadcaster.db import Database
+from broadcaster.models import (
+    Announcement,
+    AuditEntry,
+    CommandRecord,
+    Media,
+    Node,
+    NodeEvent,
+    Schedule,
+    User,
+    Zone,
+)
+from devices import protocol as proto
+from devices.registry import RegistryError, new_token, token_hash, validate_node_id
+from schedules.plans import Occurrence, build_plan, items_hash, next_version, plan_items
+from schedules.timeutil import to_local
+
+log = logging.getLogger(__name__)
+
+ROLES = ("officer", "leader", "admin")
+ZONE_KINDS = ("village", "residential_group")
+
+
+class ServiceError(ValueError):
+    """A refusal with a stable ``code`` (translated in the UI), an English message and the field at fault."""
+
+    def __init__(self, code: str, message: str, field: str | None = None, status: int = 400) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = field
+        self.status = status
+
+
+class Publisher(Protocol):
+    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None: ...
+
+
+@dataclass
+class MemoryPublisher:
+    """Records publications; used when no broker is attached (unit tests, CLI tools)."""
+
+    messages: list[tuple[str, bytes, int, bool]] = field(default_factory=list)
+
+    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None:
+        self.messages.append((topic, payload, qos, retain))
+
+
+class PanelService:
+    def __init__(self, config: Config, db: Database, signing_key: Ed25519PrivateKey) -> None:
+        self.config = config
+        self.db = db
+        self.signing_key = signing_key
+        self.public_key_b64 = proto.public_key_b64(signing_key)
+        self.topics = proto.Topics(config.MQTT_PREFIX)
+        self.publisher: Publisher = MemoryPublisher()
+        self.media = MediaStore(config.MEDIA_DIR)
+        self.horizon = timedelta(hours=config.PLAN_HORIZON_HOURS)
+        self._plan_lock = threading.Lock()  # plan versions must not interleave between threads
+
+    # ------------------------------------------------------------------ audit
+    @staticmethod
+    def _audit(s: Session, user: User | None, action: str, target: str = "", **detail: Any) -> None:
+        s.add(AuditEntry(user_id=user.id if user else None, action=action, target=target, detail=detail))
+
+    # ------------------------------------------------------------------ users
+    def create_user(self, username: str, password: str, role: str = "officer", display_name: str = "") -> User:
+        username = (username or "").strip()
+        if not username or len(username) > 80:
+            raise ServiceError("invalid_username", "username is required (≤ 80 characters)", "username")
+        if len(password or "") < 8:
+            raise ServiceError("weak_password", "password must have at least 8 characters", "password")
+        if role not in ROLES:
+            raise ServiceError("invalid_role", f"role must be one of {', '.join(ROLES)}", "role")
+        with self.db.session() as s:
+            if s.scalar(select(User).where(User.username == username)):
+                raise ServiceError("username_taken", f"user {username!r} exists", "username", 409)
+            user = User(
+                username=username,
+                display_name=display_name or username,
+                password_hash=generate_password_hash(password),
+                role=role,
+            )
+            s.add(user)
+            s.flush()
+            self._audit(s, None, "user.create", username, role=role)
+            return user
+
+    def set_password(self, username: str, password: str) -> None:
+        with self.db.session() as s:
+            user = s.scalar(select(User).where(User.username == username))
+            if user is None:
+                raise ServiceError("not_found", f"no user {username!r}", status=404)
+            user.password_hash = generate_password_hash(password)
+
+    def authenticate(self, username: str, password: str) -> User | None:
+        with self.db.session() as s:
+            user = s.scalar(select(User).where(User.username == (username or "").strip()))
+            if user and user.active and check_password_hash(user.password_hash, password or ""):
+                return user
+        return None
+
+    def get_user(self, user_id: int) -> User | None:
+        with self.db.session() as s:
+            return s.get(User, user_id)
+
+    def issue_api_token(self, user: User) -> str:
+        token = new_token()
+        with self.db.session() as s:
+            db_user = s.get(User, user.id)
+            assert db_user is not None
+            db_user.api_token_hash = token_hash(token)
+            self._audit(s, db_user, "user.api_token")
+        return token
+
+    def user_for_token(self, token: str) -> User | None:
+        if not token:
+            return None
+        with self.db.session() as s:
+            return s.scalar(select(User).where(User.api_token_hash == token_hash(token), User.active))
+
+    # ------------------------------------------------------------------ zones
+    def create_zone(self, code: str, name: str, kind: str = "residential_group", ward: str = "") -> Zone:
+        code = (code or "").strip()
+        if not proto.NODE_ID_RE.match(code):
+            raise ServiceError("invalid_zone_code", "zone code: lowercase letters, digits, '-' or '_'", "code")
+        if not (name or "").strip():
+            raise ServiceError("required", "zone name is required", "name")
+        if kind not in ZONE_KINDS:
+            raise ServiceError("invalid_zone_kind", f"kind must be one of {', '.join(ZONE_KINDS)}", "kind")
+        with self.db.session() as s:
+            if s.scalar(select(Zone).where(Zone.code == code)):
+                raise ServiceError("zone_exists", f"zone {code!r} exists", "code", 409)
+            zone = Zone(code=code, name=name.strip(), kind=kind, ward=ward.strip())
+            s.add(zone)
+            s.flush()
+            self._audit(s, None, "zone.create", code)
+            return zone
+
+    def list_zones(self) -> list[Zone]:
+        with self.db.session() as s:
+            return list(s.scalars(select(Zone).options(selectinload(Zone.nodes)).order_by(Zone.code)))
+
+    def _zone_by_ref(self, s: Session, ref: int | str | None) -> Zone | None:
+        if ref is None or ref == "":
+            return None
+        zone = s.get(Zone, ref) if isinstance(ref, int) else s.scalar(select(Zone).where(Zone.code == ref))
+        if zone is None and isinstance(ref, str) and ref.isdigit():
+            zone = s.get(Zone, int(ref))
+        if zone is None:
+            raise ServiceError("unknown_zone", f"no zone {ref!r}", "zone", 404)
+        return zone
+
+    # ------------------------------------------------------------------ nodes
+    def register_node(
+        self, node_id: str, name: str = "", zone: int | str | None = None, user: User | None = None
+    ) -> tuple[Node, str]:
+        """Create a node and return ``(node, token)``; the token is shown once and only its hash kept."""
+        try:
+            node_id = validate_node_id(node_id)
+        except RegistryError as exc:
+            raise ServiceError(exc.code, str(exc), "node_id") from exc
+        token = new_token()
+        with self.db.session() as s:
+            if s.scalar(select(Node).where(Node.node_id == node_id)):
+                raise ServiceError("node_exists", f"node {node_id!r} is already registered", "node_id", 409)
+            z = self._zone_by_ref(s, zone)
+            node = Node(node_id=node_id, name=(name or node_id).strip(), zone=z, token_hash=token_hash(token))
+            s.add(node)
+            s.flush()
+            self._audit(s, user, "node.register", node_id, zone=z.code if z else None)
+            node_id_value = node.node_id
+        self.publish_plans([node_id_value])
+        return self.get_node(node_id_value), token  # type: ignore[return-value]
+
+    def rotate_node_token(self, node_id: str, user: User | None = None) -> str:
+        """Issue a new token for a node (the old one stops working at once)."""
+        token = new_token()
+        with self.db.session() as s:
+            node = s.scalar(select(Node).where(Node.node_id == node_id))
+            if node is None:
+                raise ServiceError("not_found", f"no node {node_id!r}", status=404)
+            node.token_hash = token_hash(token)
+            self._audit(s, user, "node.rotate_token", node_id)
+        return token
+
+    def get_node(self, node_id: str) -> Node | None:
+        with self.db.session() as s:
+            return s.scalar(select(Node).options(selectinload(Node.zone)).where(Node.node_id == node_id))
+
+    def list_nodes(self) -> list[Node]:
+        with self.db.session() as s:
+            return list(s.scalars(select(Node).options(selectinload(Node.zone)).order_by(Node.node_id)))
+
+    def node_for_token(self, token: str) -> Node | None:
+        if not token:
+            return None
+        with self.db.session() as s:
+            return s.scalar(select(Node).where(Node.token_hash == token_hash(token)))
+
+    # ------------------------------------------------------------------ announcements
+    def _validate_text(self, title: str, text: str) -> tuple[str, str]:
+        title = (title or "").strip()
+        text = (text or "").strip()
+        if not title:
+            raise ServiceError("title_required", "title is required", "title")
+        if len(title) > 300:
+            raise ServiceError("title_too_long", "title is longer than 300 characters", "title")
+        if not text:
+            raise ServiceError("text_required", "announcement text is empty", "text")
+        limit = self.config.MAX_TEXT_CHARS
+        if len(text) > limit:
+            raise ServiceError(
+                "text_too_long", f"announcement text has {len(text)} characters; the limit is {limit}", "text"
+            )
+        return title, text
+
+    def create_announcement(self, title: str, text: str, user: User | None = None) -> Announcement:
+        """Save the text, then render speech at once (never at play time).
+
+        A render failure keeps the draft with ``render_error`` set; the caller shows it.
+        """
+        title, text = self._validate_text(title, text)
+        with self.db.session() as s:
+            ann = Announcement(title=title, text=text, status="draft", created_by_id=user.id if user else None)
+            s.add(ann)
+            s.flush()
+            self._audit(s, user, "announcement.create", str(ann.id))
+            ann_id = ann.id
+        return self.render_announcement(ann_id)
+
+    def render_announcement(self, announcement_id: int) -> Announcement:
+        with self.db.session() as s:
+            ann = s.get(Announcement, announcement_id)
+            if ann is None:
+                raise ServiceError("not_found", "no such announcement", status=404)
+            text = ann.text
+        engines = default_engines(
+            self.config.TTS_ENGINES, gtts_timeout=self.config.GTTS_TIMEOUT, gtts_url=self.config.GTTS_URL
+        )
+        try:
+            rendered = render_speech(
+                text,
+                engines,
+                voice=self.config.TTS_VOICE,
+                lead_in_ms=self.config.LEAD_IN_MS,
+                bitrate=self.config.MP3_BITRATE,
+            )
+        except (SpeechError, AudioError) as exc:
+            log.warning("speech rendering failed for announcement %s: %s", announcement_id, exc)
+            with self.db.session() as s:
+                ann = s.get(Announcement, announcement_id)
+                assert ann is not None
+                ann.render_error = str(exc)
+                ann.status = "draft"
+                return ann
+        info = self.media.put(rendered.data, "mp3")
+        with self.db.session() as s:
+            if s.get(Media, info.sha256) is None:
+                s.add(
+                    Media(sha256=info.sha256, size=info.size, duration_ms=rendered.duration_ms,
+                          content_type=rendered.content_type)
+                )
+            ann = s.get(Announcement, announcement_id)
+            assert ann is not None
+            ann.media_sha256 = info.sha256
+            ann.engine = rendered.engine
+            ann.render_error = None
+            ann.status = "ready"
+        return self.get_announcement(announcement_id)  # type: ignore[return-value]
+
+    def get_announcement(self, announcement_id: int) -> Announcement | None:
+        with self.db.session() as s:
+            return s.scalar(
+                select(Announcement)
+                .options(selectinload(Announcement.media), selectinload(Announcement.created_by))
+                .where(Announcement.id == announcement_id)
+            )
+
+    def list_announcements(self) -> list[Announcement]:
+        with self.db.session() as s:
+            return list(
+                s.scalars(
+                    select(Announcement).options(selectinload(Announcement.media)).order_by(Announcement.id.desc())
+                )
+            )
+
+    # ------------------------------------------------------------------ schedules
+    def create_schedule(
+        self,
+        announcement_id: int,
+        zones: Iterable[int | str],
+        start_at: datetime,
+        priority: str = "normal",
+        user: User | None = None,
+        now: datetime | None = None,
+    ) -> Schedule:
+        now = now or datetime.now(UTC)
+        if start_at.tzinfo is None:
+            raise ServiceError("invalid_time", "start time must carry a time zone", "start_at")
+        if start_at < now - timedelta(seconds=1):
+            raise ServiceError("time_in_past", "start time is in the past", "start_at")
+        if priority not in {p.value for p in proto.Priority}:
+            raise ServiceError("invalid_priority", "priority must be normal, priority or emergency", "priority")
+        zone_refs = list(zones)
+        if not zone_refs:
+            raise ServiceError("zones_required", "choose at least one zone", "zones")
+        with self.db.session() as s:
+            ann = s.get(Announcement, announcement_id)
+            if ann is None:
+                raise ServiceError("unknown_announcement", "no such announcement", "announcement_id", 404)
+            if ann.status != "ready" or not ann.media_sha256:
+                raise ServiceError(
+                    "announcement_not_ready", "the announcement has no rendered audio yet", "announcement_id"
+                )
+            zone_objs = [self._zone_by_ref(s, z) for z in zone_refs]
+            sched = Schedule(
+                announcement_id=ann.id,
+                start_at=start_at.astimezone(UTC),
+                priority=priority,
+                zones=[z for z in zone_objs if z is not None],
+                created_by_id=user.id if user else None,
+            )
+            s.add(sched)
+            s.flush()
+            zone_ids = [z.id for z in sched.zones]
+            self._audit(
+                s, user, "schedule.create", str(sched.id),
+                announcement=ann.id, zones=[z.code for z in sched.zones], start=start_at.isoformat(),
+            )
+            sched_id = sched.id
+            affected = list(s.scalars(select(Node.node_id).where(Node.zone_id.in_(zone_ids))))
+        self.publish_plans(affected)
+        return self.get_schedule(sched_id)  # type: ignore[return-value]
+
+    def cancel_schedule(self, schedule_id: int, user: User | None = None) -> Schedule:
+        with self.db.session() as s:
+            sched = s.get(Schedule, schedule_id)
+            if sched is None:
+                raise ServiceError("not_found", "no such schedule", status=404)
+            sched.status = "cancelled"
+            zone_ids = [z.id for z in sched.zones]
+            self._audit(s, user, "schedule.cancel", str(schedule_id))
+            affected = list(s.scalars(select(Node.node_id).where(Node.zone_id.in_(zone_ids))))
+        self.publish_plans(affected)
+        return self.get_schedule(schedule_id)  # type: ignore[return-value]
+
+    def get_schedule(self, schedule_id: int) -> Schedule | None:
+        with self.db.session() as s:
+            return s.scalar(
+                select(Schedule)
+                .options(selectinload(Schedule.zones), selectinload(Schedule.announcement))
+                .where(Schedule.id == schedule_id)
+            )
+
+    def list_schedules(self) -> list[Schedule]:
+        with self.db.session() as s:
+            return list(
+                s.scalars(
+                    select(Schedule)
+                    .options(selectinload(Schedule.zones), selectinload(Schedule.announcement))
+                    .order_by(Schedule.start_at.desc())
+                )
+            )
+
+    # ------------------------------------------------------------------ plans
+    def media_url(self, sha256: str) -> str:
+        return f"{self.config.public_url}/media/{sha256}.mp3"
+
+    def _occurrences_for_zone(self, s: Session, zone_id: int | None, now: datetime) -> list[Occurrence]:
+        if zone_id is None:
+            return []
+        earliest = now - timedelta(milliseconds=self.config.MAX_LATE_MS)
+        rows = s.scalars(
+            select(Schedule)
+            .options(selectinload(Schedule.announcement).selectinload(Announcement.media))
+            .join(Schedule.zones)
+            .where(
+                Zone.id == zone_id,
+                Schedule.status == "active",
+                Schedule.start_at >= earliest,
+                Schedule.start_at < now + self.horizon,
+            )
+        )
+        out = []
+        for sched in rows:
+            media = sched.announcement.media
+            if media is None:
+                continue
+            out.append(
+                Occurrence(
+                    schedule_id=sched.id,
+                    start=sched.start_at,
+                    priority=sched.priority,
+                    title=sched.announcement.title,
+                    sha256=media.sha256,
+                    size=media.size,
+                    duration_ms=media.duration_ms,
+                    content_type=media.content_type,
+                )
+            )
+        return out
+
+    def plan_for(self, s: Session, node: Node, now: datetime) -> list[dict[str, Any]]:
+        return plan_items(
+            self._occurrences_for_zone(s, node.zone_id, now),
+            self.media_url,
+            now=now,
+            horizon=self.horizon,
+            max_late_ms=self.config.MAX_LATE_MS,
+        )
+
+    def publish_plans(
+        self, node_ids: Iterable[str] | None = None, *, force: bool = False, now: datetime | None = None
+    ) -> list[str]:
+        """Rebuild the plans of ``node_ids`` (all nodes if None); publish those whose items changed."""
+        now = now or datetime.now(UTC)
+        published: list[tuple[str, dict[str, Any]]] = []
+        with self._plan_lock, self.db.session() as s:
+            query = select(Node)
+            if node_ids is not None:
+                ids = list(node_ids)
+                if not ids:
+                    return []
+                query = query.where(Node.node_id.in_(ids))
+            for node in s.scalars(query):
+                items = self.plan_for(s, node, now)
+                digest = items_hash(items)
+                if not force and node.plan_payload is not None and digest == node.plan_hash:
+                    continue
+                version = next_version(node.plan_version or 0, now)
+                plan = build_plan(node.node_id, items, version=version, now=now, horizon=self.horizon)
+                signed = proto.sign_payload(plan, self.signing_key)
+                node.plan_version = version
+                node.plan_hash = digest
+                node.plan_payload = signed
+                node.plan_published_at = now
+                published.append((node.node_id, signed))
+        for node_id, signed in published:
+            self.publisher.publish(self.topics.plan(node_id), proto.encode(signed), qos=1, retain=True)
+        if published:
+            log.info("published %d plan(s)", len(published))
+        return [n for n, _ in published]
+
+    def republish_retained(self) -> int:
+        """Publish every node's last signed plan again (same version: nodes ignore it if they hold it).
+
+        Needed after a broker restart that lost retained messages (the embedded iotcore keeps none).
+        """
+        with self.db.session() as s:
+            rows = list(s.execute(select(Node.node_id, Node.plan_payload).where(Node.plan_payload.is_not(None))))
+        for node_id, payload in rows:
+            self.publisher.publish(self.topics.plan(node_id), proto.encode(payload), qos=1, retain=True)
+        return len(rows)
+
+    def rollover(self) -> list[str]:
+        """Periodic job: items entering the 48 h window (or leaving it) change plans → publish those."""
+        return self.publish_plans(None)
+
+    # ------------------------------------------------------------------ commands
+    def send_command(
+        self, node_id: str, name: str, args: dict[str, Any] | None = None, user: User | None = None
+    ) -> CommandRecord:
+        if name not in {c.value for c in proto.CommandName}:
+            raise ServiceError("unknown_command", f"unknown command {name!r}", "name")
+        now = datetime.now(UTC)
+        with self.db.session() as s:
+            if not s.scalar(select(Node).where(Node.node_id == node_id)):
+                raise ServiceError("not_found", f"no node {node_id!r}", status=404)
+            record = CommandRecord(
+                id=uuid.uuid4().hex,
+                node_id=node_id,
+                name=name,
+                args=args or {},
+                issued_at=now,
+                expires_at=now + timedelta(seconds=self.config.COMMAND_TTL_S),
+                issued_by_id=user.id if user else None,
+            )
+            s.add(record)
+            self._audit(s, user, "command.send", node_id, name=name, args=args or {})
+        payload = {
+            "type": "command",
+            "protocol": 1,
+            "node_id": node_id,
+            "id": record.id,
+            "name": name,
+            "args": args or {},
+            "issued_at": proto.format_ts(now),
+            "expires_at": proto.format_ts(record.expires_at),
+        }
+        signed = proto.sign_payload(payload, self.signing_key)
+        self.publisher.publish(self.topics.cmd(node_id), proto.encode(signed), qos=1, retain=False)
+        return record
+
+    def list_commands(self, node_id: str, limit: int = 50) -> list[CommandRecord]:
+        with self.db.session() as s:
+            return list(
+                s.scalars(
+                    select(CommandRecord)
+                    .where(CommandRecord.node_id == node_id)
+                    .order_by(CommandRecord.issued_at.desc())
+                    .limit(limit)
+                )
+            )
+
+    # ------------------------------------------------------------------ ingest (node → panel)
+    def ingest(self, topic: str, payload: bytes) -> None:
+        """Handle one node → panel message. Malformed or mismatched messages are logged and dropped."""
+        parsed = self.topics.parse(topic)
+        if parsed is None:
+            log.warning("dropped message on unexpected topic %r", topic)
+            return
+        node_id, leaf = parsed
+        model = proto.TOPIC_MODELS.get(leaf)
+        if leaf in ("plan", "cmd") or model is None:
+            return  # our own publications echoed back
+        try:
+            if not payload:
+                return  # a cleared retained topic
+            message = proto.decode_from_node(model, payload, topic_node_id=node_id)
+        except proto.ProtocolError as exc:
+            log.warning("dropped %s from %s: %s", leaf, node_id, exc)
+            return
+        try:
+            if isinstance(message, proto.Status):
+                self._ingest_status(message)
+            elif isinstance(message, proto.Event):
+                self._ingest_event(message)
+            elif isinstance(message, proto.Ack):
+                self._ingest_ack(message)
+        except Exception:  # noqa: BLE001 — a bad message must never stop the bridge
+            log.exception("failed to store %s from %s", leaf, node_id)
+
+    def _known_node(self, s: Session, node_id: str) -> Node | None:
+        node = s.scalar(select(Node).where(Node.node_id == node_id))
+        if node is None:
+            log.warning("dropped message from unregistered node %r", node_id)
+        return node
+
+    def _ingest_status(self, st: proto.Status) -> None:
+        with self.db.session() as s:
+            node = self._known_node(s, st.node_id)
+            if node is None:
+                return
+            # A last-will from an older session arriving late must not mark a live node offline.
+            if st.state != proto.NodeState.online and node.session is not None and st.session < node.session:
+                return
+            node.state = st.state.value
+            node.session = st.session
+            node.last_seen = datetime.now(UTC)
+            if st.firmware is not None:
+                node.firmware = st.firmware
+            if st.volume is not None:
+                node.volume = st.volume
+            if st.plan_version is not None:
+                node.reported_plan_version = st.plan_version
+
+    def _ingest_event(self, ev: proto.Event) -> None:
+        def ts(value: str | None) -> datetime | None:
+            return proto.parse_ts(value) if value else None
+
+        with self.db.session() as s:
+            node = self._known_node(s, ev.node_id)
+            if node is None:
+                return
+            if s.scalar(select(NodeEvent.id).where(NodeEvent.node_id == ev.node_id, NodeEvent.seq == ev.seq)):
+                return  # duplicate (redelivered QoS 1 or outbox resend)
+            schedule_id = int(ev.schedule_id) if ev.schedule_id and ev.schedule_id.isdigit() else None
+            s.add(
+                NodeEvent(
+                    node_id=ev.node_id,
+                    seq=ev.seq,
+                    event=ev.event.value,
+                    at=proto.parse_ts(ev.at),
+                    plan_version=ev.plan_version,
+                    item_id=ev.item_id,
+                    schedule_id=schedule_id,
+                    sha256=ev.sha256,
+                    scheduled_start=ts(ev.scheduled_start),
+                    actual_start=ts(ev.actual_start),
+                    offset_ms=ev.offset_ms,
+                    reason=ev.reason,
+                )
+            )
+            node.last_event_seq = max(node.last_event_seq or 0, ev.seq)
+            node.last_seen = datetime.now(UTC)
+            try:
+                s.flush()
+            except IntegrityError:  # a concurrent duplicate
+                s.rollback()
+
+    def _ingest_ack(self, ack: proto.Ack) -> None:
+        with self.db.session() as s:
+            record = s.get(CommandRecord, ack.command_id)
+            if record is None or record.node_id != ack.node_id:
+                log.warning("ack for unknown command %s from %s", ack.command_id, ack.node_id)
+                return
+            record.status = ack.status.value
+            record.acked_at = proto.parse_ts(ack.at)
+            record.error = ack.error
+
+    # ------------------------------------------------------------------ proof of play
+    def plays(self, schedule_id: int | None = None, node_id: str | None = None, limit: int = 500) -> list[dict]:
+        """Playback records: one row per (node, item) with start offset and outcome."""
+        with self.db.session() as s:
+            q = select(NodeEvent).where(
+                NodeEvent.event.in_(("playback_started", "playback_finished", "playback_failed"))
+            )
+            if schedule_id is not None:
+                q = q.where(NodeEvent.schedule_id == schedule_id)
+            if node_id is not None:
+                q = q.where(NodeEvent.node_id == node_id)
+            events = list(s.scalars(q.order_by(NodeEvent.at.desc()).limit(limit * 3)))
+            titles = {
+                sid: title
+                for sid, title in s.execute(
+                    select(Schedule.id, Announcement.title).join(Schedule.announcement).where(
+                        Schedule.id.in_({e.schedule_id for e in events if e.schedule_id})
+                    )
+                )
+            }
+            zones = dict(s.execute(select(Node.node_id, Zone.name).join(Node.zone)).all())
+        rows: dict[tuple[str, str], dict[str, Any]] = {}
+        for ev in sorted(events, key=lambda e: (e.node_id, e.seq)):
+            key = (ev.node_id, ev.item_id or f"seq{ev.seq}")
+            row = rows.setdefault(
+                key,
+                {
+                    "node_id": ev.node_id,
+                    "zone": zones.get(ev.node_id, ""),
+                    "item_id": ev.item_id,
+                    "schedule_id": ev.schedule_id,
+                    "title": titles.get(ev.schedule_id, ""),
+                    "sha256": ev.sha256,
+                    "scheduled_start": ev.scheduled_start,
+                    "actual_start": None,
+                    "offset_ms": None,
+                    "result": "scheduled",
+                    "reason": None,
+                },
+            )
+            if ev.event == "playback_started":
+                row.update(actual_start=ev.actual_start, offset_ms=ev.offset_ms, result="playing")
+            elif ev.event == "playback_finished":
+                row["result"] = "played"
+            else:
+                row.update(result="failed", reason=ev.reason)
+            row["scheduled_start"] = row["scheduled_start"] or ev.scheduled_start
+        out = sorted(rows.values(), key=lambda r: (r["scheduled_start"] or datetime.min.replace(tzinfo=UTC)),
+                     reverse=True)
+        return out[:limit]
+
+    def local(self, moment: datetime | None) -> datetime | None:
+        return to_local(moment, self.config.TIMEZONE) if moment else None

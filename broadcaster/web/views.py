@@ -1,0 +1,225 @@
+"""Officer-facing pages (Vietnamese first). Views parse input, call the service, render."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from functools import wraps
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask_login import current_user, login_required
+
+from broadcaster.i18n import gettext as _
+from broadcaster.services import ServiceError
+from schedules.timeutil import TimeParseError, parse_local
+
+bp = Blueprint("views", __name__)
+
+
+def svc():
+    return current_app.extensions["loaphuong"].service
+
+
+def admin_required(view):
+    @wraps(view)
+    @login_required
+    def wrapper(*args, **kwargs):
+        if current_user.role != "admin":
+            abort(403)
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def error_text(exc: ServiceError) -> str:
+    """The Vietnamese text for a service refusal (its code), else the English message."""
+    translated = _(f"error.{exc.code}")
+    return translated if translated != f"error.{exc.code}" else exc.message
+
+
+@bp.app_template_filter("localtime")
+def localtime_filter(moment: datetime | None, fmt: str = "%H:%M:%S %d/%m/%Y") -> str:
+    if moment is None:
+        return "—"
+    return svc().local(moment).strftime(fmt)
+
+
+@bp.app_template_filter("duration")
+def duration_filter(ms: int | None) -> str:
+    if not ms:
+        return "—"
+    seconds = round(ms / 1000)
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+@bp.get("/")
+@login_required
+def dashboard():
+    service = svc()
+    nodes = service.list_nodes()
+    now = datetime.now(UTC)
+    upcoming = [s for s in service.list_schedules() if s.status == "active" and s.start_at >= now]
+    upcoming.sort(key=lambda s: s.start_at)
+    return render_template(
+        "dashboard.html",
+        nodes=nodes,
+        online=sum(1 for n in nodes if n.state == "online"),
+        upcoming=upcoming[:10],
+        plays=service.plays(limit=10),
+    )
+
+
+# ------------------------------------------------------------------------------------------ nodes
+@bp.get("/nodes")
+@login_required
+def nodes():
+    return render_template("nodes.html", nodes=svc().list_nodes(), zones=svc().list_zones())
+
+
+@bp.post("/nodes")
+@admin_required
+def register_node():
+    service = svc()
+    try:
+        node, token = service.register_node(
+            request.form.get("node_id", ""), request.form.get("name", ""), request.form.get("zone") or None,
+            user=current_user,
+        )
+    except ServiceError as exc:
+        flash(error_text(exc), "error")
+        return render_template("nodes.html", nodes=service.list_nodes(), zones=service.list_zones(),
+                               form=request.form), exc.status
+    # Shown once: only the token's hash is stored.
+    return render_template("node_credentials.html", node=node, token=token,
+                           public_key=service.public_key_b64, config=service.config,
+                           broker_url=current_app.config.get("MQTT_URL") or service.config.MQTT_URL)
+
+
+@bp.get("/nodes/<node_id>")
+@login_required
+def node_detail(node_id: str):
+    service = svc()
+    node = service.get_node(node_id)
+    if node is None:
+        abort(404)
+    return render_template("node_detail.html", node=node, plays=service.plays(node_id=node_id, limit=50),
+                           commands=service.list_commands(node_id))
+
+
+@bp.post("/zones")
+@admin_required
+def create_zone():
+    try:
+        svc().create_zone(request.form.get("code", ""), request.form.get("name", ""),
+                          request.form.get("kind", "residential_group"), request.form.get("ward", ""))
+        flash(_("Zone created."), "ok")
+    except ServiceError as exc:
+        flash(error_text(exc), "error")
+    return redirect(url_for("views.nodes"))
+
+
+# ---------------------------------------------------------------------------------- announcements
+@bp.get("/announcements")
+@login_required
+def announcements():
+    return render_template("announcements.html", announcements=svc().list_announcements())
+
+
+@bp.route("/announcements/new", methods=["GET", "POST"])
+@login_required
+def new_announcement():
+    if request.method == "GET":
+        return render_template("announcement_new.html", form={})
+    try:
+        ann = svc().create_announcement(request.form.get("title", ""), request.form.get("text", ""), current_user)
+    except ServiceError as exc:
+        # Nothing is lost: the form comes back filled in, with the error next to the field.
+        return render_template("announcement_new.html", form=request.form, error=error_text(exc),
+                               error_field=exc.field), exc.status
+    if ann.status != "ready":
+        flash(_("Speech could not be produced; the draft is saved. Reason: {reason}", reason=ann.render_error),
+              "error")
+    else:
+        flash(_("Announcement saved and speech rendered."), "ok")
+    return redirect(url_for("views.announcement_detail", announcement_id=ann.id))
+
+
+@bp.get("/announcements/<int:announcement_id>")
+@login_required
+def announcement_detail(announcement_id: int):
+    service = svc()
+    ann = service.get_announcement(announcement_id)
+    if ann is None:
+        abort(404)
+    default_start = service.local(datetime.now(UTC) + timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M")
+    schedules = [s for s in service.list_schedules() if s.announcement_id == announcement_id]
+    return render_template("announcement_detail.html", ann=ann, zones=service.list_zones(),
+                           default_start=default_start, schedules=schedules)
+
+
+@bp.post("/announcements/<int:announcement_id>/render")
+@login_required
+def rerender(announcement_id: int):
+    ann = svc().render_announcement(announcement_id)
+    if ann.status != "ready":
+        flash(_("Speech could not be produced; the draft is saved. Reason: {reason}", reason=ann.render_error),
+              "error")
+    return redirect(url_for("views.announcement_detail", announcement_id=announcement_id))
+
+
+@bp.get("/announcements/<int:announcement_id>/audio")
+@login_required
+def announcement_audio(announcement_id: int):
+    service = svc()
+    ann = service.get_announcement(announcement_id)
+    if ann is None or not ann.media_sha256:
+        abort(404)
+    return send_file(service.media.path(ann.media_sha256, "mp3"), mimetype="audio/mpeg", conditional=True)
+
+
+@bp.post("/announcements/<int:announcement_id>/schedule")
+@login_required
+def schedule_announcement(announcement_id: int):
+    service = svc()
+    try:
+        start = parse_local(request.form.get("start_at", ""), service.config.TIMEZONE)
+    except TimeParseError:
+        flash(_("error.invalid_time"), "error")
+        return redirect(url_for("views.announcement_detail", announcement_id=announcement_id))
+    try:
+        sched = service.create_schedule(
+            announcement_id, request.form.getlist("zones"), start,
+            request.form.get("priority", "normal"), current_user,
+        )
+    except ServiceError as exc:
+        flash(error_text(exc), "error")
+        return redirect(url_for("views.announcement_detail", announcement_id=announcement_id))
+    flash(_("Scheduled for {time}.", time=localtime_filter(sched.start_at)), "ok")
+    return redirect(url_for("views.schedules"))
+
+
+# -------------------------------------------------------------------------------------- schedules
+@bp.get("/schedules")
+@login_required
+def schedules():
+    return render_template("schedules.html", schedules=svc().list_schedules(), now=datetime.now(UTC))
+
+
+@bp.post("/schedules/<int:schedule_id>/cancel")
+@login_required
+def cancel_schedule(schedule_id: int):
+    try:
+        svc().cancel_schedule(schedule_id, current_user)
+        flash(_("Schedule cancelled."), "ok")
+    except ServiceError as exc:
+        flash(error_text(exc), "error")
+    return redirect(url_for("views.schedules"))
+
+
+# ----------------------------------------------------------------------------------- proof of play
+@bp.get("/plays")
+@login_required
+def plays():
+    schedule_id = request.args.get("schedule", type=int)
+    node_id = request.args.get("node") or None
+    return render_template("plays.html", plays=svc().plays(schedule_id=schedule_id, node_id=node_id),
+                           schedule_id=schedule_id, node_id=node_id)
