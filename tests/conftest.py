@@ -47,3 +47,48 @@ def mosquitto(tmp_path):
     b.start()
     yield b
     b.cleanup()
+
+
+# ------------------------------------------------------------------------------------------- panel
+ADMIN = ("admin", "admin-password-1")
+
+
+@pytest.fixture
+def app(tmp_path):
+    """A panel with a real SQLite database and media store in tmp_path; no broker attached."""
+    from broadcaster.app import create_app, runtime
+    from broadcaster.config import TestConfig
+
+    application = create_app(TestConfig(tmp_path / "panel"))
+    runtime(application).service.create_user(*ADMIN, role="admin")
+    yield application
+    runtime(application).db.dispose()
+
+
+@pytest.fixture
+def service(app):
+    from broadcaster.app import runtime
+
+    return runtime(app).service
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def api(client):
+    """A test client whose requests carry the admin's API bearer token."""
+    token = client.post("/api/v1/auth/token", json={"username": ADMIN[0], "password": ADMIN[1]}).json["token"]
+
+    class Api:
+        headers = {"Authorization": f"Bearer {token}"}
+
+        def get(self, url, **kw):
+            return client.get(url, headers=self.headers, **kw)
+
+        def post(self, url, **kw):
+            return client.post(url, headers=self.headers, **kw)
+
+    return Api()
