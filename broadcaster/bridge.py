@@ -7,6 +7,7 @@ worker thread, so slow database writes never stall paho's network loop. The topi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import queue
@@ -69,10 +70,8 @@ class MqttBridge:
     def stop(self) -> None:
         if self.connected.is_set():
             info = self.client.publish(self.topics.panel_status(), self._panel_status("stopped"), qos=1, retain=True)
-            try:
+            with contextlib.suppress(RuntimeError, ValueError):
                 info.wait_for_publish(2)
-            except (RuntimeError, ValueError):
-                pass
         self.client.disconnect()
         self.client.loop_stop()
         self._inbox.put(None)

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -120,10 +121,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     service = rt.service
     user, password = _ensure_admin(service, config.DATA_DIR)
     for code, name in DEMO_ZONES:
-        try:
+        with contextlib.suppress(ServiceError):
             service.create_zone(code, name, "residential_group", "Phường demo")
-        except ServiceError:
-            pass
     sim_dir = config.DATA_DIR / "sim"
     sim_dir.mkdir(parents=True, exist_ok=True)
     cred_file = sim_dir / "credentials.json"

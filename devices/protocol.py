@@ -98,7 +98,7 @@ class Topics:
         self.root = f"{prefix}/v{PROTOCOL_VERSION}"
 
     def node(self, node_id: str, leaf: str) -> str:
-        if not NODE_ID_RE.match(node_id):
+        if not NODE_ID_RE.fullmatch(node_id):
             raise ValueError(f"invalid node id {node_id!r}")
         if leaf not in self.NODE_TOPICS:
             raise ValueError(f"unknown node topic {leaf!r}")
@@ -132,7 +132,7 @@ class Topics:
         if not topic.startswith(head):
             return None
         rest = topic[len(head) :].split("/")
-        if len(rest) != 2 or rest[1] not in self.NODE_TOPICS or not NODE_ID_RE.match(rest[0]):
+        if len(rest) != 2 or rest[1] not in self.NODE_TOPICS or not NODE_ID_RE.fullmatch(rest[0]):
             return None
         return rest[0], rest[1]
 
@@ -303,8 +303,13 @@ def canonical_json(obj: Any) -> bytes:
     Equal to RFC 8785 (JCS) for the values v1 allows (objects, arrays, strings, integers, booleans,
     null — never floats): keys sorted, no insignificant whitespace, UTF-8, non-ASCII not escaped.
     """
-    _reject_floats(obj)
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    try:
+        _reject_floats(obj)
+        return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    except RecursionError as exc:
+        raise ProtocolError("payload is nested too deeply") from exc
+    except UnicodeEncodeError as exc:  # a lone surrogate such as "\ud800" from a JSON escape
+        raise ProtocolError("payload contains a string that is not valid Unicode") from exc
 
 
 def _reject_floats(obj: Any) -> None:
@@ -369,7 +374,7 @@ def decode_json(raw: bytes | str) -> dict[str, Any]:
             raise ProtocolError("payload is not UTF-8") from exc
     try:
         data = json.loads(raw)
-    except (json.JSONDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:  # ValueError: JSONDecodeError, or an int over 4300 digits
         raise ProtocolError(f"payload is not JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise ProtocolError("payload is not a JSON object")
