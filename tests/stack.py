@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from firmware_sim.fleet import Fleet
+from firmware_sim.node import NodeConfig
 from werkzeug.serving import make_server
 
 from broadcaster.app import create_app, runtime, start_services, stop_services
 from broadcaster.broker import EmbeddedBroker, free_port
 from broadcaster.config import TestConfig
-from firmware_sim.fleet import Fleet
-from firmware_sim.node import NodeConfig
 
 ADMIN = ("admin", "admin-password-1")
 

@@ -10,9 +10,9 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from stack import PanelStack  # tests/ is on sys.path (rootdir conftest)
 
 from devices.protocol import format_ts, parse_ts
-from stack import PanelStack  # tests/ is on sys.path (rootdir conftest)
 
 pytestmark = pytest.mark.slow
 
