@@ -81,7 +81,7 @@ def runtime(app: Flask) -> Runtime:
 def start_services(app: Flask) -> Runtime:
     """Start (or connect to) the broker, the MQTT bridge and the scheduler. Exactly once per process."""
     from broadcaster.bridge import MqttBridge
-    from broadcaster.broker import EmbeddedBroker, parse_mqtt_url, port_open
+    from broadcaster.broker import EmbeddedBroker, free_port, parse_mqtt_url, port_open
     from broadcaster.scheduler import start_scheduler
 
     rt = runtime(app)
@@ -91,10 +91,10 @@ def start_services(app: Flask) -> Runtime:
     else:
         port = cfg.EMBEDDED_BROKER_PORT
         if port_open("127.0.0.1", port):
-            raise RuntimeError(
-                f"port {port} is taken; set LOAPHUONG_MQTT_URL to use that broker, "
-                "or LOAPHUONG_EMBEDDED_BROKER_PORT to choose another port"
-            )
+            # e.g. a system Mosquitto already on 1883: never talk to a broker we did not configure.
+            log.warning("port %s is taken; the embedded broker uses a free port instead "
+                        "(set LOAPHUONG_MQTT_URL to use the broker on %s)", port, port)
+            port = free_port()
         rt.broker = EmbeddedBroker(kind=cfg.EMBEDDED_BROKER, port=port, data_dir=cfg.DATA_DIR / "broker")
         rt.broker.start()
         host, port = rt.broker.host, rt.broker.port
