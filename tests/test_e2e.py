@@ -100,3 +100,72 @@ def test_nodes_play_on_time_with_the_panel_and_broker_gone(stack):
     deadline = start.timestamp() + ann["media"]["duration_ms"] / 1000 + 8
     plays = wait_plays(stack, 3, deadline)
     assert_zone_played(stack, ann, start, plays)
+
+
+def _attacker(stack: PanelStack):
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="intruder")
+    client.connect(stack.broker.host, stack.broker.port)
+    client.loop_start()
+    return client
+
+
+def test_forged_replayed_and_malformed_messages_are_refused_and_the_good_plan_still_plays(stack):
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from devices.protocol import encode, sign_payload
+
+    old_plan = stack.api("GET", "/nodes/loa-01", 200)["plan"]  # a genuine, older signed plan
+    ann, _sched, start = schedule_in(stack, 7)
+    node = stack.fleet.nodes["loa-01"]
+    assert node.wait_for_plan(timeout=10)
+    good_version = node.plan_version
+    topics = stack.service.topics
+    intruder = _attacker(stack)
+    forged = sign_payload({**old_plan, "version": good_version + 1, "items": []}, Ed25519PrivateKey.generate())
+    tampered = {**stack.api("GET", "/nodes/loa-01", 200)["plan"], "items": []}  # signature no longer matches
+    for payload in (encode(forged), encode(tampered), encode(old_plan), b"{not json", b"[]", b"\xff\xfe",
+                    b'{"type":"plan"}', b"x" * 300_000):
+        intruder.publish(topics.plan("loa-01"), payload, qos=1).wait_for_publish(5)
+    for payload in (b"{not json", encode({"type": "command", "name": "stop"}), b""):
+        intruder.publish(topics.cmd("loa-01"), payload, qos=1).wait_for_publish(5)
+    intruder.loop_stop()
+    intruder.disconnect()
+    time.sleep(0.5)
+    assert node.plan_version == good_version  # the last good plan is kept
+    deadline = start.timestamp() + ann["media"]["duration_ms"] / 1000 + 8
+    plays = wait_plays(stack, 3, deadline)
+    assert_zone_played(stack, ann, start, plays)
+    # the refusals were reported to the panel as events
+    from sqlalchemy import select
+
+    from broadcaster.models import NodeEvent
+
+    for _ in range(50):
+        with stack.service.db.session() as s:
+            reasons = list(s.scalars(select(NodeEvent.reason).where(
+                NodeEvent.node_id == "loa-01", NodeEvent.event == "plan_rejected")))
+        if len(reasons) >= 6:
+            break
+        time.sleep(0.1)
+    assert len(reasons) >= 6, reasons
+
+
+def test_media_that_does_not_match_its_signed_sha256_is_never_played(stack):
+    ann = stack.api("POST", "/announcements", 201, json={"title": "Hỏng", "text": TEXT})
+    path = stack.service.media.path(ann["media"]["sha256"], "mp3")
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size, different bytes: as if corrupted on disk or in transit
+    path.write_bytes(bytes(data))
+    start = (datetime.now(UTC) + timedelta(seconds=4)).replace(microsecond=0) + timedelta(seconds=1)
+    stack.api("POST", "/schedules", 201,
+              json={"announcement_id": ann["id"], "zones": ["to-5"], "start_at": format_ts(start)})
+    time.sleep(max(0.0, start.timestamp() - time.time()) + 2)
+    plays = stack.fleet.plays()
+    assert [p for p in plays if p["result"] == "finished"] == []
+    failed = {p["node_id"]: p for p in plays}
+    assert set(failed) == set(LAYOUT["to-5"])
+    for p in failed.values():
+        assert p["result"] != "finished"
