@@ -395,7 +395,9 @@ class PanelService:
     def _occurrences_for_zone(self, s: Session, zone_id: int | None, now: datetime) -> list[Occurrence]:
         if zone_id is None:
             return []
-        earliest = now - timedelta(milliseconds=self.config.MAX_LATE_MS)
+        # Long items stay in the plan while they may still be playing (see schedules.plans.in_window);
+        # 6 h bounds the query, the exact cut is made by plan_items.
+        earliest = now - timedelta(milliseconds=self.config.MAX_LATE_MS) - timedelta(hours=6)
         rows = s.scalars(
             select(Schedule)
             .options(selectinload(Schedule.announcement).selectinload(Announcement.media))

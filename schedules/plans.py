@@ -40,7 +40,12 @@ class Occurrence:
 
 
 def in_window(occ: Occurrence, now: datetime, horizon: timedelta, max_late_ms: int) -> bool:
-    return occ.start + timedelta(milliseconds=max_late_ms) >= now and occ.start < now + horizon
+    """Keep an item until it can no longer be playing (start + max_late + duration).
+
+    Dropping it earlier would make a node cut a long bulletin mid-play when the next plan arrives.
+    """
+    last_possible_end = occ.end + timedelta(milliseconds=max_late_ms)
+    return last_possible_end >= now and occ.start < now + horizon
 
 
 def plan_items(

@@ -1,0 +1,1038 @@
+"""Protocol v1 wire contract: schemas, signatures, decoding, topics, timestamps and docs/protocol.md.
+
+Fast, no broker. The property tests (hypothesis) feed arbitrary bytes and arbitrary JSON into every
+decoder: the only exception a receiver may ever see is ``ProtocolError``.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import json
+import re
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import jsonschema
+import pytest
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from devices.protocol import (
+    MAX_PAYLOAD_BYTES,
+    NODE_ID_RE,
+    TOPIC_MODELS,
+    Ack,
+    Command,
+    Event,
+    Plan,
+    ProtocolError,
+    Status,
+    Topics,
+    canonical_json,
+    decode_from_node,
+    decode_signed,
+    encode,
+    format_ts,
+    json_schemas,
+    load_public_key,
+    parse_model,
+    parse_ts,
+    public_key_b64,
+    sign_payload,
+    verify_signature,
+)
+from devices.schema_files import SCHEMA_DIR, check_schemas, load_schema, write_schemas
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "protocol.md"
+
+#: RFC 8032 test vector 1 — the documented test key (docs/protocol.md, "Worked example").
+TEST_SEED_HEX = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"
+KEY = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(TEST_SEED_HEX))
+PUB = KEY.public_key()
+OTHER_KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+
+PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+LEAF_OF_TYPE = {"plan": "plan", "command": "cmd", "status": "status", "event": "events", "ack": "ack"}
+SIGNED_LEAVES = {"plan", "cmd"}
+
+
+# ------------------------------------------------------------------------------------- samples
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def plan_dict(**overrides: Any) -> dict[str, Any]:
+    plan = {
+        "type": "plan",
+        "protocol": 1,
+        "node_id": "ben-nghe-07",
+        "version": 42,
+        "generated_at": "2026-11-22T21:05:12.345Z",
+        "valid_until": "2026-11-24T21:05:12.345Z",
+        "items": [
+            {
+                "id": "s12-20261123-0530",
+                "start": "2026-11-22T22:30:00.000Z",
+                "priority": "normal",
+                "title": "Bản tin sáng phường Bến Nghé",
+                "max_late_ms": 60000,
+                "schedule_id": "s12",
+                "media": {
+                    "url": "https://loa.example.vn/media/a.mp3",
+                    "sha256": sha(b"a"),
+                    "bytes": 481280,
+                    "duration_ms": 60160,
+                    "content_type": "audio/mpeg",
+                },
+            },
+            {
+                "id": "e1",
+                "start": "2026-11-23T10:00:00Z",
+                "priority": "emergency",
+                "title": "Cảnh báo bão số 9 — sơ tán khẩn cấp",
+                "media": {
+                    "url": "https://loa.example.vn/media/b.mp3",
+                    "sha256": sha(b"b"),
+                    "bytes": 9,
+                    "duration_ms": 1,
+                },
+            },
+        ],
+    }
+    plan.update(overrides)
+    return plan
+
+
+def command_dict(**overrides: Any) -> dict[str, Any]:
+    cmd = {
+        "type": "command",
+        "protocol": 1,
+        "node_id": "ben-nghe-07",
+        "id": "c-7f3e2a91b4d0",
+        "name": "set_volume",
+        "args": {"volume": 80},
+        "issued_at": "2026-11-23T01:15:00.000Z",
+        "expires_at": "2026-11-23T01:20:00.000Z",
+    }
+    cmd.update(overrides)
+    return cmd
+
+
+def status_dict(**overrides: Any) -> dict[str, Any]:
+    status = {
+        "type": "status",
+        "protocol": 1,
+        "node_id": "ben-nghe-07",
+        "state": "online",
+        "session": 17,
+        "at": "2026-11-22T22:29:41.020Z",
+        "firmware": "acme-loa 2.4.1",
+        "plan_version": 42,
+        "volume": 80,
+        "playing": "s12-20261123-0530",
+        "free_bytes": 734003200,
+    }
+    status.update(overrides)
+    return status
+
+
+def event_dict(**overrides: Any) -> dict[str, Any]:
+    event = {
+        "type": "event",
+        "protocol": 1,
+        "node_id": "ben-nghe-07",
+        "seq": 1234,
+        "at": "2026-11-22T22:30:00.180Z",
+        "event": "playback_started",
+        "plan_version": 42,
+        "item_id": "s12-20261123-0530",
+        "schedule_id": "s12",
+        "sha256": sha(b"a"),
+        "scheduled_start": "2026-11-22T22:30:00.000Z",
+        "actual_start": "2026-11-22T22:30:00.180Z",
+        "offset_ms": 180,
+    }
+    event.update(overrides)
+    return event
+
+
+def ack_dict(**overrides: Any) -> dict[str, Any]:
+    ack = {
+        "type": "ack",
+        "protocol": 1,
+        "node_id": "ben-nghe-07",
+        "command_id": "c-7f3e2a91b4d0",
+        "status": "ok",
+        "at": "2026-11-23T01:15:00.412Z",
+        "data": {"volume": 80},
+    }
+    ack.update(overrides)
+    return ack
+
+
+UNSIGNED = {
+    "plan": plan_dict,
+    "cmd": command_dict,
+    "status": status_dict,
+    "events": event_dict,
+    "ack": ack_dict,
+}
+
+
+def valid_payloads() -> list[tuple[str, dict[str, Any]]]:
+    return [
+        ("plan", sign_payload(plan_dict(), KEY)),
+        ("plan", sign_payload(plan_dict(items=[], version=1), KEY)),
+        ("cmd", sign_payload(command_dict(), KEY)),
+        ("cmd", sign_payload(command_dict(name="ping", args={}, id="12345678"), KEY)),
+        ("status", status_dict()),
+        ("status", {"type": "status", "protocol": 1, "node_id": "n1", "state": "offline", "session": 0}),
+        ("events", event_dict()),
+        ("events", event_dict(event="playback_failed", reason="stale", seq=1, actual_start=None)),
+        (
+            "events",
+            {
+                "type": "event",
+                "node_id": "n1",
+                "seq": 1,
+                "at": "2026-01-01T00:00:00Z",
+                "event": "plan_applied",
+            },
+        ),
+        ("ack", ack_dict()),
+        ("ack", ack_dict(status="rejected", error="expired", data={})),
+    ]
+
+
+def _drop_none(obj: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in obj.items() if v is not None}
+
+
+INVALID: list[tuple[str, str, dict[str, Any]]] = [
+    ("plan", "uppercase node id", plan_dict(node_id="Ben-Nghe")),
+    ("plan", "node id with slash", plan_dict(node_id="a/b")),
+    ("plan", "version 0", plan_dict(version=0)),
+    ("plan", "local time", plan_dict(generated_at="2026-11-23 05:30:00")),
+    ("plan", "offset instead of Z", plan_dict(valid_until="2026-11-23T05:30:00+07:00")),
+    ("plan", "missing node_id", {k: v for k, v in plan_dict().items() if k != "node_id"}),
+    ("plan", "wrong type", plan_dict(type="command")),
+    ("plan", "protocol 2", plan_dict(protocol=2)),
+    ("plan", "items not a list", plan_dict(items={"a": 1})),
+    (
+        "plan",
+        "uppercase sha256",
+        plan_dict(
+            items=[
+                {
+                    **plan_dict()["items"][1],
+                    "media": {**plan_dict()["items"][1]["media"], "sha256": sha(b"b").upper()},
+                }
+            ]
+        ),
+    ),
+    ("plan", "unknown priority", plan_dict(items=[{**plan_dict()["items"][1], "priority": "urgent"}])),
+    (
+        "plan",
+        "zero bytes",
+        plan_dict(
+            items=[{**plan_dict()["items"][1], "media": {**plan_dict()["items"][1]["media"], "bytes": 0}}]
+        ),
+    ),
+    ("plan", "negative max_late_ms", plan_dict(items=[{**plan_dict()["items"][1], "max_late_ms": -1}])),
+    ("cmd", "short id", command_dict(id="c-1")),
+    ("cmd", "missing expires_at", {k: v for k, v in command_dict().items() if k != "expires_at"}),
+    ("cmd", "args not an object", command_dict(args=[80])),
+    ("status", "unknown state", status_dict(state="sleeping")),
+    ("status", "volume 101", status_dict(volume=101)),
+    ("status", "negative session", status_dict(session=-1)),
+    ("events", "seq 0", event_dict(seq=0)),
+    ("events", "unknown event", event_dict(event="exploded")),
+    ("events", "bad sha256", event_dict(sha256="xyz")),
+    ("events", "reason too long", event_dict(reason="x" * 501)),
+    ("ack", "unknown status", ack_dict(status="maybe")),
+    ("ack", "missing command_id", {k: v for k, v in ack_dict().items() if k != "command_id"}),
+]
+
+
+# ---------------------------------------------------------------------------------- schemas
+
+
+def test_checked_in_schemas_match_models():
+    stale = check_schemas()
+    assert not stale, (
+        f"devices/schemas/ is out of date ({', '.join(stale)}): run `make schemas` "
+        "(or `python -m devices.schema_files`) and commit the result"
+    )
+
+
+def test_schema_dir_holds_exactly_one_file_per_topic_leaf():
+    expected = sorted(f"{leaf}.schema.json" for leaf in TOPIC_MODELS)
+    assert sorted(p.name for p in SCHEMA_DIR.glob("*.json")) == expected
+
+
+def test_write_and_check_schemas(tmp_path):
+    written = write_schemas(tmp_path)
+    assert sorted(p.name for p in written) == sorted(f"{leaf}.schema.json" for leaf in TOPIC_MODELS)
+    for path in written:
+        text = path.read_text(encoding="utf-8")
+        assert text.endswith("}\n")
+        assert json.loads(text) == json_schemas()[path.name.split(".")[0]]
+        assert path.read_bytes() == (SCHEMA_DIR / path.name).read_bytes()
+    assert check_schemas(tmp_path) == []
+    (tmp_path / "plan.schema.json").write_text("{}\n")
+    (tmp_path / "ack.schema.json").unlink()
+    assert sorted(check_schemas(tmp_path)) == ["ack.schema.json", "plan.schema.json"]
+
+
+@pytest.mark.parametrize("leaf", list(TOPIC_MODELS))
+def test_checked_in_schema_is_draft_2020_12(leaf):
+    schema = load_schema(leaf)
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert jsonschema.validators.validator_for(schema) is jsonschema.Draft202012Validator
+    jsonschema.Draft202012Validator.check_schema(schema)
+
+
+def _schema_errors(leaf: str, payload: dict[str, Any]) -> list[str]:
+    validator = jsonschema.Draft202012Validator(load_schema(leaf))
+    return [e.message for e in validator.iter_errors(payload)]
+
+
+@pytest.mark.parametrize(("leaf", "payload"), valid_payloads(), ids=lambda v: v if isinstance(v, str) else "")
+def test_valid_payloads_pass_schema_and_model(leaf, payload):
+    assert _schema_errors(leaf, payload) == []
+    model = TOPIC_MODELS[leaf]
+    obj = parse_model(model, payload)
+    if leaf in SIGNED_LEAVES:
+        assert decode_signed(model, encode(payload), PUB, node_id=payload["node_id"]) == obj
+    else:
+        assert decode_from_node(model, encode(payload), topic_node_id=payload["node_id"]) == obj
+    # What the model writes back is itself valid (the panel re-publishes parsed payloads).
+    assert _schema_errors(leaf, obj.model_dump(mode="json", exclude_none=True)) == []
+
+
+@pytest.mark.parametrize(("leaf", "why", "payload"), INVALID, ids=[f"{c[0]}-{c[1]}" for c in INVALID])
+def test_invalid_payloads_fail_schema_and_model(leaf, why, payload):
+    payload = _drop_none(payload)
+    assert _schema_errors(leaf, payload), f"schema accepted: {why}"
+    with pytest.raises(ValidationError):
+        TOPIC_MODELS[leaf].model_validate(payload)
+    with pytest.raises(ProtocolError):
+        parse_model(TOPIC_MODELS[leaf], payload)
+
+
+def test_duplicate_item_ids_are_refused_by_the_model():
+    """JSON Schema cannot express 'unique by id'; the model (and so every node) must."""
+    item = plan_dict()["items"][0]
+    payload = plan_dict(items=[item, {**item, "start": "2026-11-23T00:00:00Z"}])
+    assert _schema_errors("plan", payload) == []
+    with pytest.raises(ProtocolError, match="duplicate item id"):
+        parse_model(Plan, payload)
+
+
+def test_defaults_and_unknown_keys():
+    plan = parse_model(Plan, plan_dict(future_key={"x": 1}))
+    assert plan.items[1].priority == "emergency"
+    assert plan.items[1].max_late_ms == 60_000
+    assert plan.items[1].media.content_type == "audio/mpeg"
+    assert not hasattr(plan, "future_key")
+
+
+# --------------------------------------------------------------------------------- signatures
+
+
+def test_sign_verify_roundtrip_keeps_vietnamese_text():
+    signed = sign_payload(plan_dict(), KEY)
+    verify_signature(signed, PUB)
+    wire = encode(signed)
+    assert "Bản tin sáng phường Bến Nghé".encode() in wire  # not \u-escaped on the wire either
+    plan = decode_signed(Plan, wire, PUB, node_id="ben-nghe-07")
+    assert plan.items[0].title == "Bản tin sáng phường Bến Nghé"
+    assert plan.items[1].title == "Cảnh báo bão số 9 — sơ tán khẩn cấp"
+    assert decode_signed(Plan, wire.decode("utf-8"), PUB, node_id="ben-nghe-07") == plan
+
+
+def test_sign_payload_replaces_signature_and_leaves_input_alone():
+    original = plan_dict(signature="old")
+    before = copy.deepcopy(original)
+    signed = sign_payload(original, KEY)
+    assert original == before
+    assert signed["signature"] != "old"
+    assert len(base64.b64decode(signed["signature"], validate=True)) == 64
+    assert sign_payload(signed, KEY) == signed  # deterministic, signature excluded from what is signed
+
+
+TAMPERINGS = {
+    "node_id": lambda p: p.update(node_id="ben-nghe-08"),
+    "version": lambda p: p.update(version=p["version"] + 1),
+    "valid_until": lambda p: p.update(valid_until="2026-12-24T21:05:12.345Z"),
+    "item start": lambda p: p["items"][0].update(start="2026-11-22T22:31:00.000Z"),
+    "item priority": lambda p: p["items"][0].update(priority="emergency"),
+    "item title": lambda p: p["items"][0].update(title="Bản tin sáng phường Bến Nghe"),
+    "media url": lambda p: p["items"][0]["media"].update(url="https://evil.example/a.mp3"),
+    "media sha256": lambda p: p["items"][0]["media"].update(sha256=sha(b"evil")),
+    "media bytes": lambda p: p["items"][0]["media"].update(bytes=481281),
+    "drop an item": lambda p: p["items"].pop(),
+    "reorder items": lambda p: p["items"].reverse(),
+    "add a key": lambda p: p.update(extra=True),
+    "drop a defaulted key": lambda p: p["items"][0].pop("max_late_ms"),
+    "null instead of absent": lambda p: p["items"][1].update(schedule_id=None),
+}
+
+
+@pytest.mark.parametrize("tamper", list(TAMPERINGS), ids=list(TAMPERINGS))
+def test_tampering_any_field_breaks_the_signature(tamper):
+    signed = sign_payload(plan_dict(), KEY)
+    TAMPERINGS[tamper](signed)
+    with pytest.raises(ProtocolError, match="bad signature"):
+        verify_signature(signed, PUB)
+    with pytest.raises(ProtocolError):
+        decode_signed(Plan, encode(signed), PUB, node_id=signed["node_id"])
+
+
+@pytest.mark.parametrize(
+    ("signature", "match"),
+    [
+        (None, "unsigned"),
+        ("", "unsigned"),
+        (123, "unsigned"),
+        ("!!not base64!!", "not base64"),
+        ("chữ ký", "not base64"),
+        (base64.b64encode(b"\0" * 64).decode(), "bad signature"),
+        (base64.b64encode(b"\0" * 63).decode(), "bad signature"),
+    ],
+)
+def test_missing_or_malformed_signature(signature, match):
+    signed = sign_payload(command_dict(), KEY)
+    if signature is None:
+        del signed["signature"]
+    else:
+        signed["signature"] = signature
+    with pytest.raises(ProtocolError, match=match):
+        verify_signature(signed, PUB)
+    with pytest.raises(ProtocolError):
+        decode_signed(Command, encode(signed), PUB, node_id=signed["node_id"])
+
+
+def test_signature_by_another_key_is_refused():
+    forged = sign_payload(plan_dict(), OTHER_KEY)
+    with pytest.raises(ProtocolError, match="bad signature"):
+        decode_signed(Plan, encode(forged), PUB, node_id="ben-nghe-07")
+
+
+def test_validly_signed_payload_for_another_node_is_refused():
+    wire = encode(sign_payload(command_dict(node_id="ben-nghe-08"), KEY))
+    with pytest.raises(ProtocolError, match="addressed to"):
+        decode_signed(Command, wire, PUB, node_id="ben-nghe-07")
+
+
+def test_unknown_keys_are_signed_too():
+    signed = sign_payload(plan_dict(future={"a": [1, 2]}), KEY)
+    assert decode_signed(Plan, encode(signed), PUB, node_id="ben-nghe-07").version == 42
+
+
+def test_canonical_json_is_key_order_independent():
+    a = {"b": 1, "a": {"y": [1, {"d": None, "c": True}], "x": "ả"}}
+    b = {"a": {"x": "ả", "y": [1, {"c": True, "d": None}]}, "b": 1}
+    expected = '{"a":{"x":"ả","y":[1,{"c":true,"d":null}]},"b":1}'.encode()
+    assert canonical_json(a) == canonical_json(b) == expected
+
+
+def test_canonical_json_escaping_matches_rfc8785():
+    value = {"s": '\x00\x1f\b\t\n\f\r"\\/\u2028\x7fé', "é": 1, "Z": 2, "a": 3, "n": -0}
+    expected = '{"Z":2,"a":3,"n":0,"s":"\\u0000\\u001f\\b\\t\\n\\f\\r\\"\\\\/\u2028\x7fé","é":1}'
+    assert canonical_json(value) == expected.encode("utf-8")
+
+
+@pytest.mark.parametrize("value", [1.5, 1.0, {"a": 0.1}, [1, [2, {"b": 1e3}]], {"a": float("nan")}])
+def test_canonical_json_rejects_floats(value):
+    with pytest.raises(ProtocolError, match="floating-point"):
+        canonical_json(value)
+
+
+def test_float_anywhere_in_a_signed_payload_is_refused():
+    with pytest.raises(ProtocolError):
+        sign_payload(command_dict(args={"volume": 80.0}), KEY)
+    raw = encode(sign_payload(command_dict(), KEY)).replace(b'"volume":80', b'"volume":80.0')
+    with pytest.raises(ProtocolError):
+        decode_signed(Command, raw, PUB, node_id="ben-nghe-07")
+
+
+def test_public_key_roundtrip():
+    b64 = public_key_b64(KEY)
+    assert base64.b64decode(b64).hex() == "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
+    verify_signature(sign_payload(plan_dict(), KEY), load_public_key(b64))
+    for bad in ("", "AAAA", "not base64!", base64.b64encode(b"\1" * 33).decode()):
+        with pytest.raises(ValueError):
+            load_public_key(bad)
+
+
+# ----------------------------------------------------------------------------------- decoding
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"",
+        b"\xff\xfe",
+        b"[]",
+        b'"plan"',
+        b"null",
+        b"{",
+        b'{"a":' + b"1" * 5000 + b"}",  # int over Python's 4300-digit limit (was a bare ValueError)
+        b'{"signature":"AAAA","x":"\\ud800"}',  # lone surrogate (was UnicodeEncodeError)
+        b'{"signature":"AAAA","x":' + b"[" * 985 + b"]" * 985 + b"}",  # (was RecursionError)
+        b'{"signature":"AAAA","x":' + b"[" * 5000 + b"]" * 5000 + b"}",
+        b" " * (MAX_PAYLOAD_BYTES + 1),
+    ],
+    ids=[
+        "empty",
+        "not-utf8",
+        "array",
+        "string",
+        "null",
+        "truncated",
+        "huge-int",
+        "surrogate",
+        "deep",
+        "deeper",
+        "too-large",
+    ],
+)
+def test_garbage_raises_protocol_error_only(raw):
+    for model in (Plan, Command):
+        with pytest.raises(ProtocolError):
+            decode_signed(model, raw, PUB, node_id="n1")
+    for model in (Status, Event, Ack):
+        with pytest.raises(ProtocolError):
+            decode_from_node(model, raw, topic_node_id="n1")
+
+
+def test_deep_nesting_near_the_recursion_limit():
+    """Every depth at which json.loads still succeeds must end in ProtocolError, never RecursionError."""
+    for depth in range(900, 1100, 7):
+        raw = b'{"signature":"AAAA","x":' + b"[" * depth + b"]" * depth + b"}"
+        with pytest.raises(ProtocolError):
+            decode_signed(Command, raw, PUB, node_id="n1")
+
+
+def test_decode_from_node_checks_the_topic_node_id():
+    wire = encode(event_dict())
+    assert decode_from_node(Event, wire, topic_node_id="ben-nghe-07").seq == 1234
+    with pytest.raises(ProtocolError, match="does not match topic"):
+        decode_from_node(Event, wire, topic_node_id="ben-nghe-08")
+
+
+def test_payload_size_limit():
+    pad = " " * (MAX_PAYLOAD_BYTES - len(encode(status_dict())))
+    at_limit = encode(status_dict())[:-1] + pad.encode() + b"}"
+    assert len(at_limit) == MAX_PAYLOAD_BYTES
+    assert decode_from_node(Status, at_limit, topic_node_id="ben-nghe-07").session == 17
+    with pytest.raises(ProtocolError, match="exceeds"):
+        decode_from_node(Status, at_limit + b" ", topic_node_id="ben-nghe-07")
+
+
+# ---------------------------------------------------------------------------- property tests
+
+_json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**64), 2**64)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=12)
+)
+json_values = st.recursive(
+    _json_scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=16,
+)
+json_values_no_float = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**60), 2**60) | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+def _paths(obj: Any, prefix: tuple = ()) -> list[tuple]:
+    """Every key / index path inside a JSON value (not the root)."""
+    out = []
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            out.append((*prefix, key))
+            out.extend(_paths(value, (*prefix, key)))
+    elif isinstance(obj, list):
+        for index, value in enumerate(obj):
+            out.append((*prefix, index))
+            out.extend(_paths(value, (*prefix, index)))
+    return out
+
+
+def _parent(obj: Any, path: tuple) -> Any:
+    for step in path[:-1]:
+        obj = obj[step]
+    return obj
+
+
+@st.composite
+def near_valid(draw, leaf: str) -> dict[str, Any]:
+    """A valid payload of ``leaf`` with a few values replaced, removed or added: reaches deep validators."""
+    obj = copy.deepcopy(UNSIGNED[leaf]())
+    for _ in range(draw(st.integers(1, 3))):
+        paths = _paths(obj)
+        if not paths:
+            break
+        path = draw(st.sampled_from(paths))
+        parent = _parent(obj, path)
+        action = draw(st.sampled_from(["replace", "delete", "add"]))
+        if action == "replace":
+            parent[path[-1]] = draw(json_values)
+        elif action == "delete":
+            del parent[path[-1]]
+        elif isinstance(parent, dict):
+            parent[draw(st.text(max_size=8))] = draw(json_values)
+        else:
+            parent.append(draw(json_values))
+    return obj
+
+
+def _only_protocol_errors(fn) -> Any:
+    try:
+        return fn()
+    except ProtocolError:
+        return None
+
+
+raw_inputs = (
+    st.binary(max_size=600)
+    | st.text(max_size=300).map(lambda s: s.encode("utf-8"))
+    | st.dictionaries(st.text(max_size=10), json_values, max_size=6).map(lambda d: json.dumps(d).encode())
+    | json_values.map(lambda v: json.dumps(v, ensure_ascii=False).encode("utf-8"))
+)
+
+
+@PROPERTY
+@given(raw=raw_inputs)
+@example(raw=b'{"signature":"AAAA","x":"\\udfff"}')
+@example(raw=b'{"node_id":"n1","signature":"' + base64.b64encode(b"x" * 64) + b'"}')
+def test_arbitrary_bytes_only_ever_raise_protocol_error(raw):
+    for model in (Plan, Command):
+        _only_protocol_errors(lambda m=model: decode_signed(m, raw, PUB, node_id="n1"))
+    for model in (Event, Status, Ack):
+        _only_protocol_errors(lambda m=model: decode_from_node(m, raw, topic_node_id="n1"))
+
+
+@PROPERTY
+@given(data=st.data(), leaf=st.sampled_from(list(UNSIGNED)))
+def test_near_valid_payloads_only_ever_raise_protocol_error(data, leaf):
+    obj = data.draw(near_valid(leaf))
+    raw = json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    model = TOPIC_MODELS[leaf]
+    if leaf in SIGNED_LEAVES:
+        _only_protocol_errors(lambda: decode_signed(model, raw, PUB, node_id="ben-nghe-07"))
+        # Correctly signed garbage gets past the signature and into the model validation.
+        signed = _only_protocol_errors(lambda: sign_payload(obj, KEY))
+        if signed is not None:
+            wire = json.dumps(signed, ensure_ascii=False).encode("utf-8")
+            got = _only_protocol_errors(lambda: decode_signed(model, wire, PUB, node_id="ben-nghe-07"))
+            assert got is None or isinstance(got, model)
+    else:
+        got = _only_protocol_errors(lambda: decode_from_node(model, raw, topic_node_id="ben-nghe-07"))
+        assert got is None or isinstance(got, model)
+
+
+timestamps = st.datetimes(
+    min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
+).map(format_ts)
+node_ids = st.from_regex(NODE_ID_RE, fullmatch=True)
+safe_ints = st.integers(1, 2**53 - 1)
+titles = st.text(max_size=300) | st.sampled_from(
+    ["Bản tin sáng", "Thông báo tiêm chủng đợt 2", "Cảnh báo lũ"]
+)
+media = st.fixed_dictionaries(
+    {
+        "url": st.text(min_size=1, max_size=80).map(lambda s: "https://loa.example.vn/" + s),
+        "sha256": st.binary(min_size=1, max_size=8).map(sha),
+        "bytes": safe_ints,
+        "duration_ms": safe_ints,
+    },
+    optional={"content_type": st.sampled_from(["audio/mpeg", "audio/ogg"])},
+)
+items = st.fixed_dictionaries(
+    {"id": st.text(min_size=1, max_size=128), "start": timestamps, "media": media},
+    optional={
+        "priority": st.sampled_from(["normal", "priority", "emergency"]),
+        "title": titles,
+        "max_late_ms": st.integers(0, 2**53 - 1),
+        "schedule_id": st.text(max_size=20),
+    },
+)
+plans = st.fixed_dictionaries(
+    {
+        "node_id": node_ids,
+        "version": safe_ints,
+        "generated_at": timestamps,
+        "valid_until": timestamps,
+        "items": st.lists(items, max_size=4, unique_by=lambda item: item["id"]),
+    },
+    optional={"type": st.just("plan"), "protocol": st.just(1)},
+)
+
+
+@PROPERTY
+@given(plan=plans)
+def test_any_valid_plan_signs_and_verifies(plan):
+    model = Plan.model_validate(plan)
+    assert _schema_errors("plan", plan) == []
+    # As sent (omitted defaults stay omitted) ...
+    raw = encode(sign_payload(plan, KEY))
+    assert decode_signed(Plan, raw, PUB, node_id=plan["node_id"]).model_dump(exclude={"signature"}) == (
+        model.model_dump(exclude={"signature"})
+    )
+    # ... and as the panel re-serialises the model.
+    signed = sign_payload(model.model_dump(mode="json", exclude_none=True), KEY)
+    assert decode_signed(Plan, encode(signed), PUB, node_id=plan["node_id"]).signature == signed["signature"]
+
+
+@PROPERTY
+@given(plan=plans, data=st.data())
+def test_any_single_mutation_of_a_signed_plan_fails_verification(plan, data):
+    signed = sign_payload(plan, KEY)
+    paths = [p for p in _paths(signed) if p != ("signature",)]
+    path = data.draw(st.sampled_from(paths))
+    mutated = copy.deepcopy(signed)
+    parent = _parent(mutated, path)
+    action = data.draw(st.sampled_from(["replace", "delete", "add"]))
+    if action == "replace":
+        old = parent[path[-1]]
+        parent[path[-1]] = data.draw(
+            json_values_no_float.filter(lambda v: canonical_json(v) != canonical_json(old))
+        )
+    elif action == "delete":
+        del parent[path[-1]]
+    elif isinstance(parent, dict):
+        parent[data.draw(st.text(max_size=8).filter(lambda k: k not in parent))] = data.draw(
+            json_values_no_float
+        )
+    else:
+        parent.insert(data.draw(st.integers(0, len(parent))), data.draw(json_values_no_float))
+    with pytest.raises(ProtocolError, match="bad signature"):
+        verify_signature(mutated, PUB)
+    with pytest.raises(ProtocolError):
+        decode_signed(Plan, encode(mutated), PUB, node_id=plan["node_id"])
+
+
+def _shuffled(value: Any, rnd) -> Any:
+    if isinstance(value, dict):
+        keys = list(value)
+        rnd.shuffle(keys)
+        return {k: _shuffled(value[k], rnd) for k in keys}
+    if isinstance(value, list):
+        return [_shuffled(v, rnd) for v in value]
+    return value
+
+
+@PROPERTY
+@given(value=json_values_no_float, rnd=st.randoms(use_true_random=False))
+def test_canonical_json_ignores_key_order_and_roundtrips(value, rnd):
+    canonical = canonical_json(value)
+    assert canonical_json(_shuffled(value, rnd)) == canonical
+    assert json.loads(canonical.decode("utf-8")) == value
+
+
+# ------------------------------------------------------------------------------------- topics
+
+
+def test_topic_names():
+    topics = Topics()
+    assert topics.plan("n1") == "loaphuong/v1/nodes/n1/plan"
+    assert topics.cmd("n1") == "loaphuong/v1/nodes/n1/cmd"
+    assert topics.status("n1") == "loaphuong/v1/nodes/n1/status"
+    assert topics.events("n1") == "loaphuong/v1/nodes/n1/events"
+    assert topics.ack("n1") == "loaphuong/v1/nodes/n1/ack"
+    assert topics.panel_status() == "loaphuong/v1/panel/status"
+    assert topics.all_nodes("events") == "loaphuong/v1/nodes/+/events"
+    assert Topics("hcm/ben-nghe").plan("n1") == "hcm/ben-nghe/v1/nodes/n1/plan"
+
+
+@pytest.mark.parametrize("prefix", ["", "a/+", "#", "a/#/b", "/loaphuong", "loaphuong/"])
+def test_invalid_prefixes(prefix):
+    with pytest.raises(ValueError):
+        Topics(prefix)
+
+
+@pytest.mark.parametrize(
+    ("node_id", "leaf"),
+    [
+        ("N1", "plan"),
+        ("a/b", "plan"),
+        ("+", "plan"),
+        ("#", "cmd"),
+        ("", "plan"),
+        ("n1\n", "plan"),
+        ("n1", "nope"),
+        ("n1", ""),
+    ],
+)
+def test_node_topic_refuses_bad_parts(node_id, leaf):
+    with pytest.raises(ValueError):
+        Topics().node(node_id, leaf)
+
+
+@pytest.mark.parametrize(
+    "topic",
+    [
+        "loaphuong/v1/nodes/+/plan",
+        "loaphuong/v1/nodes/#",
+        "loaphuong/v1/nodes/n1/#",
+        "loaphuong/v1/nodes/n1/+",
+        "loaphuong/v1/nodes/n1/plan/extra",
+        "loaphuong/v1/nodes/n1/plan/",
+        "loaphuong/v1/nodes/n1",
+        "loaphuong/v1/nodes/n1/",
+        "loaphuong/v1/nodes//plan",
+        "loaphuong/v1/nodes/N1/plan",
+        "loaphuong/v1/nodes/n1\n/plan",
+        "loaphuong/v1/nodes/n1/unknown",
+        "loaphuong/v1/panel/status",
+        "loaphuong/v2/nodes/n1/plan",
+        "other/v1/nodes/n1/plan",
+        "loaphuongx/v1/nodes/n1/plan",
+        "/loaphuong/v1/nodes/n1/plan",
+        "x/loaphuong/v1/nodes/n1/plan",
+        "",
+    ],
+)
+def test_parse_rejects(topic):
+    assert Topics().parse(topic) is None
+
+
+@PROPERTY
+@given(
+    prefix=st.sampled_from(["loaphuong", "hcm/ben-nghe", "a"]),
+    node_id=node_ids,
+    leaf=st.sampled_from(Topics.NODE_TOPICS),
+)
+def test_node_and_parse_roundtrip(prefix, node_id, leaf):
+    topics = Topics(prefix)
+    assert topics.parse(topics.node(node_id, leaf)) == (node_id, leaf)
+    assert Topics("other").parse(topics.node(node_id, leaf)) is None
+
+
+@PROPERTY
+@given(
+    topic=st.text(max_size=60)
+    | st.lists(st.text(max_size=8), max_size=7).map("/".join).map(lambda t: "loaphuong/v1/nodes/" + t)
+)
+def test_parse_accepts_only_what_node_produces(topic):
+    parsed = Topics().parse(topic)
+    if parsed is not None:
+        assert Topics().node(*parsed) == topic
+
+
+# --------------------------------------------------------------------------------- timestamps
+
+
+@PROPERTY
+@given(
+    moment=st.datetimes(
+        min_value=datetime(2000, 1, 2), max_value=datetime(2099, 12, 30), timezones=st.timezones()
+    )
+)
+def test_format_parse_roundtrip(moment):
+    text = format_ts(moment)
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z", text)
+    back = parse_ts(text)
+    assert back.utcoffset() == timedelta(0)
+    utc = moment.astimezone(UTC)  # compare in UTC: local times in a DST gap never compare equal across zones
+    assert back == utc.replace(microsecond=utc.microsecond // 1000 * 1000)
+    assert format_ts(back) == text
+
+
+def test_vietnam_morning_is_the_previous_utc_day():
+    morning = datetime(2026, 11, 23, 5, 30, tzinfo=ZoneInfo("Asia/Ho_Chi_Minh"))
+    assert format_ts(morning) == "2026-11-22T22:30:00.000Z"
+    assert (
+        format_ts(datetime(2026, 11, 23, 7, 0, tzinfo=timezone(timedelta(hours=7))))
+        == "2026-11-23T00:00:00.000Z"
+    )
+
+
+def test_naive_datetime_is_refused():
+    with pytest.raises(ValueError, match="naive"):
+        format_ts(datetime(2026, 11, 23, 5, 30))
+
+
+@pytest.mark.parametrize("fraction", ["", ".1", ".12", ".123", ".1234", ".123456"])
+def test_parse_accepts_zero_to_six_fraction_digits(fraction):
+    assert parse_ts(f"2026-11-22T22:30:00{fraction}Z").tzinfo is not None
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2026-11-23T05:30:00+07:00",
+        "2026-11-23T05:30:00",
+        "2026-13-01T00:00:00Z",
+        "2026-11-23T25:00:00Z",
+        "Z",
+        "",
+        "garbage",
+        None,
+        1700000000,
+    ],
+)
+def test_parse_rejects_non_utc_or_invalid(value):
+    with pytest.raises(ProtocolError):
+        parse_ts(value)
+
+
+# ------------------------------------------------------------------------- docs/protocol.md
+
+
+def _doc() -> str:
+    return DOC.read_text(encoding="utf-8")
+
+
+FENCE = re.compile(r"^```(\w*)\n(.*?)\n```$", re.S | re.M)
+
+
+def _block_after(label: str) -> str:
+    doc = _doc()
+    match = FENCE.search(doc, doc.index(label))
+    assert match, f"no code block after {label!r}"
+    return match.group(2)
+
+
+def test_doc_worked_example_is_real():
+    seed = _block_after("**Private key seed (hex, TEST ONLY)**").strip()
+    assert seed == TEST_SEED_HEX
+    key = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(seed))
+    assert _block_after("**Public key (base64, as provisioned)**").strip() == public_key_b64(key)
+    assert _block_after("**Public key (hex)**").strip() == base64.b64decode(public_key_b64(key)).hex()
+
+    payload = json.loads(_block_after("**Payload to sign**"))
+    body = {k: v for k, v in payload.items() if k != "signature"}
+    canonical = _block_after("**Canonical bytes**").encode("utf-8")
+    assert canonical_json(body) == canonical
+    label = re.search(
+        r"\*\*Canonical bytes\*\* \(UTF-8, one line, (\d+) bytes, SHA-256\s+`([0-9a-f]{64})`", _doc()
+    )
+    assert label, "canonical bytes label changed"
+    assert int(label.group(1)) == len(canonical)
+    assert label.group(2) == sha(canonical)
+    signature = _block_after("**Signature (base64)**").strip()
+    assert signature == payload["signature"] == sign_payload(body, key)["signature"]
+    decode_signed(Plan, encode(payload), key.public_key(), node_id=payload["node_id"])
+
+
+def _doc_json_examples() -> list[dict[str, Any]]:
+    return [json.loads(m.group(2)) for m in FENCE.finditer(_doc()) if m.group(1) == "json"]
+
+
+def test_doc_json_examples_validate():
+    seen = set()
+    for example_payload in _doc_json_examples():
+        if "type" not in example_payload:  # panel presence: {"state", "at"}
+            assert set(example_payload) == {"state", "at"}
+            assert example_payload["state"] in ("online", "stopped", "offline")
+            parse_ts(example_payload["at"])
+            seen.add("panel")
+            continue
+        leaf = LEAF_OF_TYPE[example_payload["type"]]
+        seen.add(leaf)
+        assert _schema_errors(leaf, example_payload) == [], example_payload
+        model = TOPIC_MODELS[leaf]
+        wire = encode(example_payload)
+        if leaf in SIGNED_LEAVES:
+            decode_signed(model, wire, PUB, node_id=example_payload["node_id"])
+        else:
+            decode_from_node(model, wire, topic_node_id=example_payload["node_id"])
+        for key, value in example_payload.items():
+            if key in ("at", "start", "generated_at", "valid_until", "issued_at", "expires_at"):
+                parse_ts(value)
+    assert seen == {*TOPIC_MODELS, "panel"}
+
+
+def test_doc_python_snippet_verifies_the_examples():
+    namespace: dict[str, Any] = {}
+    exec(compile(_block_after("**Verification in Python**"), "protocol.md", "exec"), namespace)  # noqa: S102
+    verify = namespace["verify"]
+    pub_b64 = public_key_b64(KEY)
+    signed = [p for p in _doc_json_examples() if "signature" in p]
+    assert len(signed) >= 3
+    for payload in signed:
+        raw = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        assert verify(raw, pub_b64) == payload
+        tampered = {**payload, "node_id": payload["node_id"] + "x"}
+        with pytest.raises(InvalidSignature):
+            verify(json.dumps(tampered).encode(), pub_b64)
+        with pytest.raises(InvalidSignature):
+            verify(raw, public_key_b64(OTHER_KEY))
+    with pytest.raises(ValueError):
+        verify(encode(sign_payload(command_dict(), KEY)).replace(b'"volume":80', b'"volume":80.5'), pub_b64)
+    # The snippet agrees with the reference implementation on arbitrary plans, Vietnamese included.
+    plan = sign_payload(plan_dict(), KEY)
+    assert namespace["canonical"]({k: v for k, v in plan.items() if k != "signature"}) == canonical_json(
+        {k: v for k, v in plan.items() if k != "signature"}
+    )
+
+
+def test_doc_names_every_topic_event_command_and_state():
+    doc = _doc()
+    for leaf in Topics.NODE_TOPICS:
+        assert re.search(rf"^### [\d.]+ `{leaf}` — ", doc, re.M), f"no heading for topic {leaf}"
+    assert "### 6.6 `panel/status`" in doc
+    from devices.protocol import AckStatus, CommandName, EventName, NodeState, Priority
+
+    for enum in (EventName, CommandName, AckStatus, NodeState, Priority):
+        for member in enum:
+            assert f"`{member.value}`" in doc or f'"{member.value}"' in doc, f"{enum.__name__}.{member.value}"
+    assert "devices/schemas/" in doc
+    assert f"{MAX_PAYLOAD_BYTES:,}".replace(",", " ") in doc
+
+
+def test_doc_acl_is_the_tested_acl():
+    from test_broker_conformance import ACL
+
+    def rules(text: str) -> list[tuple[str, ...]]:
+        return [
+            tuple(line.split()) for line in text.splitlines() if re.match(r"^(user|topic|pattern) ", line)
+        ]
+
+    documented = _doc().split("# /etc/mosquitto/acl", 1)[1].split("```", 1)[0]
+    assert rules(documented) == rules(ACL)
+    assert len(rules(ACL)) == 8
+
+
+@pytest.mark.parametrize(
+    ("raw", "phrase"),
+    [
+        (b" " * (MAX_PAYLOAD_BYTES + 1), "exceeds"),
+        (b"\xff", "not UTF-8"),
+        (b"{", "not JSON"),
+        (b"[]", "not a JSON object"),
+        (b'{"signature":"AAAA","x":"\\ud800"}', "not valid Unicode"),
+        (encode(command_dict()), "unsigned"),
+        (encode({**command_dict(), "signature": "%%"}), "not base64"),
+        (encode(sign_payload(command_dict(), OTHER_KEY)), "bad signature"),
+        (encode({**command_dict(), "signature": "AAAA", "x": 1.5}), "floating-point"),
+        (encode(sign_payload(command_dict(id="short"), KEY)), "invalid command"),
+        (encode(sign_payload(command_dict(node_id="other"), KEY)), "addressed to"),
+    ],
+)
+def test_documented_reason_phrases_are_the_real_messages(raw, phrase):
+    """docs/protocol.md §12 tells vendors which texts to use; they must be what protocol.py says."""
+    table = _doc().split("## 12. Error handling", 1)[1].split("## 13.", 1)[0]
+    assert f"| `{phrase}` |" in table or f"`{phrase}` /" in table or f"/ `{phrase}`" in table, phrase
+    with pytest.raises(ProtocolError) as info:
+        decode_signed(Command, raw, PUB, node_id="ben-nghe-07")
+    assert phrase in str(info.value)
