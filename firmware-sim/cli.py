@@ -1,0 +1,225 @@
+"""``loaphuong sim``: run N simulated nodes against a broker and a panel until Ctrl-C.
+
+Credentials come from ``--credentials FILE`` (or ``<data>/credentials.json`` left by an earlier run), or
+the nodes are registered through the panel REST API with ``--api-token`` and ``--zone``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import requests
+from firmware_sim.fleet import Fleet
+from firmware_sim.node import NodeConfig, b64_key_ok
+
+from devices.protocol import DEFAULT_PREFIX, NODE_ID_RE
+
+log = logging.getLogger("firmware_sim")
+
+HTTP_TIMEOUT = 10.0
+
+
+class CliError(Exception):
+    """A problem the user must fix; printed without a traceback."""
+
+
+def parse_mqtt_url(url: str) -> tuple[str, int]:
+    """``mqtt://host:port`` → ``(host, port)``; default port 1883."""
+    parsed = urlparse(url if "://" in url else f"mqtt://{url}")
+    if parsed.scheme not in ("mqtt", "tcp"):
+        raise CliError(f"unsupported broker URL {url!r} (use mqtt://host:port)")
+    return parsed.hostname or "127.0.0.1", parsed.port or 1883
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="loaphuong sim",
+                                description="Run simulated Loa Phường loudspeaker nodes.")
+    p.add_argument("--nodes", type=int, default=None,
+                   help="number of nodes (default: every entry of the credentials file)")
+    p.add_argument("--broker", default="mqtt://127.0.0.1:1883", help="mqtt://host:port")
+    p.add_argument("--panel", default="http://127.0.0.1:5000", help="panel base URL (registration, key)")
+    p.add_argument("--data", type=Path, default=Path("sim-data"), help="data dir; one sub-dir per node")
+    p.add_argument("--credentials", type=Path, default=None,
+                   help="JSON credentials (list of {node_id, token} or {panel_public_key, nodes: [...]})")
+    p.add_argument("--api-token", default=os.environ.get("LOAPHUONG_API_TOKEN"),
+                   help="panel API token to register nodes (env LOAPHUONG_API_TOKEN)")
+    p.add_argument("--zone", default=None, help="zone code the registered nodes belong to")
+    p.add_argument("--id-prefix", default="sim", help="node ids are <id-prefix>-001, -002, …")
+    p.add_argument("--prefix", default=None, help=f"MQTT topic prefix (default {DEFAULT_PREFIX})")
+    p.add_argument("--log", type=Path, default=None, help="append every playback to this JSONL file")
+    p.add_argument("--sink", type=Path, default=None, help="decode each playback to a WAV file in this dir")
+    p.add_argument("--clock-offset-ms", type=int, default=0, help="skew every node's clock by this much")
+    p.add_argument("--keepalive", type=int, default=15)
+    p.add_argument("--summary-every", type=float, default=5.0, help="seconds between summary lines")
+    p.add_argument("--duration", type=float, default=0.0,
+                   help="stop after this many seconds (0: until Ctrl-C)")
+    p.add_argument("-v", "--verbose", action="store_true", help="log node activity")
+    return p
+
+
+def load_credentials(path: Path) -> tuple[list[dict[str, Any]], str | None, str | None]:
+    """Entries, top-level panel key and top-level topic prefix from a credentials file."""
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CliError(f"cannot read credentials {path}: {exc}") from exc
+    top_key = top_prefix = None
+    if isinstance(data, dict):
+        top_key, top_prefix = data.get("panel_public_key"), data.get("topic_prefix")
+        data = data.get("nodes")
+    if not isinstance(data, list) or not data:
+        raise CliError(f"{path}: expected a non-empty list of {{node_id, token}}")
+    for entry in data:
+        if not isinstance(entry, dict) or not entry.get("node_id") or not entry.get("token"):
+            raise CliError(f"{path}: every entry needs node_id and token")
+        if not NODE_ID_RE.match(entry["node_id"]):
+            raise CliError(f"{path}: invalid node id {entry['node_id']!r}")
+    return data, top_key, top_prefix
+
+
+def fetch_panel_key(panel: str) -> str:
+    url = panel.rstrip("/") + "/api/v1/panel-key"
+    try:
+        resp = requests.get(url, timeout=HTTP_TIMEOUT)
+        resp.raise_for_status()
+        key = resp.json()["public_key"]
+    except (requests.RequestException, ValueError, KeyError, TypeError) as exc:
+        raise CliError(f"cannot get the panel public key from {url}: {exc}") from exc
+    return str(key)
+
+
+def register_nodes(panel: str, api_token: str, zone: str, count: int, id_prefix: str) -> dict[str, Any]:
+    """Register ``count`` nodes; returns a credentials document (also what the CLI saves)."""
+    url = panel.rstrip("/") + "/api/v1/nodes"
+    nodes: list[dict[str, Any]] = []
+    key = prefix = None
+    for i in range(1, count + 1):
+        node_id = f"{id_prefix}-{i:03d}"
+        body = {"node_id": node_id, "name": f"Simulated node {i:03d}", "zone": zone}
+        try:
+            resp = requests.post(url, json=body, headers={"Authorization": f"Bearer {api_token}"},
+                                 timeout=HTTP_TIMEOUT)
+        except requests.RequestException as exc:
+            raise CliError(f"cannot reach the panel at {url}: {exc}") from exc
+        if resp.status_code == 409:
+            raise CliError(f"node {node_id} is already registered; run again with --credentials FILE "
+                           "(its token is shown only once, at registration)")
+        if resp.status_code != 201:
+            raise CliError(f"registering {node_id} failed: HTTP {resp.status_code} {resp.text[:200]}")
+        try:
+            data = resp.json()
+            nodes.append({"node_id": data["node_id"], "token": data["token"]})
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CliError(f"unexpected registration answer for {node_id}: {resp.text[:200]}") from exc
+        key = data.get("panel_public_key") or key
+        prefix = data.get("topic_prefix") or prefix
+    return {"panel_public_key": key, "topic_prefix": prefix, "nodes": nodes}
+
+
+def save_credentials(path: Path, doc: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(doc, fh, indent=1)
+
+
+def build_configs(args: argparse.Namespace) -> list[NodeConfig]:
+    host, port = parse_mqtt_url(args.broker)
+    cred_path: Path | None = args.credentials
+    saved = args.data / "credentials.json"
+    if cred_path is None and saved.exists():
+        print(f"using credentials saved by an earlier run: {saved}")
+        cred_path = saved
+    if cred_path is not None:
+        entries, top_key, top_prefix = load_credentials(cred_path)
+    else:
+        if not args.api_token or not args.zone or not args.nodes:
+            raise CliError("without --credentials, pass --nodes N, --api-token TOKEN and --zone ZONE "
+                           "to register nodes through the panel")
+        doc = register_nodes(args.panel, args.api_token, args.zone, args.nodes, args.id_prefix)
+        save_credentials(saved, doc)
+        print(f"registered {len(doc['nodes'])} nodes; credentials saved to {saved}")
+        entries, top_key, top_prefix = doc["nodes"], doc["panel_public_key"], doc["topic_prefix"]
+    if args.nodes is not None:
+        if args.nodes > len(entries):
+            raise CliError(f"--nodes {args.nodes} but the credentials hold only {len(entries)} nodes")
+        entries = entries[: args.nodes]
+    fetched: str | None = None
+    configs = []
+    for entry in entries:
+        key = entry.get("panel_public_key") or top_key
+        if not key:
+            fetched = fetched or fetch_panel_key(args.panel)
+            key = fetched
+        if not b64_key_ok(key):
+            raise CliError(f"panel public key for {entry['node_id']} is not a base64 Ed25519 key")
+        configs.append(
+            NodeConfig(
+                node_id=entry["node_id"],
+                token=entry["token"],
+                broker_host=host,
+                broker_port=port,
+                panel_public_key=key,
+                data_dir=args.data / entry["node_id"],
+                topic_prefix=args.prefix or entry.get("topic_prefix") or top_prefix or DEFAULT_PREFIX,
+                clock_offset_ms=args.clock_offset_ms,
+                keepalive=args.keepalive,
+                sink_dir=args.sink,
+            )
+        )
+    return configs
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    held = summary["plan_versions"]
+    versions = ",".join(f"v{v}" for v in held) if len(held) <= 3 else f"{len(held)} versions"
+    versions = versions or "-"
+    offset = summary["max_abs_offset_ms"]
+    return (
+        f"[{datetime.now().strftime('%H:%M:%S')}] online {summary['online']}/{summary['nodes']}"
+        f" · plan {summary['with_plan']}/{summary['nodes']} ({versions})"
+        f" · played {summary['played']} · failed {summary['failed']}"
+        f" · max |offset| {'-' if offset is None else f'{offset} ms'}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["sim"]:
+        argv = argv[1:]
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        configs = build_configs(args)
+    except CliError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    fleet = Fleet(configs, playback_log=args.log)
+    fleet.start()
+    print(f"{len(configs)} simulated nodes → {args.broker} (data in {args.data}); Ctrl-C to stop")
+    started = time.monotonic()
+    try:
+        while not args.duration or time.monotonic() - started < args.duration:
+            remaining = args.duration - (time.monotonic() - started) if args.duration else args.summary_every
+            time.sleep(max(0.05, min(args.summary_every, remaining)))
+            print(format_summary(fleet.summary()), flush=True)
+    except KeyboardInterrupt:
+        print("stopping…")
+    finally:
+        fleet.stop(clean=True)
+    print(format_summary(fleet.summary()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

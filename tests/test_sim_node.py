@@ -1,0 +1,492 @@
+"""The node simulator against a real broker, with the test playing the panel (tests/sim_harness.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from firmware_sim import Fleet, SimNode
+from firmware_sim.cli import main as cli_main
+from sim_harness import Collector, Panel, PanelApiStub, make_mp3, retained_status, wait_until
+
+pytestmark = pytest.mark.timeout(60)
+
+NODE = "loa-01"
+
+
+@pytest.fixture(scope="module")
+def mp3() -> bytes:
+    return make_mp3(1.0)
+
+
+@pytest.fixture
+def panel(broker):
+    p = Panel(broker.host, broker.port)
+    yield p
+    p.close()
+
+
+@pytest.fixture
+def collector(broker):
+    c = Collector(broker.host, broker.port)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def nodes():
+    """Nodes started by a test; stopped (power cut: fast) at teardown whatever happened."""
+    started: list[SimNode] = []
+    yield started
+    for node in started:
+        node.stop(clean=False)
+
+
+def boot(nodes: list[SimNode], config, playback_log: Path | None = None,
+         wait_connected: bool = True) -> SimNode:
+    node = SimNode(config, playback_log=playback_log)
+    node.start()
+    nodes.append(node)
+    if wait_connected:
+        assert wait_until(lambda: node.connected, 5), "node did not connect"
+    return node
+
+
+def assert_contiguous(events: list[dict]) -> None:
+    seqs = [e["seq"] for e in events]
+    assert len(seqs) == len(set(seqs)), f"duplicate seq: {seqs}"
+    assert sorted(seqs) == list(range(1, len(seqs) + 1)), f"gap in seq: {sorted(seqs)}"
+
+
+# ------------------------------------------------------------------------------------------ playback
+
+
+@pytest.mark.parametrize("any_broker", ["iotcore", "mosquitto"], indirect=True)
+def test_plan_plays_on_time(any_broker, tmp_path, mp3):
+    broker = any_broker
+    panel = Panel(broker.host, broker.port)
+    collector = Collector(broker.host, broker.port)
+    sink = tmp_path / "sink"
+    log_path = tmp_path / "plays.jsonl"
+    node = SimNode(panel.node_config(NODE, tmp_path / "node", sink_dir=sink), playback_log=log_path)
+    try:
+        node.start()
+        assert wait_until(lambda: node.connected, 5)
+        media = panel.add_media(mp3, duration_ms=300)
+        t0 = time.time() + 1.2
+        panel.publish_plan(NODE, panel.plan(NODE, 1, [panel.item("a", t0, media),
+                                                      panel.item("b", t0 + 0.6, media, duration_ms=200)]))
+        assert node.wait_for_plan(1, timeout=5)
+        assert wait_until(lambda: len(node.plays) == 2, 5), node.plays
+
+        assert [p["item_id"] for p in node.plays] == ["a", "b"]
+        for play in node.plays:
+            assert play["result"] == "finished"
+            assert play["sha256"] == media["sha256"]
+            assert 0 <= play["offset_ms"] < 50, play
+        started = collector.wait_events(NODE, "playback_started", 2)
+        assert all(e["sha256"] == media["sha256"] and abs(e["offset_ms"]) < 50 for e in started)
+        assert started[0]["scheduled_start"] == panel.item("a", t0, media)["start"]
+        assert started[0]["schedule_id"] == "sch-a"
+        collector.wait_events(NODE, "playback_finished", 2)
+        names = [e["event"] for e in collector.events(NODE)]
+        assert names[0] == "plan_applied" and names.count("media_ready") == 2
+        assert_contiguous(collector.events(NODE))
+        # the media was fetched once, with the node's bearer token, and cached under its sha256
+        assert len(panel.media.requests) == 1
+        assert panel.media.requests[0]["auth"] == f"Bearer {node.config.token}"
+        assert (tmp_path / "node" / "media" / media["sha256"]).read_bytes() == mp3
+        status = wait_until(lambda: [s for s in collector.statuses(NODE) if s.get("plan_version") == 1], 3)
+        assert status[-1]["state"] == "online" and status[-1]["firmware"] == "sim-0.1"
+        lines = [json.loads(x) for x in log_path.read_text().splitlines()]
+        assert [(x["item_id"], x["result"]) for x in lines] == [("a", "finished"), ("b", "finished")]
+        wavs = wait_until(lambda: sorted(sink.glob("*.wav")), 5)
+        assert len(wavs) == 2 and wavs[0].read_bytes()[:4] == b"RIFF"
+    finally:
+        node.stop()
+        collector.close()
+        panel.close()
+    assert retained_status(broker.host, broker.port, NODE)["state"] == "stopped"
+
+
+def test_priority_preemption_and_plan_update(broker, panel, collector, nodes, tmp_path, mp3):
+    node = boot(nodes, panel.node_config(NODE, tmp_path / "node"))
+    media = panel.add_media(mp3)
+    t0 = time.time() + 1.0
+    items = [
+        panel.item("n1", t0, media, duration_ms=1500),
+        panel.item("e1", t0 + 0.3, media, priority="emergency", duration_ms=400),
+        panel.item("n2", t0 + 0.4, media, max_late_ms=3000, duration_ms=200),  # waits for e1
+        panel.item("n3", t0 + 0.5, media, max_late_ms=100, duration_ms=200),  # e1 outlasts its window
+        panel.item("gone", t0 + 1.2, media),
+    ]
+    panel.publish_plan(NODE, panel.plan(NODE, 1, items))
+    assert node.wait_for_plan(1, 5)
+    panel.publish_plan(NODE, panel.plan(NODE, 2, items[:4]))  # v2 removes "gone"
+    assert node.wait_for_plan(2, 5)
+    assert wait_until(lambda: len(node.plays) == 4, 5), node.plays
+    time.sleep(max(0.0, t0 + 1.4 - time.time()))
+    results = {p["item_id"]: p for p in node.plays}
+    assert set(results) == {"n1", "e1", "n2", "n3"}  # "gone" never played
+    assert results["n1"]["result"] == "preempted" and results["n1"]["offset_ms"] < 50
+    assert results["e1"]["result"] == "finished" and results["e1"]["offset_ms"] < 50
+    assert results["n2"]["result"] == "finished" and 250 <= results["n2"]["offset_ms"] < 350
+    assert results["n3"]["result"] == "stale"
+    failed = {e["item_id"]: e["reason"] for e in collector.wait_events(NODE, "playback_failed", 2)}
+    assert failed == {"n1": "preempted", "n3": "stale"}
+
+
+def test_media_mismatch_never_played(broker, panel, collector, nodes, tmp_path, mp3):
+    node = boot(nodes, panel.node_config(NODE, tmp_path / "node"))
+    good = panel.add_media(mp3)
+    other = bytes(reversed(mp3))  # same size, other bytes
+    lying = panel.add_media(other, sha256=good["sha256"][::-1])  # plan claims a sha256 the bytes do not have
+    missing = {**panel.add_media(mp3), "url": panel.media.base + "/media/nope.mp3"}
+    missing["sha256"] = "0" * 64
+    t0 = time.time() + 1.5
+    plan = panel.plan(NODE, 1, [panel.item("bad", t0, lying), panel.item("404", t0 + 0.1, missing),
+                                panel.item("ok", t0 + 0.2, good)])
+    panel.publish_plan(NODE, plan)
+    failed = collector.wait_events(NODE, "media_failed", 2)
+    reasons = {e["item_id"]: e["reason"] for e in failed}
+    assert "sha256 mismatch" in reasons["bad"] and "HTTP 404" in reasons["404"]
+    assert {e["sha256"] for e in failed} == {lying["sha256"], missing["sha256"]}
+    assert not node.wait_for_plan(1, timeout=0.5)
+    assert wait_until(lambda: len(node.plays) == 3, 4), node.plays
+    results = {p["item_id"]: p["result"] for p in node.plays}
+    assert results == {"bad": "media_unavailable", "404": "media_unavailable", "ok": "finished"}
+    assert [e["item_id"] for e in collector.wait_events(NODE, "playback_started")] == ["ok"]
+    assert sorted(p.name for p in (tmp_path / "node" / "media").iterdir()) == [good["sha256"]]
+    # retried with backoff (≥ 2 attempts each), but reported once per reason
+    assert sum(1 for r in panel.media.requests if r["path"].endswith("nope.mp3")) >= 2
+    assert len(collector.events(NODE, "media_failed")) == 2
+
+
+def test_newer_plan_cuts_removed_item_which_never_plays_again(broker, panel, collector, nodes, tmp_path, mp3):
+    node = boot(nodes, panel.node_config(NODE, tmp_path / "node"))
+    media = panel.add_media(mp3)
+    cut = panel.item("cut", time.time() + 0.8, media, duration_ms=5000)
+    panel.publish_plan(NODE, panel.plan(NODE, 1, [cut]))
+    collector.wait_events(NODE, "playback_started")
+    panel.publish_plan(NODE, panel.plan(NODE, 2, []))  # the panel cancels the broadcast
+    failed = collector.wait_events(NODE, "playback_failed")
+    assert failed[0]["item_id"] == "cut" and failed[0]["reason"] == "removed"
+    panel.publish_plan(NODE, panel.plan(NODE, 3, [cut]))  # re-added, still inside its window: not replayed
+    assert node.wait_for_plan(3, 5)
+    time.sleep(0.3)
+    assert [(p["item_id"], p["result"]) for p in node.plays] == [("cut", "removed")]
+    assert len(collector.events(NODE, "playback_started")) == 1
+
+
+def test_resync_retries_missing_media_at_once(broker, panel, collector, nodes, tmp_path, mp3):
+    node = boot(nodes, panel.node_config(NODE, tmp_path / "node"))
+    media = panel.add_media(mp3, name="late")
+    data = panel.media.files.pop("/media/late.mp3")  # not uploaded yet: 404
+    panel.publish_plan(NODE, panel.plan(NODE, 1, [panel.item("x", time.time() + 60, media)]))
+    assert "HTTP 404" in collector.wait_events(NODE, "media_failed")[0]["reason"]
+    assert wait_until(lambda: len(panel.media.requests) == 2, 3)  # 2nd attempt after ~1 s; next in ~2 s
+    panel.media.files["/media/late.mp3"] = data
+    resync = panel.command(NODE, "resync")
+    sent = time.monotonic()
+    panel.publish_cmd(NODE, resync)
+    assert collector.wait_ack(NODE, resync["id"])["data"] == {"plan_version": 1}
+    assert node.wait_for_plan(1, timeout=1.2)
+    assert time.monotonic() - sent < 1.2 and len(panel.media.requests) == 3
+    assert [e["item_id"] for e in collector.wait_events(NODE, "media_ready")] == ["x"]
+
+
+# ------------------------------------------------------------------------------------ refused input
+
+
+def test_refused_plans_keep_last_good_plan(broker, panel, collector, nodes, tmp_path, mp3):
+    node = boot(nodes, panel.node_config(NODE, tmp_path / "node"))
+    media = panel.add_media(mp3)
+    t0 = time.time() + 2.0
+    good = panel.plan(NODE, 2, [panel.item("keep", t0, media)])
+    panel.publish_plan(NODE, good)
+    assert node.wait_for_plan(2, 5)
+
+    evil = Ed25519PrivateKey.generate()
+    tampered = json.loads(json.dumps(good))
+    tampered["items"][0]["media"]["url"] = "http://evil.example/x.mp3"
+    unsigned = {k: v for k, v in panel.plan(NODE, 3, []).items() if k != "signature"}
+    bad = [
+        (panel.plan(NODE, 3, [], key=evil), "bad signature"),
+        (unsigned, "unsigned"),
+        (tampered, "bad signature"),
+        (panel.plan(NODE, 1, []), "version 1 < held 2"),
+        (panel.plan("loa-02", 3, []), "addressed to 'loa-02'"),
+        (b"{not json", "not JSON"),
+        (b"[1, 2, 3]", "not a JSON object"),
+        (os.urandom(300_000), "exceeds"),
+        ({**panel.plan(NODE, 3, []), "version": "three"}, "bad signature"),
+        (panel.plan(NODE, 3, [{"id": "x"}]), "invalid plan"),
+    ]
+    for payload, _ in bad:
+        panel.publish_plan(NODE, payload)
+    panel.publish_plan(NODE, good)  # same version again (retained redelivery): ignored silently
+    rejected = collector.wait_events(NODE, "plan_rejected", len(bad))
+    assert len(rejected) == len(bad)
+    for event, (_, expected) in zip(rejected, bad, strict=True):
+        assert expected in event["reason"], (expected, event["reason"])
+        assert event["plan_version"] == 2
+    assert node.plan_version == 2
+    assert json.loads((tmp_path / "node" / "plan.json").read_text())["version"] == 2
+    assert wait_until(lambda: node.plays, 4)
+    assert node.plays[0]["item_id"] == "keep" and node.plays[0]["result"] == "finished"
+    assert len(collector.events(NODE, "plan_applied")) == 1
+
+
+def test_refused_commands_get_no_ack(broker, panel, collector, nodes, tmp_path):
+    node = boot(nodes, panel.node_config(NODE, tmp_path / "node"))
+    forged = panel.command(NODE, "stop", key=Ed25519PrivateKey.generate())
+    unsigned = {k: v for k, v in panel.command(NODE, "ping").items() if k != "signature"}
+    tampered = {**panel.command(NODE, "set_volume", {"volume": 10}), "args": {"volume": 100}}
+    bad = [forged, unsigned, tampered, panel.command("loa-02", "ping"), b"\xff\xfe", b"{", b"42",
+           os.urandom(300_000)]
+    for payload in bad:
+        panel.publish_cmd(NODE, payload)
+    rejected = collector.wait_events(NODE, "command_rejected", len(bad))
+    assert len(rejected) == len(bad)
+    time.sleep(0.2)
+    assert collector.acks(NODE) == []
+    assert node.volume == 80
+
+
+def test_commands(broker, panel, collector, nodes, tmp_path, mp3):
+    config = panel.node_config(NODE, tmp_path / "node")
+    node = boot(nodes, config)
+
+    ping = panel.command(NODE, "ping")
+    panel.publish_cmd(NODE, ping)
+    ack = collector.wait_ack(NODE, ping["id"])
+    assert ack["status"] == "ok" and ack["data"]["time"].endswith("Z")
+
+    vol = panel.command(NODE, "set_volume", {"volume": 35})
+    panel.publish_cmd(NODE, vol)
+    assert collector.wait_ack(NODE, vol["id"])["status"] == "ok"
+    assert wait_until(lambda: [s for s in collector.statuses(NODE) if s.get("volume") == 35], 3)
+    for args in ({"volume": 101}, {"volume": "loud"}, {"volume": True}, {}):
+        cmd = panel.command(NODE, "set_volume", args)
+        panel.publish_cmd(NODE, cmd)
+        assert collector.wait_ack(NODE, cmd["id"])["status"] == "error"
+    assert node.volume == 35
+
+    expired = panel.command(NODE, "ping", ttl=-1)
+    panel.publish_cmd(NODE, expired)
+    ack = collector.wait_ack(NODE, expired["id"])
+    assert ack["status"] == "rejected" and "expired" in ack["error"]
+
+    panel.publish_cmd(NODE, ping)  # the same signed command, replayed
+    assert wait_until(lambda: len([a for a in collector.acks(NODE) if a["command_id"] == ping["id"]]) == 2, 3)
+    replay = [a for a in collector.acks(NODE) if a["command_id"] == ping["id"]][1]
+    assert replay["status"] == "rejected" and "duplicate" in replay["error"]
+
+    unknown = panel.command(NODE, "reboot")
+    panel.publish_cmd(NODE, unknown)
+    assert collector.wait_ack(NODE, unknown["id"])["status"] == "rejected"
+
+    n_status = len(collector.statuses(NODE))
+    resync = panel.command(NODE, "resync")
+    panel.publish_cmd(NODE, resync)
+    assert collector.wait_ack(NODE, resync["id"])["status"] == "ok"
+    assert wait_until(lambda: len(collector.statuses(NODE)) > n_status, 3)
+
+    media = panel.add_media(mp3)
+    long_item = panel.item("long", time.time() + 0.8, media, duration_ms=10_000)
+    panel.publish_plan(NODE, panel.plan(NODE, 1, [long_item]))
+    collector.wait_events(NODE, "playback_started")
+    stop = panel.command(NODE, "stop")
+    panel.publish_cmd(NODE, stop)
+    ack = collector.wait_ack(NODE, stop["id"])
+    assert ack["status"] == "ok" and ack["data"] == {"stopped": "long"}
+    assert collector.wait_events(NODE, "playback_failed")[0]["reason"] == "stopped"
+    assert node.plays[0]["result"] == "stopped"
+
+    # seen ids and volume survive a reboot
+    node.stop()
+    node2 = boot(nodes, config)
+    assert node2.volume == 35
+    panel.publish_cmd(NODE, ping)
+    assert wait_until(lambda: len([a for a in collector.acks(NODE) if a["command_id"] == ping["id"]]) == 3, 3)
+    assert [a for a in collector.acks(NODE) if a["command_id"] == ping["id"]][2]["status"] == "rejected"
+
+
+# ---------------------------------------------------------------------------------- reboot, outages
+
+
+def test_power_cut_during_playback_then_stale_item(broker, panel, collector, nodes, tmp_path, mp3):
+    config = panel.node_config(NODE, tmp_path / "node")
+    node = boot(nodes, config)
+    media = panel.add_media(mp3)
+    t0 = time.time() + 1.0
+    panel.publish_plan(NODE, panel.plan(NODE, 1, [
+        panel.item("cut", t0, media, duration_ms=3000),
+        panel.item("missed", t0 + 0.4, media, priority="emergency", max_late_ms=300),
+        panel.item("later", t0 + 1.8, media, duration_ms=200),
+    ]))
+    assert node.wait_for_plan(1, 5)
+    collector.wait_events(NODE, "playback_started")
+    node.stop(clean=False)  # power cut while "cut" plays; "missed" falls due while the node is down
+    time.sleep(max(0.0, t0 + 0.9 - time.time()))
+    node2 = boot(nodes, config)
+    assert node2.session == node.session + 1
+    assert wait_until(lambda: len(node2.plays) == 3, 4), node2.plays
+    assert [(p["item_id"], p["result"]) for p in node2.plays] == [
+        ("cut", "interrupted"), ("missed", "stale"), ("later", "finished")]
+    failed = collector.wait_events(NODE, "playback_failed", 2)
+    assert [(e["item_id"], e["reason"]) for e in failed] == [("cut", "interrupted"), ("missed", "stale")]
+    assert [e["item_id"] for e in collector.wait_events(NODE, "playback_started", 2)] == ["cut", "later"]
+    assert_contiguous(collector.events(NODE))
+
+
+def test_reboot_with_broker_down_plays_persisted_plan(broker, panel, nodes, tmp_path, mp3):
+    config = panel.node_config(NODE, tmp_path / "node")
+    node = boot(nodes, config)
+    media = panel.add_media(mp3)
+    t0 = time.time() + 1.5
+    panel.publish_plan(NODE, panel.plan(NODE, 1, [panel.item("autonomous", t0, media)]))
+    assert node.wait_for_plan(1, 5)
+    node.stop(clean=False)
+    broker.stop()
+    node2 = boot(nodes, config, wait_connected=False)
+    assert node2.plan_version == 1 and node2.wait_for_plan(1, 0.1)
+    assert wait_until(lambda: node2.plays, 4)
+    assert not node2.connected
+    play = node2.plays[0]
+    assert play["item_id"] == "autonomous" and play["result"] == "finished" and play["offset_ms"] < 50
+    node2.stop()  # clean stop with the broker unreachable must not hang
+    assert len(panel.media.requests) == 1  # played from the cache
+
+
+@pytest.mark.parametrize("any_broker", ["iotcore", "mosquitto"], indirect=True)
+def test_last_will_and_session_counter(any_broker, tmp_path):
+    broker = any_broker
+    panel = Panel(broker.host, broker.port)
+    config = panel.node_config(NODE, tmp_path / "node", keepalive=5)
+    started: list[SimNode] = []
+    try:
+        node = boot(started, config)
+        online = wait_until(lambda: retained_status(broker.host, broker.port, NODE, timeout=1), 3)
+        assert online["state"] == "online" and online["session"] == 1
+        node.stop(clean=False)
+        offline = wait_until(lambda: (s := retained_status(broker.host, broker.port, NODE, timeout=1))
+                             and s["state"] == "offline" and s, 5)
+        assert offline == {"type": "status", "protocol": 1, "node_id": NODE, "state": "offline", "session": 1}
+        node2 = boot(started, config)
+        assert wait_until(lambda: retained_status(broker.host, broker.port, NODE, timeout=1)["session"] == 2,
+                          3)
+        node2.stop(clean=True)
+        stopped = retained_status(broker.host, broker.port, NODE)
+        assert stopped["state"] == "stopped" and stopped["session"] == 2
+    finally:
+        for n in started:
+            n.stop(clean=False)
+        panel.close()
+
+
+def test_events_survive_broker_outage_and_power_cut(mosquitto, tmp_path, mp3):
+    """Events produced while the broker is down arrive after reconnect, gap-free and once each —
+    both from paho's in-memory queue (node kept running) and from the outbox file (node rebooted)."""
+    broker = mosquitto
+    panel = Panel(broker.host, broker.port)
+    collector = Collector(broker.host, broker.port, client_id="panel-events", persistent=True)
+    config = panel.node_config(NODE, tmp_path / "node", reconnect_max_delay=1)
+    started: list[SimNode] = []
+    try:
+        node = boot(started, config)
+        media = panel.add_media(mp3)
+        t0 = time.time() + 1.2
+        panel.publish_plan(NODE, panel.plan(NODE, 1, [panel.item("a", t0, media, duration_ms=200),
+                                                      panel.item("b", t0 + 1.5, media, duration_ms=200)]))
+        assert node.wait_for_plan(1, 5)
+        collector.wait_events(NODE, "media_ready", 2)
+        assert wait_until(lambda: not (tmp_path / "node" / "outbox.jsonl").read_bytes(), 3)
+        panel.close()
+
+        broker.stop()  # outage 1: "a" plays offline, node keeps running
+        assert wait_until(lambda: len(node.plays) == 1, 3)
+        assert not node.connected and node.seq == 5
+        broker.start()
+        assert wait_until(lambda: node.connected, 5)
+        collector.wait_events(NODE, "playback_finished", 1)
+        time.sleep(0.2)  # let the collector's PUBACKs reach the broker before it goes down again
+
+        broker.stop()  # outage 2: "b" plays offline, then the node loses power before the broker is back
+        assert wait_until(lambda: len(node.plays) == 2, 4)
+        assert len((tmp_path / "node" / "outbox.jsonl").read_text().splitlines()) == 2
+        node.stop(clean=False)
+        broker.start()
+        node2 = boot(started, config)
+        assert wait_until(lambda: len(collector.events(NODE)) >= 7, 5)
+        time.sleep(0.3)
+        events = collector.events(NODE)
+        assert_contiguous(events)  # the node sent each event once (broker redeliveries are kept apart)
+        assert [e["seq"] for e in events] == sorted(e["seq"] for e in events)  # and in seq order
+        originals = {json.dumps(e, sort_keys=True) for e in events}
+        assert all(json.dumps(json.loads(p), sort_keys=True) in originals
+                   for t, p in collector.dups if t.endswith("/events"))
+        assert [e["event"] for e in sorted(events, key=lambda e: e["seq"])][-4:] == [
+            "playback_started", "playback_finished", "playback_started", "playback_finished"]
+        assert node2.seq == len(events) == 7
+        assert wait_until(lambda: not (tmp_path / "node" / "outbox.jsonl").read_bytes(), 3)
+    finally:
+        for n in started:
+            n.stop(clean=False)
+        collector.close()
+
+
+# -------------------------------------------------------------------------------------- fleet, CLI
+
+
+def test_fleet(broker, panel, tmp_path, mp3):
+    configs = [panel.node_config(f"loa-{i:02d}", tmp_path / f"n{i}") for i in range(3)]
+    fleet = Fleet(configs, playback_log=tmp_path / "plays.jsonl")
+    fleet.start()
+    try:
+        media = panel.add_media(mp3)
+        t0 = time.time() + 1.0
+        for i, config in enumerate(configs):
+            plan = panel.plan(config.node_id, 1, [panel.item(f"x{i}", t0, media)])
+            panel.publish_plan(config.node_id, plan)
+        assert all(n.wait_for_plan(1, 5) for n in fleet.nodes.values())
+        assert wait_until(lambda: len(fleet.plays()) == 3, 4)
+        summary = fleet.summary()
+        assert summary["online"] == 3 and summary["played"] == 3 and summary["max_abs_offset_ms"] < 50
+        assert len((tmp_path / "plays.jsonl").read_text().splitlines()) == 3
+    finally:
+        fleet.stop()
+
+
+def test_cli_registers_then_reuses_credentials(broker, tmp_path, capsys):
+    key = Ed25519PrivateKey.generate()
+    from devices.protocol import public_key_b64
+
+    api = PanelApiStub(public_key_b64(key), api_token="secret-api")
+    base = ["sim", "--broker", f"mqtt://{broker.host}:{broker.port}", "--panel", api.base,
+            "--data", str(tmp_path / "sim"), "--duration", "0.6", "--summary-every", "0.3"]
+    try:
+        assert cli_main([*base, "--nodes", "2", "--api-token", "secret-api", "--zone", "P01"]) == 0
+        out = capsys.readouterr().out
+        assert "registered 2 nodes" in out and "online 2/2" in out
+        assert [r["body"] for r in api.requests] == [
+            {"node_id": "sim-001", "name": "Simulated node 001", "zone": "P01"},
+            {"node_id": "sim-002", "name": "Simulated node 002", "zone": "P01"}]
+        assert all(r["auth"] == "Bearer secret-api" for r in api.requests)
+        assert retained_status(broker.host, broker.port, "sim-002")["state"] == "stopped"
+        # the second run reuses the saved credentials instead of registering again
+        assert cli_main(base) == 0
+        assert "using credentials saved" in capsys.readouterr().out and len(api.requests) == 2
+        # a credentials file without the key fetches it from the panel; registering a taken id fails
+        creds = tmp_path / "creds.json"
+        creds.write_text(json.dumps([{"node_id": "sim-001", "token": api.registered["sim-001"]}]))
+        other = ["--data", str(tmp_path / "other")]
+        assert cli_main([*base, *other, "--credentials", str(creds)]) == 0
+        assert cli_main([*base, *other, "--nodes", "1", "--api-token", "secret-api", "--zone", "P01"]) == 2
+        assert "already registered" in capsys.readouterr().err
+    finally:
+        api.close()
