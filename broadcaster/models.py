@@ -115,6 +115,8 @@ class Node(Base):
     plan_payload: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     plan_published_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     last_event_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: Bumped when the node is re-provisioned (e.g. after a factory reset restarts its seq at 1).
+    event_epoch: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Media(Base):
@@ -170,9 +172,10 @@ class NodeEvent(Base):
     """Every event a node reported, deduplicated by (node, seq): the proof-of-play record."""
 
     __tablename__ = "node_events"
-    __table_args__ = (UniqueConstraint("node_id", "seq"),)
+    __table_args__ = (UniqueConstraint("node_id", "epoch", "seq"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     node_id: Mapped[str] = mapped_column(String(64), index=True)
+    epoch: Mapped[int] = mapped_column(Integer, default=0)
     seq: Mapped[int] = mapped_column(BigInteger)
     event: Mapped[str] = mapped_column(String(40), index=True)
     at: Mapped[datetime] = mapped_column(UtcDateTime)

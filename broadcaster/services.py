@@ -206,6 +206,11 @@ class PanelService:
             if node is None:
                 raise ServiceError("not_found", f"no node {node_id!r}", status=404)
             node.token_hash = token_hash(token)
+            # A re-provisioned node starts over (seq from 1, boot counter from 1): a new event epoch,
+            # and the old session number must not hide its last-wills.
+            node.event_epoch = (node.event_epoch or 0) + 1
+            node.last_event_seq = 0
+            node.session = None
             self._audit(s, user, "node.rotate_token", node_id)
         return token
 
@@ -590,12 +595,16 @@ class PanelService:
             node = self._known_node(s, ev.node_id)
             if node is None:
                 return
-            if s.scalar(select(NodeEvent.id).where(NodeEvent.node_id == ev.node_id, NodeEvent.seq == ev.seq)):
+            epoch = node.event_epoch or 0
+            if s.scalar(select(NodeEvent.id).where(
+                NodeEvent.node_id == ev.node_id, NodeEvent.epoch == epoch, NodeEvent.seq == ev.seq
+            )):
                 return  # duplicate (redelivered QoS 1 or outbox resend)
             schedule_id = int(ev.schedule_id) if ev.schedule_id and ev.schedule_id.isdigit() else None
             s.add(
                 NodeEvent(
                     node_id=ev.node_id,
+                    epoch=epoch,
                     seq=ev.seq,
                     event=ev.event.value,
                     at=proto.parse_ts(ev.at),

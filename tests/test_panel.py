@@ -273,3 +273,26 @@ def test_domain_packages_do_not_import_web_or_mqtt():
         assert not sim_forbidden.search(text), f"{path} imports panel code"
         for m in re.finditer(r"^\s*from\s+devices(\.\w+)?\s+import|^\s*import\s+devices(\.\w+)?", text, re.M):
             assert (m.group(1) or m.group(2)) in (".protocol",), f"{path}: simulator may use only devices.protocol"
+
+
+def test_reprovisioned_node_starts_a_new_event_epoch(api, service):
+    """A node whose storage was wiped restarts seq and session at 1; after re-provisioning nothing is dropped."""
+    setup_zones_nodes(api)
+    topics = service.topics
+    now = proto.format_ts(datetime.now(UTC))
+    ev = {"type": "event", "protocol": 1, "node_id": "loa-01", "seq": 1, "at": now, "event": "plan_applied"}
+    status = {"type": "status", "protocol": 1, "node_id": "loa-01", "state": "online", "session": 9}
+    service.ingest(topics.events("loa-01"), json.dumps(ev).encode())
+    service.ingest(topics.status("loa-01"), json.dumps(status).encode())
+    r = api.post("/api/v1/nodes/loa-01/token")
+    assert r.status_code == 201 and r.json["token"]
+    assert service.node_for_token(r.json["token"]).node_id == "loa-01"
+    service.ingest(topics.events("loa-01"), json.dumps(ev).encode())  # seq 1 again, new epoch → kept
+    service.ingest(topics.status("loa-01"), json.dumps({**status, "state": "offline", "session": 1}).encode())
+    from sqlalchemy import func, select
+
+    from broadcaster.models import NodeEvent
+
+    with service.db.session() as s:
+        assert s.scalar(select(func.count()).select_from(NodeEvent).where(NodeEvent.node_id == "loa-01")) == 2
+    assert service.get_node("loa-01").state == "offline"

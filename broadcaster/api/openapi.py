@@ -82,6 +82,10 @@ def spec(server: str = "") -> dict[str, Any]:
                 "post": _op("Register a node (admin); the token in the answer is shown once", body=NodeIn, ok=201),
             },
             "/nodes/{node_id}": {"get": _op("A node with its current signed plan", params=[_path("node_id")])},
+            "/nodes/{node_id}/token": {
+                "post": _op("Re-provision a node (admin): new token, shown once; its event sequence restarts",
+                            ok=201, params=[_path("node_id")])
+            },
             "/nodes/{node_id}/commands": {
                 "get": _op("Command history of a node", params=[_path("node_id")], response="array"),
                 "post": _op("Send a signed command (ping, resync, stop, set_volume)", body=CommandIn, ok=202,

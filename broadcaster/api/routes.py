@@ -221,6 +221,16 @@ def get_node(node_id: str):
     return jsonify(node_json(node, with_plan=True))
 
 
+@bp.post("/nodes/<node_id>/token")
+@token_required("admin")
+def rotate_token(node_id: str):
+    """Re-provision a node: a new token (shown once) and a new event epoch (its seq restarts at 1)."""
+    service = svc()
+    token = service.rotate_node_token(node_id, g.api_user)
+    return jsonify({"node_id": node_id, "token": token, "panel_public_key": service.public_key_b64,
+                    "topic_prefix": service.config.MQTT_PREFIX}), 201
+
+
 @bp.get("/nodes/<node_id>/commands")
 @token_required()
 def list_commands(node_id: str):

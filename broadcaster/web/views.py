@@ -105,6 +105,20 @@ def node_detail(node_id: str):
                            commands=service.list_commands(node_id))
 
 
+@bp.post("/nodes/<node_id>/token")
+@admin_required
+def rotate_token(node_id: str):
+    service = svc()
+    try:
+        token = service.rotate_node_token(node_id, current_user)
+    except ServiceError as exc:
+        flash(error_text(exc), "error")
+        return redirect(url_for("views.nodes"))
+    return render_template("node_credentials.html", node=service.get_node(node_id), token=token,
+                           public_key=service.public_key_b64, config=service.config,
+                           broker_url=service.config.MQTT_URL)
+
+
 @bp.post("/zones")
 @admin_required
 def create_zone():
