@@ -1,18 +1,41 @@
-"""Audio processing for broadcast: decode, level, encode and verify with the bundled ffmpeg.
+"""Broadcast mastering with the bundled ffmpeg: decode, trim, chime, level to a loudness target, encode, verify.
 
-imageio-ffmpeg ships ffmpeg but no ffprobe, so nothing here lets pydub probe a file: decoding runs
-ffmpeg ourselves into a WAV file, which pydub then reads in pure Python.
+imageio-ffmpeg ships ffmpeg but no ffprobe, so nothing here lets pydub probe a file: decoding runs ffmpeg
+ourselves into a WAV file, which pydub then reads in pure Python.
+
+The chain (:func:`master_audio`), for speech of 1 s to 10 min and any recording:
+
+1. mono, leading/trailing silence trimmed (a little padding kept so soft onsets survive);
+2. **pass 1 — measure** the speech (EBU R128: integrated loudness, loudness range, gating threshold, true
+   peak) with ffmpeg's ``ebur128`` filter. This is the same measurement ``loudnorm``'s own first pass makes
+   (``print_format=json``) but about seven times faster, because ``loudnorm`` upsamples to 192 kHz while it
+   measures; ``FIRST_PASS = "loudnorm"`` switches back to it (see docs/performance.md);
+3. if the speech is too peaky to reach the target linearly (peak-to-loudness ratio above what the
+   target and the true-peak ceiling allow — typical of synthetic speech), a look-ahead limiter shaves the
+   peaks; its ceiling is found by measuring again (secant search, usually one extra pass);
+4. intro/outro chimes are loudness-matched to the speech and the bulletin is laid out: lead-in silence,
+   chime, speech, chime; repeated N times with a gap; a short tail;
+5. **pass 2** — ffmpeg ``loudnorm`` with the ``measured_*`` values and ``linear=true`` (one exact gain, no
+   dynamic processing), resampled to 44.1 kHz and encoded to mono CBR MP3 in the same ffmpeg run;
+6. **verify** — the MP3 is decoded back and measured with ``ebur128=peak=true``. Length, integrated
+   loudness (target ±1 LU) and true peak (≤ ceiling, −1 dBTP by default) are checked *after* encoding;
+   if the encoder moved the level or the peaks, the aims are corrected (gain by the error, true-peak aim
+   lowered by the overshoot plus a margin) and steps 3–6 run again (at most four attempts).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import math
 import os
+import re
 import subprocess
 import tempfile
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,6 +47,8 @@ with warnings.catch_warnings():
     from pydub import AudioSegment
     from pydub import silence as _silence
 
+from .chimes import chime_segment
+
 if TYPE_CHECKING:
     from .tts import SpeechEngine
 
@@ -32,34 +57,80 @@ log = logging.getLogger(__name__)
 __all__ = [
     "AudioError",
     "AudioSegment",
+    "ChainSettings",
+    "Loudness",
+    "Mastered",
     "RenderedAudio",
     "change_tempo",
     "decode",
     "encode_mp3",
     "ffmpeg_exe",
+    "master_audio",
+    "measure_loudness",
     "prepare_for_broadcast",
     "render_speech",
 ]
 
 #: Output sample rate. 44.1 kHz MPEG-1 Layer III is the most widely supported by hardware decoders.
 SAMPLE_RATE = 44100
-#: Target average (RMS) level of the speech after trimming, in dBFS.
-TARGET_DBFS = -18.0
-#: Limiter ceiling before encoding; 0.5 dB below the -1 dBFS goal leaves room for MP3 overshoot.
-PEAK_CEILING_DBFS = -1.5
-#: At most this much gain reduction is left to the limiter; beyond it the level is held below target.
-MAX_LIMITING_DB = 6.0
 #: Speech is "silence" when quieter than this many dB below its own peak.
 SILENCE_BELOW_PEAK_DB = 45.0
 #: Silence kept before the first / after the last detected sound, so soft onsets are not chopped.
 TRIM_PAD_MS = 30
-#: The decoded MP3 may differ from the pre-encode length by at most this much.
+#: The decoded MP3 may differ from the planned length by at most this much.
 VERIFY_TOLERANCE_MS = 150
-FFMPEG_TIMEOUT_S = 120.0
+FFMPEG_TIMEOUT_S = 300.0
+
+#: Guaranteed: the encoded MP3 measures within this many LU of the target.
+LOUDNESS_TOLERANCE_LU = 1.0
+#: Re-encode when the MP3 lands farther than this from the target (keeps a margin inside the guarantee).
+AIM_TOLERANCE_LU = 0.5
+#: LAME at 64-128 kbit/s measures this much quieter than its input (measured: 0.4-0.5 LU on speech and
+#: sine tones); the first attempt aims this much higher.
+MP3_LOSS_LU = 0.45
+#: The first attempt aims the pre-encode true peak this far below the ceiling (MP3 overshoot room).
+TRUE_PEAK_MARGIN_DB = 1.0
+#: Working level of the speech while the bulletin is laid out (16-bit headroom for chimes and peaks).
+REFERENCE_LUFS = -24.0
+#: ``"ebur128"`` (fast) or ``"loudnorm"`` (its own JSON first pass, 192 kHz, slower): how pass 1 measures.
+FIRST_PASS = "ebur128"
+#: Silence between a chime and the speech.
+CHIME_GAP_MS = 250
+#: Bumped whenever the chain's output for the same input changes: part of every cache key.
+CHAIN_VERSION = 2
+
+_BITRATES = ("32k", "40k", "48k", "56k", "64k", "80k", "96k", "112k", "128k", "160k", "192k")
+_MAX_ATTEMPTS = 4
 
 
 class AudioError(Exception):
     """Audio could not be decoded, processed or encoded."""
+
+
+@dataclass(frozen=True)
+class Loudness:
+    """EBU R128 measurement: integrated loudness (LUFS), true peak (dBTP) and loudness range (LU).
+
+    ``threshold_lufs`` is the relative gating threshold, ``duration_ms`` the length that was measured.
+    A silent input measures ``-70`` LUFS and ``-inf`` dBTP.
+    """
+
+    integrated_lufs: float
+    true_peak_dbtp: float
+    lra: float
+    threshold_lufs: float = -70.0
+    duration_ms: int | None = None
+
+    @property
+    def peak_to_loudness(self) -> float:
+        return self.true_peak_dbtp - self.integrated_lufs
+
+    def shifted(self, gain_db: float) -> Loudness:
+        """The measurement of the same audio after a linear gain."""
+        return Loudness(
+            self.integrated_lufs + gain_db, self.true_peak_dbtp + gain_db, self.lra,
+            self.threshold_lufs + gain_db, self.duration_ms,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -71,6 +142,93 @@ class RenderedAudio:
     engine: str
     content_type: str = "audio/mpeg"
     warnings: tuple[str, ...] = ()
+    loudness: Loudness | None = None
+
+
+@dataclass(frozen=True)
+class Mastered:
+    """Output of :func:`master_audio`: the verified MP3 and what was measured on it."""
+
+    data: bytes
+    duration_ms: int
+    loudness: Loudness
+    speech_ms: int  # trimmed speech (or recording) length, once
+    warnings: tuple[str, ...] = ()
+    attempts: int = 1
+
+
+@dataclass(frozen=True)
+class ChainSettings:
+    """Everything that shapes the broadcast file; two equal settings give the same audio for the same text.
+
+    ``engine_order`` accepts ``"gtts,espeak"`` or a sequence of names and is stored as a tuple. ``voice``
+    and ``speed`` go to the speech engine (``None``: the engine's default voice). ``emergency`` uses the
+    urgent chime instead of the station chimes.
+    """
+
+    lead_in_ms: int = 600
+    target_lufs: float = -16.0
+    true_peak_db: float = -1.0
+    bitrate: str = "64k"
+    intro_chime: bool = False
+    outro_chime: bool = False
+    repeat: int = 1
+    gap_ms: int = 3000
+    voice: str | None = None
+    speed: float = 1.0
+    engine_order: tuple[str, ...] = ("gtts", "espeak")
+    emergency: bool = False
+    tail_ms: int = 300
+
+    def __post_init__(self) -> None:
+        order = self.engine_order
+        if isinstance(order, str):
+            order = order.split(",")
+        order = tuple(dict.fromkeys(n.strip().lower() for n in order if n and n.strip()))
+        object.__setattr__(self, "engine_order", order)
+        object.__setattr__(self, "target_lufs", float(self.target_lufs))
+        object.__setattr__(self, "true_peak_db", float(self.true_peak_db))
+        object.__setattr__(self, "speed", float(self.speed))
+        checks = [
+            (0 <= self.lead_in_ms <= 10_000, "lead_in_ms must be 0-10000"),
+            (-30.0 <= self.target_lufs <= -10.0, "target_lufs must be between -30 and -10 LUFS"),
+            (-9.0 <= self.true_peak_db <= 0.0, "true_peak_db must be between -9 and 0 dBTP"),
+            (self.true_peak_db - self.target_lufs >= 6.0, "true_peak_db must be at least 6 dB above target_lufs"),
+            (self.bitrate in _BITRATES, f"bitrate must be one of {', '.join(_BITRATES)}"),
+            (1 <= self.repeat <= 10, "repeat must be 1-10"),
+            (0 <= self.gap_ms <= 60_000, "gap_ms must be 0-60000"),
+            (0.5 <= self.speed <= 2.0, "speed must be between 0.5 and 2.0"),
+            (0 <= self.tail_ms <= 5_000, "tail_ms must be 0-5000"),
+            (bool(order), "engine_order must name at least one engine"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+
+    @property
+    def intro_kind(self) -> str | None:
+        return ("emergency" if self.emergency else "intro") if self.intro_chime else None
+
+    @property
+    def outro_kind(self) -> str | None:
+        return ("emergency" if self.emergency else "outro") if self.outro_chime else None
+
+    def as_dict(self) -> dict[str, object]:
+        data = asdict(self)
+        data["engine_order"] = list(self.engine_order)
+        return data
+
+    def cache_key(self, text: str | None = None) -> str:
+        """SHA-256 (hex) of the chain version, these settings and, if given, the (normalised) text.
+
+        Use :func:`audio.render.announcement_key` for announcements: it normalises the text first.
+        """
+        payload = {"chain": CHAIN_VERSION, "settings": self.as_dict(), "text": text}
+        blob = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+# ------------------------------------------------------------------------------------------- ffmpeg
 
 
 def ffmpeg_exe() -> str:
@@ -83,9 +241,12 @@ def ffmpeg_exe() -> str:
     return exe
 
 
-def _run_ffmpeg(args: Sequence[str], *, stdin: bytes | None = None, what: str) -> subprocess.CompletedProcess:
+def _run_ffmpeg(
+    args: Sequence[str], *, stdin: bytes | None = None, what: str, loglevel: str = "error"
+) -> subprocess.CompletedProcess:
     exe = ffmpeg_exe()
-    cmd = [exe, "-hide_banner", "-loglevel", "error", "-y", *(["-nostdin"] if stdin is None else []), *args]
+    cmd = [exe, "-hide_banner", "-nostats", "-loglevel", loglevel, "-y"]
+    cmd += [*(["-nostdin"] if stdin is None else []), *args]
     try:
         proc = subprocess.run(cmd, input=stdin, capture_output=True, timeout=FFMPEG_TIMEOUT_S, check=False)
     except FileNotFoundError as exc:
@@ -93,9 +254,97 @@ def _run_ffmpeg(args: Sequence[str], *, stdin: bytes | None = None, what: str) -
     except subprocess.TimeoutExpired as exc:
         raise AudioError(f"ffmpeg timed out after {FFMPEG_TIMEOUT_S:.0f} s while trying to {what}") from exc
     if proc.returncode != 0:
-        detail = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-3:]
+        lines = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        detail = [ln for ln in lines if not ln.startswith(" ")][-3:] or lines[-3:]
         raise AudioError(f"ffmpeg could not {what}: {' | '.join(detail) or f'exit code {proc.returncode}'}")
     return proc
+
+
+_NUM = r"(-?inf|-?nan|-?\d+(?:\.\d+)?)"
+_TIME_RE = re.compile(r"time=(\d+):(\d{2}):(\d{2}(?:\.\d+)?)")
+
+
+def _parse_ebur128(stderr: str) -> Loudness:
+    summary = stderr.rsplit("Summary:", 1)
+    if len(summary) != 2:
+        raise AudioError("ffmpeg printed no loudness summary")
+    text = summary[1]
+
+    def grab(pattern: str) -> float:
+        match = re.search(pattern, text)
+        if not match:
+            raise AudioError(f"unexpected ebur128 summary: {' '.join(text.split())[:200]}")
+        value = float(match.group(1))
+        return -math.inf if math.isnan(value) else value
+
+    integrated = grab(rf"I:\s+{_NUM} LUFS")
+    threshold = grab(rf"Integrated loudness:\s+I:\s+\S+ LUFS\s+Threshold:\s+{_NUM} LUFS")
+    lra = grab(rf"LRA:\s+{_NUM} LU")
+    peak = grab(rf"Peak:\s+{_NUM} dBFS")
+    times = _TIME_RE.findall(stderr)
+    duration_ms = None
+    if times:
+        h, m, s = times[-1]
+        duration_ms = round((int(h) * 3600 + int(m) * 60 + float(s)) * 1000)
+    return Loudness(integrated, peak, lra, threshold, duration_ms)
+
+
+def _pcm_input(seg: AudioSegment) -> list[str]:
+    return ["-f", "s16le", "-ar", str(seg.frame_rate), "-ac", "1", "-i", "pipe:0"]
+
+
+def _measure_segment(seg: AudioSegment, filters: str = "", out: Path | None = None) -> Loudness:
+    """EBU R128 of mono 16-bit ``seg`` after ``filters``; optionally write the filtered audio as WAV."""
+    chain = f"{filters}," if filters else ""
+    if FIRST_PASS == "loudnorm" and out is None and not filters:
+        return _measure_with_loudnorm(seg)
+    output = ["-c:a", "pcm_s16le", "-f", "wav", str(out)] if out else ["-f", "null", "-"]
+    proc = _run_ffmpeg(
+        [*_pcm_input(seg), "-af", f"{chain}ebur128=peak=true:framelog=quiet", *output],
+        stdin=seg.raw_data, what="measure loudness", loglevel="info",
+    )  # fmt: skip
+    return _parse_ebur128(proc.stderr.decode("utf-8", "replace"))
+
+
+def _loudnorm_json(stderr: str) -> dict[str, str]:
+    blocks = re.findall(r"\{[^{}]*\"input_i\"[^{}]*\}", stderr)
+    if not blocks:
+        raise AudioError("ffmpeg loudnorm printed no statistics")
+    return json.loads(blocks[-1])
+
+
+def _measure_with_loudnorm(seg: AudioSegment) -> Loudness:
+    """loudnorm's own first pass (``print_format=json``): same numbers as ebur128, runs at 192 kHz."""
+    proc = _run_ffmpeg(
+        [*_pcm_input(seg), "-af", "loudnorm=I=-16:TP=-1.5:LRA=11:print_format=json", "-f", "null", "-"],
+        stdin=seg.raw_data, what="measure loudness", loglevel="info",
+    )  # fmt: skip
+    stats = _loudnorm_json(proc.stderr.decode("utf-8", "replace"))
+    return Loudness(
+        float(stats["input_i"]), float(stats["input_tp"]), float(stats["input_lra"]),
+        float(stats["input_thresh"]), len(seg),
+    )  # fmt: skip
+
+
+def measure_loudness(data: bytes) -> Loudness:
+    """Decode ``data`` (any format ffmpeg reads) and measure it with ``ebur128=peak=true``."""
+    if not data:
+        raise AudioError("cannot measure empty audio data")
+    with tempfile.TemporaryDirectory(prefix="loaphuong-meas-") as tmp:
+        src = Path(tmp, "input")
+        src.write_bytes(data)
+        return _measure_file(src)
+
+
+def _measure_file(path: Path) -> Loudness:
+    proc = _run_ffmpeg(
+        ["-i", str(path), "-map", "0:a:0", "-af", "ebur128=peak=true:framelog=quiet", "-f", "null", "-"],
+        what="decode and measure the audio", loglevel="info",
+    )  # fmt: skip
+    return _parse_ebur128(proc.stderr.decode("utf-8", "replace"))
+
+
+# ------------------------------------------------------------------------------------- basic tools
 
 
 def decode(data: bytes) -> AudioSegment:
@@ -114,13 +363,17 @@ def decode(data: bytes) -> AudioSegment:
             + ["-c:a", "pcm_s16le", "-f", "wav", str(dst)],
             what="decode the audio data",
         )
-        try:
-            seg = AudioSegment(data=dst.read_bytes())  # from_wav(path) leaks its file handle
-        except Exception as exc:  # pydub raises assorted errors on a malformed WAV
-            raise AudioError(f"decoded WAV is unreadable: {exc}") from exc
+        seg = _read_wav(dst)
     if seg.frame_count() == 0:
         raise AudioError("audio data decoded to zero samples")
     return seg
+
+
+def _read_wav(path: Path) -> AudioSegment:
+    try:
+        return AudioSegment(data=path.read_bytes())  # from_wav(path) leaks its file handle
+    except Exception as exc:  # pydub raises assorted errors on a malformed WAV
+        raise AudioError(f"decoded WAV is unreadable: {exc}") from exc
 
 
 def _to_mono16(seg: AudioSegment) -> AudioSegment:
@@ -129,22 +382,20 @@ def _to_mono16(seg: AudioSegment) -> AudioSegment:
 
 def encode_mp3(seg: AudioSegment, bitrate: str = "64k") -> bytes:
     """Encode as mono 44.1 kHz constant-bitrate MP3 with a LAME/Xing header (exact length, gapless)."""
-    return _encode_mp3(seg, bitrate=bitrate)
-
-
-def _encode_mp3(seg: AudioSegment, *, bitrate: str, filters: str | None = None) -> bytes:
     seg = _to_mono16(seg)
     with tempfile.TemporaryDirectory(prefix="loaphuong-enc-") as tmp:
         dst = Path(tmp, "output.mp3")
         _run_ffmpeg(
-            ["-f", "s16le", "-ar", str(seg.frame_rate), "-ac", "1", "-i", "pipe:0"]
-            + (["-af", filters] if filters else [])
-            + ["-ar", str(SAMPLE_RATE), "-ac", "1", "-c:a", "libmp3lame", "-b:a", bitrate]
-            + ["-map_metadata", "-1", "-f", "mp3", str(dst)],
-            stdin=seg.raw_data,
-            what="encode MP3",
+            [*_pcm_input(seg), *_mp3_output(bitrate, dst)], stdin=seg.raw_data, what="encode MP3"
         )
         return dst.read_bytes()
+
+
+def _mp3_output(bitrate: str, dst: Path) -> list[str]:
+    return [
+        "-ar", str(SAMPLE_RATE), "-ac", "1", "-c:a", "libmp3lame", "-b:a", bitrate,
+        "-map_metadata", "-1", "-f", "mp3", str(dst),
+    ]  # fmt: skip
 
 
 def change_tempo(seg: AudioSegment, factor: float) -> AudioSegment:
@@ -170,70 +421,221 @@ def change_tempo(seg: AudioSegment, factor: float) -> AudioSegment:
             ],
             stdin=seg.raw_data,
             what="change the tempo",
-        )
-        return AudioSegment(data=dst.read_bytes())  # from_wav(path) leaks its file handle
+        )  # fmt: skip
+        return _read_wav(dst)
 
 
-def _trim_silence(seg: AudioSegment) -> AudioSegment:
+def trim_silence(seg: AudioSegment) -> AudioSegment:
+    """Cut leading and trailing silence (quieter than 45 dB below the peak), keeping 30 ms of padding."""
     threshold = seg.max_dBFS - SILENCE_BELOW_PEAK_DB
     start = _silence.detect_leading_silence(seg, silence_threshold=threshold, chunk_size=5)
     end = len(seg) - _silence.detect_leading_silence(seg.reverse(), silence_threshold=threshold, chunk_size=5)
     return seg[max(0, start - TRIM_PAD_MS) : min(len(seg), end + TRIM_PAD_MS)]
 
 
-def _leveling_filters(seg: AudioSegment) -> tuple[str, list[str]]:
-    """Single-pass levelling: gain towards TARGET_DBFS RMS, then a look-ahead limiter at the ceiling.
+_trim_silence = trim_silence  # old private name
 
-    Runs inside ffmpeg in floating point, so the gain never hard-clips 16-bit samples. Speech has a high
-    crest factor; the limiter may shave up to MAX_LIMITING_DB off the peaks, beyond that the gain is
-    reduced instead (and reported) so the limiter never audibly pumps.
-    """
-    notes: list[str] = []
-    gain = TARGET_DBFS - seg.dBFS
-    limiting = seg.max_dBFS + gain - PEAK_CEILING_DBFS
-    if limiting > MAX_LIMITING_DB:
-        held = limiting - MAX_LIMITING_DB
-        notes.append(f"loudness held {held:.1f} dB below target to avoid heavy limiting")
-        gain -= held
-    ceiling = 10 ** (PEAK_CEILING_DBFS / 20)
-    chain = (
-        f"aformat=sample_fmts=dbl,volume={gain:.2f}dB,"
-        f"alimiter=limit={ceiling:.4f}:attack=5:release=50:level=disabled:latency=1"
+
+# ------------------------------------------------------------------------------------------ levelling
+
+
+def _limiter(pre_gain_db: float, ceiling_dbfs: float) -> str:
+    ceiling = 10 ** (ceiling_dbfs / 20)
+    return (
+        f"aformat=sample_fmts=dbl,volume={pre_gain_db:.3f}dB,"
+        f"alimiter=limit={ceiling:.6f}:attack=5:release=60:level=disabled:latency=1"
     )
-    return chain, notes
 
 
-def _master(
-    seg: AudioSegment, *, lead_in_ms: int, tail_ms: int, bitrate: str
-) -> tuple[bytes, int, list[str]]:
-    if lead_in_ms < 0 or tail_ms < 0:
-        raise ValueError("lead_in_ms and tail_ms must not be negative")
+def _shape_speech(
+    speech: AudioSegment, raw: Loudness, allowed_plr: float, tmp: Path
+) -> tuple[AudioSegment, Loudness, float | None]:
+    """Bring ``speech`` to REFERENCE_LUFS with a peak-to-loudness ratio of at most ``allowed_plr``.
+
+    Returns the shaped speech, its measurement and the limiter ceiling (None: a plain gain sufficed).
+    A limiter's ceiling is searched with the secant method: limiting by x dB also lowers the loudness a
+    little (about a third of x on speech), so the ratio falls more slowly than the ceiling.
+    """
+    pre = REFERENCE_LUFS - raw.integrated_lufs
+    base = raw.shifted(pre)
+    if base.peak_to_loudness <= allowed_plr:
+        return speech.apply_gain(pre), base, None
+    aim = allowed_plr - 0.15
+    points = [(base.true_peak_dbtp, base.peak_to_loudness)]  # ceiling at the peak = no limiting
+    k, overshoot = 0.35, 0.3  # first guess: loudness drop per dB of limiting, intersample overshoot
+    ceiling = (aim + base.integrated_lufs - overshoot - k * base.true_peak_dbtp) / (1 - k)
+    out = tmp / "shaped.wav"
+    for _ in range(6):
+        ceiling = max(ceiling, -23.5)  # alimiter's lowest ceiling is -24 dBFS
+        shaped = _measure_segment(speech, _limiter(pre, ceiling), out)
+        plr = shaped.peak_to_loudness
+        log.debug("limiter ceiling %.2f dBFS: %.1f LUFS, %.1f dBTP", ceiling, shaped.integrated_lufs, plr)
+        if plr <= allowed_plr:
+            return _read_wav(out), shaped, ceiling
+        points.append((ceiling, plr))
+        (c1, p1), (c2, p2) = points[-2], points[-1]
+        slope = (p2 - p1) / (c2 - c1) if abs(c2 - c1) > 1e-6 else 0.6
+        slope = min(1.0, max(0.2, slope))
+        ceiling = c2 - (p2 - aim) / slope
+    raise AudioError(f"could not limit the peaks to {allowed_plr:.1f} dB above the loudness")
+
+
+@dataclass
+class _Layout:
+    unit: AudioSegment  # [chime, gap,] speech [, gap, chime] and, when repeated, the repeat gap
+    unit_samples: int
+    gap_samples: int
+    repeat: int
+    lead_samples: int
+    tail_samples: int
+    peak_dbtp: float  # highest true peak in the unit, at working level
+    rate: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.rate = self.unit.frame_rate
+
+    @property
+    def total_ms(self) -> int:
+        samples = self.lead_samples + self.repeat * self.unit_samples - self.gap_samples + self.tail_samples
+        return round(samples * 1000 / self.rate)
+
+
+_chime_loudness_cache: dict[tuple[str, int], Loudness] = {}
+
+
+def _chime_loudness(kind: str, rate: int) -> Loudness:
+    key = (kind, rate)
+    if key not in _chime_loudness_cache:
+        _chime_loudness_cache[key] = _measure_segment(chime_segment(kind, rate))
+    return _chime_loudness_cache[key]
+
+
+def _layout(speech: AudioSegment, level: Loudness, settings: ChainSettings) -> _Layout:
+    rate = speech.frame_rate
+    peak = level.true_peak_dbtp
+    unit = speech
+    for kind, before in ((settings.intro_kind, True), (settings.outro_kind, False)):
+        if kind is None:
+            continue
+        measured = _chime_loudness(kind, rate)
+        gain = level.integrated_lufs - measured.integrated_lufs  # as loud as the speech
+        peak = max(peak, measured.true_peak_dbtp + gain)
+        chime = chime_segment(kind, rate).apply_gain(gain)
+        gap = AudioSegment.silent(CHIME_GAP_MS, frame_rate=rate)
+        unit = chime + gap + unit if before else unit + gap + chime
+    gap_samples = 0
+    if settings.repeat > 1 and settings.gap_ms:
+        gap = AudioSegment.silent(settings.gap_ms, frame_rate=rate)
+        gap_samples = int(gap.frame_count())
+        unit = unit + gap
+    return _Layout(
+        unit=unit,
+        unit_samples=int(unit.frame_count()),
+        gap_samples=gap_samples,
+        repeat=settings.repeat,
+        lead_samples=round(settings.lead_in_ms * rate / 1000),
+        tail_samples=round(settings.tail_ms * rate / 1000),
+        peak_dbtp=peak,
+    )
+
+
+def _encode_program(
+    layout: _Layout, level: Loudness, aim_i: float, aim_tp: float, bitrate: str, tmp: Path
+) -> tuple[Path, str]:
+    """Lay the bulletin out and run loudnorm's second (linear) pass and the MP3 encoder in one ffmpeg run."""
+    unit_path, dst = tmp / "unit.wav", tmp / "program.mp3"
+    layout.unit.export(unit_path, format="wav")
+    end = layout.repeat * layout.unit_samples - layout.gap_samples
+    loudnorm = (
+        f"loudnorm=I={aim_i:.2f}:TP={aim_tp:.2f}:LRA=50"
+        f":measured_I={level.integrated_lufs:.2f}:measured_TP={layout.peak_dbtp:.2f}"
+        f":measured_LRA={max(level.lra, 0.1):.2f}:measured_thresh={level.threshold_lufs:.2f}"
+        ":offset=0:linear=true:print_format=json"
+    )
+    filters = [f"atrim=end_sample={end}"]
+    if layout.lead_samples:
+        filters.append(f"adelay=delays={layout.lead_samples}S:all=1")
+    if layout.tail_samples:
+        filters.append(f"apad=pad_len={layout.tail_samples}")
+    filters += [loudnorm, f"aresample={SAMPLE_RATE}"]
+    loop = ["-stream_loop", str(layout.repeat - 1)] if layout.repeat > 1 else []
+    proc = _run_ffmpeg(
+        [*loop, "-i", str(unit_path), "-af", ",".join(filters), *_mp3_output(bitrate, dst)],
+        what="level and encode MP3", loglevel="info",
+    )  # fmt: skip
+    stats = _loudnorm_json(proc.stderr.decode("utf-8", "replace"))
+    return dst, stats.get("normalization_type", "?")
+
+
+def master_audio(seg: AudioSegment, settings: ChainSettings | None = None) -> Mastered:
+    """Run the whole chain (see the module docstring) on speech or a recording; return the verified MP3.
+
+    Raises AudioError when the audio is silent or cannot be brought to the target.
+    """
+    settings = settings or ChainSettings()
     seg = _to_mono16(seg)
     if seg.frame_count() == 0 or seg.max == 0:
         raise AudioError("audio is completely silent")
-    speech = _trim_silence(seg)
+    speech = trim_silence(seg)
     if len(speech) == 0:
         raise AudioError("audio contains no sound above the silence threshold")
-    filters, notes = _leveling_filters(speech)
-    rate = speech.frame_rate
-    mastered = (
-        AudioSegment.silent(duration=lead_in_ms, frame_rate=rate)
-        + speech
-        + AudioSegment.silent(duration=tail_ms, frame_rate=rate)
+    if len(speech) < 500:  # ebur128 needs one full 400 ms block
+        pad = AudioSegment.silent((500 - len(speech)) // 2 + 1, frame_rate=speech.frame_rate)
+        speech = pad + speech + pad
+    target, ceiling = settings.target_lufs, settings.true_peak_db
+    notes: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="loaphuong-master-") as tmpdir:
+        tmp = Path(tmpdir)
+        raw = _measure_segment(speech)
+        if raw.integrated_lufs <= -69.9:
+            raise AudioError("audio is too quiet to measure (below -70 LUFS)")
+        aim_i, aim_tp = target + MP3_LOSS_LU, ceiling - TRUE_PEAK_MARGIN_DB
+        shaped: tuple[AudioSegment, Loudness, float | None] | None = None
+        best: tuple[float, Mastered] | None = None
+        for attempt in range(1, _MAX_ATTEMPTS + 1):
+            allowed = aim_tp - aim_i - 0.05
+            if shaped is None or shaped[1].peak_to_loudness > allowed:
+                shaped = _shape_speech(speech, raw, allowed, tmp)
+            level_seg, level, limit = shaped
+            layout = _layout(level_seg, level, settings)
+            if layout.peak_dbtp - level.integrated_lufs > aim_tp - aim_i:  # a chime is peakier than speech
+                aim_i = aim_tp - (layout.peak_dbtp - level.integrated_lufs)
+            mp3_path, mode = _encode_program(layout, level, aim_i, aim_tp, settings.bitrate, tmp)
+            if mode != "linear":
+                notes.append(f"loudnorm fell back to {mode} mode")
+            out = _measure_file(mp3_path)
+            if out.integrated_lufs <= -69.9:
+                raise AudioError("encoded MP3 failed verification: it decodes to silence")
+            if out.duration_ms is None or abs(out.duration_ms - layout.total_ms) > VERIFY_TOLERANCE_MS:
+                raise AudioError(
+                    f"encoded MP3 failed verification: decodes to {out.duration_ms} ms, "
+                    f"expected {layout.total_ms} ms"
+                )
+            error = target - out.integrated_lufs
+            over = out.true_peak_dbtp - ceiling
+            log.debug(
+                "attempt %d: aim %.2f LUFS / %.2f dBTP, limiter %s -> MP3 %.1f LUFS %.1f dBTP",
+                attempt, aim_i, aim_tp, limit, out.integrated_lufs, out.true_peak_dbtp,
+            )  # fmt: skip
+            result = Mastered(
+                data=mp3_path.read_bytes(), duration_ms=out.duration_ms, loudness=out,
+                speech_ms=len(speech), warnings=tuple(dict.fromkeys(notes)), attempts=attempt,
+            )  # fmt: skip
+            if over <= 0 and abs(error) <= LOUDNESS_TOLERANCE_LU:
+                score = abs(error)
+                if best is None or score < best[0]:
+                    best = (score, result)
+                if abs(error) <= AIM_TOLERANCE_LU:
+                    return result
+            if over > 0:
+                aim_tp -= over + 0.3
+            aim_i += error
+        if best is not None:
+            return best[1]
+    raise AudioError(
+        f"could not reach {target:g} LUFS / {ceiling:g} dBTP after {_MAX_ATTEMPTS} attempts "
+        f"(last: {out.integrated_lufs:.1f} LUFS, {out.true_peak_dbtp:.1f} dBTP)"
     )
-    mp3 = _encode_mp3(mastered, bitrate=bitrate, filters=filters)
-    # Verify: what the loudspeaker node will decode must be audio of the expected length.
-    try:
-        decoded = decode(mp3)
-    except AudioError as exc:
-        raise AudioError(f"encoded MP3 failed verification: {exc}") from exc
-    if abs(len(decoded) - len(mastered)) > VERIFY_TOLERANCE_MS:
-        raise AudioError(
-            f"encoded MP3 failed verification: decodes to {len(decoded)} ms, expected {len(mastered)} ms"
-        )
-    if decoded.max == 0:
-        raise AudioError("encoded MP3 failed verification: it decodes to silence")
-    return mp3, len(decoded), notes
 
 
 def prepare_for_broadcast(
@@ -243,11 +645,11 @@ def prepare_for_broadcast(
 
     Mono, leading/trailing silence trimmed, ``lead_in_ms`` of silence prepended so the amplifier is
     awake before the first word, ``tail_ms`` appended so players that stop early do not cut the last
-    word, levelled to about -18 dBFS RMS with a limiter at -1.5 dBFS, encoded to MP3 and verified by
+    word, levelled to -16 LUFS with true peaks at or below -1 dBTP measured on the MP3, and verified by
     decoding it back. ``duration_ms`` is measured on the decoded MP3.
     """
-    mp3, duration_ms, _ = _master(seg, lead_in_ms=lead_in_ms, tail_ms=tail_ms, bitrate=bitrate)
-    return mp3, duration_ms
+    mastered = master_audio(seg, ChainSettings(lead_in_ms=lead_in_ms, bitrate=bitrate, tail_ms=tail_ms))
+    return mastered.data, mastered.duration_ms
 
 
 def render_speech(
@@ -259,15 +661,17 @@ def render_speech(
     lead_in_ms: int = 600,
     bitrate: str = "64k",
 ) -> RenderedAudio:
-    """Synthesize ``text`` with the first working engine and master it for broadcast.
+    """Synthesize ``text`` with the first working engine and master it for broadcast (no chimes, once).
 
-    ``warnings`` lists the engines that failed before one succeeded and any levelling compromise.
+    The text is spoken as given; :func:`audio.render.render_announcement` normalises it first and adds
+    chimes, repeats and caching. ``warnings`` lists the engines that failed before one succeeded.
     Raises SpeechError when every engine fails, AudioError when the audio cannot be mastered.
     """
     from .tts import synthesize_with_fallback  # late import: tts itself depends on this module
 
     seg, engine, errors = synthesize_with_fallback(text, engines, voice=voice, speed=speed)
-    mp3, duration_ms, notes = _master(seg, lead_in_ms=lead_in_ms, tail_ms=300, bitrate=bitrate)
+    mastered = master_audio(seg, ChainSettings(lead_in_ms=lead_in_ms, bitrate=bitrate))
     return RenderedAudio(
-        data=mp3, duration_ms=duration_ms, engine=engine, warnings=tuple([*errors, *notes])
-    )
+        data=mastered.data, duration_ms=mastered.duration_ms, engine=engine,
+        warnings=tuple([*errors, *mastered.warnings]), loudness=mastered.loudness,
+    )  # fmt: skip

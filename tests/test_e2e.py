@@ -93,7 +93,8 @@ def test_schedule_plays_on_the_second_in_the_chosen_zone_only(stack):
 def test_nodes_play_on_time_with_the_panel_and_broker_gone(stack):
     ann, _sched, start = schedule_in(stack, 6)
     for node_id in LAYOUT["to-3"]:
-        assert stack.fleet.nodes[node_id].wait_for_plan(timeout=10), f"{node_id} did not get the plan and media"
+        version = stack.api("GET", f"/nodes/{node_id}", 200)["plan_version"]
+        assert stack.fleet.nodes[node_id].wait_for_plan(version, timeout=10), f"{node_id}: no plan {version}"
     stack.stop_panel()
     stack.broker.stop()  # the network is gone too
     assert time.time() < start.timestamp() - 1, "test too slow to prove autonomy"
@@ -120,7 +121,7 @@ def test_forged_replayed_and_malformed_messages_are_refused_and_the_good_plan_st
     old_plan = stack.api("GET", "/nodes/loa-01", 200)["plan"]  # a genuine, older signed plan
     ann, _sched, start = schedule_in(stack, 7)
     node = stack.fleet.nodes["loa-01"]
-    assert node.wait_for_plan(timeout=10)
+    assert node.wait_for_plan(stack.api("GET", "/nodes/loa-01", 200)["plan_version"], timeout=10)
     good_version = node.plan_version
     topics = stack.service.topics
     intruder = _attacker(stack)
