@@ -92,3 +92,34 @@ def api(client):
             return client.post(url, headers=self.headers, **kw)
 
     return Api()
+
+
+# ------------------------------------------------------------------------------ whole stack, simulator
+@pytest.fixture
+def panel_stack(tmp_path, broker):
+    """Panel (HTTP on a free port, MQTT bridge, scheduler) on a real broker; call .provision() and
+    .start_fleet() for simulated nodes. See tests/stack.py."""
+    from stack import PanelStack
+
+    s = PanelStack(tmp_path, broker)
+    s.start_panel()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def sim_fleet():
+    """Factory: ``sim_fleet([NodeConfig, ...])`` starts simulated nodes and stops them after the test."""
+    from firmware_sim.fleet import Fleet
+
+    fleets = []
+
+    def start(configs, playback_log=None):
+        fleet = Fleet(list(configs), playback_log=playback_log)
+        fleet.start()
+        fleets.append(fleet)
+        return fleet
+
+    yield start
+    for fleet in fleets:
+        fleet.stop()

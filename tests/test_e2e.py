@@ -21,14 +21,11 @@ TEXT = "Ủy ban nhân dân phường thông báo: từ ngày mai, lịch thu go
 
 
 @pytest.fixture
-def stack(tmp_path, broker):
-    s = PanelStack(tmp_path, broker)
-    s.start_panel()
-    s.provision(LAYOUT)
-    s.start_fleet()
-    s.wait_online()
-    yield s
-    s.stop()
+def stack(panel_stack):
+    panel_stack.provision(LAYOUT)
+    panel_stack.start_fleet()
+    panel_stack.wait_online()
+    return panel_stack
 
 
 def schedule_in(stack: PanelStack, seconds: float, zone: str = "to-3") -> tuple[dict, dict, datetime]:
