@@ -5,6 +5,7 @@
     loaphuong sim …         node simulator (see firmware_sim.cli)
     loaphuong create-user   add a user (officer | leader | admin)
     loaphuong schemas       write or check the protocol JSON Schemas
+    loaphuong normalize T   print text T as the loudspeaker will say it
 """
 
 from __future__ import annotations
@@ -204,6 +205,23 @@ def cmd_schemas(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_normalize(args: argparse.Namespace) -> int:
+    """Print what the loudspeaker would say. With --ward, the ward's own abbreviations from the database."""
+    from audio.normalize import normalize
+
+    text = args.text if args.text != "-" else sys.stdin.read()
+    abbreviations: dict[str, str] = {}
+    if args.abbreviations:
+        abbreviations.update(json.loads(Path(args.abbreviations).read_text(encoding="utf-8")))
+    if args.ward:
+        from broadcaster.app import create_app, runtime
+        from broadcaster.config import Config
+
+        abbreviations = {**runtime(create_app(Config())).service.ward_abbreviations(), **abbreviations}
+    print(normalize(text, abbreviations=abbreviations or None))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "sim":
@@ -226,6 +244,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--role", choices=("officer", "leader", "admin"), default="officer")
     p.add_argument("--password")
     p.set_defaults(func=cmd_create_user)
+    p = sub.add_parser("normalize", help="print the text as it will be spoken")
+    p.add_argument("text", help="announcement text, or - for standard input")
+    p.add_argument("--abbreviations", metavar="FILE.json", help="extra readings {\"KP\": \"khu phố\"}")
+    p.add_argument("--ward", action="store_true", help="also use the ward's readings from the database")
+    p.set_defaults(func=cmd_normalize)
     p = sub.add_parser("schemas", help="write or check devices/schemas/*.json")
     p.add_argument("--write", action="store_true")
     p.set_defaults(func=cmd_schemas)

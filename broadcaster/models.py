@@ -133,6 +133,8 @@ class Announcement(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(300))
     text: Mapped[str] = mapped_column(Text, default="")
+    #: What the speech engine is given (after Vietnamese normalization) — leaders approve this.
+    normalized_text: Mapped[str | None] = mapped_column(Text, nullable=True)
     #: draft (no audio yet, or rendering failed) | ready (audio rendered)
     status: Mapped[str] = mapped_column(String(20), default="draft")
     media_sha256: Mapped[str | None] = mapped_column(ForeignKey("media.sha256"), nullable=True)
@@ -202,6 +204,16 @@ class CommandRecord(Base):
     acked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     error: Mapped[str | None] = mapped_column(String(500), nullable=True)
     issued_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+
+
+class Abbreviation(Base):
+    """A ward's own reading of an abbreviation, on top of (and overriding) the default dictionary."""
+
+    __tablename__ = "abbreviations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    abbr: Mapped[str] = mapped_column(String(40), unique=True)
+    expansion: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
 class AuditEntry(Base):

@@ -21,10 +21,12 @@ from sqlalchemy.orm import Session, selectinload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from audio import MediaStore, SpeechError, default_engines, render_speech
+from audio.normalize import DEFAULT_ABBREVIATIONS, normalize
 from audio.processing import AudioError
 from broadcaster.config import Config
 from broadcaster.db import Database
 from broadcaster.models import (
+    Abbreviation,
     Announcement,
     AuditEntry,
     CommandRecord,
@@ -228,6 +230,48 @@ class PanelService:
         with self.db.session() as s:
             return s.scalar(select(Node).where(Node.token_hash == token_hash(token)))
 
+    # ------------------------------------------------------------------ text normalization
+    def ward_abbreviations(self) -> dict[str, str]:
+        with self.db.session() as s:
+            return {a.abbr: a.expansion for a in s.scalars(select(Abbreviation))}
+
+    def list_abbreviations(self) -> list[Abbreviation]:
+        with self.db.session() as s:
+            return list(s.scalars(select(Abbreviation).order_by(Abbreviation.abbr)))
+
+    def set_abbreviation(self, abbr: str, expansion: str, user: User | None = None) -> Abbreviation:
+        abbr, expansion = (abbr or "").strip(), (expansion or "").strip()
+        if not abbr or len(abbr) > 40 or any(c.isspace() for c in abbr):
+            raise ServiceError("invalid_abbreviation", "abbreviation: 1–40 characters, no spaces", "abbr")
+        if not expansion or len(expansion) > 300 or any(c.isdigit() for c in expansion):
+            raise ServiceError("invalid_expansion", "reading: 1–300 characters, written in words (no digits)",
+                               "expansion")
+        with self.db.session() as s:
+            row = s.scalar(select(Abbreviation).where(Abbreviation.abbr == abbr))
+            if row is None:
+                row = Abbreviation(abbr=abbr, expansion=expansion)
+                s.add(row)
+            else:
+                row.expansion = expansion
+            self._audit(s, user, "abbreviation.set", abbr, expansion=expansion)
+            return row
+
+    def delete_abbreviation(self, abbr: str, user: User | None = None) -> None:
+        with self.db.session() as s:
+            row = s.scalar(select(Abbreviation).where(Abbreviation.abbr == abbr))
+            if row is None:
+                raise ServiceError("not_found", f"no abbreviation {abbr!r}", "abbr", 404)
+            s.delete(row)
+            self._audit(s, user, "abbreviation.delete", abbr)
+
+    def normalize_text(self, text: str) -> str:
+        """The words the loudspeaker will say: default dictionary + this ward's own entries."""
+        return normalize(text, abbreviations=self.ward_abbreviations())
+
+    @staticmethod
+    def default_abbreviations() -> dict[str, str]:
+        return dict(DEFAULT_ABBREVIATIONS)
+
     # ------------------------------------------------------------------ announcements
     def _validate_text(self, title: str, text: str) -> tuple[str, str]:
         title = (title or "").strip()
@@ -265,6 +309,12 @@ class PanelService:
             if ann is None:
                 raise ServiceError("not_found", "no such announcement", status=404)
             text = ann.text
+        spoken = self.normalize_text(text)
+        with self.db.session() as s:
+            ann = s.get(Announcement, announcement_id)
+            assert ann is not None
+            ann.normalized_text = spoken
+        text = spoken
         engines = default_engines(
             self.config.TTS_ENGINES, gtts_timeout=self.config.GTTS_TIMEOUT, gtts_url=self.config.GTTS_URL
         )

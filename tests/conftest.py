@@ -91,6 +91,9 @@ def api(client):
         def post(self, url, **kw):
             return client.post(url, headers=self.headers, **kw)
 
+        def delete(self, url, **kw):
+            return client.delete(url, headers=self.headers, **kw)
+
     return Api()
 
 

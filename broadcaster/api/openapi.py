@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from broadcaster.api.schemas import AnnouncementIn, CommandIn, LoginIn, NodeIn, ScheduleIn, ZoneIn
+from broadcaster.api.schemas import (
+    AbbreviationIn,
+    AnnouncementIn,
+    CommandIn,
+    LoginIn,
+    NodeIn,
+    NormalizeIn,
+    ScheduleIn,
+    ZoneIn,
+)
 
 ERROR = {
     "type": "object",
@@ -50,7 +59,7 @@ def _query(name: str, kind: str = "string") -> dict[str, Any]:
 
 
 def spec(server: str = "") -> dict[str, Any]:
-    models = [LoginIn, ZoneIn, NodeIn, AnnouncementIn, ScheduleIn, CommandIn]
+    models = [LoginIn, ZoneIn, NodeIn, AnnouncementIn, ScheduleIn, CommandIn, NormalizeIn, AbbreviationIn]
     schemas: dict[str, Any] = {"Error": ERROR}
     for model in models:
         schemas[model.__name__] = model.model_json_schema(ref_template="#/components/schemas/{model}")
@@ -110,6 +119,20 @@ def spec(server: str = "") -> dict[str, Any]:
                                   "404": {"description": "No audio",
                                           "content": {"application/json": {"schema": ERROR}}}},
                 }
+            },
+            "/normalize": {
+                "post": _op("The text the loudspeaker will say (Vietnamese normalization with this ward's "
+                            "abbreviations)", body=NormalizeIn)
+            },
+            "/abbreviations": {
+                "get": _op("The ward's abbreviation readings and the defaults"),
+                "post": _op("Add or change a ward reading (leader/admin)", body=AbbreviationIn, ok=201),
+            },
+            "/abbreviations/{abbr}": {
+                "delete": {"summary": "Remove a ward reading (leader/admin)", "parameters": [_path("abbr")],
+                           "responses": {"204": {"description": "Deleted"},
+                                         "404": {"description": "Unknown", "content": {
+                                             "application/json": {"schema": ERROR}}}}}
             },
             "/schedules": {
                 "get": _op("List schedules", response="array"),

@@ -13,10 +13,12 @@ from flask import Blueprint, current_app, g, jsonify, request, send_file
 from pydantic import ValidationError
 
 from broadcaster.api.schemas import (
+    AbbreviationIn,
     AnnouncementIn,
     CommandIn,
     LoginIn,
     NodeIn,
+    NormalizeIn,
     ScheduleIn,
     ZoneIn,
 )
@@ -118,6 +120,7 @@ def announcement_json(a) -> dict:
         "id": a.id,
         "title": a.title,
         "text": a.text,
+        "normalized_text": a.normalized_text,
         "status": a.status,
         "engine": a.engine,
         "render_error": a.render_error,
@@ -281,6 +284,39 @@ def announcement_audio(announcement_id: int):
     if ann is None or not ann.media_sha256:
         return err("not_found", "no audio for this announcement", 404)
     return send_file(svc().media.path(ann.media_sha256, "mp3"), mimetype="audio/mpeg")
+
+
+@bp.post("/normalize")
+@token_required()
+def normalize_text():
+    data = body(NormalizeIn)
+    return jsonify({"text": data.text, "normalized_text": svc().normalize_text(data.text)})
+
+
+@bp.get("/abbreviations")
+@token_required()
+def list_abbreviations():
+    return jsonify({"ward": {a.abbr: a.expansion for a in svc().list_abbreviations()},
+                    "defaults": svc().default_abbreviations()})
+
+
+@bp.post("/abbreviations")
+@token_required()
+def set_abbreviation():
+    if g.api_user.role not in ("admin", "leader"):
+        return err("forbidden", "leader or admin role required", 403)
+    data = body(AbbreviationIn)
+    row = svc().set_abbreviation(data.abbr, data.expansion, g.api_user)
+    return jsonify({"abbr": row.abbr, "expansion": row.expansion}), 201
+
+
+@bp.delete("/abbreviations/<path:abbr>")
+@token_required()
+def delete_abbreviation(abbr: str):
+    if g.api_user.role not in ("admin", "leader"):
+        return err("forbidden", "leader or admin role required", 403)
+    svc().delete_abbreviation(abbr, g.api_user)
+    return "", 204
 
 
 @bp.get("/schedules")

@@ -47,3 +47,12 @@ class ScheduleIn(_In):
 class CommandIn(_In):
     name: Literal["ping", "resync", "stop", "set_volume"]
     args: dict[str, Any] = Field(default_factory=dict)
+
+
+class NormalizeIn(_In):
+    text: str = Field(max_length=100_000)
+
+
+class AbbreviationIn(_In):
+    abbr: str = Field(description="As written, e.g. 'KP'")
+    expansion: str = Field(description="How to read it, in words, e.g. 'khu phố'")

@@ -157,6 +157,15 @@ def new_announcement():
     return redirect(url_for("views.announcement_detail", announcement_id=ann.id))
 
 
+@bp.post("/announcements/preview")
+@login_required
+def preview_announcement():
+    """Show what will be said (normalized text) before anything is saved or rendered."""
+    text = request.form.get("text", "")
+    return render_template("announcement_new.html", form=request.form,
+                           preview=svc().normalize_text(text) if text.strip() else "")
+
+
 @bp.get("/announcements/<int:announcement_id>")
 @login_required
 def announcement_detail(announcement_id: int):
@@ -209,6 +218,39 @@ def schedule_announcement(announcement_id: int):
         return redirect(url_for("views.announcement_detail", announcement_id=announcement_id))
     flash(_("Scheduled for {time}.", time=localtime_filter(sched.start_at)), "ok")
     return redirect(url_for("views.schedules"))
+
+
+# ---------------------------------------------------------------------------------- abbreviations
+@bp.route("/abbreviations", methods=["GET", "POST"])
+@login_required
+def abbreviations():
+    service = svc()
+    status = 200
+    if request.method == "POST":
+        if current_user.role not in ("admin", "leader"):
+            abort(403)
+        try:
+            service.set_abbreviation(request.form.get("abbr", ""), request.form.get("expansion", ""), current_user)
+            flash(_("Saved."), "ok")
+            return redirect(url_for("views.abbreviations"))
+        except ServiceError as exc:
+            flash(error_text(exc), "error")
+            status = exc.status
+    defaults = sorted(service.default_abbreviations().items())
+    return render_template("abbreviations.html", ward=service.list_abbreviations(), defaults=defaults,
+                           form=request.form), status
+
+
+@bp.post("/abbreviations/<path:abbr>/delete")
+@login_required
+def delete_abbreviation(abbr: str):
+    if current_user.role not in ("admin", "leader"):
+        abort(403)
+    try:
+        svc().delete_abbreviation(abbr, current_user)
+    except ServiceError as exc:
+        flash(error_text(exc), "error")
+    return redirect(url_for("views.abbreviations"))
 
 
 # -------------------------------------------------------------------------------------- schedules
