@@ -89,7 +89,7 @@ AIM_TOLERANCE_LU = 0.5
 #: sine tones); the first attempt aims this much higher.
 MP3_LOSS_LU = 0.45
 #: The first attempt aims the pre-encode true peak this far below the ceiling (MP3 overshoot room).
-TRUE_PEAK_MARGIN_DB = 1.0
+TRUE_PEAK_MARGIN_DB = 0.5
 #: Working level of the speech while the bulletin is laid out (16-bit headroom for chimes and peaks).
 REFERENCE_LUFS = -24.0
 #: ``"ebur128"`` (fast) or ``"loudnorm"`` (its own JSON first pass, 192 kHz, slower): how pass 1 measures.
@@ -359,8 +359,7 @@ def decode(data: bytes) -> AudioSegment:
         src, dst = Path(tmp, "input"), Path(tmp, "output.wav")
         src.write_bytes(data)
         _run_ffmpeg(
-            ["-i", str(src), "-map", "0:a:0", "-vn", "-sn", "-dn"]
-            + ["-c:a", "pcm_s16le", "-f", "wav", str(dst)],
+            ["-i", str(src), "-map", "0:a:0", "-vn", "-sn", "-dn"] + ["-c:a", "pcm_s16le", "-f", "wav", str(dst)],
             what="decode the audio data",
         )
         seg = _read_wav(dst)
@@ -385,9 +384,7 @@ def encode_mp3(seg: AudioSegment, bitrate: str = "64k") -> bytes:
     seg = _to_mono16(seg)
     with tempfile.TemporaryDirectory(prefix="loaphuong-enc-") as tmp:
         dst = Path(tmp, "output.mp3")
-        _run_ffmpeg(
-            [*_pcm_input(seg), *_mp3_output(bitrate, dst)], stdin=seg.raw_data, what="encode MP3"
-        )
+        _run_ffmpeg([*_pcm_input(seg), *_mp3_output(bitrate, dst)], stdin=seg.raw_data, what="encode MP3")
         return dst.read_bytes()
 
 
@@ -439,11 +436,17 @@ _trim_silence = trim_silence  # old private name
 # ------------------------------------------------------------------------------------------ levelling
 
 
-def _limiter(pre_gain_db: float, ceiling_dbfs: float) -> str:
+#: Four first-order-like all-pass sections at 300 Hz: a "phase rotator" as used in broadcast processors.
+#: Inaudible on speech, it makes the asymmetric glottal pulses of voice (and espeak's) more symmetric and
+#: lowers the peak-to-loudness ratio by about 2 dB, so the limiter behind it barely has to work.
+_PHASE_ROTATOR = ",".join(["allpass=f=300:t=q:w=0.7"] * 4)
+
+
+def _shaper(pre_gain_db: float, ceiling_dbfs: float) -> str:
     ceiling = 10 ** (ceiling_dbfs / 20)
     return (
-        f"aformat=sample_fmts=dbl,volume={pre_gain_db:.3f}dB,"
-        f"alimiter=limit={ceiling:.6f}:attack=5:release=60:level=disabled:latency=1"
+        f"aformat=sample_fmts=dbl,volume={pre_gain_db:.3f}dB,{_PHASE_ROTATOR},"
+        f"alimiter=limit={ceiling:.6f}:attack=5:release=20:level=disabled:latency=1"
     )
 
 
@@ -453,30 +456,36 @@ def _shape_speech(
     """Bring ``speech`` to REFERENCE_LUFS with a peak-to-loudness ratio of at most ``allowed_plr``.
 
     Returns the shaped speech, its measurement and the limiter ceiling (None: a plain gain sufficed).
-    A limiter's ceiling is searched with the secant method: limiting by x dB also lowers the loudness a
-    little (about a third of x on speech), so the ratio falls more slowly than the ceiling.
+    Otherwise the speech goes through the phase rotator and a look-ahead limiter whose ceiling is found
+    by measuring (secant method; limiting also lowers the loudness a little, so the ratio falls more
+    slowly than the ceiling). On espeak speech the first guess is usually right.
     """
     pre = REFERENCE_LUFS - raw.integrated_lufs
     base = raw.shifted(pre)
     if base.peak_to_loudness <= allowed_plr:
         return speech.apply_gain(pre), base, None
     aim = allowed_plr - 0.15
-    points = [(base.true_peak_dbtp, base.peak_to_loudness)]  # ceiling at the peak = no limiting
-    k, overshoot = 0.35, 0.3  # first guess: loudness drop per dB of limiting, intersample overshoot
-    ceiling = (aim + base.integrated_lufs - overshoot - k * base.true_peak_dbtp) / (1 - k)
+    # First guess: the rotator takes ~1.5 dB off the peaks, limiting costs ~0.1 LU per dB, peaks
+    # overshoot the (sample-peak) ceiling by ~0.3 dB between samples.
+    k, overshoot = 0.1, 0.3
+    ceiling = (aim + base.integrated_lufs - overshoot - k * (base.true_peak_dbtp - 1.5)) / (1 - k)
     out = tmp / "shaped.wav"
+    previous: tuple[float, float] | None = None
     for _ in range(6):
         ceiling = max(ceiling, -23.5)  # alimiter's lowest ceiling is -24 dBFS
-        shaped = _measure_segment(speech, _limiter(pre, ceiling), out)
+        shaped = _measure_segment(speech, _shaper(pre, ceiling), out)
         plr = shaped.peak_to_loudness
-        log.debug("limiter ceiling %.2f dBFS: %.1f LUFS, %.1f dBTP", ceiling, shaped.integrated_lufs, plr)
+        log.debug(
+            "limiter ceiling %.2f dBFS: %.1f LUFS, %.1f dBTP (ratio %.1f, allowed %.1f)",
+            ceiling, shaped.integrated_lufs, shaped.true_peak_dbtp, plr, allowed_plr,
+        )  # fmt: skip
         if plr <= allowed_plr:
             return _read_wav(out), shaped, ceiling
-        points.append((ceiling, plr))
-        (c1, p1), (c2, p2) = points[-2], points[-1]
-        slope = (p2 - p1) / (c2 - c1) if abs(c2 - c1) > 1e-6 else 0.6
-        slope = min(1.0, max(0.2, slope))
-        ceiling = c2 - (p2 - aim) / slope
+        slope = 0.8
+        if previous is not None and abs(ceiling - previous[0]) > 1e-6:
+            slope = min(1.0, max(0.2, (plr - previous[1]) / (ceiling - previous[0])))
+        previous = (ceiling, plr)
+        ceiling -= (plr - aim) / slope
     raise AudioError(f"could not limit the peaks to {allowed_plr:.1f} dB above the loudness")
 
 
@@ -608,8 +617,7 @@ def master_audio(seg: AudioSegment, settings: ChainSettings | None = None) -> Ma
                 raise AudioError("encoded MP3 failed verification: it decodes to silence")
             if out.duration_ms is None or abs(out.duration_ms - layout.total_ms) > VERIFY_TOLERANCE_MS:
                 raise AudioError(
-                    f"encoded MP3 failed verification: decodes to {out.duration_ms} ms, "
-                    f"expected {layout.total_ms} ms"
+                    f"encoded MP3 failed verification: decodes to {out.duration_ms} ms, expected {layout.total_ms} ms"
                 )
             error = target - out.integrated_lufs
             over = out.true_peak_dbtp - ceiling
