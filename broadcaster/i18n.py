@@ -19,8 +19,13 @@ CATALOGUE_DIR = Path(__file__).parent / "i18n"
 
 @cache
 def catalogue(locale: str) -> dict[str, str]:
-    path = CATALOGUE_DIR / f"{locale}.json"
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    """``i18n/{locale}.json`` merged with per-feature files ``i18n/{locale}-*.json`` (sorted by name)."""
+    merged: dict[str, str] = {}
+    main = CATALOGUE_DIR / f"{locale}.json"
+    for path in [main, *sorted(CATALOGUE_DIR.glob(f"{locale}-*.json"))]:
+        if path.exists():
+            merged.update(json.loads(path.read_text(encoding="utf-8")))
+    return merged
 
 
 def translate(text: str, locale: str, **params: object) -> str:

@@ -44,6 +44,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import requests
+from firmware_sim.wire import decode_from_panel
 
 from devices.protocol import (
     PRIORITY_RANK,
@@ -59,7 +60,6 @@ from devices.protocol import (
     ProtocolError,
     Status,
     Topics,
-    decode_signed,
     encode,
     format_ts,
     load_public_key,
@@ -134,8 +134,9 @@ class _FetchState:
 
 
 def _item_key(item: PlanItem) -> str:
-    # An item is "the same" across plan versions only if id, start and media are unchanged.
-    return f"{item.id}|{item.start}|{item.media.sha256}"
+    # An item is "the same" across plan versions only if id, start (as an instant, to the millisecond:
+    # "…:00Z" equals "…:00.000Z") and media are unchanged.
+    return f"{item.id}|{format_ts(parse_ts(item.start))}|{item.media.sha256}"
 
 
 def _ts(epoch: float) -> str:
@@ -217,6 +218,7 @@ class SimNode:
         self._boot = 0
         self.volume = DEFAULT_VOLUME
         self._interrupted: dict[str, Any] | None = None
+        self._due_seen: set[str] = set()  # items this run has seen due (start <= now <= deadline)
 
         self._outbox_lock = threading.Lock()
         self._outbox: OrderedDict[int, bytes] = OrderedDict()  # seq → event payload, not yet PUBACKed
@@ -346,10 +348,12 @@ class SimNode:
         try:
             state = json.loads(self._state_path.read_text("utf-8"))
         except FileNotFoundError:
-            return
+            return  # a newly provisioned node: seq and session start at 1
         except (OSError, ValueError) as exc:
-            log.error("%s: unreadable state.json (%s); starting with a fresh state", self.node_id, exc)
-            return
+            # Counters lost: starting seq again at 1 would make the panel drop the events as duplicates.
+            # Only re-provisioning (a new token, so a new event epoch at the panel) may restart them.
+            raise RuntimeError(f"{self.node_id}: unreadable {self._state_path} ({exc}): the node lost its "
+                               "counters and must be re-provisioned (new token, empty data dir)") from exc
         self._boot = int(state.get("boot", 0))
         self._seq = int(state.get("seq", 0))
         self.volume = int(state.get("volume", DEFAULT_VOLUME))
@@ -397,7 +401,7 @@ class SimNode:
         if not path.exists():
             return
         try:
-            plan = decode_signed(Plan, path.read_bytes(), self._public_key, node_id=self.node_id)
+            plan = decode_from_panel(Plan, path.read_bytes(), self._public_key, node_id=self.node_id)
         except (ProtocolError, OSError) as exc:
             log.error("%s: stored plan.json refused (%s); waiting for the panel", self.node_id, exc)
             return
@@ -657,7 +661,7 @@ class SimNode:
             log.warning("%s: empty payload on plan topic ignored (retained plan cleared)", self.node_id)
             return
         try:
-            plan = decode_signed(Plan, raw, self._public_key, node_id=self.node_id)
+            plan = decode_from_panel(Plan, raw, self._public_key, node_id=self.node_id)
         except Exception as exc:  # ProtocolError, or anything unforeseen: refused either way
             self._reject_plan(str(exc) if isinstance(exc, ProtocolError) else f"{type(exc).__name__}: {exc}")
             return
@@ -716,6 +720,7 @@ class SimNode:
             keys = {e.key for e in entries}
             self._plan = plan
             self._entries = entries
+            self._due_seen &= keys
             self._prune_outcomes()
             if self._current is not None and self._current.entry.key not in keys:
                 self._end_current("failed", "removed")
@@ -730,8 +735,12 @@ class SimNode:
     # -------------------------------------------------------------------------------- commands
 
     def _handle_command(self, raw: bytes, *, retained: bool) -> None:
+        if not raw:
+            # Someone cleared a wrongly retained command: nothing to execute, nothing to report.
+            log.warning("%s: empty payload on cmd topic ignored", self.node_id)
+            return
         try:
-            cmd = decode_signed(Command, raw, self._public_key, node_id=self.node_id)
+            cmd = decode_from_panel(Command, raw, self._public_key, node_id=self.node_id)
         except Exception as exc:  # ProtocolError, or anything unforeseen: refused either way
             reason = str(exc) if isinstance(exc, ProtocolError) else f"{type(exc).__name__}: {exc}"
             log.warning("%s: command refused: %s", self.node_id, reason)
@@ -770,7 +779,8 @@ class SimNode:
                 for st in self._fetch.values():
                     st.next_attempt = 0.0  # retry missing media now
             self._media_wake.set()
-            self._ack(cmd, AckStatus.ok, data={"plan_version": self.plan_version})
+            version = self.plan_version
+            self._ack(cmd, AckStatus.ok, data={} if version is None else {"plan_version": version})
         elif cmd.name == CommandName.stop:
             with self._lock:
                 stopped = self._current.entry.item.id if self._current else None
@@ -778,7 +788,7 @@ class SimNode:
                     self._end_current("failed", "stopped")
                     self._save_state()
             self._sched_wake.set()
-            self._ack(cmd, AckStatus.ok, data={"stopped": stopped})
+            self._ack(cmd, AckStatus.ok, data={} if stopped is None else {"stopped": stopped})
         elif cmd.name == CommandName.set_volume:
             volume = cmd.args.get("volume")
             if isinstance(volume, bool) or not isinstance(volume, int) or not 0 <= volume <= 100:
@@ -837,20 +847,24 @@ class SimNode:
                 self._end_current("finished", None)
             while True:
                 due = [e for e in self._entries if e.key not in self._handled and e.start <= now]
-                stale = [e for e in due if now > e.deadline]
-                for entry in stale:
-                    self._handled.add(entry.key)
-                    self._fail_unplayed(entry, "stale")
-                due = [e for e in due if e not in stale]
-                if not due:
+                for entry in due:
+                    if now > entry.deadline:
+                        # Window closed. Media never verified while the item was due here → media_unavailable;
+                        # otherwise (busy, or the node was off or did not hold the item then) → stale.
+                        self._handled.add(entry.key)
+                        missing = entry.item.media.sha256 not in self._verified and entry.key in self._due_seen
+                        self._due_seen.discard(entry.key)
+                        self._fail_unplayed(entry, "media_unavailable" if missing else "stale")
+                    else:
+                        self._due_seen.add(entry.key)
+                # Only items whose media are verified can start; the others stay due (the media thread keeps
+                # fetching until the deadline and wakes us when a file is verified: it then plays late).
+                ready = [e for e in due if e.key not in self._handled and e.item.media.sha256 in self._verified]
+                if not ready:
                     break
-                best = max(due, key=lambda e: (e.rank, -e.start))
+                best = max(ready, key=lambda e: (e.rank, -e.start))
                 if self._current is not None and best.rank <= self._current.entry.rank:
                     break  # waits for the current item to finish
-                if best.item.media.sha256 not in self._verified:
-                    self._handled.add(best.key)
-                    self._fail_unplayed(best, "media_unavailable")
-                    continue
                 if self._current is not None:
                     self._end_current("failed", "preempted")
                 self._begin(best, self.now())
@@ -868,7 +882,9 @@ class SimNode:
 
     def _begin(self, entry: _Entry, actual: float) -> None:
         item = entry.item
+        self._report_ready()  # media_ready always precedes playback_started
         self._handled.add(entry.key)
+        self._due_seen.discard(entry.key)
         end = actual + item.media.duration_ms / 1000.0
         self._current = _Playing(entry=entry, actual_start=actual, end=end)
         offset_ms = round((actual - entry.start) * 1000)
@@ -1011,18 +1027,20 @@ class SimNode:
         """Fetch what is due, report readiness; return seconds until the next retry is due."""
         with self._lock:
             now = self.now()
-            needed: dict[str, tuple[_Entry, float]] = {}  # sha → (first item needing it, retry deadline)
+            # sha → (first item needing it, retry deadline). Retry until the last window closes, not only until
+            # `start`: an emergency planned "now" is due before its file can be here, and plays late.
+            needed: dict[str, tuple[_Entry, float]] = {}
             for entry in self._entries:
                 sha = entry.item.media.sha256
                 if sha in self._verified or entry.key in self._handled:
                     continue
-                first, deadline = needed.get(sha, (entry, entry.start))
-                needed[sha] = (first, max(deadline, entry.start))
+                first, deadline = needed.get(sha, (entry, entry.deadline))
+                needed[sha] = (first, max(deadline, entry.deadline))
             todo = []
             next_due = MAX_WAIT_S * 5
             for sha, (entry, deadline) in needed.items():
-                if now >= deadline:
-                    continue  # too late: playback will report media_unavailable
+                if now > deadline:
+                    continue  # too late: the scheduler reports media_unavailable
                 st = self._fetch.setdefault(sha, _FetchState())
                 if st.next_attempt <= now:
                     todo.append((sha, entry, st))
@@ -1036,6 +1054,8 @@ class SimNode:
                 if error is None:
                     self._verified.add(sha)
                     self._fetch.pop(sha, None)
+                    self._report_ready()
+                    self._sched_wake.set()  # a due item waiting for this file starts now
                     self._cond.notify_all()
                     continue
                 st.attempts += 1
@@ -1050,14 +1070,19 @@ class SimNode:
                 st.last_reason = error
                 st.delay = min(st.delay * 2, MEDIA_RETRY_MAX_S)
         with self._lock:
-            for entry in self._entries:
-                sha = entry.item.media.sha256
-                if sha in self._verified and entry.key not in self._ready_reported:
-                    self._ready_reported.add(entry.key)
-                    self._emit(EventName.media_ready, plan_version=entry.plan_version, item_id=entry.item.id,
-                               schedule_id=entry.item.schedule_id, sha256=sha)
+            self._report_ready()  # also items whose file was already held
             self._cond.notify_all()
         return max(0.05, next_due)
+
+    def _report_ready(self) -> None:
+        """One media_ready per item identity (persisted, so not again after a reboot or in a newer plan
+        version), for items without an outcome whose file is verified. Caller holds ``_lock``."""
+        for entry in self._entries:
+            sha = entry.item.media.sha256
+            if sha in self._verified and entry.key not in self._ready_reported and entry.key not in self._handled:
+                self._ready_reported.add(entry.key)
+                self._emit(EventName.media_ready, plan_version=entry.plan_version, item_id=entry.item.id,
+                           schedule_id=entry.item.schedule_id, sha256=sha)
 
     def _download(self, session: requests.Session, item: PlanItem) -> str | None:
         """Fetch and verify one media file into the cache. Returns None on success, else the reason."""

@@ -74,6 +74,7 @@ class _MediaHandler(BaseHTTPRequestHandler):
             self.end_headers()
             return
         body = owner.files.get(self.path)
+        time.sleep(owner.delays.get(self.path, 0.0))  # a slow server (or a file still being uploaded)
         if body is None:
             self.send_response(404)
             self.end_headers()
@@ -89,10 +90,12 @@ class _MediaHandler(BaseHTTPRequestHandler):
 
 
 class MediaServer(_HttpServer):
-    """Serves ``files`` (path → bytes) to requests carrying one of ``tokens`` as a bearer token."""
+    """Serves ``files`` (path → bytes) to requests carrying one of ``tokens`` as a bearer token, each
+    answered after ``delays[path]`` seconds if set."""
 
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {}
+        self.delays: dict[str, float] = {}
         self.tokens: set[str] = set()
         super().__init__(_MediaHandler)
 
@@ -243,8 +246,9 @@ class Panel:
     def publish_plan(self, node_id: str, payload: dict[str, Any] | bytes) -> None:
         self._publish(self.topics.plan(node_id), payload, retain=True)
 
-    def publish_cmd(self, node_id: str, payload: dict[str, Any] | bytes) -> None:
-        self._publish(self.topics.cmd(node_id), payload, retain=False)
+    def publish_cmd(self, node_id: str, payload: dict[str, Any] | bytes, retain: bool = False) -> None:
+        """``retain=True`` only to test a node against a panel bug: the panel never retains commands."""
+        self._publish(self.topics.cmd(node_id), payload, retain=retain)
 
 
 class _PanelApiHandler(BaseHTTPRequestHandler):

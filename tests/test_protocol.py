@@ -1036,3 +1036,84 @@ def test_documented_reason_phrases_are_the_real_messages(raw, phrase):
     with pytest.raises(ProtocolError) as info:
         decode_signed(Command, raw, PUB, node_id="ben-nghe-07")
     assert phrase in str(info.value)
+
+
+# ------------------------------------------------------- §12 as the reference node applies it
+
+#: Each payload fails the check of its row and (where it can) of later rows: the first in §12's order wins.
+_BIG = 2**53
+REFERENCE_REFUSALS: list[tuple[bytes, str]] = [
+    (b"\xff" * (MAX_PAYLOAD_BYTES + 1), "exceeds"),
+    (b"\xff" + b"[" * 100, "not UTF-8"),
+    (b"[" * 65 + b"]" * 64, "nested too deeply"),
+    (b'{"a":1.5,"a":1}', "not JSON"),  # a duplicate key
+    (b'{"signature":"AAAA","a":NaN}', "not JSON"),
+    (b'{"a":-Infinity}', "not JSON"),
+    (f'[1.5, {_BIG}, "\\ud800"]'.encode(), "not a JSON object"),
+    (f'{{"a": 1.5, "b": {_BIG}, "c": "\\ud800"}}'.encode(), "floating-point"),  # unsigned too
+    (f'{{"b": {-_BIG}, "c": "\\ud800"}}'.encode(), "integer outside"),
+    (b'{"a":' + b"1" * 5000 + b"}", "integer outside"),
+    (b'{"\\udc00": 1}', "not valid Unicode"),
+    (encode(command_dict(id="short", node_id="other")), "unsigned"),
+    (encode({**command_dict(), "signature": 123}), "unsigned"),
+    (encode({**command_dict(id="short", node_id="other"), "signature": "AAA"}), "not base64"),  # no padding
+    (encode(sign_payload(command_dict(id="short", node_id="other"), OTHER_KEY)), "bad signature"),
+    (encode({**command_dict(), "signature": base64.b64encode(b"\0" * 63).decode()}), "bad signature"),
+    (encode(sign_payload(command_dict(id="short", node_id="other"), KEY)), "invalid command: id"),
+    (encode(sign_payload(command_dict(protocol=2), KEY)), "invalid command: protocol"),
+    (encode(sign_payload(command_dict(expires_at="2026-02-30T00:00:00Z", node_id="other"), KEY)),
+     "invalid command: expires_at"),  # matches the pattern, but is no date
+    (encode(sign_payload(command_dict(node_id="other"), KEY)), "addressed to"),
+]
+
+
+def _section_12_key_phrases() -> list[str]:
+    table = _doc().split("## 12. Error handling", 1)[1].split("`media_failed` reasons", 1)[0]
+    rows = [line.split("|")[1:-1] for line in table.splitlines() if re.match(r"^\| \d+ \|", line)]
+    return [cells[-1].strip() for cells in rows]
+
+
+def test_section_12_lists_the_reference_nodes_checks_in_order():
+    assert _section_12_key_phrases() == [
+        "`exceeds`", "`not UTF-8`", "`nested too deeply`", "`not JSON`", "`not a JSON object`",
+        "`floating-point`", "`integer outside`", "`not valid Unicode`", "`unsigned`", "`not base64`",
+        "`bad signature`", "`invalid plan` / `invalid command`", "`addressed to`", "`version <v> < held <h>`",
+        "`retained command`",
+    ]
+
+
+@pytest.mark.parametrize(("raw", "phrase"), REFERENCE_REFUSALS, ids=[p for _, p in REFERENCE_REFUSALS])
+def test_reference_node_refuses_in_the_documented_order(raw, phrase):
+    from firmware_sim.wire import decode_from_panel
+
+    assert phrase.split(":")[0] in " ".join(_section_12_key_phrases())
+    with pytest.raises(ProtocolError) as info:
+        decode_from_panel(Command, raw, PUB, node_id="ben-nghe-07")
+    assert phrase in str(info.value)
+
+
+def test_reference_node_treats_null_as_absent_and_accepts_missing_type_and_protocol():
+    from firmware_sim.wire import decode_from_panel
+
+    body = {k: v for k, v in command_dict(args=None, name="ping").items() if k not in ("type", "protocol")}
+    cmd = decode_from_panel(Command, encode(sign_payload(body, KEY)), PUB, node_id="ben-nghe-07")
+    assert cmd.args == {} and cmd.type == "command" and cmd.protocol == 1
+    plan = plan_dict(items=[{**plan_dict()["items"][1], "priority": None, "max_late_ms": None, "title": None}])
+    item = decode_from_panel(Plan, encode(sign_payload(plan, KEY)), PUB, node_id="ben-nghe-07").items[0]
+    assert (item.priority, item.max_late_ms, item.title) == ("normal", 60_000, "")
+    # what the reference node accepts, every documented example included, is what protocol.py accepts
+    for payload in [*_doc_json_examples(), sign_payload(plan_dict(), KEY)]:
+        if "signature" in payload:
+            model = Plan if payload["type"] == "plan" else Command
+            wire = encode(payload)
+            assert decode_from_panel(model, wire, PUB, node_id=payload["node_id"]) == decode_signed(
+                model, wire, PUB, node_id=payload["node_id"])
+
+
+@PROPERTY
+@given(raw=raw_inputs)
+def test_reference_node_decoder_only_ever_raises_protocol_error(raw):
+    from firmware_sim.wire import decode_from_panel
+
+    for model in (Plan, Command):
+        _only_protocol_errors(lambda m=model: decode_from_panel(m, raw, PUB, node_id="n1"))

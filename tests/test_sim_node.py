@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import time
@@ -11,7 +12,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from firmware_sim import Fleet, SimNode
 from firmware_sim.cli import main as cli_main
+from firmware_sim.node import NodeConfig
 from sim_harness import Collector, Panel, PanelApiStub, make_mp3, retained_status, wait_until
+
+from devices.protocol import parse_ts, public_key_b64, sign_payload
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -148,7 +152,8 @@ def test_media_mismatch_never_played(broker, panel, collector, nodes, tmp_path, 
     missing = {**panel.add_media(mp3), "url": panel.media.base + "/media/nope.mp3"}
     missing["sha256"] = "0" * 64
     t0 = time.time() + 1.5
-    plan = panel.plan(NODE, 1, [panel.item("bad", t0, lying), panel.item("404", t0 + 0.1, missing),
+    plan = panel.plan(NODE, 1, [panel.item("bad", t0, lying, max_late_ms=800),
+                                panel.item("404", t0 + 0.1, missing, max_late_ms=800),
                                 panel.item("ok", t0 + 0.2, good)])
     panel.publish_plan(NODE, plan)
     failed = collector.wait_events(NODE, "media_failed", 2)
@@ -160,10 +165,49 @@ def test_media_mismatch_never_played(broker, panel, collector, nodes, tmp_path, 
     results = {p["item_id"]: p["result"] for p in node.plays}
     assert results == {"bad": "media_unavailable", "404": "media_unavailable", "ok": "finished"}
     assert [e["item_id"] for e in collector.wait_events(NODE, "playback_started")] == ["ok"]
+    # media_unavailable only once the window (start + max_late_ms) has closed: the node kept fetching till then
+    for event in collector.wait_events(NODE, "playback_failed", 2):
+        waited = (parse_ts(event["at"]) - parse_ts(event["scheduled_start"])).total_seconds()
+        assert event["reason"] == "media_unavailable" and waited >= 0.8, event
     assert sorted(p.name for p in (tmp_path / "node" / "media").iterdir()) == [good["sha256"]]
     # retried with backoff (≥ 2 attempts each), but reported once per reason
     assert sum(1 for r in panel.media.requests if r["path"].endswith("nope.mp3")) >= 2
     assert len(collector.events(NODE, "media_failed")) == 2
+
+
+def test_media_arriving_after_start_plays_late_within_max_late(broker, panel, collector, nodes, tmp_path, mp3):
+    """An emergency planned "now": its plan reaches the node before its audio, which comes from a slow server
+    1.5 s later. The node keeps fetching after `start` and plays it late instead of failing it."""
+    node = boot(nodes, panel.node_config(NODE, tmp_path / "node"))
+    slow = panel.add_media(mp3, name="slow")
+    panel.media.delays["/media/slow.mp3"] = 1.5
+    queued = panel.add_media(mp3[:-1], name="queued")  # other bytes: a second file, also slow
+    panel.media.delays["/media/queued.mp3"] = 1.5
+    now = time.time()
+    panel.publish_plan(NODE, panel.plan(NODE, 1, [
+        panel.item("alert", now, slow, priority="emergency", max_late_ms=5000, duration_ms=300),
+        # Its file is fetched after "alert"'s (one download at a time): ready ≈ 3 s, after its 2.5 s window.
+        panel.item("too-late", now, queued, max_late_ms=2500, duration_ms=300),
+    ]))
+    started = collector.wait_events(NODE, "playback_started", 1, timeout=6)
+    assert [e["item_id"] for e in started] == ["alert"]
+    assert 1500 <= started[0]["offset_ms"] < 3000, started[0]  # late by about the download time
+    assert started[0]["scheduled_start"] == panel.item("alert", now, slow)["start"]  # verbatim from the plan
+    assert wait_until(lambda: len(node.plays) == 2, 6), node.plays
+    results = {p["item_id"]: p for p in node.plays}
+    assert results["alert"]["result"] == "finished"
+    assert results["alert"]["offset_ms"] == started[0]["offset_ms"]
+    assert results["too-late"]["result"] == "media_unavailable"
+    events = collector.events(NODE)
+    order = [(e["event"], e.get("item_id")) for e in sorted(events, key=lambda e: e["seq"])]
+    assert order.index(("media_ready", "alert")) < order.index(("playback_started", "alert"))
+    assert ("media_ready", "too-late") not in order  # verified only after its outcome
+    assert order.count(("media_ready", "alert")) == 1
+    failed = collector.wait_events(NODE, "playback_failed")
+    assert [(e["item_id"], e["reason"]) for e in failed] == [("too-late", "media_unavailable")]
+    assert (parse_ts(failed[0]["at"]) - parse_ts(failed[0]["scheduled_start"])).total_seconds() >= 2.5
+    assert collector.events(NODE, "media_failed") == []
+    assert_contiguous(events)
 
 
 def test_newer_plan_cuts_removed_item_which_never_plays_again(broker, panel, collector, nodes, tmp_path, mp3):
@@ -225,6 +269,12 @@ def test_refused_plans_keep_last_good_plan(broker, panel, collector, nodes, tmp_
         (os.urandom(300_000), "exceeds"),
         ({**panel.plan(NODE, 3, []), "version": "three"}, "bad signature"),
         (panel.plan(NODE, 3, [{"id": "x"}]), "invalid plan"),
+        (panel.plan(NODE, 3, [], key=evil) | {"n": 1.5}, "floating-point"),  # checked before the signature
+        (panel.plan(NODE, 2**53, []), "integer outside"),  # genuinely signed, beyond ±(2^53 - 1)
+        ({**panel.plan(NODE, 3, []), "signature": base64.b64encode(b"\0" * 63).decode()}, "bad signature"),
+        (json.dumps(panel.plan(NODE, 3, []))[:-1].encode() + b', "version": 4}', "not JSON: duplicate key"),
+        (b'{"version": NaN}', "not JSON"),
+        (panel.plan(NODE, 3, [], key=evil) | {"node_id": "loa-02"}, "bad signature"),  # before "addressed to"
     ]
     for payload, _ in bad:
         panel.publish_plan(NODE, payload)
@@ -241,6 +291,21 @@ def test_refused_plans_keep_last_good_plan(broker, panel, collector, nodes, tmp_
     assert len(collector.events(NODE, "plan_applied")) == 1
 
 
+def test_null_counts_as_absent_and_type_protocol_may_be_absent(broker, panel, collector, nodes, tmp_path, mp3):
+    node = boot(nodes, panel.node_config(NODE, tmp_path / "node"))
+    item = {**panel.item("x", time.time() + 60, panel.add_media(mp3)), "priority": None, "max_late_ms": None,
+            "title": None, "schedule_id": None}
+    body = {k: v for k, v in panel.plan(NODE, 1, [item]).items() if k not in ("type", "protocol", "signature")}
+    panel.publish_plan(NODE, sign_payload(body, panel.key))
+    assert node.wait_for_plan(1, 5)
+    held = node._plan.items[0]  # noqa: SLF001
+    assert (held.priority, held.max_late_ms, held.title, held.schedule_id) == ("normal", 60_000, "", None)
+    panel.publish_plan(NODE, sign_payload({**body, "version": 2, "protocol": 2}, panel.key))
+    assert "invalid plan: protocol" in collector.wait_events(NODE, "plan_rejected")[0]["reason"]
+    ready = collector.wait_events(NODE, "media_ready")
+    assert "schedule_id" not in ready[0]  # senders omit null fields
+
+
 def test_refused_commands_get_no_ack(broker, panel, collector, nodes, tmp_path):
     node = boot(nodes, panel.node_config(NODE, tmp_path / "node"))
     forged = panel.command(NODE, "stop", key=Ed25519PrivateKey.generate())
@@ -255,6 +320,37 @@ def test_refused_commands_get_no_ack(broker, panel, collector, nodes, tmp_path):
     time.sleep(0.2)
     assert collector.acks(NODE) == []
     assert node.volume == 80
+
+
+def test_retained_command_is_refused_and_an_empty_one_ignored(broker, panel, collector, nodes, tmp_path):
+    stop = panel.command(NODE, "stop")
+    panel.publish_cmd(NODE, stop, retain=True)  # a panel bug: the broker hands it over at every subscribe
+    node = boot(nodes, panel.node_config(NODE, tmp_path / "node"))
+    rejected = collector.wait_events(NODE, "command_rejected")
+    assert [e["reason"] for e in rejected] == [f"retained command {stop['id']}"]
+    panel.publish_cmd(NODE, b"", retain=True)  # clearing it, as §9 says
+    panel.publish_cmd(NODE, b"")  # and a stray empty message
+    ping = panel.command(NODE, "ping")
+    panel.publish_cmd(NODE, ping)
+    assert collector.wait_ack(NODE, ping["id"])["status"] == "ok"  # handled after the empty ones
+    time.sleep(0.1)
+    assert len(collector.events(NODE, "command_rejected")) == 1
+    assert [a["command_id"] for a in collector.acks(NODE)] == [ping["id"]]  # the retained one got no ack
+    assert node.connected
+
+
+def test_node_with_lost_counters_refuses_to_boot(tmp_path):
+    """Restarting seq at 1 under the same token would make the panel drop the events as duplicates: a node
+    that lost its counters must be re-provisioned (new token, new event epoch) instead."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey as Key
+
+    data = tmp_path / "node"
+    data.mkdir()
+    (data / "state.json").write_text('{"boot": 3, "seq": 4')  # torn or corrupted
+    config = NodeConfig(node_id=NODE, token="t", broker_host="127.0.0.1", broker_port=1,
+                        panel_public_key=public_key_b64(Key.generate()), data_dir=data)
+    with pytest.raises(RuntimeError, match="re-provisioned"):
+        SimNode(config).start()
 
 
 def test_commands(broker, panel, collector, nodes, tmp_path, mp3):

@@ -58,12 +58,19 @@ def _query(name: str, kind: str = "string") -> dict[str, Any]:
     return {"name": name, "in": "query", "required": False, "schema": {"type": kind}}
 
 
+#: Feature modules (``broadcaster/api/routes_*.py``) register here: a callable returning ``{path: {method: op}}``
+#: and the request models it references. Keeps each feature's routes and their documentation in one file.
+EXTRA_PATHS: list[Any] = []
+EXTRA_MODELS: list[type] = []
+
+
 def spec(server: str = "") -> dict[str, Any]:
     models = [LoginIn, ZoneIn, NodeIn, AnnouncementIn, ScheduleIn, CommandIn, NormalizeIn, AbbreviationIn]
+    models += [m for m in EXTRA_MODELS if m not in models]
     schemas: dict[str, Any] = {"Error": ERROR}
     for model in models:
         schemas[model.__name__] = model.model_json_schema(ref_template="#/components/schemas/{model}")
-    return {
+    doc: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
             "title": "Loa Phường API",
@@ -149,3 +156,7 @@ def spec(server: str = "") -> dict[str, Any]:
             },
         },
     }
+    for extra in EXTRA_PATHS:
+        for path, ops in extra().items():
+            doc["paths"].setdefault(path, {}).update(ops)
+    return doc

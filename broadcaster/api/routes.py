@@ -359,3 +359,18 @@ def plays():
     schedule_id = request.args.get("schedule_id", type=int)
     node_id = request.args.get("node_id") or None
     return jsonify([play_json(p) for p in svc().plays(schedule_id=schedule_id, node_id=node_id)])
+
+
+def _load_feature_modules() -> None:
+    """Import ``broadcaster/api/routes_*.py``: each feature adds its routes to ``bp`` in its own file."""
+    import importlib
+    import pkgutil
+
+    import broadcaster.api as package
+
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name.startswith("routes_"):
+            importlib.import_module(f"broadcaster.api.{info.name}")
+
+
+_load_feature_modules()

@@ -279,3 +279,18 @@ def plays():
     node_id = request.args.get("node") or None
     return render_template("plays.html", plays=svc().plays(schedule_id=schedule_id, node_id=node_id),
                            schedule_id=schedule_id, node_id=node_id)
+
+
+def _load_feature_modules() -> None:
+    """Import ``broadcaster/web/views_*.py``: each feature adds its routes to ``bp`` in its own file."""
+    import importlib
+    import pkgutil
+
+    import broadcaster.web as package
+
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name.startswith("views_"):
+            importlib.import_module(f"broadcaster.web.{info.name}")
+
+
+_load_feature_modules()
