@@ -27,5 +27,9 @@ lint: $(STAMP)
 schemas: $(STAMP)
 	$(BIN)/loaphuong schemas --write
 
+# Every bench/bench_*.py; each writes its keys to bench/results.json and a row to docs/performance.md.
+bench: $(STAMP)
+	@set -e; for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script; done
+
 clean:
 	rm -rf $(VENV) instance .pytest_cache

@@ -278,6 +278,8 @@ def cli_tts(argv: Sequence[str] | None = None) -> int:
     """
     parser = _build_parser()
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    if not logging.getLogger().handlers:  # fallbacks are reported once, as "warning:" lines below
+        logging.basicConfig(level=logging.ERROR, format="%(name)s: %(message)s")
     text = sys.stdin.read() if args.text == "-" else args.text
     engine_arg = args.engine
     order = None if engine_arg == "auto" else engine_arg

@@ -19,6 +19,7 @@ import ctypes
 import io
 import json
 import logging
+import re
 import threading
 import time
 import unicodedata
@@ -325,19 +326,38 @@ def _espeak_instance() -> _Espeak:
     return _espeak
 
 
+_ESPEAK_VARIANT_RE = re.compile(r"(f[1-5]|m[1-7])")
+
+
+def espeak_voice(voice: str) -> str:
+    """The espeak-ng voice for ``voice``: an accent name or a Vietnamese espeak voice, optionally with a
+    ``+f1``…``+f5`` (female) or ``+m1``…``+m7`` (male) variant, e.g. ``south+f2``.
+
+    Anything else raises SpeechError: libespeak-ng would otherwise accept "en" or a variant name such as
+    "klingon" and read the Vietnamese bulletin with the wrong language's rules.
+    """
+    base, _, variant = voice.strip().partition("+")
+    base = REGION_VOICES.get(base, base)
+    if base not in ESPEAK_VOICES or (variant and not _ESPEAK_VARIANT_RE.fullmatch(variant)):
+        choices = ", ".join([*REGION_VOICES, *ESPEAK_VOICES])
+        raise SpeechError(f"espeak: unknown voice {voice!r} (choose {choices}, optionally +f1-f5/+m1-m7)",
+                          engine="espeak")
+    return f"{base}+{variant}" if variant else base
+
+
 class EspeakEngine:
     """Offline espeak-ng through ctypes. Robotic but intelligible, fast, always available.
 
     ``speed`` 1.0 is 160 words per minute, a little under espeak's 175 default: street echo smears
     fast speech from loudspeakers. Voices: ``vi`` (north), ``vi-vn-x-central``, ``vi-vn-x-south`` or the
-    accent names ``north``/``central``/``south``.
+    accent names ``north``/``central``/``south``, each optionally with a variant (see :func:`espeak_voice`).
     """
 
     name = "espeak"
     BASE_RATE_WPM = 160
 
     def __init__(self, voice: str = "vi") -> None:
-        self.voice = REGION_VOICES.get(voice, voice)
+        self.voice = voice  # checked when speaking, so a bad ward setting is reported, not a crash
 
     def synthesize(self, text: str, *, voice: str | None = None, speed: float = 1.0) -> AudioSegment:
         _check_speed(speed)
@@ -345,9 +365,10 @@ class EspeakEngine:
         if not text:
             raise SpeechError("espeak: no text to speak", engine=self.name)
         rate = max(80, min(450, round(self.BASE_RATE_WPM * speed)))
+        chosen = espeak_voice(voice or self.voice)
         with _ESPEAK_LOCK:
             engine = _espeak_instance()
-            pcm = engine.synth(text, REGION_VOICES.get(voice, voice) if voice else self.voice, rate)
+            pcm = engine.synth(text, chosen, rate)
             sample_rate = engine.sample_rate
         if not pcm:
             raise SpeechError("espeak: synthesis produced no audio", engine=self.name)

@@ -124,9 +124,12 @@ def _minutes_en(ms: int) -> str:
 
 
 def _megabytes(n: int, decimal: str) -> str:
+    """``31,5 MB`` / ``31.5 MB``; sizes under 1 MB in kB so a small limit never reads "0,0 MB"."""
+    if n < 1024 * 1024:
+        return f"{max(1, round(n / 1024))} kB"
     value = n / (1024 * 1024)
     text = f"{value:.0f}" if value >= 10 or value == int(value) else f"{value:.1f}"
-    return text.replace(".", decimal)
+    return text.replace(".", decimal) + " MB"
 
 
 def _too_long(name: str, duration_ms: int, limit_ms: int, *, at_least: bool = False) -> UploadError:
@@ -173,6 +176,88 @@ def _wav_truncation(data: bytes) -> str | None:
     return "WAV file without a complete data chunk"
 
 
+_MP3_BITRATES = {  # kbit/s by (MPEG-1?, layer) and bitrate index 1-14
+    (True, 3): (32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320),
+    (True, 2): (32, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384),
+    (False, 3): (8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),
+    (False, 2): (8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),
+}
+_MP3_RATES = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12000, 8000)}
+_MP3_TRAILERS = (b"TAG", b"APETAGEX", b"LYRICS")
+
+
+def _mp3_frame_length(header: bytes) -> int | None:
+    """Length in bytes of the MPEG audio (layer II/III) frame starting with ``header``, None if not one."""
+    if len(header) < 4 or header[0] != 0xFF or header[1] & 0xE0 != 0xE0:
+        return None
+    version, layer = (header[1] >> 3) & 3, 4 - ((header[1] >> 1) & 3)  # layer bits 01 = III, 10 = II
+    bitrate_index, rate_index, padding = header[2] >> 4, (header[2] >> 2) & 3, (header[2] >> 1) & 1
+    if version == 1 or layer not in (2, 3) or not 1 <= bitrate_index <= 14 or rate_index == 3:
+        return None
+    mpeg1 = version == 3
+    bitrate = _MP3_BITRATES[(mpeg1, layer)][bitrate_index - 1] * 1000
+    rate = _MP3_RATES[version][rate_index]
+    factor = 144 if mpeg1 or layer == 2 else 72
+    return factor * bitrate // rate + padding
+
+
+def _mp3_truncation(data: bytes) -> str | None:
+    """An MP3 whose last frame is cut short was truncated (an interrupted upload).
+
+    Needed because an MP3 without a Xing/LAME frame count (streamed encoders, some phones) announces a
+    duration estimated from its size, so a truncated copy otherwise looks like a shorter, complete file.
+    Returns None whenever the stream is not plain frames to the end (unknown trailer: no verdict).
+    """
+    pos = 0
+    if data[:3] == b"ID3" and len(data) >= 10:
+        size = data[6:10]
+        pos = 10 + ((size[0] & 0x7F) << 21 | (size[1] & 0x7F) << 14 | (size[2] & 0x7F) << 7 | (size[3] & 0x7F))
+        pos += 10 if data[5] & 0x10 else 0  # footer
+    frames = 0
+    while pos < len(data):
+        if data.startswith(_MP3_TRAILERS, pos):
+            return None
+        length = _mp3_frame_length(data[pos : pos + 4])
+        if length is None:
+            return None  # not (or no longer) a plain frame sequence: let ffmpeg judge
+        if pos + length > len(data):
+            if frames == 0:
+                return None
+            return f"the last MP3 frame has {len(data) - pos} of its {length} bytes"
+        pos += length
+        frames += 1
+    return None
+
+
+def _ogg_truncation(data: bytes) -> str | None:
+    """An Ogg file (Vorbis, Opus: Firefox and Android recorders) whose last page is cut short or that
+    never reaches an end-of-stream page was truncated. Ogg keeps no total length in its headers, so
+    ffmpeg reports the truncated length as the duration and decodes without complaint."""
+    if not data.startswith(b"OggS"):
+        return None
+    pos, open_streams, pages = 0, set(), 0
+    while pos < len(data):
+        if not data.startswith(b"OggS", pos):
+            return None  # not plain pages to the end (trailing junk): no verdict
+        if pos + 27 > len(data):
+            return "the last Ogg page header is cut short"
+        flags, serial, count = data[pos + 5], data[pos + 14 : pos + 18], data[pos + 26]
+        if pos + 27 + count > len(data):
+            return "the last Ogg page header is cut short"
+        length = 27 + count + sum(data[pos + 27 : pos + 27 + count])
+        if pos + length > len(data):
+            return f"the last Ogg page has {len(data) - pos} of its {length} bytes"
+        if flags & 0x02:
+            open_streams.add(serial)
+        if flags & 0x04:
+            open_streams.discard(serial)
+        pos += length
+        pages += 1
+    if open_streams:
+        return f"the Ogg stream ends after {pages} pages without its end-of-stream page"
+    return None
+
+
 def validate_upload(
     data: bytes,
     filename: str = "",
@@ -190,8 +275,8 @@ def validate_upload(
     if len(data) > max_bytes:
         raise UploadError(
             "too_large",
-            f"Tệp {name} quá lớn: {_megabytes(len(data), ',')} MB, giới hạn {_megabytes(max_bytes, ',')} MB",
-            f"The file {name} is too large: {_megabytes(len(data), '.')} MB, limit {_megabytes(max_bytes, '.')} MB",
+            f"Tệp {name} quá lớn: {_megabytes(len(data), ',')}, giới hạn {_megabytes(max_bytes, ',')}",
+            f"The file {name} is too large: {_megabytes(len(data), '.')}, limit {_megabytes(max_bytes, '.')}",
         )
     truncated_wav = _wav_truncation(data)
     if truncated_wav:
@@ -202,6 +287,12 @@ def validate_upload(
         info = probe(src)
         if info.error == "moov atom not found":
             raise _corrupt(name, "MP4/M4A index (moov atom) missing")
+        if info.error and info.error.endswith("End of file"):  # a container cut off inside its headers
+            raise _corrupt(name, info.error)
+        if info.format == "mp3" and (truncated_mp3 := _mp3_truncation(data)):
+            raise _corrupt(name, truncated_mp3)
+        if info.format == "ogg" and (truncated_ogg := _ogg_truncation(data)):
+            raise _corrupt(name, truncated_ogg)
         if info.error or info.low_score:
             raise _not_audio(name, info.error or "format guessed with low confidence")
         if info.audio_codec is None:

@@ -5,7 +5,9 @@
     loaphuong sim …         node simulator (see firmware_sim.cli)
     loaphuong create-user   add a user (officer | leader | admin)
     loaphuong schemas       write or check the protocol JSON Schemas
+    loaphuong broker-config --out DIR   Mosquitto config, password file and per-node ACL
     loaphuong normalize T   print text T as the loudspeaker will say it
+    loaphuong tts T -o F    render text T to a broadcast-ready MP3 (normalize → speech → chain)
 """
 
 from __future__ import annotations
@@ -222,12 +224,40 @@ def cmd_normalize(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_broker_config(args: argparse.Namespace) -> int:
+    """Write a Mosquitto config, password file and per-node ACL from the registry (broadcaster/brokerconf.py)."""
+    from broadcaster.app import create_app, runtime
+    from broadcaster.brokerconf import BrokerConfigError, write_broker_config
+    from broadcaster.config import Config
+
+    app = create_app(Config())
+    try:
+        files = write_broker_config(runtime(app).service, args.out, port=args.port, bind=args.bind,
+                                    panel_user=args.panel_user, run_as=args.run_as, certfile=args.certfile,
+                                    keyfile=args.keyfile)
+    except BrokerConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {files.conf}, {files.passwd}, {files.acl} ({len(files.nodes)} nodes + panel user "
+          f"{files.panel_user!r})")
+    print(f"panel login for the broker: {files.panel_env} (load it into the panel's environment)")
+    print(f"start: mosquitto -c {files.conf}")
+    if files.missing:
+        print(f"warning: {len(files.missing)} node(s) have no broker credential and cannot log in until "
+              f"re-provisioned (new token): {', '.join(files.missing[:20])}", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "sim":
         from firmware_sim.cli import main as sim_main
 
         return sim_main(argv[1:])
+    if argv and argv[0] == "tts":
+        from audio.render import cli_tts
+
+        return cli_tts(argv[1:])
     parser = argparse.ArgumentParser(prog="loaphuong", description="Loa Phường ward loudspeaker system")
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -239,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=0)
     p.set_defaults(func=cmd_serve)
     sub.add_parser("sim", help="run simulated loudspeaker nodes (see `loaphuong sim --help`)")
+    sub.add_parser("tts", help="text → broadcast-ready MP3 (see `loaphuong tts --help`)")
     p = sub.add_parser("create-user", help="add a user")
     p.add_argument("username")
     p.add_argument("--role", choices=("officer", "leader", "admin"), default="officer")
@@ -249,6 +280,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--abbreviations", metavar="FILE.json", help="extra readings {\"KP\": \"khu phố\"}")
     p.add_argument("--ward", action="store_true", help="also use the ward's readings from the database")
     p.set_defaults(func=cmd_normalize)
+    p = sub.add_parser("broker-config", help="write a Mosquitto config + password file + per-node ACL")
+    p.add_argument("--out", required=True, help="directory for mosquitto.conf, passwd, acl, panel.env")
+    p.add_argument("--port", type=int, default=1883)
+    p.add_argument("--bind", default="", help="listen address (default: all)")
+    p.add_argument("--panel-user", default=None, help="the panel's broker username (default: panel)")
+    p.add_argument("--run-as", default=None, help="'user' line of mosquitto.conf (default: Mosquitto's own)")
+    p.add_argument("--certfile", default=None, help="TLS certificate for the listener")
+    p.add_argument("--keyfile", default=None, help="TLS key for the listener")
+    p.set_defaults(func=cmd_broker_config)
     p = sub.add_parser("schemas", help="write or check devices/schemas/*.json")
     p.add_argument("--write", action="store_true")
     p.set_defaults(func=cmd_schemas)

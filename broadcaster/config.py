@@ -53,6 +53,8 @@ class Config:
         self.MAX_LATE_MS = int(_env("MAX_LATE_MS", "60000"))
         self.COMMAND_TTL_S = int(_env("COMMAND_TTL_S", "300"))
         self.ROLLOVER_MINUTES = int(_env("ROLLOVER_MINUTES", "10"))
+        #: Default quiet hours of a ward, local "HH:MM-HH:MM" ("off" = none); a ward's own setting wins.
+        self.QUIET_HOURS = _env("QUIET_HOURS", "22:00-05:00")
         #: Start the broker connection and the scheduler with the app (the CLI does; unit tests do not).
         self.START_SERVICES = _bool(_env("START_SERVICES", "0"))
         self.WTF_CSRF_ENABLED = True
@@ -79,6 +81,8 @@ class TestConfig(Config):
         overrides.setdefault("SECRET_KEY", "test-secret")
         overrides.setdefault("TTS_ENGINES", "espeak")
         overrides.setdefault("TESTING", True)
+        # Tests schedule "in 5 seconds" at any hour of the day; those about quiet hours set them explicitly.
+        overrides.setdefault("QUIET_HOURS", "off")
         super().__init__(DATA_DIR=data_dir, **overrides)
         self.DATABASE_URL = f"sqlite:///{Path(data_dir).resolve() / 'loaphuong.db'}"
         self.MEDIA_DIR = Path(data_dir).resolve() / "media"

@@ -20,9 +20,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from audio import MediaStore, SpeechError, default_engines, render_speech
+from audio import MediaStore
 from audio.normalize import DEFAULT_ABBREVIATIONS, normalize
-from audio.processing import AudioError
+from broadcaster.brokerconf import mosquitto_hash
 from broadcaster.config import Config
 from broadcaster.db import Database
 from broadcaster.models import (
@@ -30,7 +30,6 @@ from broadcaster.models import (
     Announcement,
     AuditEntry,
     CommandRecord,
-    Media,
     Node,
     NodeEvent,
     Schedule,
@@ -39,7 +38,7 @@ from broadcaster.models import (
 )
 from devices import protocol as proto
 from devices.registry import RegistryError, new_token, token_hash, validate_node_id
-from schedules.plans import Occurrence, build_plan, items_hash, next_version, plan_items
+from schedules.plans import build_plan, next_version, plan_hash
 from schedules.timeutil import to_local
 
 log = logging.getLogger(__name__)
@@ -192,7 +191,8 @@ class PanelService:
             if s.scalar(select(Node).where(Node.node_id == node_id)):
                 raise ServiceError("node_exists", f"node {node_id!r} is already registered", "node_id", 409)
             z = self._zone_by_ref(s, zone)
-            node = Node(node_id=node_id, name=(name or node_id).strip(), zone=z, token_hash=token_hash(token))
+            node = Node(node_id=node_id, name=(name or node_id).strip(), zone=z, token_hash=token_hash(token),
+                        mqtt_password_hash=mosquitto_hash(token))  # broker login (broadcaster/brokerconf.py)
             s.add(node)
             s.flush()
             self._audit(s, user, "node.register", node_id, zone=z.code if z else None)
@@ -208,6 +208,7 @@ class PanelService:
             if node is None:
                 raise ServiceError("not_found", f"no node {node_id!r}", status=404)
             node.token_hash = token_hash(token)
+            node.mqtt_password_hash = mosquitto_hash(token)
             # A re-provisioned node starts over (seq from 1, boot counter from 1): a new event epoch,
             # and the old session number must not hide its last-wills.
             node.event_epoch = (node.event_epoch or 0) + 1
@@ -289,14 +290,22 @@ class PanelService:
             )
         return title, text
 
-    def create_announcement(self, title: str, text: str, user: User | None = None) -> Announcement:
+    def create_announcement(
+        self, title: str, text: str, user: User | None = None, *, audio_options: dict[str, Any] | None = None
+    ) -> Announcement:
         """Save the text, then render speech at once (never at play time).
 
-        A render failure keeps the draft with ``render_error`` set; the caller shows it.
+        ``audio_options`` overrides the ward's audio defaults for this announcement (engine, voice, speed,
+        repeat, gap_ms, intro_chime, outro_chime; see broadcaster/audio_settings.py). A render failure
+        keeps the draft with ``render_error`` set; the caller shows it.
         """
+        from broadcaster.audio_settings import validate_options
+
         title, text = self._validate_text(title, text)
+        options = validate_options(audio_options)
         with self.db.session() as s:
-            ann = Announcement(title=title, text=text, status="draft", created_by_id=user.id if user else None)
+            ann = Announcement(title=title, text=text, status="draft", created_by_id=user.id if user else None,
+                               source="tts", audio_options=options or None)
             s.add(ann)
             s.flush()
             self._audit(s, user, "announcement.create", str(ann.id))
@@ -304,50 +313,11 @@ class PanelService:
         return self.render_announcement(ann_id)
 
     def render_announcement(self, announcement_id: int) -> Announcement:
-        with self.db.session() as s:
-            ann = s.get(Announcement, announcement_id)
-            if ann is None:
-                raise ServiceError("not_found", "no such announcement", status=404)
-            text = ann.text
-        spoken = self.normalize_text(text)
-        with self.db.session() as s:
-            ann = s.get(Announcement, announcement_id)
-            assert ann is not None
-            ann.normalized_text = spoken
-        text = spoken
-        engines = default_engines(
-            self.config.TTS_ENGINES, gtts_timeout=self.config.GTTS_TIMEOUT, gtts_url=self.config.GTTS_URL
-        )
-        try:
-            rendered = render_speech(
-                text,
-                engines,
-                voice=self.config.TTS_VOICE,
-                lead_in_ms=self.config.LEAD_IN_MS,
-                bitrate=self.config.MP3_BITRATE,
-            )
-        except (SpeechError, AudioError) as exc:
-            log.warning("speech rendering failed for announcement %s: %s", announcement_id, exc)
-            with self.db.session() as s:
-                ann = s.get(Announcement, announcement_id)
-                assert ann is not None
-                ann.render_error = str(exc)
-                ann.status = "draft"
-                return ann
-        info = self.media.put(rendered.data, "mp3")
-        with self.db.session() as s:
-            if s.get(Media, info.sha256) is None:
-                s.add(
-                    Media(sha256=info.sha256, size=info.size, duration_ms=rendered.duration_ms,
-                          content_type=rendered.content_type)
-                )
-            ann = s.get(Announcement, announcement_id)
-            assert ann is not None
-            ann.media_sha256 = info.sha256
-            ann.engine = rendered.engine
-            ann.render_error = None
-            ann.status = "ready"
-        return self.get_announcement(announcement_id)  # type: ignore[return-value]
+        """Render (or find in the render cache) the announcement's audio: status ready, or draft with
+        ``render_error``. Unchanged text and settings render nothing (broadcaster.audio_settings.render)."""
+        from broadcaster.audio_settings import render
+
+        return render(self, announcement_id)
 
     def get_announcement(self, announcement_id: int) -> Announcement | None:
         with self.db.session() as s:
@@ -374,44 +344,14 @@ class PanelService:
         priority: str = "normal",
         user: User | None = None,
         now: datetime | None = None,
+        conflict: str | None = None,
     ) -> Schedule:
-        now = now or datetime.now(UTC)
-        if start_at.tzinfo is None:
-            raise ServiceError("invalid_time", "start time must carry a time zone", "start_at")
-        if start_at < now - timedelta(seconds=1):
-            raise ServiceError("time_in_past", "start time is in the past", "start_at")
-        if priority not in {p.value for p in proto.Priority}:
-            raise ServiceError("invalid_priority", "priority must be normal, priority or emergency", "priority")
-        zone_refs = list(zones)
-        if not zone_refs:
-            raise ServiceError("zones_required", "choose at least one zone", "zones")
-        with self.db.session() as s:
-            ann = s.get(Announcement, announcement_id)
-            if ann is None:
-                raise ServiceError("unknown_announcement", "no such announcement", "announcement_id", 404)
-            if ann.status != "ready" or not ann.media_sha256:
-                raise ServiceError(
-                    "announcement_not_ready", "the announcement has no rendered audio yet", "announcement_id"
-                )
-            zone_objs = [self._zone_by_ref(s, z) for z in zone_refs]
-            sched = Schedule(
-                announcement_id=ann.id,
-                start_at=start_at.astimezone(UTC),
-                priority=priority,
-                zones=[z for z in zone_objs if z is not None],
-                created_by_id=user.id if user else None,
-            )
-            s.add(sched)
-            s.flush()
-            zone_ids = [z.id for z in sched.zones]
-            self._audit(
-                s, user, "schedule.create", str(sched.id),
-                announcement=ann.id, zones=[z.code for z in sched.zones], start=start_at.isoformat(),
-            )
-            sched_id = sched.id
-            affected = list(s.scalars(select(Node.node_id).where(Node.zone_id.in_(zone_ids))))
-        self.publish_plans(affected)
-        return self.get_schedule(sched_id)  # type: ignore[return-value]
+        """A one-off play of one announcement (see broadcaster.scheduling.create_schedule for the rest)."""
+        from broadcaster import scheduling
+
+        spec = scheduling.ScheduleSpec(zones=list(zones), announcement_id=announcement_id, start_at=start_at,
+                                       priority=priority, conflict=conflict)
+        return scheduling.create_schedule(self, spec, user, now)
 
     def cancel_schedule(self, schedule_id: int, user: User | None = None) -> Schedule:
         with self.db.session() as s:
@@ -447,50 +387,11 @@ class PanelService:
     def media_url(self, sha256: str) -> str:
         return f"{self.config.public_url}/media/{sha256}.mp3"
 
-    def _occurrences_for_zone(self, s: Session, zone_id: int | None, now: datetime) -> list[Occurrence]:
-        if zone_id is None:
-            return []
-        # Long items stay in the plan while they may still be playing (see schedules.plans.in_window);
-        # 6 h bounds the query, the exact cut is made by plan_items.
-        earliest = now - timedelta(milliseconds=self.config.MAX_LATE_MS) - timedelta(hours=6)
-        rows = s.scalars(
-            select(Schedule)
-            .options(selectinload(Schedule.announcement).selectinload(Announcement.media))
-            .join(Schedule.zones)
-            .where(
-                Zone.id == zone_id,
-                Schedule.status == "active",
-                Schedule.start_at >= earliest,
-                Schedule.start_at < now + self.horizon,
-            )
-        )
-        out = []
-        for sched in rows:
-            media = sched.announcement.media
-            if media is None:
-                continue
-            out.append(
-                Occurrence(
-                    schedule_id=sched.id,
-                    start=sched.start_at,
-                    priority=sched.priority,
-                    title=sched.announcement.title,
-                    sha256=media.sha256,
-                    size=media.size,
-                    duration_ms=media.duration_ms,
-                    content_type=media.content_type,
-                )
-            )
-        return out
-
     def plan_for(self, s: Session, node: Node, now: datetime) -> list[dict[str, Any]]:
-        return plan_items(
-            self._occurrences_for_zone(s, node.zone_id, now),
-            self.media_url,
-            now=now,
-            horizon=self.horizon,
-            max_late_ms=self.config.MAX_LATE_MS,
-        )
+        """The node's plan items: audible entries of its zone's timeline (broadcaster.scheduling)."""
+        from broadcaster import scheduling
+
+        return scheduling.node_plan(self, s, node, now).items
 
     def publish_plans(
         self, node_ids: Iterable[str] | None = None, *, force: bool = False, now: datetime | None = None
@@ -505,13 +406,22 @@ class PanelService:
                 if not ids:
                     return []
                 query = query.where(Node.node_id.in_(ids))
+            from broadcaster import scheduling
+
+            per_zone: dict[int | None, scheduling.NodePlan] = {}  # every node of a zone has the same items
             for node in s.scalars(query):
-                items = self.plan_for(s, node, now)
-                digest = items_hash(items)
+                node_plan = scheduling.node_plan(self, s, node, now, per_zone)
+                items = node_plan.items
+                digest = plan_hash(items, node_plan.extra)
                 if not force and node.plan_payload is not None and digest == node.plan_hash:
                     continue
                 version = next_version(node.plan_version or 0, now)
-                plan = build_plan(node.node_id, items, version=version, now=now, horizon=self.horizon)
+                plan = build_plan(node.node_id, items, version=version, now=now, horizon=self.horizon,
+                                  extra=node_plan.extra)
+                # approved content that goes out to a node is "published" (approval workflow)
+                for ann in s.scalars(select(Announcement).where(
+                        Announcement.id.in_(node_plan.announcement_ids), Announcement.approval == "approved")):
+                    ann.approval = "published"
                 signed = proto.sign_payload(plan, self.signing_key)
                 node.plan_version = version
                 node.plan_hash = digest
@@ -627,15 +537,21 @@ class PanelService:
             # A last-will from an older session arriving late must not mark a live node offline.
             if st.state != proto.NodeState.online and node.session is not None and st.session < node.session:
                 return
+            from broadcaster import fleet  # presence, heartbeat, clock offset (broadcaster/fleet.py)
+
+            if fleet.status_is_replay(node, st):
+                return  # the retained status redelivered when the panel reconnects: nothing new
+            now = datetime.now(UTC)
             node.state = st.state.value
             node.session = st.session
-            node.last_seen = datetime.now(UTC)
+            node.last_seen = now
             if st.firmware is not None:
                 node.firmware = st.firmware
             if st.volume is not None:
                 node.volume = st.volume
             if st.plan_version is not None:
                 node.reported_plan_version = st.plan_version
+            fleet.on_status(node, st, now, self.config)
 
     def _ingest_event(self, ev: proto.Event) -> None:
         def ts(value: str | None) -> datetime | None:

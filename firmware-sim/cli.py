@@ -59,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sink", type=Path, default=None, help="decode each playback to a WAV file in this dir")
     p.add_argument("--clock-offset-ms", type=int, default=0, help="skew every node's clock by this much")
     p.add_argument("--keepalive", type=int, default=15)
+    p.add_argument("--heartbeat", type=float, default=60.0, help="seconds between status heartbeats")
     p.add_argument("--summary-every", type=float, default=5.0, help="seconds between summary lines")
     p.add_argument("--duration", type=float, default=0.0,
                    help="stop after this many seconds (0: until Ctrl-C)")
@@ -174,6 +175,7 @@ def build_configs(args: argparse.Namespace) -> list[NodeConfig]:
                 clock_offset_ms=args.clock_offset_ms,
                 keepalive=args.keepalive,
                 sink_dir=args.sink,
+                heartbeat_s=args.heartbeat,
             )
         )
     return configs
@@ -196,6 +198,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["sim"]:
         argv = argv[1:]
+    if "--scale" in argv:  # thousands of nodes on one event loop: firmware_sim.scale_cli
+        from firmware_sim.scale_cli import main as scale_main
+
+        return scale_main([a for a in argv if a != "--scale"])
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -47,6 +47,7 @@ import requests
 from firmware_sim.wire import decode_from_panel
 
 from devices.protocol import (
+    DEFAULT_HEARTBEAT_S,
     PRIORITY_RANK,
     Ack,
     AckStatus,
@@ -57,13 +58,20 @@ from devices.protocol import (
     NodeState,
     Plan,
     PlanItem,
+    PlayNowArgs,
+    Priority,
     ProtocolError,
     Status,
+    StopArgs,
     Topics,
     encode,
     format_ts,
     load_public_key,
+    next_profile_change,
+    parse_args,
     parse_ts,
+    profile_step,
+    quiet_overlap,
 )
 
 log = logging.getLogger("firmware_sim")
@@ -82,6 +90,12 @@ DEFAULT_VOLUME = 80
 OUTCOME_MEMORY_S = 4 * 24 * 3600
 #: Events are dropped from the on-disk outbox once the broker PUBACKs them; this caps its size.
 OUTBOX_MAX = 10_000
+#: play_now: download attempts for the alert's media before the command is acked ``error``.
+ALERT_FETCH_ATTEMPTS = 3
+#: play_now: window of repeats 2…n (they wait at most this long behind a higher-priority item).
+ALERT_REPEAT_WINDOW_MS = 60_000
+#: Stream items: how long the optional reachability probe may take.
+STREAM_PROBE_TIMEOUT = (2.0, 2.0)
 
 _LOG_LOCKS: dict[str, threading.Lock] = {}
 _LOG_LOCKS_GUARD = threading.Lock()
@@ -96,26 +110,62 @@ class NodeConfig:
     panel_public_key: str  # base64 of the raw 32-byte Ed25519 key
     data_dir: Path
     topic_prefix: str = "loaphuong"
-    clock_offset_ms: int = 0  # added to time.time(): skew injection
+    clock_offset_ms: int = 0  # clock skew: the node's clock is time.time() + this (fault injection)
     keepalive: int = 15
     sink_dir: Path | None = None  # when set, each playback is decoded to a WAV file here
     firmware: str = "sim-0.1"
     reconnect_max_delay: int = 10  # paho reconnect back-off: 1 s doubling up to this
+    heartbeat_s: float = DEFAULT_HEARTBEAT_S  # status is republished (retained) this often
+    rssi_dbm: int | None = -67  # simulated radio signal (±3 dB jitter per status); None: wired node
+    stream_probe: bool = True  # stream items: try a GET of the URL at start (never fails the play)
+    reboot_delay_s: float = 0.2  # reboot command: time "off" between the clean stop and the new boot
+
+    @property
+    def skew_ms(self) -> int:
+        """Alias of ``clock_offset_ms``: node clock = real time + skew."""
+        return self.clock_offset_ms
+
+
+@dataclass
+class _AlertRun:
+    """A ``play_now`` in progress: ``repeat`` plays of one alert, one pending or playing entry at a time."""
+
+    args: PlayNowArgs
+    command_id: str
+    rank: int
+    n: int = 1  # the repeat pending or playing
+    acked: bool = False  # ack ``ok`` is sent when repeat 1 starts
+    entry: _Entry | None = None
 
 
 @dataclass
 class _Entry:
-    """A plan item with its start time resolved on the node's clock."""
+    """A plan item (or one repeat of an alert) with its start time resolved on the node's clock."""
 
     key: str
     item: PlanItem
     start: float  # epoch seconds
     rank: int
-    plan_version: int
+    plan_version: int | None
+    run: _AlertRun | None = None  # set for the repeats of a play_now
 
     @property
     def deadline(self) -> float:
-        return self.start + self.item.max_late_ms / 1000.0
+        """End of the window in which the item may start (``end_at`` closes it too)."""
+        deadline = self.start + self.item.max_late_ms / 1000.0
+        if self.item.end_at is not None:
+            deadline = min(deadline, parse_ts(self.item.end_at).timestamp())
+        return deadline
+
+    @property
+    def sha(self) -> str | None:
+        """The media file this entry plays; ``None`` for a stream."""
+        return self.item.media.sha256 if self.item.media is not None else None
+
+    @property
+    def quiet_exempt(self) -> bool:
+        """Live emergencies ignore quiet hours; drills and everything else respect them."""
+        return self.item.priority == Priority.emergency and not self.item.drill
 
 
 @dataclass
@@ -123,6 +173,9 @@ class _Playing:
     entry: _Entry
     actual_start: float
     end: float
+    volume: int
+    cut_by_end_at: bool = False
+    stream_error: str | None = None
 
 
 @dataclass
@@ -135,8 +188,13 @@ class _FetchState:
 
 def _item_key(item: PlanItem) -> str:
     # An item is "the same" across plan versions only if id, start (as an instant, to the millisecond:
-    # "…:00Z" equals "…:00.000Z") and media are unchanged.
-    return f"{item.id}|{format_ts(parse_ts(item.start))}|{item.media.sha256}"
+    # "…:00Z" equals "…:00.000Z") and media (or stream URL) are unchanged.
+    if item.media is not None:
+        source = item.media.sha256
+    else:
+        assert item.stream is not None
+        source = "stream-" + hashlib.sha256(item.stream.url.encode()).hexdigest()[:32]
+    return f"{item.id}|{format_ts(parse_ts(item.start))}|{source}"
 
 
 def _ts(epoch: float) -> str:
@@ -219,6 +277,13 @@ class SimNode:
         self.volume = DEFAULT_VOLUME
         self._interrupted: dict[str, Any] | None = None
         self._due_seen: set[str] = set()  # items this run has seen due (start <= now <= deadline)
+        self._alert: _AlertRun | None = None  # a play_now in progress (not persisted: one-shot)
+        # The volume-profile step last applied: (its start, epoch s; its volume). set_volume overrides the
+        # base volume until a step with another start begins.
+        self._profile_mark: tuple[float, int] | None = None
+        self._booted_mono = time.monotonic()
+        self._next_heartbeat = 0.0  # monotonic time of the next heartbeat status
+        self.reboots = 0  # reboot commands executed by this object (each one is a new boot, session + 1)
 
         self._outbox_lock = threading.Lock()
         self._outbox: OrderedDict[int, bytes] = OrderedDict()  # seq → event payload, not yet PUBACKed
@@ -333,7 +398,7 @@ class SimNode:
             plan = self._plan
             if plan is None or (version is not None and plan.version != version):
                 return False
-            return all(item.media.sha256 in self._verified for item in plan.items)
+            return all(item.media is None or item.media.sha256 in self._verified for item in plan.items)
 
         with self._cond:
             return self._cond.wait_for(ready, timeout=timeout)
@@ -361,6 +426,8 @@ class SimNode:
         self._handled = set(state.get("handled", []))
         self._ready_reported = set(state.get("ready_reported", []))
         self._interrupted = state.get("playing")
+        mark = state.get("profile_mark")
+        self._profile_mark = (float(mark[0]), int(mark[1])) if mark else None
 
     def _save_state(self) -> None:
         if self._halted:
@@ -377,6 +444,7 @@ class SimNode:
             "handled": sorted(self._handled),
             "ready_reported": sorted(self._ready_reported),
             "playing": playing,
+            "profile_mark": list(self._profile_mark) if self._profile_mark else None,
         }
         _atomic_write(self._state_path, json.dumps(state, ensure_ascii=False, indent=1).encode("utf-8"))
 
@@ -511,16 +579,24 @@ class SimNode:
     def _status_payload(self, state: NodeState) -> bytes:
         with self._lock:
             playing = self._current.entry.item.id if self._current else None
+            rssi = self.config.rssi_dbm
+            if rssi is not None:
+                rssi = max(-150, min(0, rssi + random.randint(-3, 3)))
+            now = _ts(self.now())
             return encode(
                 Status(
                     node_id=self.node_id,
                     state=state,
                     session=self._boot,
-                    at=_ts(self.now()),
+                    at=now,
                     firmware=self.config.firmware,
                     plan_version=self.plan_version,
                     volume=self.volume,
                     playing=playing,
+                    clock=now,
+                    rssi_dbm=rssi,
+                    uptime_s=int(time.monotonic() - self._booted_mono),
+                    heartbeat_s=max(1, round(self.config.heartbeat_s)),
                 )
             )
 
@@ -529,8 +605,9 @@ class SimNode:
         # would overwrite the retained status with old values.
         payload = self._status_payload(NodeState.online)
         with self._lock:
-            if self._connected.is_set() and self._client is not None:
+            if self._connected.is_set() and self._client is not None and not self._halted:
                 self._hand(self._client, self.topics.status(self.node_id), payload, None, retain=True)
+                self._next_heartbeat = time.monotonic() + self.config.heartbeat_s
 
     # ---------------------------------------------------------------------------------- MQTT
 
@@ -589,7 +666,14 @@ class SimNode:
         """Wait until the connection ends; end it ourselves when a stop is requested."""
         acted = False
         while True:
-            self._mqtt_wake.wait(1.0)
+            wait = 1.0
+            if self._connected.is_set() and not self._stopping.is_set():
+                due = self._next_heartbeat - time.monotonic()
+                if due <= 0:
+                    self.publish_status()  # the heartbeat: retained status with clock and uptime
+                    due = self.config.heartbeat_s
+                wait = max(0.01, min(wait, due))
+            self._mqtt_wake.wait(wait)
             self._mqtt_wake.clear()
             if self._conn_lost.is_set():
                 return
@@ -628,7 +712,9 @@ class SimNode:
                 self._hand(client, self.topics.ack(self.node_id), payload, ("ack", key))
             if events:
                 log.info("%s: resent %d unacknowledged events", self.node_id, len(events))
+            self._next_heartbeat = time.monotonic() + self.config.heartbeat_s
             self._connected.set()
+            self._mqtt_wake.set()  # the supervisor re-reads the heartbeat time
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         if self._connected.is_set():
@@ -686,7 +772,7 @@ class SimNode:
         """Forget item outcomes older than any plan can reach back (an item never starts twice, even if a
         later plan re-adds it, so outcomes are kept across plan versions and reboots, not per plan)."""
         horizon = self.now() - OUTCOME_MEMORY_S
-        current = {e.key for e in self._entries}
+        current = {e.key for e in self._all_entries()}
 
         def keep(key: str) -> bool:
             if key in current:
@@ -720,17 +806,56 @@ class SimNode:
             keys = {e.key for e in entries}
             self._plan = plan
             self._entries = entries
-            self._due_seen &= keys
+            self._due_seen &= keys | {e.key for e in self._alert_entries()}
             self._prune_outcomes()
-            if self._current is not None and self._current.entry.key not in keys:
-                self._end_current("failed", "removed")
-            elif self._current is not None:
-                new = next(e for e in entries if e.key == self._current.entry.key)
-                self._current.entry = new
+            cur = self._current
+            if cur is not None and cur.entry.run is None:  # alerts are not plan items: a plan never cuts them
+                if cur.entry.key not in keys:
+                    self._end_current("failed", "removed")
+                else:
+                    new = next(e for e in entries if e.key == cur.entry.key)
+                    cur.entry = new
+                    self._apply_end_at(cur)
             # Fresh retry budget for media the new plan still needs.
-            self._fetch = {sha: st for sha, st in self._fetch.items() if any(e.item.media.sha256 == sha
-                                                                               for e in entries)}
+            needed = {e.sha for e in self._all_entries()}
+            self._fetch = {sha: st for sha, st in self._fetch.items() if sha in needed}
+            self._apply_profile(self.now())
             self._cond.notify_all()
+
+    def _alert_entries(self) -> list[_Entry]:
+        run = self._alert
+        return [run.entry] if run is not None and run.entry is not None else []
+
+    def _all_entries(self) -> list[_Entry]:
+        """Plan entries and the pending/playing repeat of a play_now. Caller holds ``_lock``."""
+        return [*self._entries, *self._alert_entries()]
+
+    def _apply_profile(self, now: float) -> None:
+        """Follow the plan's volume profile: when a new step begins, it becomes the base volume (a
+        ``set_volume`` in between overrides it until the next step). Caller holds ``_lock``."""
+        plan = self._plan
+        if plan is None or not plan.volume_profile:
+            return
+        step = profile_step(plan.volume_profile, plan.tz, datetime.fromtimestamp(now, UTC))
+        if step is None:
+            return
+        mark = (step[0].timestamp(), step[1])
+        if mark == self._profile_mark:
+            return
+        self._profile_mark = mark
+        changed = self.volume != step[1]
+        self.volume = step[1]
+        self._save_state()
+        log.info("%s: volume profile step %s → volume %d", self.node_id, _ts(mark[0]), step[1])
+        if changed:
+            self.publish_status()
+
+    def _next_profile_change(self, now: float) -> float | None:
+        plan = self._plan
+        if plan is None or not plan.volume_profile:
+            return None
+        nxt = next_profile_change(plan.volume_profile, plan.tz, datetime.fromtimestamp(now, UTC))
+        return nxt.timestamp() if nxt else None
 
     # -------------------------------------------------------------------------------- commands
 
@@ -782,13 +907,7 @@ class SimNode:
             version = self.plan_version
             self._ack(cmd, AckStatus.ok, data={} if version is None else {"plan_version": version})
         elif cmd.name == CommandName.stop:
-            with self._lock:
-                stopped = self._current.entry.item.id if self._current else None
-                if self._current is not None:
-                    self._end_current("failed", "stopped")
-                    self._save_state()
-            self._sched_wake.set()
-            self._ack(cmd, AckStatus.ok, data={} if stopped is None else {"stopped": stopped})
+            self._stop_command(cmd)
         elif cmd.name == CommandName.set_volume:
             volume = cmd.args.get("volume")
             if isinstance(volume, bool) or not isinstance(volume, int) or not 0 <= volume <= 100:
@@ -799,17 +918,131 @@ class SimNode:
                 self._save_state()
             self.publish_status()
             self._ack(cmd, AckStatus.ok, data={"volume": volume})
+        elif cmd.name == CommandName.play_now:
+            self._play_now(cmd)
+        elif cmd.name == CommandName.reboot:
+            self._ack(cmd, AckStatus.ok, data={"session": self._boot + 1})
+            threading.Thread(target=self.reboot, name=f"{self.node_id}-reboot", daemon=True).start()
         else:
             self._ack(cmd, AckStatus.rejected, error=f"unknown command {cmd.name!r}")
 
+    def _stop_command(self, cmd: Command) -> None:
+        """``stop``: without ``alert_id`` cut whatever plays; with it, that alert only (its remaining repeats
+        are forgotten). Plan items end ``playback_failed`` ``stopped`` (as in v1), alerts ``playback_stopped``
+        ``command``."""
+        try:
+            args = parse_args(cmd.name, cmd.args)
+        except ProtocolError as exc:
+            self._ack(cmd, AckStatus.error, error=str(exc))
+            return
+        assert isinstance(args, StopArgs)
+        with self._lock:
+            cur = self._current
+            stopped = None
+            run = self._alert
+            if args.alert_id is not None:
+                if run is not None and run.args.alert_id == args.alert_id:
+                    if cur is not None and cur.entry.run is run:
+                        stopped = cur.entry.item.id
+                        self._end_current("stopped", "command", command_id=cmd.id)
+                    self._drop_alert(run, "stopped by command " + cmd.id)
+            elif cur is not None:
+                stopped = cur.entry.item.id
+                if cur.entry.run is not None:
+                    self._end_current("stopped", "command", command_id=cmd.id)
+                    self._drop_alert(cur.entry.run, "stopped by command " + cmd.id)
+                else:
+                    self._end_current("failed", "stopped", command_id=cmd.id)
+            self._save_state()
+        self._sched_wake.set()
+        self._ack(cmd, AckStatus.ok, data={} if stopped is None else {"stopped": stopped})
+
+    def _play_now(self, cmd: Command) -> None:
+        """``play_now``: validate, refuse in quiet hours unless a live emergency, then hand the alert to the
+        scheduler (which pre-empts, plays ``repeat`` times and acks ``ok`` when repeat 1 starts); the media
+        thread fetches the file if it is not cached (ack ``error`` after :data:`ALERT_FETCH_ATTEMPTS`)."""
+        try:
+            args = parse_args(cmd.name, cmd.args)
+        except ProtocolError as exc:
+            self._ack(cmd, AckStatus.error, error=str(exc))
+            return
+        assert isinstance(args, PlayNowArgs)
+        rank = PRIORITY_RANK[args.priority]
+        with self._lock:
+            now = self.now()
+            old = self._alert
+            if old is not None and old.rank > rank:
+                self._ack(cmd, AckStatus.error,
+                          error=f"alert {old.args.alert_id} of higher priority {old.args.priority.value} is playing")
+                return
+            run = _AlertRun(args=args, command_id=cmd.id, rank=rank)
+            expires = parse_ts(cmd.expires_at).timestamp()
+            entry = self._alert_entry(run, 1, now, max(0, round((expires - now) * 1000)))
+            plan = self._plan
+            total_ms = args.duration_ms * args.repeat + args.gap_ms * (args.repeat - 1)
+            if (plan is not None and not entry.quiet_exempt
+                    and quiet_overlap(plan.quiet_hours, plan.tz, datetime.fromtimestamp(now, UTC),
+                                      datetime.fromtimestamp(now + total_ms / 1000, UTC))):
+                self._handled.add(entry.key)
+                self._fail_unplayed(entry, "quiet_hours")
+                self._ack(cmd, AckStatus.error, error=f"quiet hours {plan.quiet_hours.start}-"  # type: ignore[union-attr]
+                                                      f"{plan.quiet_hours.end} {plan.tz}")  # type: ignore[union-attr]
+                return
+            if old is not None:  # a new alert of equal or higher priority replaces the one in progress
+                cur = self._current
+                if cur is not None and cur.entry.run is old:
+                    self._end_current("stopped", "preempted", command_id=cmd.id)
+                self._drop_alert(old, f"superseded by alert {args.alert_id}")
+            run.entry = entry
+            self._alert = run
+            if entry.sha is not None and entry.sha in self._fetch:
+                self._fetch[entry.sha].next_attempt = 0.0
+            log.info("%s: alert %s (%s%s, %d×) accepted", self.node_id, args.alert_id, args.priority.value,
+                     ", drill" if args.drill else "", args.repeat)
+        self._media_wake.set()
+        self._sched_wake.set()
+
+    def _alert_entry(self, run: _AlertRun, n: int, start: float, window_ms: int) -> _Entry:
+        args = run.args
+        item = PlanItem(id=args.item_id(n), start=_ts(start), media=args.media, stream=args.stream,
+                        priority=args.priority, title=args.title, max_late_ms=window_ms, drill=args.drill,
+                        volume=args.volume)
+        return _Entry(key=_item_key(item), item=item, start=parse_ts(item.start).timestamp(), rank=run.rank,
+                      plan_version=None, run=run)
+
+    def _drop_alert(self, run: _AlertRun, why: str) -> None:
+        """Forget an alert's remaining repeats; a play_now not started yet is acked ``error``."""
+        if self._alert is run:
+            self._alert = None
+        if not run.acked:
+            run.acked = True
+            self._ack_id(run.command_id, AckStatus.error, error=f"not started: {why}")
+        self._sched_wake.set()
+
+    def reboot(self) -> None:
+        """The ``reboot`` command: a clean shutdown (``stopped``, DISCONNECT), a pause, then a new boot of
+        this same object from the persisted state (session + 1). Alerts in progress are not resumed."""
+        self.stop(clean=True)
+        time.sleep(self.config.reboot_delay_s)
+        plays, plays_lock, reboots = self.plays, self._plays_lock, self.reboots
+        self.__init__(self.config, self.playback_log)  # type: ignore[misc]  # the fresh RAM of a new boot
+        self.plays, self._plays_lock, self.reboots = plays, plays_lock, reboots + 1
+        self.start()
+
     def _ack(self, cmd: Command, status: AckStatus, *, error: str | None = None,
              data: dict[str, Any] | None = None) -> None:
+        self._ack_id(cmd.id, status, error=error, data=data)
+
+    def _ack_id(self, command_id: str, status: AckStatus, *, error: str | None = None,
+                data: dict[str, Any] | None = None) -> None:
         if status != AckStatus.ok:
-            log.warning("%s: command %s %s: %s", self.node_id, cmd.id, status.value, error)
-        ack = Ack(node_id=self.node_id, command_id=cmd.id, status=status, at=_ts(self.now()), error=error,
-                  data=data or {})
+            log.warning("%s: command %s %s: %s", self.node_id, command_id, status.value, error)
+        ack = Ack(node_id=self.node_id, command_id=command_id, status=status, at=_ts(self.now()),
+                  error=_short(error) if error else None, data=data or {})
         payload = encode(ack)
         with self._lock:
+            if self._halted:
+                return
             self._ack_counter += 1
             key = self._ack_counter
             with self._outbox_lock:
@@ -842,104 +1075,188 @@ class SimNode:
         """Do everything due now; return the node-clock time of the next thing to do."""
         with self._lock:
             now = self.now()
+            self._apply_profile(now)
             cur = self._current
             if cur is not None and now >= cur.end:
-                self._end_current("finished", None)
+                if cur.cut_by_end_at:
+                    self._end_current("stopped", "end_at")
+                else:
+                    self._end_current("finished", cur.stream_error)
             while True:
-                due = [e for e in self._entries if e.key not in self._handled and e.start <= now]
+                now = self.now()
+                run = self._alert
+                due = [e for e in self._all_entries() if e.key not in self._handled and e.start <= now]
                 for entry in due:
                     if now > entry.deadline:
                         # Window closed. Media never verified while the item was due here → media_unavailable;
                         # otherwise (busy, or the node was off or did not hold the item then) → stale.
                         self._handled.add(entry.key)
-                        missing = entry.item.media.sha256 not in self._verified and entry.key in self._due_seen
+                        missing = (entry.sha is not None and entry.sha not in self._verified
+                                   and entry.key in self._due_seen)
                         self._due_seen.discard(entry.key)
                         self._fail_unplayed(entry, "media_unavailable" if missing else "stale")
+                        if entry.run is not None:
+                            self._drop_alert(entry.run, "media_unavailable" if missing else "stale")
                     else:
                         self._due_seen.add(entry.key)
                 # Only items whose media are verified can start; the others stay due (the media thread keeps
                 # fetching until the deadline and wakes us when a file is verified: it then plays late).
-                ready = [e for e in due if e.key not in self._handled and e.item.media.sha256 in self._verified]
+                # While an alert is in progress (playing, between repeats or fetching), plan items of its
+                # priority or lower wait; higher ones may cut it.
+                ready = [e for e in due if e.key not in self._handled
+                         and (e.sha is None or e.sha in self._verified)
+                         and (e.run is not None or run is None or e.rank > run.rank)]
                 if not ready:
                     break
-                best = max(ready, key=lambda e: (e.rank, -e.start))
-                if self._current is not None and best.rank <= self._current.entry.rank:
-                    break  # waits for the current item to finish
-                if self._current is not None:
-                    self._end_current("failed", "preempted")
+                best = max(ready, key=lambda e: (e.rank, e.run is not None, -e.start))
+                cur = self._current
+                if cur is not None:
+                    # A play_now cuts what plays at its priority or lower; a plan item only a lower one.
+                    if best.rank < cur.entry.rank or (best.rank == cur.entry.rank and best.run is None):
+                        break  # waits for the current item to finish
+                    if best.run is not None or cur.entry.run is not None:
+                        cut_run = cur.entry.run
+                        self._end_current("stopped", "preempted",
+                                          command_id=best.run.command_id if best.run else None)
+                        if cut_run is not None and cut_run is not best.run:
+                            self._drop_alert(cut_run, f"preempted by {best.item.id}")
+                    else:
+                        self._end_current("failed", "preempted")
+                if not best.quiet_exempt and self._in_quiet_hours(best, now):
+                    self._handled.add(best.key)
+                    self._due_seen.discard(best.key)
+                    self._fail_unplayed(best, "quiet_hours")
+                    if best.run is not None:
+                        self._drop_alert(best.run, "quiet_hours")
+                    continue
                 self._begin(best, self.now())
             # (state.json is saved by each _emit, after handled/current were updated)
-            # Next wake-up: end of the current item, next start, or the deadline of a waiting item.
+            # Next wake-up: end of the current item, next start, the deadline of a waiting item, a volume step.
             now = self.now()
             candidates = [now + MAX_WAIT_S]
             if self._current is not None:
                 candidates.append(self._current.end)
-            for entry in self._entries:
+            for entry in self._all_entries():
                 if entry.key in self._handled:
                     continue
                 candidates.append(entry.start if entry.start > now else entry.deadline + 0.001)
+            step = self._next_profile_change(now)
+            if step is not None:
+                candidates.append(step)
             return min(candidates)
+
+    def _in_quiet_hours(self, entry: _Entry, start: float) -> bool:
+        """Would any part of ``entry`` sound inside the plan's quiet hours if it started at ``start``?"""
+        plan = self._plan
+        if plan is None or plan.quiet_hours is None:
+            return False
+        end = start + entry.item.duration_ms / 1000.0
+        if entry.item.end_at is not None:
+            end = min(end, parse_ts(entry.item.end_at).timestamp())
+        return quiet_overlap(plan.quiet_hours, plan.tz, datetime.fromtimestamp(start, UTC),
+                             datetime.fromtimestamp(end, UTC))
+
+    def _apply_end_at(self, playing: _Playing) -> None:
+        item = playing.entry.item
+        natural = playing.actual_start + item.duration_ms / 1000.0
+        end_at = parse_ts(item.end_at).timestamp() if item.end_at is not None else None
+        playing.cut_by_end_at = end_at is not None and end_at < natural
+        playing.end = end_at if playing.cut_by_end_at and end_at is not None else natural
+
+    def _fields(self, entry: _Entry, actual: float | None = None) -> dict[str, Any]:
+        """The event fields that identify an item (and its start, if it started)."""
+        item = entry.item
+        run = entry.run
+        fields: dict[str, Any] = dict(
+            plan_version=entry.plan_version,
+            item_id=item.id,
+            schedule_id=item.schedule_id,
+            sha256=entry.sha,
+            scheduled_start=item.start,
+            priority=item.priority,
+            drill=item.drill,
+            command_id=run.command_id if run else None,
+            alert_id=run.args.alert_id if run else None,
+        )
+        if actual is not None:
+            fields.update(actual_start=_ts(actual), offset_ms=round((actual - entry.start) * 1000))
+        return fields
 
     def _begin(self, entry: _Entry, actual: float) -> None:
         item = entry.item
         self._report_ready()  # media_ready always precedes playback_started
         self._handled.add(entry.key)
         self._due_seen.discard(entry.key)
-        end = actual + item.media.duration_ms / 1000.0
-        self._current = _Playing(entry=entry, actual_start=actual, end=end)
-        offset_ms = round((actual - entry.start) * 1000)
-        self._emit(
-            EventName.playback_started,
-            plan_version=entry.plan_version,
-            item_id=item.id,
-            schedule_id=item.schedule_id,
-            sha256=item.media.sha256,
-            scheduled_start=item.start,
-            actual_start=_ts(actual),
-            offset_ms=offset_ms,
-        )
-        log.info("%s: playing %s (%s, offset %+d ms, %d ms)", self.node_id, item.id, item.priority.value,
-                 offset_ms, item.media.duration_ms)
-        if self.config.sink_dir is not None:
-            threading.Thread(target=self._decode_to_sink, args=(entry, actual), daemon=True,
-                             name=f"{self.node_id}-sink").start()
+        volume = item.volume if item.volume is not None else self.volume
+        playing = _Playing(entry=entry, actual_start=actual, end=actual, volume=volume)
+        self._apply_end_at(playing)
+        self._current = playing
+        fields = self._fields(entry, actual)
+        self._emit(EventName.playback_started, **fields)
+        log.info("%s: playing %s (%s, offset %+d ms, %d ms, volume %d)", self.node_id, item.id,
+                 item.priority.value, fields["offset_ms"], round((playing.end - actual) * 1000), volume)
+        run = entry.run
+        if run is not None and not run.acked:
+            run.acked = True
+            self._ack_id(run.command_id, AckStatus.ok, data={"item_id": item.id})
+        if item.stream is not None and self.config.stream_probe:
+            threading.Thread(target=self._probe_stream, args=(playing,), daemon=True,
+                             name=f"{self.node_id}-stream").start()
+        if self.config.sink_dir is not None and item.media is not None:
+            threading.Thread(target=self._decode_to_sink, args=(entry, actual, playing.end - actual),
+                             daemon=True, name=f"{self.node_id}-sink").start()
 
-    def _end_current(self, result: str, reason: str | None) -> None:
-        """Finish (``result="finished"``) or interrupt (``"failed"`` + reason) the current playback."""
+    def _probe_stream(self, playing: _Playing) -> None:
+        """Stand-in for opening a live stream: one GET of its URL. Failure never stops the (simulated) relay;
+        the reason is reported on the item's end event."""
+        stream = playing.entry.item.stream
+        assert stream is not None
+        try:
+            with requests.get(stream.url, stream=True, timeout=STREAM_PROBE_TIMEOUT) as resp:
+                error = None if resp.status_code < 400 else f"HTTP {resp.status_code}"
+        except requests.RequestException as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        if error is not None:
+            log.warning("%s: stream %s unreachable: %s", self.node_id, stream.url, error)
+            with self._lock:
+                playing.stream_error = _short(f"stream unreachable: {error}")
+
+    def _end_current(self, result: str, reason: str | None, *, command_id: str | None = None) -> None:
+        """End the current playback: ``"finished"`` (``reason`` optional, e.g. an unreachable stream),
+        ``"stopped"`` (``playback_stopped``: end_at, cut by an alert, stop of an alert) or ``"failed"``
+        (``playback_failed``: preempted/stopped/removed/shutdown, as in v1)."""
         cur = self._current
         if cur is None:
             return
         self._current = None
-        item = cur.entry.item
-        fields = dict(
-            plan_version=cur.entry.plan_version,
-            item_id=item.id,
-            schedule_id=item.schedule_id,
-            sha256=item.media.sha256,
-            scheduled_start=item.start,
-            actual_start=_ts(cur.actual_start),
-            offset_ms=round((cur.actual_start - cur.entry.start) * 1000),
-        )
+        entry = cur.entry
+        fields = self._fields(entry, cur.actual_start)
+        if command_id is not None and entry.run is None:
+            fields["command_id"] = command_id  # the command that cut a plan item
         if result == "finished":
-            self._emit(EventName.playback_finished, **fields)
+            self._emit(EventName.playback_finished, reason=reason, **fields)
+        elif result == "stopped":
+            self._emit(EventName.playback_stopped, reason=reason, **fields)
         else:
             self._emit(EventName.playback_failed, reason=reason, **fields)
-        self._record_play(self._record(cur.entry, result if result == "finished" else str(reason),
-                                       cur.actual_start))
+        record = self._record(entry, result if result == "finished" else str(reason), cur.actual_start)
+        record.update(volume=cur.volume, played_ms=round((min(self.now(), cur.end) - cur.actual_start) * 1000),
+                      event=("playback_finished" if result == "finished" else f"playback_{result}"))
+        self._record_play(record)
+        run = entry.run
+        if run is not None and run is self._alert and result == "finished":
+            if run.n < run.args.repeat:  # the next repeat, after the gap
+                run.n += 1
+                run.entry = self._alert_entry(run, run.n, cur.end + run.args.gap_ms / 1000.0,
+                                              ALERT_REPEAT_WINDOW_MS)
+            else:
+                self._alert = None
         self._sched_wake.set()
 
     def _fail_unplayed(self, entry: _Entry, reason: str) -> None:
         item = entry.item
         log.warning("%s: item %s not played: %s", self.node_id, item.id, reason)
-        self._emit(
-            EventName.playback_failed,
-            plan_version=entry.plan_version,
-            item_id=item.id,
-            schedule_id=item.schedule_id,
-            sha256=item.media.sha256,
-            scheduled_start=item.start,
-            reason=reason,
-        )
+        self._emit(EventName.playback_failed, reason=reason, **self._fields(entry))
         self._record_play(self._record(entry, reason, None))
 
     def _report_interrupted(self, record: dict[str, Any]) -> None:
@@ -954,6 +1271,10 @@ class SimNode:
             scheduled_start=record.get("scheduled_start"),
             actual_start=record.get("actual_start"),
             offset_ms=record.get("offset_ms"),
+            priority=record.get("priority"),
+            drill=record.get("drill"),
+            command_id=record.get("command_id"),
+            alert_id=record.get("alert_id"),
             reason="interrupted",
         )
         self._record_play(record)
@@ -966,11 +1287,15 @@ class SimNode:
             "schedule_id": item.schedule_id,
             "plan_version": entry.plan_version,
             "priority": item.priority.value,
-            "sha256": item.media.sha256,
+            "sha256": entry.sha,
+            "stream_url": item.stream.url if item.stream is not None else None,
             "scheduled_start": item.start,
             "actual_start": _ts(actual) if actual is not None else None,
             "offset_ms": round((actual - entry.start) * 1000) if actual is not None else None,
-            "duration_ms": item.media.duration_ms,
+            "duration_ms": item.duration_ms,
+            "drill": item.drill,
+            "alert_id": entry.run.args.alert_id if entry.run else None,
+            "command_id": entry.run.command_id if entry.run else None,
             "result": result,
         }
 
@@ -985,7 +1310,7 @@ class SimNode:
         with self._plays_lock:
             self.plays.append(record)
 
-    def _decode_to_sink(self, entry: _Entry, actual: float) -> None:
+    def _decode_to_sink(self, entry: _Entry, actual: float, seconds_played: float) -> None:
         """Stand-in for the amplifier: decode what is played to a WAV file with imageio's ffmpeg."""
         from imageio_ffmpeg import get_ffmpeg_exe
 
@@ -994,8 +1319,8 @@ class SimNode:
         sink.mkdir(parents=True, exist_ok=True)
         safe_id = re.sub(r"[^A-Za-z0-9_.-]", "_", entry.item.id)
         out = sink / f"{self.node_id}-{safe_id}-{int(actual * 1000)}.wav"
-        source = self.media_dir / entry.item.media.sha256
-        seconds = f"{entry.item.media.duration_ms / 1000:.3f}"
+        source = self.media_dir / str(entry.sha)
+        seconds = f"{seconds_played:.3f}"
         cmd = [get_ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-y", "-i", str(source), "-t", seconds,
                "-f", "wav", str(out)]
         try:
@@ -1030,9 +1355,9 @@ class SimNode:
             # sha → (first item needing it, retry deadline). Retry until the last window closes, not only until
             # `start`: an emergency planned "now" is due before its file can be here, and plays late.
             needed: dict[str, tuple[_Entry, float]] = {}
-            for entry in self._entries:
-                sha = entry.item.media.sha256
-                if sha in self._verified or entry.key in self._handled:
+            for entry in [*self._alert_entries(), *self._entries]:  # an alert first: failures are its
+                sha = entry.sha
+                if sha is None or sha in self._verified or entry.key in self._handled:
                     continue
                 first, deadline = needed.get(sha, (entry, entry.deadline))
                 needed[sha] = (first, max(deadline, entry.deadline))
@@ -1064,11 +1389,21 @@ class SimNode:
                 next_due = min(next_due, st.delay * jitter)
                 # Report the first failure and every change of reason, not every retry.
                 if error != st.last_reason:
-                    self._emit(EventName.media_failed, plan_version=entry.plan_version, item_id=entry.item.id,
-                               schedule_id=entry.item.schedule_id, sha256=sha,
+                    fields = self._fields(entry)
+                    del fields["scheduled_start"]
+                    self._emit(EventName.media_failed, **fields,
                                reason=f"{error} (attempt {st.attempts}, retry in {st.delay:.0f} s)")
                 st.last_reason = error
                 st.delay = min(st.delay * 2, MEDIA_RETRY_MAX_S)
+                run = self._alert
+                if (run is not None and run.entry is not None and run.entry.sha == sha and not run.acked
+                        and st.attempts >= ALERT_FETCH_ATTEMPTS and run.entry.key not in self._handled):
+                    # play_now is answered quickly: after a few attempts the panel hears "error", not silence.
+                    self._handled.add(run.entry.key)
+                    self._fail_unplayed(run.entry, "media_unavailable")
+                    run.acked = True
+                    self._ack_id(run.command_id, AckStatus.error, error=_short(f"media unavailable: {error}"))
+                    self._alert = None
         with self._lock:
             self._report_ready()  # also items whose file was already held
             self._cond.notify_all()
@@ -1077,16 +1412,20 @@ class SimNode:
     def _report_ready(self) -> None:
         """One media_ready per item identity (persisted, so not again after a reboot or in a newer plan
         version), for items without an outcome whose file is verified. Caller holds ``_lock``."""
-        for entry in self._entries:
-            sha = entry.item.media.sha256
+        for entry in self._all_entries():
+            sha = entry.sha
+            if sha is None:
+                continue  # a stream has nothing to download
             if sha in self._verified and entry.key not in self._ready_reported and entry.key not in self._handled:
                 self._ready_reported.add(entry.key)
-                self._emit(EventName.media_ready, plan_version=entry.plan_version, item_id=entry.item.id,
-                           schedule_id=entry.item.schedule_id, sha256=sha)
+                fields = self._fields(entry)
+                del fields["scheduled_start"]
+                self._emit(EventName.media_ready, **fields)
 
     def _download(self, session: requests.Session, item: PlanItem) -> str | None:
         """Fetch and verify one media file into the cache. Returns None on success, else the reason."""
         media = item.media
+        assert media is not None
         target = self.media_dir / media.sha256
         digest = hashlib.sha256()
         size = 0

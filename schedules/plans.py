@@ -90,10 +90,23 @@ def next_version(previous: int, now: datetime) -> int:
     return max(previous + 1, int(now.timestamp() * 1000))
 
 
+def plan_hash(items: list[dict[str, Any]], extra: dict[str, Any] | None = None) -> str:
+    """:func:`items_hash`, also covering plan-level fields (quiet hours, tz) when there are any."""
+    if not extra:
+        return items_hash(items)
+    return items_hash([{"_plan": extra}, *items])
+
+
 def build_plan(
-    node_id: str, items: list[dict[str, Any]], *, version: int, now: datetime, horizon: timedelta
+    node_id: str,
+    items: list[dict[str, Any]],
+    *,
+    version: int,
+    now: datetime,
+    horizon: timedelta,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The unsigned plan payload (the caller signs it)."""
+    """The unsigned plan payload (the caller signs it). ``extra``: plan-level fields (``tz``, ``quiet_hours``)."""
     return {
         "type": "plan",
         "protocol": 1,
@@ -101,5 +114,6 @@ def build_plan(
         "version": version,
         "generated_at": format_ts(now),
         "valid_until": format_ts(now + horizon),
+        **(extra or {}),
         "items": items,
     }

@@ -101,7 +101,13 @@ class SlotItem:
 
 @dataclass(frozen=True)
 class Slot:
-    """One airing of one schedule."""
+    """One airing of one schedule.
+
+    ``SlotItem.ref`` names the content: ``ann:<announcement id>``, ``media:<sha256>``, a stream URL, or
+    ``""`` for silence. ``delivery`` says how the nodes learn of the slot: ``plan`` (a plan item) or
+    ``command`` (an emergency sent as a ``play_now`` command — it takes part in the timeline, so what it
+    cuts resumes after it, but the plan builder emits no item for it).
+    """
 
     schedule_id: int
     start: datetime  # aware UTC
@@ -114,6 +120,7 @@ class Slot:
     created_seq: int = 0
     expires_at: datetime | None = None
     drill: bool = False
+    delivery: Literal["plan", "command"] = "plan"
 
 
 @dataclass(frozen=True)

@@ -216,19 +216,26 @@ class Panel:
                 "bytes": len(data), "duration_ms": duration_ms, "content_type": "audio/mpeg"}
 
     @staticmethod
-    def item(item_id: str, start: float, media: dict[str, Any], *, priority: str = "normal",
-             max_late_ms: int = 60_000, duration_ms: int | None = None) -> dict[str, Any]:
-        media = dict(media)
-        if duration_ms is not None:
-            media["duration_ms"] = duration_ms
-        return {"id": item_id, "start": ts(start), "media": media, "priority": priority, "title": item_id,
-                "max_late_ms": max_late_ms, "schedule_id": f"sch-{item_id}"}
+    def item(item_id: str, start: float, media: dict[str, Any] | None, *, priority: str = "normal",
+             max_late_ms: int = 60_000, duration_ms: int | None = None, **extra: Any) -> dict[str, Any]:
+        """A plan item; ``extra`` adds v1 additions as they go on the wire (``end_at`` as epoch seconds,
+        ``stream``, ``drill``, ``volume``). ``media=None`` for a stream item."""
+        item: dict[str, Any] = {"id": item_id, "start": ts(start), "priority": priority, "title": item_id,
+                                "max_late_ms": max_late_ms, "schedule_id": f"sch-{item_id}"}
+        if media is not None:
+            item["media"] = dict(media)
+            if duration_ms is not None:
+                item["media"]["duration_ms"] = duration_ms
+        if "end_at" in extra:
+            extra["end_at"] = ts(extra["end_at"])
+        return {**item, **extra}
 
     def plan(self, node_id: str, version: int, items: list[dict[str, Any]],
-             key: Ed25519PrivateKey | None = None) -> dict[str, Any]:
+             key: Ed25519PrivateKey | None = None, **extra: Any) -> dict[str, Any]:
+        """A signed plan; ``extra`` adds plan-level fields (``tz``, ``quiet_hours``, ``volume_profile``)."""
         now = time.time()
         body = {"type": "plan", "protocol": 1, "node_id": node_id, "version": version,
-                "generated_at": ts(now), "valid_until": ts(now + 48 * 3600), "items": items}
+                "generated_at": ts(now), "valid_until": ts(now + 48 * 3600), "items": items, **extra}
         return sign_payload(body, key or self.key)
 
     def command(self, node_id: str, name: str, args: dict[str, Any] | None = None, *, ttl: float = 30,

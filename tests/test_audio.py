@@ -16,13 +16,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from audio_fakes import FakeGoogleTTS  # tests/ is on sys.path (pytest rootdir conftest)
+from audio_fakes import FakeCloudTTS, FakeGoogleTTS  # tests/ is on sys.path (pytest rootdir conftest)
 
 from audio import (
     ESPEAK_VOICES,
     AudioError,
     EspeakEngine,
     GTTSEngine,
+    HttpEngine,
     MediaStore,
     RenderedAudio,
     SpeechError,
@@ -128,6 +129,20 @@ def test_espeak_unknown_voice_and_empty_text_raise_speech_error() -> None:
     assert info.value.engine == "espeak"
     with pytest.raises(SpeechError, match="no text"):
         EspeakEngine().synthesize("   \n ")
+
+
+@pytest.mark.parametrize("voice", ["en", "klingon", "vi+x9", "fr+f1"])
+def test_espeak_refuses_non_vietnamese_voices(voice: str) -> None:
+    """libespeak-ng itself accepts "en" or the variant "klingon" and reads Vietnamese with English rules."""
+    with pytest.raises(SpeechError, match="unknown voice"):
+        EspeakEngine().synthesize(SENTENCE, voice=voice)
+
+
+def test_espeak_accent_names_and_gender_variants() -> None:
+    engine = EspeakEngine()
+    assert same_speech(engine.synthesize(SENTENCE, voice="south"), engine.synthesize(SENTENCE, voice="vi-vn-x-south"))
+    female = engine.synthesize(SENTENCE, voice="north+f3")
+    assert len(female) > 1_000 and not same_speech(female, engine.synthesize(SENTENCE, voice="north"))
 
 
 def test_espeak_is_thread_safe() -> None:
@@ -329,6 +344,150 @@ def test_default_engines_order() -> None:
         default_engines("gtts,polly")
     with pytest.raises(ValueError):
         default_engines(" , ")
+
+
+def test_gtts_retries_429_with_back_off_then_succeeds(fake_google: FakeGoogleTTS) -> None:
+    fake_google.script = [429, 429]  # rate-limited twice, then Google answers
+    engine = GTTSEngine(timeout=2.0, base_url=fake_google.url, retries=2, backoff=0.2)
+    seg, name, errors = synthesize_with_fallback(SENTENCE, [engine, EspeakEngine()])
+    assert (name, errors) == ("gtts", [])
+    assert abs(len(seg) - FAKE_TONE_MS) <= 60
+    assert engine.attempts == 3 and len(fake_google.times) == 3
+    waits = [b - a for a, b in itertools.pairwise(fake_google.times)]
+    assert 0.2 <= waits[0] < 0.6 and 0.4 <= waits[1] < 0.9, waits  # exponential: 0.2 s, then 0.4 s
+
+
+def test_gtts_persistent_429_gives_up_after_retries_and_falls_back(fake_google: FakeGoogleTTS) -> None:
+    fake_google.mode = 429
+    engine = GTTSEngine(timeout=2.0, base_url=fake_google.url, retries=2, backoff=0.1)
+    seg, name, errors = synthesize_with_fallback(SENTENCE, [engine, EspeakEngine()])
+    assert name == "espeak" and len(seg) > 1_000
+    assert len(fake_google.requests) == 3, "one request and two retries, no more"
+    assert "429" in errors[0] and "after 3 attempts" in errors[0]
+
+
+def test_gtts_honours_retry_after_and_never_retries_other_errors(fake_google: FakeGoogleTTS) -> None:
+    fake_google.script = [429]
+    fake_google.retry_after = "1"
+    engine = GTTSEngine(timeout=2.0, base_url=fake_google.url, retries=2, backoff=0.05)
+    engine.synthesize(SENTENCE)
+    assert fake_google.times[1] - fake_google.times[0] >= 0.95
+    fake_google.mode, fake_google.retry_after = 500, None
+    with pytest.raises(SpeechError, match="500"):
+        engine.synthesize(SENTENCE)
+    assert engine.attempts == 1, "a server error is not a rate limit: fall back at once"
+
+
+def test_gtts_retry_budget_is_bounded(fake_google: FakeGoogleTTS) -> None:
+    """A long Retry-After must not keep the officer waiting beyond max_total."""
+    fake_google.mode = 429
+    fake_google.retry_after = "30"
+    started = time.monotonic()
+    engine = GTTSEngine(timeout=1.0, base_url=fake_google.url, retries=5, backoff=0.5, max_total=2.0)
+    with pytest.raises(SpeechError, match="429"):
+        engine.synthesize(SENTENCE)
+    assert time.monotonic() - started < 3.0
+    assert engine.attempts == 2
+
+
+# ------------------------------------------------------------------------------------ HTTP engine
+
+
+@pytest.fixture
+def cloud(tone_mp3: bytes) -> Iterator[FakeCloudTTS]:
+    with FakeCloudTTS(tone_mp3, key="k-123") as server:
+        yield server
+
+
+@pytest.mark.parametrize("mode", ["raw", "url", "base64"])
+def test_http_engine_accepts_every_answer_shape(cloud: FakeCloudTTS, mode: str) -> None:
+    cloud.mode = mode
+    engine = HttpEngine(cloud.url, "k-123", timeout=5, voice="north", voices={"north": "banmai", "south": "lannhi"})
+    nfd = unicodedata.normalize("NFD", SENTENCE)
+    seg = engine.synthesize(nfd, voice="south", speed=1.25)
+    assert abs(len(seg) - FAKE_TONE_MS) <= 60
+    method, path, auth, payload = cloud.requests[0]
+    assert (method, path, auth) == ("POST", "/v1/tts", "Bearer k-123")
+    assert payload == {"text": SENTENCE, "voice": "lannhi", "speed": 1.25}, "NFC text, mapped voice"
+    if mode == "url":
+        assert cloud.requests[1][:3] == ("GET", "/files/1.mp3", "Bearer k-123")
+    else:
+        assert len(cloud.requests) == 1
+    engine.synthesize(SENTENCE)
+    assert cloud.requests[-2 if mode == "url" else -1][3]["voice"] == "banmai", "the engine's default voice"
+
+
+def test_http_engine_polls_an_audio_link_until_ready(cloud: FakeCloudTTS) -> None:
+    cloud.mode, cloud.pending_polls = "url", 2
+    seg = HttpEngine(cloud.url, "k-123", timeout=5).synthesize(SENTENCE)
+    assert abs(len(seg) - FAKE_TONE_MS) <= 60
+    assert [r[0] for r in cloud.requests] == ["POST", "GET", "GET", "GET"]
+
+
+def test_http_engine_keeps_the_key_off_other_hosts(cloud: FakeCloudTTS) -> None:
+    cloud.mode = "url_other_host"
+    HttpEngine(cloud.url, "k-123", timeout=5).synthesize(SENTENCE)
+    assert cloud.requests[0][2] == "Bearer k-123" and cloud.requests[1][:1] == ("GET",)
+    assert cloud.requests[1][2] is None, "the bearer token must not leak to another host"
+
+
+@pytest.mark.parametrize("key", ["wrong-key", None])
+def test_http_engine_bad_key_is_a_clear_error(cloud: FakeCloudTTS, key: str | None) -> None:
+    with pytest.raises(SpeechError) as info:
+        HttpEngine(cloud.url, key, timeout=5).synthesize(SENTENCE)
+    assert str(info.value) == "http: the TTS service answered HTTP 401: Invalid API key"
+    assert info.value.engine == "http"
+
+
+@pytest.mark.parametrize(
+    ("mode", "message"),
+    [
+        ("error_json", "reported an error: Quota exceeded"),
+        ("html", "text/html, neither audio nor JSON"),
+        ("garbage", "returned unusable audio"),
+    ],
+)
+def test_http_engine_bad_answers(cloud: FakeCloudTTS, mode: str, message: str) -> None:
+    cloud.mode = mode
+    with pytest.raises(SpeechError, match=message):
+        HttpEngine(cloud.url, "k-123", timeout=5).synthesize(SENTENCE)
+
+
+def test_http_engine_times_out_and_falls_back(cloud: FakeCloudTTS) -> None:
+    cloud.mode = "hang"
+    engine = HttpEngine(cloud.url, "k-123", timeout=1.0)
+    started = time.monotonic()
+    with pytest.raises(SpeechError, match="did not answer within 1 s"):
+        engine.synthesize(SENTENCE)
+    assert time.monotonic() - started < 3
+    seg, name, errors = synthesize_with_fallback(SENTENCE, [engine, EspeakEngine()])
+    assert name == "espeak" and len(seg) > 1_000 and "did not answer" in errors[0]
+
+
+def test_http_engine_link_never_ready_respects_the_deadline(cloud: FakeCloudTTS) -> None:
+    cloud.mode, cloud.pending_polls = "url", 1_000
+    started = time.monotonic()
+    with pytest.raises(SpeechError, match="not ready within 1.5 s"):
+        HttpEngine(cloud.url, "k-123", timeout=1.5).synthesize(SENTENCE)
+    assert time.monotonic() - started < 3
+
+
+def test_http_engine_unreachable_and_bad_configuration() -> None:
+    with pytest.raises(SpeechError, match="cannot reach the TTS service"):
+        HttpEngine("http://127.0.0.1:9/v1/tts", "k", timeout=2).synthesize(SENTENCE)
+    with pytest.raises(ValueError):
+        HttpEngine("ftp://example.org/tts")
+    with pytest.raises(ValueError):
+        HttpEngine("http://x", timeout=0)
+
+
+def test_default_engines_with_http_provider(cloud: FakeCloudTTS) -> None:
+    engines = default_engines("http,gtts,espeak", http_url=cloud.url, http_key="k-123", http_timeout=3)
+    assert [e.name for e in engines] == ["http", "gtts", "espeak"]
+    rendered = render_speech(SENTENCE, engines)
+    assert rendered.engine == "http" and rendered.warnings == ()
+    # Without a URL the http engine is skipped, so one order works with and without a contract.
+    assert [e.name for e in default_engines("http,espeak")] == ["espeak"]
 
 
 # -------------------------------------------------------------------------------------------- store

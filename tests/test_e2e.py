@@ -29,7 +29,7 @@ def stack(panel_stack):
 
 
 def schedule_in(stack: PanelStack, seconds: float, zone: str = "to-3") -> tuple[dict, dict, datetime]:
-    ann = stack.api("POST", "/announcements", 201, json={"title": "Thu gom rác", "text": TEXT})
+    ann = stack.api("POST", "/announcements", 201, json={"title": "Thu gom rác", "text": TEXT, "approve": True})
     assert ann["status"] == "ready", ann
     start = (datetime.now(UTC) + timedelta(seconds=seconds)).replace(microsecond=0) + timedelta(seconds=1)
     sched = stack.api("POST", "/schedules", 201,
@@ -152,7 +152,7 @@ def test_forged_replayed_and_malformed_messages_are_refused_and_the_good_plan_st
 
 
 def test_media_that_does_not_match_its_signed_sha256_is_never_played(stack):
-    ann = stack.api("POST", "/announcements", 201, json={"title": "Hỏng", "text": TEXT})
+    ann = stack.api("POST", "/announcements", 201, json={"title": "Hỏng", "text": TEXT, "approve": True})
     path = stack.service.media.path(ann["media"]["sha256"], "mp3")
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF  # same size, different bytes: as if corrupted on disk or in transit

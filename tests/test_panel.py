@@ -84,6 +84,9 @@ def test_officer_flow_through_forms(client, service):
                     data={"zones": ["to-3"], "start_at": start, "priority": "normal", "csrf_token": token})
     assert r.status_code == 302
     node = service.get_node("loa-09")
+    assert node.plan_payload["items"] == []  # scheduled, but only approved content is ever published
+    assert client.post(f"/announcements/{ann_id}/approve", data={"csrf_token": token}).status_code == 302
+    node = service.get_node("loa-09")
     assert [i["title"] for i in node.plan_payload["items"]] == ["Tiêm phòng"]
 
 
@@ -108,7 +111,7 @@ def test_openapi_document_lists_every_route(client, app):
 def test_schedule_publishes_signed_plan_only_to_target_zone(api, service):
     creds = setup_zones_nodes(api)
     assert len(creds) == 3
-    ann = api.post("/api/v1/announcements", json={"title": "Tiêm phòng", "text": TEXT}).json
+    ann = api.post("/api/v1/announcements", json={"title": "Tiêm phòng", "text": TEXT, "approve": True}).json
     assert ann["status"] == "ready" and ann["engine"] == "espeak"
     assert ann["media"]["duration_ms"] > 1000
     service.publisher.messages.clear()

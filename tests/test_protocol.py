@@ -1117,3 +1117,392 @@ def test_reference_node_decoder_only_ever_raises_protocol_error(raw):
 
     for model in (Plan, Command):
         _only_protocol_errors(lambda m=model: decode_from_panel(m, raw, PUB, node_id="n1"))
+
+
+# ------------------------------------------------------------------ protocol v1 additions (this session)
+
+from devices.protocol import (  # noqa: E402 - grouped with the tests they serve
+    COMMAND_ARGS,
+    PlayNowArgs,
+    Priority,
+    QuietHours,
+    StopArgs,
+    Stream,
+    VolumeStep,
+    alert_item_id,
+    next_profile_change,
+    parse_args,
+    profile_step,
+    profile_volume,
+    quiet_overlap,
+)
+
+VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+STREAM = {"url": "https://stream.example.vn/vov1.mp3", "duration_ms": 1_800_000}
+
+
+def media_dict(data: bytes = b"a", **kw: Any) -> dict[str, Any]:
+    return {"url": "https://loa.example.vn/media/a.mp3", "sha256": sha(data), "bytes": 9, "duration_ms": 5000,
+            **kw}
+
+
+def item_dict(**kw: Any) -> dict[str, Any]:
+    return {"id": "i1", "start": "2026-11-22T22:30:00.000Z", "media": media_dict(), **kw}
+
+
+def plan_with(*items: dict[str, Any], **kw: Any) -> dict[str, Any]:
+    return plan_dict(items=list(items), **kw)
+
+
+def refused(payload: dict[str, Any], model: type = Plan) -> str:
+    with pytest.raises(ProtocolError) as info:
+        decode_signed(model, encode(sign_payload(payload, KEY)), PUB, node_id=payload["node_id"])
+    return str(info.value)
+
+
+def accepted(payload: dict[str, Any], model: type = Plan) -> Any:
+    signed = sign_payload(payload, KEY)
+    obj = decode_signed(model, encode(signed), PUB, node_id=payload["node_id"])
+    assert _schema_errors(LEAF_OF_TYPE[payload["type"]], _drop_none(signed)) == []
+    return obj
+
+
+def stream_item(**kw: Any) -> dict[str, Any]:
+    return {"id": "i1", "start": "2026-11-22T22:30:00.000Z", "stream": STREAM, **kw}
+
+
+def test_plan_item_takes_exactly_one_of_media_and_stream():
+    item = accepted(plan_with(stream_item())).items[0]
+    assert item.media is None and item.stream == Stream(**STREAM) and item.duration_ms == 1_800_000
+    assert accepted(plan_with(item_dict())).items[0].duration_ms == 5000
+    both = plan_with(item_dict(stream=STREAM))
+    assert refused(both) == "invalid plan: items.0: Value error, exactly one of media or stream is required"
+    assert _schema_errors("plan", both)  # the schema says it too
+    neither = plan_with({"id": "x", "start": "2026-11-22T22:30:00.000Z"})
+    assert "exactly one of media or stream" in refused(neither)
+    assert _schema_errors("plan", neither)
+    # null counts as absent: a stream beside "media": null is a stream item
+    assert accepted_model_only(plan_with(item_dict(media=None, stream=STREAM))).items[0].stream is not None
+
+
+def accepted_model_only(payload: dict[str, Any]) -> Plan:
+    return decode_signed(Plan, encode(sign_payload(payload, KEY)), PUB, node_id=payload["node_id"])
+
+
+@pytest.mark.parametrize(("field", "value", "where"), [
+    ("end_at", "2026-11-22T22:30:00.000Z", "items.0"),  # not after start
+    ("end_at", "2026-11-22T22:29:59.999Z", "items.0"),
+    ("end_at", "2026-02-30T00:00:00Z", "items.0.end_at"),  # no real date
+    ("end_at", "2026-11-22 22:31:00Z", "items.0.end_at"),
+    ("drill", "true", "items.0.drill"),
+    ("drill", 1, "items.0.drill"),
+    ("volume", 101, "items.0.volume"),
+    ("volume", -1, "items.0.volume"),
+    ("volume", True, "items.0.volume"),
+    ("stream", {"url": "rtsp://x/live", "duration_ms": 5}, "items.0"),
+])
+def test_invalid_item_additions_are_refused_with_their_path(field, value, where):
+    item = item_dict(**{field: value})
+    if field == "stream":
+        del item["media"]
+    message = refused(plan_with(item))
+    assert message.startswith(f"invalid plan: {where}"), message
+
+
+def test_item_additions_round_trip():
+    plan = accepted(plan_with(item_dict(end_at="2026-11-22T22:30:45Z", drill=True, volume=0,
+                                        priority="emergency")))
+    item = plan.items[0]
+    assert (item.end_at, item.drill, item.volume, item.priority) == ("2026-11-22T22:30:45Z", True, 0, "emergency")
+    again = Plan.model_validate_json(encode(plan))
+    assert again == plan
+    defaults = accepted(plan_with(item_dict())).items[0]
+    assert (defaults.end_at, defaults.drill, defaults.volume, defaults.stream) == (None, False, None, None)
+
+
+def test_media_url_must_be_http():
+    for url in ("ftp://x/a.mp3", "file:///etc/passwd", "/media/a.mp3", "HTTPS//x"):
+        payload = plan_with(item_dict(media=media_dict(url=url)))
+        assert refused(payload).startswith("invalid plan: items.0.media.url"), url
+        assert _schema_errors("plan", payload)
+    accepted(plan_with(item_dict(media=media_dict(url="http://10.0.0.2:8080/m/a.mp3"))))
+
+
+def test_plan_local_time_fields():
+    plan = accepted(plan_with(item_dict(), quiet_hours={"start": "22:00", "end": "05:00"},
+                              volume_profile=[{"at": "21:00", "volume": 30}, {"at": "05:00", "volume": 70}]))
+    assert plan.tz == "Asia/Ho_Chi_Minh" and plan.quiet_hours == QuietHours(start="22:00", end="05:00")
+    assert [s.at for s in plan.volume_profile] == ["21:00", "05:00"]  # kept as sent; nodes sort
+    assert accepted(plan_with(tz="Europe/Berlin")).tz == "Europe/Berlin"
+    bad = {
+        "tz": ({"tz": "Mars/Olympus"}, "invalid plan: tz"),
+        "quiet equal": ({"quiet_hours": {"start": "22:00", "end": "22:00"}}, "invalid plan: quiet_hours"),
+        "24:00": ({"quiet_hours": {"start": "24:00", "end": "05:00"}}, "invalid plan: quiet_hours.start"),
+        "H:MM": ({"quiet_hours": {"start": "5:00", "end": "06:00"}}, "invalid plan: quiet_hours.start"),
+        "missing end": ({"quiet_hours": {"start": "22:00"}}, "invalid plan: quiet_hours.end"),
+        "dup step": ({"volume_profile": [{"at": "05:00", "volume": 1}, {"at": "05:00", "volume": 2}]},
+                     "invalid plan: volume_profile"),
+        "step volume": ({"volume_profile": [{"at": "05:00", "volume": 101}]},
+                        "invalid plan: volume_profile.0.volume"),
+    }
+    for why, (fields, prefix) in bad.items():
+        assert refused(plan_with(**fields)).startswith(prefix), why
+
+
+def test_null_counts_as_absent_in_models_and_args():
+    plan = accepted_model_only(plan_with(item_dict(end_at=None, drill=None, volume=None, stream=None),
+                                         tz=None, quiet_hours=None, volume_profile=None))
+    assert plan.tz == "Asia/Ho_Chi_Minh" and plan.quiet_hours is None and plan.volume_profile == []
+    assert plan.items[0].drill is False
+    cmd = decode_signed(Command, encode(sign_payload(command_dict(
+        name="play_now", args={"alert_id": "7", "media": {**media_dict(), "content_type": None},
+                               "volume": None, "stream": None}), KEY)), PUB, node_id="ben-nghe-07")
+    assert cmd.args == {"alert_id": "7", "media": media_dict()}
+    args = parse_args("play_now", cmd.args)
+    assert isinstance(args, PlayNowArgs) and args.volume is None and args.media.content_type == "audio/mpeg"
+    ack = decode_from_node(Ack, encode({"node_id": "n1", "command_id": "c", "status": "ok",
+                                        "at": "2026-11-23T01:15:00.412Z", "data": {"x": None, "y": 1}}),
+                           topic_node_id="n1")
+    assert ack.data == {"y": 1}
+
+
+def test_play_now_args():
+    args = parse_args("play_now", {"alert_id": "42", "media": media_dict()})
+    assert isinstance(args, PlayNowArgs)
+    assert (args.priority, args.repeat, args.gap_ms, args.volume, args.drill, args.title) == (
+        Priority.emergency, 1, 3000, None, False, "")
+    assert args.item_id(3) == "alert:42:3" == alert_item_id("42", 3) and args.duration_ms == 5000
+    # the panel builds args with the model: its dump is what goes on the wire, and the node accepts it
+    built = PlayNowArgs(alert_id="a-1", stream=Stream(**STREAM), priority=Priority.priority, repeat=10,
+                        gap_ms=0, volume=100, drill=True, title="Diễn tập")
+    wire = built.model_dump(mode="json", exclude_none=True)
+    assert parse_args("play_now", wire) == built
+    cmd = accepted(command_dict(name="play_now", args=wire), Command)
+    assert cmd.args == wire
+    for args_in, prefix in [
+        ({"media": media_dict()}, "args.alert_id: Field required"),
+        ({"alert_id": "a b", "media": media_dict()}, "args.alert_id"),
+        ({"alert_id": "x" * 65, "media": media_dict()}, "args.alert_id"),
+        ({"alert_id": "1"}, "args: Value error, exactly one of media or stream is required"),
+        ({"alert_id": "1", "media": media_dict(), "stream": STREAM}, "args: Value error, exactly one"),
+        ({"alert_id": "1", "media": media_dict(), "repeat": 0}, "args.repeat"),
+        ({"alert_id": "1", "media": media_dict(), "repeat": 11}, "args.repeat"),
+        ({"alert_id": "1", "media": media_dict(), "repeat": "2"}, "args.repeat"),
+        ({"alert_id": "1", "media": media_dict(), "gap_ms": -1}, "args.gap_ms"),
+        ({"alert_id": "1", "media": media_dict(), "volume": 101}, "args.volume"),
+        ({"alert_id": "1", "media": media_dict(), "drill": "no"}, "args.drill"),
+        ({"alert_id": "1", "media": media_dict(), "priority": "urgent"}, "args.priority"),
+        ({"alert_id": "1", "media": media_dict(sha256="XYZ")}, "args.media.sha256"),
+    ]:
+        with pytest.raises(ProtocolError) as info:
+            parse_args("play_now", args_in)
+        assert str(info.value).startswith(prefix), (args_in, str(info.value))
+        # the checked-in cmd schema refuses the same args
+        assert _schema_errors("cmd", sign_payload(command_dict(name="play_now", args=args_in), KEY)), args_in
+
+
+def test_stop_set_volume_and_argless_commands():
+    assert parse_args("stop", {}) == StopArgs()
+    assert parse_args("stop", {"alert_id": "42", "future": 1}) == StopArgs(alert_id="42")
+    with pytest.raises(ProtocolError, match="args.alert_id"):
+        parse_args("stop", {"alert_id": ""})
+    with pytest.raises(ProtocolError, match="args.volume"):
+        parse_args("set_volume", {"volume": True})
+    assert parse_args("ping", {"anything": 1}) is None and parse_args("reboot", {}) is None
+    assert set(COMMAND_ARGS) == {"play_now", "stop", "set_volume"}
+    accepted(command_dict(name="reboot", args={}), Command)
+
+
+def test_status_and_event_additions():
+    status = decode_from_node(Status, encode(status_dict(clock="2026-11-22T22:29:41.020Z", rssi_dbm=-71,
+                                                         uptime_s=86412, heartbeat_s=60)),
+                              topic_node_id="ben-nghe-07")
+    assert (status.clock, status.rssi_dbm, status.uptime_s, status.heartbeat_s) == (
+        "2026-11-22T22:29:41.020Z", -71, 86412, 60)
+    for bad in ({"rssi_dbm": 5}, {"uptime_s": -1}, {"heartbeat_s": 0}, {"uptime_s": True},
+                {"clock": "2026-13-01T00:00:00Z"}):
+        with pytest.raises(ProtocolError, match="invalid status"):
+            decode_from_node(Status, encode(status_dict(**bad)), topic_node_id="ben-nghe-07")
+    event = decode_from_node(Event, encode(event_dict(event="playback_stopped", reason="preempted", drill=True,
+                                                      priority="emergency", command_id="c1", alert_id="42")),
+                             topic_node_id="ben-nghe-07")
+    assert (event.event, event.drill, event.priority, event.command_id, event.alert_id) == (
+        "playback_stopped", True, "emergency", "c1", "42")
+    with pytest.raises(ProtocolError, match="invalid event: drill"):
+        decode_from_node(Event, encode(event_dict(drill="yes")), topic_node_id="ben-nghe-07")
+
+
+def test_node_payloads_get_the_same_byte_checks_as_panel_payloads():
+    """protocol.decode_json makes §12 checks 1–8 for both directions: the panel drops a float offset."""
+    wire = encode({k: v for k, v in event_dict().items() if k != "offset_ms"})[:-1] + b',"offset_ms":1.5}'
+    with pytest.raises(ProtocolError, match="floating-point"):
+        decode_from_node(Event, wire, topic_node_id="ben-nghe-07")
+    with pytest.raises(ProtocolError, match="not JSON: duplicate key"):
+        decode_from_node(Event, encode(event_dict())[:-1] + b',"seq":1}', topic_node_id="ben-nghe-07")
+    with pytest.raises(ProtocolError, match="invalid event: at"):
+        decode_from_node(Event, encode(event_dict(at="2026-02-30T00:00:00.000Z")), topic_node_id="ben-nghe-07")
+
+
+# ------------------------------------------------------------- local-time helpers, against brute force
+
+hhmm_strategy = st.builds(lambda h, m: f"{h:02d}:{m:02d}", st.integers(0, 23), st.integers(0, 59))
+instants = st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2035, 12, 31),
+                        timezones=st.just(UTC))
+zones = st.sampled_from(["Asia/Ho_Chi_Minh", "Europe/Berlin", "America/New_York", "UTC"])
+
+
+def _local_minute(moment: datetime, tz: str) -> int:
+    local = moment.astimezone(ZoneInfo(tz))
+    return local.hour * 60 + local.minute
+
+
+def _quiet_minute(q: QuietHours, minute: int) -> bool:
+    s, e = (int(q.start[:2]) * 60 + int(q.start[3:]), int(q.end[:2]) * 60 + int(q.end[3:]))
+    return s <= minute < e if s < e else minute >= s or minute < e
+
+
+@PROPERTY
+@given(start=hhmm_strategy, end=hhmm_strategy, at=instants, seconds=st.integers(1, 4 * 3600), tz=zones)
+def test_quiet_overlap_matches_minute_by_minute(start, end, at, seconds, tz):
+    if start == end:
+        return
+    q = QuietHours(start=start, end=end)
+    at = at.replace(second=0, microsecond=0)  # whole minutes: sampling each minute is then exact
+    seconds = -(-seconds // 60) * 60
+    expected = any(_quiet_minute(q, _local_minute(at + timedelta(minutes=k), tz)) for k in range(seconds // 60))
+    assert quiet_overlap(q, tz, at, at + timedelta(seconds=seconds)) == expected
+    assert quiet_overlap(None, tz, at, at + timedelta(seconds=seconds)) is False
+
+
+@PROPERTY
+@given(steps=st.dictionaries(hhmm_strategy, st.integers(0, 100), min_size=1, max_size=6), at=instants,
+       tz=st.sampled_from(["Asia/Ho_Chi_Minh", "UTC"]))
+def test_profile_step_is_the_last_step_before_now_wrapping_midnight(steps, at, tz):
+    profile = [VolumeStep(at=k, volume=v) for k, v in steps.items()]
+    minute = _local_minute(at, tz)
+    ordered = sorted(steps.items())
+    before = [v for k, v in ordered if int(k[:2]) * 60 + int(k[3:]) <= minute]
+    assert profile_volume(profile, tz, at) == (before[-1] if before else ordered[-1][1])
+    began, _ = profile_step(profile, tz, at)
+    assert began <= at < began + timedelta(days=1)
+    nxt = next_profile_change(profile, tz, at)
+    assert nxt is not None and at < nxt <= at + timedelta(days=1)
+    # nothing changes between now and the next step
+    assert profile_volume(profile, tz, nxt - timedelta(microseconds=1)) == profile_volume(profile, tz, at)
+
+
+def test_local_time_helpers_in_vietnam():
+    q = QuietHours(start="22:00", end="05:00")
+    vn = "Asia/Ho_Chi_Minh"
+    def utc(h: int, m: int = 0) -> datetime:
+        return datetime(2026, 11, 22, h, m, tzinfo=UTC)
+    assert quiet_overlap(q, vn, utc(14, 59), utc(15, 0)) is False  # 21:59–22:00 local: ends as quiet begins
+    assert quiet_overlap(q, vn, utc(14, 59), utc(15, 1)) is True
+    assert quiet_overlap(q, vn, utc(22, 0), utc(23, 0)) is False  # 05:00–06:00 local
+    assert quiet_overlap(q, vn, utc(21, 0), utc(21, 30)) is True  # 04:00 local
+    profile = [VolumeStep(at="05:00", volume=70), VolumeStep(at="21:00", volume=30)]
+    assert profile_volume(profile, vn, utc(21, 59)) == 30  # 04:59 local: yesterday's 21:00 step
+    assert profile_volume(profile, vn, utc(22, 0)) == 70
+    assert next_profile_change(profile, vn, utc(22, 0)) == utc(14, 0) + timedelta(days=1)
+    assert profile_step([], vn, utc(1)) is None and next_profile_change([], vn, utc(1)) is None
+
+
+# --------------------------------------------------------------- hypothesis: payload parsing of additions
+
+media_strategy = st.builds(lambda d, n, b: media_dict(data=d, duration_ms=n, bytes=b),
+                           st.binary(max_size=4), st.integers(1, 10**7), st.integers(1, 10**9))
+stream_strategy = st.builds(lambda path, n: {"url": f"https://s.example.vn/{path}", "duration_ms": n},
+                            st.text("abc/-_.", max_size=12), st.integers(1, 10**8))
+start_ms = st.integers(1_700_000_000_000, 2_000_000_000_000)
+
+
+def _ts_ms(ms: int) -> str:
+    return format_ts(datetime.fromtimestamp(ms / 1000, UTC))
+
+
+@st.composite
+def additions_item(draw, index: int) -> dict[str, Any]:
+    start = draw(start_ms)
+    item: dict[str, Any] = {"id": f"i{index}", "start": _ts_ms(start)}
+    if draw(st.booleans()):
+        item["media"] = draw(media_strategy)
+    else:
+        item["stream"] = draw(stream_strategy)
+    if draw(st.booleans()):
+        item["end_at"] = _ts_ms(start + draw(st.integers(1, 10**7)))
+    if draw(st.booleans()):
+        item["drill"] = draw(st.booleans())
+    if draw(st.booleans()):
+        item["volume"] = draw(st.integers(0, 100))
+    if draw(st.booleans()):
+        item["priority"] = draw(st.sampled_from(["normal", "priority", "emergency"]))
+    return item
+
+
+@st.composite
+def additions_plan(draw) -> dict[str, Any]:
+    items = [draw(additions_item(i)) for i in range(draw(st.integers(0, 4)))]
+    extra: dict[str, Any] = {}
+    if draw(st.booleans()):
+        start, end = draw(hhmm_strategy), draw(hhmm_strategy)
+        if start != end:
+            extra["quiet_hours"] = {"start": start, "end": end}
+    if draw(st.booleans()):
+        steps = draw(st.dictionaries(hhmm_strategy, st.integers(0, 100), max_size=5))
+        extra["volume_profile"] = [{"at": k, "volume": v} for k, v in steps.items()]
+    if draw(st.booleans()):
+        extra["tz"] = draw(zones)
+    return plan_dict(items=items, **extra)
+
+
+@PROPERTY
+@given(plan=additions_plan())
+def test_any_plan_with_additions_round_trips_and_matches_the_schema(plan):
+    signed = sign_payload(plan, KEY)
+    obj = decode_signed(Plan, encode(signed), PUB, node_id="ben-nghe-07")
+    assert _schema_errors("plan", signed) == []
+    for sent, got in zip(plan["items"], obj.items, strict=True):
+        assert (got.media is None) == ("media" not in sent) and (got.stream is None) == ("stream" not in sent)
+        assert got.end_at == sent.get("end_at") and got.drill == sent.get("drill", False)
+        assert got.volume == sent.get("volume")
+    assert obj.quiet_hours == (QuietHours(**plan["quiet_hours"]) if "quiet_hours" in plan else None)
+    # what the model writes is what it reads (the panel re-publishes parsed plans)
+    dumped = obj.model_dump(mode="json", exclude_none=True)
+    assert Plan.model_validate(dumped) == obj and _schema_errors("plan", dumped) == []
+
+
+@PROPERTY
+@given(plan=additions_plan(), data=st.data())
+def test_invalid_combinations_are_always_refused(plan, data):
+    if not plan["items"]:
+        plan["items"] = [item_dict()]
+    item = data.draw(st.sampled_from(plan["items"]))
+    how = data.draw(st.sampled_from(["both", "neither", "end_before", "bad_volume", "bad_drill"]))
+    if how == "both":
+        item.update(media=media_dict(), stream=STREAM)
+    elif how == "neither":
+        item.pop("media", None)
+        item.pop("stream", None)
+    elif how == "end_before":
+        item["end_at"] = _ts_ms(int(parse_ts(item["start"]).timestamp() * 1000) - data.draw(st.integers(0, 10**6)))
+    elif how == "bad_volume":
+        item["volume"] = data.draw(st.integers(101, 10**6) | st.integers(-(10**6), -1) | st.booleans())
+    else:
+        item["drill"] = data.draw(st.integers(-1000, 1000) | st.text(max_size=4))
+    assert refused(plan).startswith("invalid plan: items.")
+
+
+@PROPERTY
+@given(args=st.fixed_dictionaries({"alert_id": st.from_regex(r"\A[A-Za-z0-9_.-]{1,64}\Z")},
+                                  optional={"repeat": st.integers(1, 10), "gap_ms": st.integers(0, 600_000),
+                                            "volume": st.integers(0, 100), "drill": st.booleans(),
+                                            "title": st.text(max_size=300),
+                                            "priority": st.sampled_from(["normal", "priority", "emergency"])}),
+       source=st.sampled_from(["media", "stream"]))
+def test_any_valid_play_now_args_parse_and_match_the_schema(args, source):
+    args[source] = media_dict() if source == "media" else STREAM
+    parsed = parse_args("play_now", args)
+    assert isinstance(parsed, PlayNowArgs) and parsed.alert_id == args["alert_id"]
+    assert len(parsed.item_id(parsed.repeat)) <= 128  # always a valid item id
+    assert _schema_errors("cmd", sign_payload(command_dict(name="play_now", args=args), KEY)) == []
+    assert parse_args("play_now", parsed.model_dump(mode="json", exclude_none=True)) == parsed

@@ -382,7 +382,7 @@ def test_commands(broker, panel, collector, nodes, tmp_path, mp3):
     replay = [a for a in collector.acks(NODE) if a["command_id"] == ping["id"]][1]
     assert replay["status"] == "rejected" and "duplicate" in replay["error"]
 
-    unknown = panel.command(NODE, "reboot")
+    unknown = panel.command(NODE, "self_destruct")
     panel.publish_cmd(NODE, unknown)
     assert collector.wait_ack(NODE, unknown["id"])["status"] == "rejected"
 
@@ -498,7 +498,8 @@ def test_events_survive_broker_outage_and_power_cut(mosquitto, tmp_path, mp3):
         media = panel.add_media(mp3)
         t0 = time.time() + 1.2
         panel.publish_plan(NODE, panel.plan(NODE, 1, [panel.item("a", t0, media, duration_ms=200),
-                                                      panel.item("b", t0 + 1.5, media, duration_ms=200)]))
+                                                      # late enough to play in outage 2 under load too
+                                                      panel.item("b", t0 + 3.0, media, duration_ms=200)]))
         assert node.wait_for_plan(1, 5)
         collector.wait_events(NODE, "media_ready", 2)
         assert wait_until(lambda: not (tmp_path / "node" / "outbox.jsonl").read_bytes(), 3)
@@ -513,7 +514,7 @@ def test_events_survive_broker_outage_and_power_cut(mosquitto, tmp_path, mp3):
         time.sleep(0.2)  # let the collector's PUBACKs reach the broker before it goes down again
 
         broker.stop()  # outage 2: "b" plays offline, then the node loses power before the broker is back
-        assert wait_until(lambda: len(node.plays) == 2, 4)
+        assert wait_until(lambda: len(node.plays) == 2, 6)
         assert len((tmp_path / "node" / "outbox.jsonl").read_text().splitlines()) == 2
         node.stop(clean=False)
         broker.start()
@@ -586,3 +587,267 @@ def test_cli_registers_then_reuses_credentials(broker, tmp_path, capsys):
         assert "already registered" in capsys.readouterr().err
     finally:
         api.close()
+
+
+# ------------------------------------------------------------------ protocol v1 additions (this session)
+
+VN = "Asia/Ho_Chi_Minh"
+
+
+def hhmm(epoch: float) -> str:
+    """Local HH:MM in Vietnam of an instant."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    return datetime.fromtimestamp(epoch, ZoneInfo(VN)).strftime("%H:%M")
+
+
+def quiet_now() -> dict[str, str]:
+    """Quiet hours from 30 minutes ago to 30 minutes ahead (local time)."""
+    now = time.time()
+    return {"start": hhmm(now - 1800), "end": hhmm(now + 1800)}
+
+
+def by_item(events: list[dict], item_id: str) -> list[dict]:
+    return [e for e in events if e.get("item_id") == item_id]
+
+
+def play_now_args(media: dict, alert_id: str = "A1", **kw) -> dict:
+    return {"alert_id": alert_id, "media": media, "priority": "emergency", "repeat": 1, "gap_ms": 0,
+            "drill": False, "title": f"alert {alert_id}", **kw}
+
+
+def test_end_at_cuts_the_item(broker, panel, collector, nodes, tmp_path, mp3):
+    node = boot(nodes, panel.node_config(NODE, tmp_path / "n"))
+    media = panel.add_media(mp3, duration_ms=3000)
+    t0 = time.time() + 1.0
+    panel.publish_plan(NODE, panel.plan(NODE, 1, [panel.item("cut", t0, media, end_at=t0 + 0.5)]))
+    stopped = collector.wait_events(NODE, "playback_stopped", timeout=6)
+    assert len(stopped) == 1 and stopped[0]["reason"] == "end_at" and stopped[0]["item_id"] == "cut"
+    assert stopped[0]["schedule_id"] == "sch-cut" and stopped[0]["drill"] is False
+    cut_at = parse_ts(stopped[0]["at"]).timestamp()
+    assert t0 + 0.45 < cut_at < t0 + 0.7, cut_at - t0
+    assert not collector.events(NODE, "playback_finished") and not collector.events(NODE, "playback_failed")
+    assert node.plays[0]["result"] == "end_at" and 400 <= node.plays[0]["played_ms"] <= 650
+
+
+def test_end_at_already_past_is_stale(broker, panel, collector, nodes, tmp_path, mp3):
+    boot(nodes, panel.node_config(NODE, tmp_path / "n"))
+    media = panel.add_media(mp3, duration_ms=3000)
+    t0 = time.time() - 5  # its window (max_late 60 s) is open, but end_at has passed
+    panel.publish_plan(NODE, panel.plan(NODE, 1, [panel.item("late", t0, media, end_at=t0 + 2)]))
+    failed = collector.wait_events(NODE, "playback_failed")
+    assert failed[0]["reason"] == "stale" and not collector.events(NODE, "playback_started")
+
+
+def test_play_now_preempts_a_normal_item_acks_when_started_and_repeats(broker, panel, collector, nodes,
+                                                                         tmp_path, mp3):
+    node = boot(nodes, panel.node_config(NODE, tmp_path / "n"))
+    bulletin = panel.add_media(mp3, duration_ms=20_000)
+    alert_media = panel.add_media(mp3, duration_ms=600)
+    t0 = time.time() + 0.5
+    panel.publish_plan(NODE, panel.plan(NODE, 1, [
+        panel.item("bulletin", t0, bulletin),
+        # due while the alert plays: it waits and plays after it (its window is still open)
+        panel.item("waiting", t0 + 1.5, bulletin, duration_ms=300, max_late_ms=10_000),
+    ]))
+    collector.wait_events(NODE, "playback_started")
+    time.sleep(0.5)
+    cmd = panel.command(NODE, "play_now", play_now_args(alert_media, repeat=2, gap_ms=300, drill=True,
+                                                        volume=95))
+    sent = time.time()
+    panel.publish_cmd(NODE, cmd)
+    ack = collector.wait_ack(NODE, cmd["id"])
+    assert ack["status"] == "ok" and ack["data"] == {"item_id": "alert:A1:1"}, ack
+
+    stopped = collector.wait_events(NODE, "playback_stopped")
+    assert stopped[0]["item_id"] == "bulletin" and stopped[0]["reason"] == "preempted"
+    assert stopped[0]["command_id"] == cmd["id"]
+    finished = wait_until(lambda: by_item(collector.events(NODE, "playback_finished"), "alert:A1:2"), 6)
+    assert finished, collector.events(NODE)
+    events = collector.events(NODE)
+    started = {e["item_id"]: e for e in events if e["event"] == "playback_started"}
+    first, second = started["alert:A1:1"], started["alert:A1:2"]
+    for e in (first, second):
+        assert e["drill"] is True and e["alert_id"] == "A1" and e["command_id"] == cmd["id"]
+        assert e["priority"] == "emergency" and "schedule_id" not in e and "plan_version" not in e
+        assert e["sha256"] == alert_media["sha256"]
+    assert parse_ts(first["actual_start"]).timestamp() - sent < 1.0  # fetched and started at once
+    assert stopped[0]["seq"] < first["seq"] <= ack_seq_bound(events, ack)
+    gap = parse_ts(second["actual_start"]).timestamp() - parse_ts(first["actual_start"]).timestamp()
+    assert 0.85 < gap < 1.1, gap  # 600 ms + 300 ms gap
+    # the plan item due during the alert waited, then played after it
+    waited = wait_until(lambda: [p for p in node.plays if p["item_id"] == "waiting"], 5)
+    assert waited and waited[0]["result"] == "finished", node.plays
+    alert_end = parse_ts(by_item(events, "alert:A1:2")[-1]["at"]).timestamp()
+    assert parse_ts(waited[0]["actual_start"]).timestamp() >= alert_end - 0.01
+    assert [p["volume"] for p in node.plays if p["item_id"].startswith("alert:")] == [95, 95]
+    assert next(p for p in node.plays if p["item_id"] == "waiting")["volume"] == 80  # per item only
+    assert_contiguous(collector.events(NODE))
+
+
+def ack_seq_bound(events: list[dict], ack: dict) -> int:
+    """Highest event seq published no later than the ack (the ack comes once playback started)."""
+    at = parse_ts(ack["at"])
+    return max(e["seq"] for e in events if parse_ts(e["at"]) <= at)
+
+
+def test_stop_by_alert_id_and_play_now_errors(broker, panel, collector, nodes, tmp_path, mp3):
+    node = boot(nodes, panel.node_config(NODE, tmp_path / "n"))
+    media = panel.add_media(mp3, duration_ms=5000)
+    cmd = panel.command(NODE, "play_now", play_now_args(media, alert_id="storm-3", repeat=3))
+    panel.publish_cmd(NODE, cmd)
+    assert collector.wait_ack(NODE, cmd["id"])["status"] == "ok"
+    other = panel.command(NODE, "stop", {"alert_id": "flood-1"})  # another alert: nothing to stop
+    panel.publish_cmd(NODE, other)
+    assert collector.wait_ack(NODE, other["id"]) == {**collector.wait_ack(NODE, other["id"]), "status": "ok",
+                                                     "data": {}}
+    assert node.plays == []
+    stop = panel.command(NODE, "stop", {"alert_id": "storm-3"})
+    panel.publish_cmd(NODE, stop)
+    ack = collector.wait_ack(NODE, stop["id"])
+    assert ack["status"] == "ok" and ack["data"] == {"stopped": "alert:storm-3:1"}
+    stopped = collector.wait_events(NODE, "playback_stopped")
+    assert stopped[0]["reason"] == "command" and stopped[0]["alert_id"] == "storm-3"
+    time.sleep(3.5)  # gap 0 ms: a remaining repeat would have started by now
+    assert [e["item_id"] for e in collector.events(NODE, "playback_started")] == ["alert:storm-3:1"]
+
+    # bad args, missing media: acked error
+    bad = panel.command(NODE, "play_now", {"alert_id": "x", "repeat": 11, "media": media})
+    panel.publish_cmd(NODE, bad)
+    ack = collector.wait_ack(NODE, bad["id"])
+    assert ack["status"] == "error" and ack["error"].startswith("args.repeat"), ack
+    gone = dict(media, url=panel.media.base + "/media/missing.mp3", sha256="ab" * 32)
+    lost = panel.command(NODE, "play_now", play_now_args(gone, alert_id="lost"))
+    panel.publish_cmd(NODE, lost)
+    ack = collector.wait_ack(NODE, lost["id"], timeout=10)
+    assert ack["status"] == "error" and "HTTP 404" in ack["error"], ack
+    failed = collector.wait_events(NODE, "playback_failed")
+    assert failed[-1]["item_id"] == "alert:lost:1" and failed[-1]["reason"] == "media_unavailable"
+    assert collector.events(NODE, "media_failed")[0]["item_id"] == "alert:lost:1"
+
+
+def test_stop_without_alert_id_stops_any_alert(broker, panel, collector, nodes, tmp_path, mp3):
+    boot(nodes, panel.node_config(NODE, tmp_path / "n"))
+    media = panel.add_media(mp3, duration_ms=5000)
+    cmd = panel.command(NODE, "play_now", play_now_args(media, repeat=2))
+    panel.publish_cmd(NODE, cmd)
+    assert collector.wait_ack(NODE, cmd["id"])["status"] == "ok"
+    stop = panel.command(NODE, "stop")
+    panel.publish_cmd(NODE, stop)
+    assert collector.wait_ack(NODE, stop["id"])["data"] == {"stopped": "alert:A1:1"}
+    assert collector.wait_events(NODE, "playback_stopped")[0]["reason"] == "command"
+    time.sleep(0.5)
+    assert len(collector.events(NODE, "playback_started")) == 1
+
+
+def test_quiet_hours_are_enforced_on_the_node_live_emergency_exempt(broker, panel, collector, nodes,
+                                                                      tmp_path, mp3):
+    node = boot(nodes, panel.node_config(NODE, tmp_path / "n"))
+    media = panel.add_media(mp3, duration_ms=300)
+    t0 = time.time() + 1.0
+    panel.publish_plan(NODE, panel.plan(NODE, 1, [
+        panel.item("normal", t0, media),
+        panel.item("drill", t0 + 0.5, media, priority="emergency", drill=True),
+        panel.item("live", t0 + 1.0, media, priority="emergency"),
+    ], tz=VN, quiet_hours=quiet_now()))
+    assert wait_until(lambda: len(node.plays) == 3, 6), node.plays
+    assert {p["item_id"]: p["result"] for p in node.plays} == {
+        "normal": "quiet_hours", "drill": "quiet_hours", "live": "finished"}
+    failed = {e["item_id"]: e for e in collector.wait_events(NODE, "playback_failed", 2)}
+    assert failed["normal"]["reason"] == "quiet_hours" and failed["drill"]["drill"] is True
+    assert [e["item_id"] for e in collector.events(NODE, "playback_started")] == ["live"]
+
+    drill = panel.command(NODE, "play_now", play_now_args(media, alert_id="d1", drill=True))
+    panel.publish_cmd(NODE, drill)
+    ack = collector.wait_ack(NODE, drill["id"])
+    assert ack["status"] == "error" and "quiet hours" in ack["error"]
+    assert collector.wait_events(NODE, "playback_failed", 3)[-1]["item_id"] == "alert:d1:1"
+    live = panel.command(NODE, "play_now", play_now_args(media, alert_id="l1"))
+    panel.publish_cmd(NODE, live)
+    assert collector.wait_ack(NODE, live["id"])["status"] == "ok"
+
+    # quiet hours that end before the item would sound are no obstacle
+    media2 = panel.add_media(mp3, duration_ms=300)
+    later = time.time() + 1.0
+    panel.publish_plan(NODE, panel.plan(NODE, 2, [panel.item("fine", later, media2)], tz=VN,
+                                        quiet_hours={"start": hhmm(later - 7200), "end": hhmm(later - 3600)}))
+    assert wait_until(lambda: any(p["item_id"] == "fine" and p["result"] == "finished" for p in node.plays), 5)
+
+
+def test_volume_profile_steps_and_set_volume_override(broker, panel, collector, nodes, tmp_path, mp3):
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    # the node's clock sits 1.5 s before 06:00 local (clock skew), so the 06:00 step begins during the test
+    local = datetime.now(ZoneInfo(VN))
+    six = local.replace(hour=6, minute=0, second=0, microsecond=0)
+    if six > local:
+        six -= timedelta(days=1)
+    skew_ms = round((six.timestamp() - 1.5 - time.time()) * 1000)
+    config = panel.node_config(NODE, tmp_path / "n", clock_offset_ms=skew_ms)
+    assert config.skew_ms == skew_ms
+    node = boot(nodes, config)
+    profile = [{"at": "06:00", "volume": 90}, {"at": "21:00", "volume": 30}]
+    panel.publish_plan(NODE, panel.plan(NODE, 1, [], tz=VN, volume_profile=profile))
+    assert wait_until(lambda: node.plan_version == 1, 3)
+    assert node.volume == 30  # 05:59:58: the 21:00 step of the day before
+    cmd = panel.command(NODE, "set_volume", {"volume": 55}, ttl=30 - skew_ms / 1000)
+    panel.publish_cmd(NODE, cmd)
+    assert collector.wait_ack(NODE, cmd["id"])["status"] == "ok" and node.volume == 55  # overrides …
+    assert wait_until(lambda: node.volume == 90, 4), node.volume  # … until the next step
+    assert wait_until(lambda: any(s.get("volume") == 90 for s in collector.statuses(NODE)), 3)
+
+
+def test_reboot_command_restarts_from_persisted_state(broker, panel, collector, nodes, tmp_path, mp3):
+    node = boot(nodes, panel.node_config(NODE, tmp_path / "n", reboot_delay_s=0.3))
+    media = panel.add_media(mp3, duration_ms=300)
+    t0 = time.time() + 3.0
+    panel.publish_plan(NODE, panel.plan(NODE, 1, [panel.item("after", t0, media)]))
+    assert node.wait_for_plan(1, 3)
+    cmd = panel.command(NODE, "reboot")
+    panel.publish_cmd(NODE, cmd)
+    ack = collector.wait_ack(NODE, cmd["id"])
+    assert ack["status"] == "ok" and ack["data"] == {"session": 2}
+    assert wait_until(lambda: node.reboots == 1 and node.connected, 5)
+    wait_until(lambda: any(s["session"] == 2 for s in collector.statuses(NODE)), 3)
+    states = [(s["state"], s["session"]) for s in collector.statuses(NODE)]
+    assert ("stopped", 1) in states and ("online", 2) in states
+    assert states.index(("stopped", 1)) < states.index(("online", 2))
+    assert node.session == 2 and node.plan_version == 1
+    assert wait_until(lambda: [p["result"] for p in node.plays] == ["finished"], 5), node.plays
+    assert len(panel.media.requests) == 1  # media kept across the reboot
+    assert_contiguous(collector.events(NODE))
+
+
+def test_heartbeat_status_carries_clock_uptime_and_rssi(broker, panel, collector, nodes, tmp_path):
+    boot(nodes, panel.node_config(NODE, tmp_path / "n", heartbeat_s=0.5, clock_offset_ms=4000))
+    time.sleep(1.8)
+    received = time.time()
+    statuses = collector.statuses(NODE)
+    assert len(statuses) >= 4, statuses  # online after CONNACK + heartbeats every 0.5 s
+    last = statuses[-1]
+    assert last["state"] == "online" and last["heartbeat_s"] == 1 and isinstance(last["uptime_s"], int)
+    assert -150 <= last["rssi_dbm"] <= 0
+    offset = parse_ts(last["clock"]).timestamp() - received
+    assert 3.0 < offset < 4.5, offset  # the panel sees the node's 4 s skew
+    assert retained_status(broker.host, broker.port, NODE)["clock"]
+
+
+def test_stream_item_plays_for_its_duration_even_offline(broker, panel, collector, nodes, tmp_path):
+    node = boot(nodes, panel.node_config(NODE, tmp_path / "n"))
+    panel.media.files["/live/vov1"] = b"ID3"  # a reachable "stream"
+    t0 = time.time() + 0.8
+    unreachable = {"url": "http://127.0.0.1:9/vov1.mp3", "duration_ms": 400}
+    reachable = {"url": panel.media.base + "/live/vov1", "duration_ms": 300}
+    panel.publish_plan(NODE, panel.plan(NODE, 1, [
+        panel.item("relay-off", t0, None, stream=unreachable),
+        panel.item("relay-on", t0 + 0.7, None, stream=reachable),
+    ]))
+    assert wait_until(lambda: len(node.plays) == 2, 5), node.plays
+    assert [p["result"] for p in node.plays] == ["finished", "finished"]
+    finished = {e["item_id"]: e for e in collector.wait_events(NODE, "playback_finished", 2)}
+    assert finished["relay-off"]["reason"].startswith("stream unreachable")
+    assert "sha256" not in finished["relay-off"]
+    assert 380 <= node.plays[0]["played_ms"] <= 480
+    assert not collector.events(NODE, "media_ready") and not collector.events(NODE, "media_failed")

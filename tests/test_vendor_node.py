@@ -54,7 +54,7 @@ def deployment(tmp_path, broker):
 
 
 def schedule_in(stack: PanelStack, seconds: int, zones: list[str], text: str) -> tuple[dict, dict, float]:
-    ann = stack.api("POST", "/announcements", 201, json={"title": "Thông báo thử", "text": text})
+    ann = stack.api("POST", "/announcements", 201, json={"title": "Thông báo thử", "text": text, "approve": True})
     assert len(ann["media"]["sha256"]) == 64 and ann["media"]["duration_ms"] > 0
     start = float(int(time.time()) + seconds)
     sched = stack.api("POST", "/schedules", 201, json={"announcement_id": ann["id"], "zones": zones,

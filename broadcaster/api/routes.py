@@ -19,13 +19,12 @@ from broadcaster.api.schemas import (
     LoginIn,
     NodeIn,
     NormalizeIn,
-    ScheduleIn,
     ZoneIn,
 )
+from broadcaster.audio_settings import announcement_audio_json
 from broadcaster.services import ServiceError
 from broadcaster.web.common import bearer_token
 from devices.protocol import format_ts
-from schedules.timeutil import TimeParseError, parse_local
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -130,19 +129,39 @@ def announcement_json(a) -> dict:
             if a.media else None
         ),
         "created_at": ts(a.created_at),
+        "approval": a.approval,
+        "approval_comment": a.approval_comment,
+        "audio": announcement_audio_json(a),  # source, overrides, measured loudness (audio_settings.py)
     }
 
 
 def schedule_json(s) -> dict:
+    from schedules.recurrence import describe
+
+    rec = None
+    if s.recurrence:
+        from broadcaster.scheduling import schedule_recurrence
+
+        rec = schedule_recurrence(s, svc().config.TIMEZONE)
     return {
         "id": s.id,
         "announcement_id": s.announcement_id,
-        "title": s.announcement.title if s.announcement else None,
+        "title": s.title or (s.announcement.title if s.announcement else None),
         "start_at": ts(s.start_at),
         "start_at_local": local_iso(s.start_at),
         "priority": s.priority,
         "status": s.status,
         "zones": [z.code for z in s.zones],
+        "recurrence": s.recurrence,
+        "rrule": s.rrule,
+        "describe": describe(rec) if rec is not None else None,
+        "expires_at": ts(s.expires_at),
+        "items": s.items,
+        "repeat": s.repeat or 1,
+        "gap_ms": s.gap_ms or 0,
+        "on_preempt": s.on_preempt or "resume",
+        "on_clash": s.on_clash or "append",
+        "drill": bool(s.drill),
     }
 
 
@@ -258,7 +277,14 @@ def list_announcements():
 @token_required()
 def create_announcement():
     data = body(AnnouncementIn)
-    ann = svc().create_announcement(data.title, data.text, g.api_user)
+    if data.approve and g.api_user.role not in ("leader", "admin"):
+        return err("forbidden", "only a leader or admin may approve", 403, "approve")
+    audio = data.audio.model_dump(exclude_none=True) if data.audio else None
+    ann = svc().create_announcement(data.title, data.text, g.api_user, audio_options=audio)
+    if data.approve:
+        from broadcaster import approval
+
+        ann = approval.approve(svc(), ann.id, g.api_user, "approved on creation")
     return jsonify(announcement_json(ann)), 201
 
 
@@ -319,38 +345,7 @@ def delete_abbreviation(abbr: str):
     return "", 204
 
 
-@bp.get("/schedules")
-@token_required()
-def list_schedules():
-    return jsonify([schedule_json(s) for s in svc().list_schedules()])
-
-
-@bp.post("/schedules")
-@token_required()
-def create_schedule():
-    data = body(ScheduleIn)
-    service = svc()
-    try:
-        start = parse_local(data.start_at, service.config.TIMEZONE)
-    except TimeParseError as exc:
-        raise ServiceError("invalid_time", str(exc), "start_at") from exc
-    sched = service.create_schedule(data.announcement_id, data.zones, start, data.priority, g.api_user)
-    return jsonify(schedule_json(sched)), 201
-
-
-@bp.get("/schedules/<int:schedule_id>")
-@token_required()
-def get_schedule(schedule_id: int):
-    sched = svc().get_schedule(schedule_id)
-    if sched is None:
-        return err("not_found", "no such schedule", 404)
-    return jsonify(schedule_json(sched))
-
-
-@bp.post("/schedules/<int:schedule_id>/cancel")
-@token_required()
-def cancel_schedule(schedule_id: int):
-    return jsonify(schedule_json(svc().cancel_schedule(schedule_id, g.api_user)))
+# /schedules, /timeline, approvals, audit: broadcaster/api/routes_schedules.py
 
 
 @bp.get("/plays")

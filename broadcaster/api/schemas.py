@@ -29,9 +29,25 @@ class NodeIn(_In):
     zone: str | int | None = Field(default=None, description="Zone code or id")
 
 
+class AudioOptionsIn(_In):
+    """Per-announcement audio overrides; an omitted (null) field keeps the ward default."""
+
+    engine: Literal["auto", "gtts", "espeak", "http"] | None = Field(
+        default=None, description="Engine to try first (the ward's order follows as fallback); auto = ward order")
+    voice: Literal["north", "central", "south", "north+f3", "central+f3", "south+f3"] | None = None
+    speed: float | None = Field(default=None, ge=0.5, le=2.0)
+    repeat: int | None = Field(default=None, ge=1, le=10, description="Times the bulletin is said in the file")
+    gap_ms: int | None = Field(default=None, ge=0, le=60_000, description="Silence between repeats")
+    intro_chime: bool | None = None
+    outro_chime: bool | None = None
+
+
 class AnnouncementIn(_In):
     title: str = Field(max_length=300)
     text: str = Field(description="Vietnamese text to be spoken (1–5000 characters by default)")
+    approve: bool = Field(default=False, description="Leader/admin only: approve it in the same call "
+                          "(otherwise it is a draft to submit for approval)")
+    audio: AudioOptionsIn | None = Field(default=None, description="Audio overrides of the ward defaults")
 
 
 class ScheduleIn(_In):

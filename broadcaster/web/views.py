@@ -144,7 +144,10 @@ def new_announcement():
     if request.method == "GET":
         return render_template("announcement_new.html", form={})
     try:
-        ann = svc().create_announcement(request.form.get("title", ""), request.form.get("text", ""), current_user)
+        from broadcaster.audio_settings import options_from_form  # the "Audio options" fields of the form
+
+        ann = svc().create_announcement(request.form.get("title", ""), request.form.get("text", ""), current_user,
+                                        audio_options=options_from_form(request.form))
     except ServiceError as exc:
         # Nothing is lost: the form comes back filled in, with the error next to the field.
         return render_template("announcement_new.html", form=request.form, error=error_text(exc),

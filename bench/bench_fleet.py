@@ -1,0 +1,447 @@
+"""Fleet benchmarks on real parts: Mosquitto, the panel (HTTP API, MQTT bridge, SQLite), the scale simulator.
+
+    python bench/bench_fleet.py            # 1 000 nodes (a, b, c, d) and 10 000 nodes (a, e)
+    python bench/bench_fleet.py --small-only
+
+Metrics (goals on a 2-core machine with Mosquitto, issue "A fleet at province scale"):
+  (a) schedule change (POST /api/v1/schedules) → new plan held and plan_applied PUBACKed by every node:
+      1 000 nodes ≤ 1 s, 10 000 nodes ≤ 5 s (also reported: until every plan_applied is in the panel database);
+  (b) emergency (POST /api/v1/emergencies, play_now to all) → playback_started on every node of 1 000, p99 ≤ 1 s;
+  (c) start skew of one scheduled item across 1 000 nodes (node clock at the start vs. scheduled), p99 ≤ 20 ms;
+  (d) sustained event ingest into the panel database through the broker and the bridge, ≥ 5 000 msg/s;
+  (e) simulator RSS with 10 000 connected nodes holding plans, ≤ 2 GB.
+
+Writes bench/results.json and appends one row to the "Fleet" table of docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+
+import paho.mqtt.client as mqtt  # noqa: E402
+from fleet_setup import Panel, bulk_register, raise_fd_limit, start_mosquitto  # noqa: E402
+from sim_worker import SimProcess  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
+
+from broadcaster.models import NodeEvent  # noqa: E402
+from devices.protocol import format_ts  # noqa: E402
+
+TEXT = "Ủy ban nhân dân phường thông báo lịch tiêm chủng mở rộng cho trẻ em vào sáng thứ bảy."
+GOALS = {"a_1000": 1.0, "a_10000": 5.0, "b_p99": 1.0, "c_p99": 20.0, "d": 5000.0, "e": 2048.0}
+
+
+def pct(values: list[float], p: float) -> float:
+    """Nearest-rank percentile."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[max(0, min(len(ordered) - 1, math.ceil(p / 100 * len(ordered)) - 1))]
+
+
+def wait(pred: Any, timeout: float, every: float = 0.05, what: str = "") -> float:
+    began = time.monotonic()
+    while time.monotonic() - began < timeout:
+        if pred():
+            return time.monotonic() - began
+        time.sleep(every)
+    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+class Run:
+    """One deployment: broker, panel, N bulk-registered nodes, the simulator in a child process."""
+
+    def __init__(self, nodes: int, root: Path) -> None:
+        from firmware_sim.scale import FleetConfig
+
+        self.n = nodes
+        self.root = root
+        self.broker = start_mosquitto(root / "broker")
+        self.panel = Panel(root, self.broker)
+        self.panel.start()
+        self.creds = bulk_register(self.panel.service, "bench", nodes)
+        config = FleetConfig(broker_host=self.broker.host, broker_port=self.broker.port,
+                             panel_public_key=self.panel.service.public_key_b64, data_dir=root / "sim",
+                             topic_prefix=self.panel.config.MQTT_PREFIX, playback_log=root / "plays.jsonl",
+                             max_connecting=512)
+        t = time.monotonic()
+        self.sim = SimProcess(config, [(c["node_id"], c["token"], 0.0) for c in self.creds])
+        self.connect_s = wait(lambda: self._summary_ok(), 900, 0.5, "all nodes connected with a plan")
+        self.boot_s = time.monotonic() - t
+        print(f"  {nodes} nodes connected and holding a plan {self.boot_s:.1f} s after the simulator started",
+              flush=True)
+        # The panel ingests the connect burst (status + plan_applied of every node); let it settle first.
+        wait(lambda: self.panel.rt.bridge._inbox.qsize() == 0, 900, 0.5, "panel inbox drained")
+
+    def _summary_ok(self) -> bool:
+        s = self.sim.ask("summary")
+        return s["connected"] == self.n and s["with_plan"] == self.n
+
+    def announcement(self) -> dict[str, Any]:
+        ann = self.panel.api("POST", "/announcements", 201, json={"title": "Tiêm chủng", "text": TEXT,
+                                                                  "approve": True})
+        assert ann["status"] == "ready", ann
+        return ann
+
+    def db_count(self, *where: Any) -> int:
+        with self.panel.rt.db.session() as s:
+            return int(s.scalar(select(func.count(func.distinct(NodeEvent.node_id))).where(*where)) or 0)
+
+    # ------------------------------------------------------------------------------------ (a)
+    def plan_change(self, ann: dict[str, Any], lead_s: float) -> tuple[dict[str, Any], datetime]:
+        start = (datetime.now(UTC) + timedelta(seconds=lead_s)).replace(microsecond=0)
+        t0 = time.time()
+        self.panel.api("POST", "/schedules", 201, json={"announcement_id": ann["id"], "zones": ["bench"],
+                                                         "start_at": format_ts(start)})
+        api_s = time.time() - t0
+        min_version = int(t0 * 1000) - 5
+        applied: dict[str, float] = {}
+
+        def all_applied() -> bool:
+            nonlocal applied
+            applied = self.sim.ask("applied", min_version)
+            return len(applied) >= self.n
+
+        wait(all_applied, 600, 0.1, "plan_applied from every node")
+        sim_s = max(applied.values()) - t0
+        wait(lambda: self.db_count(NodeEvent.event == "plan_applied", NodeEvent.plan_version >= min_version)
+             >= self.n, 900, 0.1, "plan_applied of every node in the panel database")
+        panel_s = time.time() - t0
+        lat = sorted(w - t0 for w in applied.values())
+        result = {"value": round(sim_s, 3), "unit": "s", "nodes": self.n, "p50_s": round(pct(lat, 50), 3),
+                  "api_response_s": round(api_s, 3), "all_in_panel_db_s": round(panel_s, 3)}
+        print(f"  (a) {self.n} nodes: plan_applied PUBACKed by all {sim_s:.2f} s after POST /schedules "
+              f"(p50 {result['p50_s']} s, API answered in {api_s:.2f} s); all in the panel DB after {panel_s:.2f} s",
+              flush=True)
+        return result, start
+
+    # ------------------------------------------------------------------------------------ (c)
+    def start_skew(self, ann: dict[str, Any], start: datetime) -> dict[str, Any]:
+        end = start.timestamp() + ann["media"]["duration_ms"] / 1000 + 3
+        time.sleep(max(0.0, end - time.time()))
+        prefix = "s"
+        rows: list[Any] = []
+
+        def all_started() -> bool:
+            nonlocal rows
+            rows = [r for r in self.sim.ask("started", prefix) if abs(r[3] - start.timestamp()) < 0.001]
+            return len(rows) >= self.n
+
+        wait(all_started, 60, 0.2, "playback_started on every node")
+        skews = [abs(actual - scheduled) * 1000 for _, _, actual, scheduled in rows]
+        starts = [actual for _, _, actual, _ in rows]
+        result = {"value": round(pct(skews, 99), 2), "unit": "ms", "nodes": self.n,
+                  "p50_ms": round(pct(skews, 50), 2), "max_ms": round(max(skews), 2),
+                  "spread_ms": round((max(starts) - min(starts)) * 1000, 2)}
+        print(f"  (c) start skew over {self.n} nodes: p50 {result['p50_ms']} ms, p99 {result['value']} ms, "
+              f"max {result['max_ms']} ms, spread {result['spread_ms']} ms", flush=True)
+        return result
+
+    # ------------------------------------------------------------------------------------ (b)
+    def emergency(self, ann: dict[str, Any]) -> dict[str, Any]:
+        t0 = time.time()
+        alert = self.panel.api("POST", "/emergencies", 201, json={"title": "Bão số 5", "announcement_id": ann["id"],
+                                                                  "all_zones": True, "repeat": 1})
+        api_s = time.time() - t0
+        prefix = f"alert:{alert['id']}:1"
+        rows: list[Any] = []
+
+        def all_started() -> bool:
+            nonlocal rows
+            rows = self.sim.ask("started", prefix)
+            return len(rows) >= self.n
+
+        wait(all_started, 120, 0.1, "playback_started of the alert on every node")
+        lat = [actual - t0 for _, _, actual, _ in rows]
+        result = {"value": round(pct(lat, 99), 3), "unit": "s", "nodes": self.n, "p50_s": round(pct(lat, 50), 3),
+                  "max_s": round(max(lat), 3), "api_response_s": round(api_s, 3)}
+        print(f"  (b) emergency → playback_started on {self.n} nodes: p50 {result['p50_s']} s, "
+              f"p99 {result['value']} s (API answered in {api_s:.2f} s)", flush=True)
+        time.sleep(ann["media"]["duration_ms"] / 1000 + 2)
+        return result
+
+    # ------------------------------------------------------------------------------------ (d)
+    def ingest(self, per_node: int, nodes: int) -> dict[str, Any]:
+        """Publish ``per_node`` valid events for each of ``nodes`` registered nodes as fast as the broker takes
+        them; measure until every one is a row of node_events (the panel's own bridge and service)."""
+        result = self._load_and_wait(per_node, nodes, 10_000_000, self.panel.service.topics)
+        print(f"  (d) {result['events']} events from {result['nodes']} nodes: published in {result['publish_s']} s, "
+              f"all stored after {result['stored_s']} s → {result['value']} msg/s", flush=True)
+        return result
+
+    def _load_and_wait(self, per_node: int, nodes: int, base_seq: int, topics: Any) -> dict[str, Any]:
+        """The load comes from a separate process, so that generating it does not take the panel's GIL."""
+        import multiprocessing as mp
+
+        ids = [c["node_id"] for c in self.creds[:nodes]]
+        total = per_node * len(ids)
+        before = self._rows_from(base_seq)
+        ctx = mp.get_context("spawn")
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=load_events, args=(child, self.broker.host, self.broker.port, topics.prefix, ids,
+                                                     per_node, base_seq))
+        t0 = time.time()
+        proc.start()
+        published_s = parent.recv()
+        proc.join(30)
+        wait(lambda: self._rows_from(base_seq) - before >= total, 1800, 0.25, "events stored")
+        stored_s = time.time() - t0
+        return {"value": round(total / stored_s), "unit": "msg/s", "nodes": len(ids), "events": total,
+                "publish_s": round(published_s, 2), "stored_s": round(stored_s, 2)}
+
+    def ingest_batched(self, per_node: int, nodes: int) -> dict[str, Any]:
+        """(d) again, through the same broker into the same database, but consumed by the batched prototype
+        (bench/ingest_batch.py) instead of the panel's one-transaction-per-message bridge. The events go to a
+        second topic prefix so that the panel's bridge does not consume them too."""
+        import queue
+        import threading
+
+        from ingest_batch import ingest_events
+
+        from devices.protocol import Topics
+
+        topics = Topics("benchb")
+        inbox: queue.Queue[tuple[str, bytes] | None] = queue.Queue()
+        consumer = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-batch-ingest",
+                               protocol=mqtt.MQTTv311)
+        consumer.on_message = lambda c, u, m: inbox.put((m.topic, bytes(m.payload)))
+        subscribed = threading.Event()
+        consumer.on_subscribe = lambda *a: subscribed.set()
+        consumer.on_connect = lambda c, *a: c.subscribe(topics.all_nodes("events"), qos=1)
+        consumer.connect(self.broker.host, self.broker.port)
+        consumer.loop_start()
+        subscribed.wait(10)
+
+        def work() -> None:
+            while True:
+                first = inbox.get()
+                if first is None:
+                    return
+                batch = [first]
+                while len(batch) < 1000:
+                    try:
+                        item = inbox.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is None:
+                        inbox.put(None)
+                        break
+                    batch.append(item)
+                ingest_events(self.panel.service, batch, topics=topics)
+
+        worker = threading.Thread(target=work, daemon=True)
+        worker.start()
+        try:
+            result = self._load_and_wait(per_node, nodes, 20_000_000, topics)
+        finally:
+            inbox.put(None)
+            worker.join(10)
+            consumer.loop_stop()
+            consumer.disconnect()
+        print(f"  (d') batched prototype: {result['events']} events stored after {result['stored_s']} s → "
+              f"{result['value']} msg/s", flush=True)
+        return result
+
+    def _rows_from(self, base_seq: int) -> int:
+        with self.panel.rt.db.session() as s:
+            return int(s.scalar(select(func.count()).select_from(NodeEvent)
+                                .where(NodeEvent.seq >= base_seq, NodeEvent.seq < base_seq + 10_000_000)) or 0)
+
+    def rss(self) -> dict[str, Any]:
+        s = self.sim.ask("summary")
+        return {"value": round(s["VmHWM"]), "unit": "MB", "nodes": self.n, "rss_now_mb": round(s["VmRSS"]),
+                "connected": s["connected"], "with_plan": s["with_plan"]}
+
+    def close(self) -> None:
+        try:
+            self.sim.stop()
+        finally:
+            self.panel.stop()
+            self.broker.cleanup()
+
+
+def load_events(conn: Any, host: str, port: int, prefix: str, ids: list[str], per_node: int, base_seq: int) -> None:
+    """Child process: publish ``per_node`` valid events for each node id at QoS 1 as fast as the broker takes
+    them; sends back the seconds it took until every PUBACK arrived."""
+    from devices.protocol import Topics
+
+    topics = Topics(prefix)
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-loader-{base_seq}",
+                         protocol=mqtt.MQTTv311)
+    client.max_inflight_messages_set(1000)
+    client.max_queued_messages_set(0)
+    client.connect(host, port)
+    client.loop_start()
+    now = format_ts(datetime.now(UTC))
+    t0 = time.time()
+    infos = []
+    for k in range(per_node):
+        for node_id in ids:
+            payload = json.dumps({"type": "event", "protocol": 1, "node_id": node_id, "seq": base_seq + k,
+                                  "at": now, "event": "playback_finished", "item_id": f"bench-{k}",
+                                  "scheduled_start": now, "actual_start": now, "offset_ms": 3}).encode()
+            infos.append(client.publish(topics.events(node_id), payload, qos=1))
+    for info in infos:
+        info.wait_for_publish(300)
+    conn.send(time.time() - t0)
+    client.loop_stop()
+    client.disconnect()
+
+
+def small(n: int, root: Path, ingest_per_node: int) -> dict[str, Any]:
+    print(f"== {n} nodes", flush=True)
+    run = Run(n, root)
+    try:
+        ann = run.announcement()
+        a, start = run.plan_change(ann, lead_s=12)
+        c = run.start_skew(ann, start)
+        b = run.emergency(ann)
+        d = run.ingest(ingest_per_node, min(n, 1000))
+        d2 = run.ingest_batched(ingest_per_node, min(n, 1000))
+        return {f"a_plan_applied_{n}": a, f"b_emergency_playback_{n}": b, f"c_start_skew_{n}": c,
+                "d_event_ingest": d, "d_event_ingest_batched_prototype": d2,
+                f"sim_boot_{n}": {"value": round(run.boot_s, 1), "unit": "s", "nodes": n}}
+    finally:
+        run.close()
+
+
+def large(n: int, root: Path) -> dict[str, Any]:
+    print(f"== {n} nodes", flush=True)
+    run = Run(n, root)
+    try:
+        e_idle = run.rss()
+        ann = run.announcement()
+        a, start = run.plan_change(ann, lead_s=30)
+        time.sleep(max(0.0, start.timestamp() + ann["media"]["duration_ms"] / 1000 + 3 - time.time()))
+        e = run.rss()
+        e["rss_connected_idle_mb"] = e_idle["rss_now_mb"]
+        print(f"  (e) simulator with {n} nodes: peak RSS {e['value']} MB (connected and idle: "
+              f"{e_idle['rss_now_mb']} MB)", flush=True)
+        return {f"a_plan_applied_{n}": a, f"e_sim_rss_{n}": e,
+                f"sim_boot_{n}": {"value": round(run.boot_s, 1), "unit": "s", "nodes": n}}
+    finally:
+        run.close()
+
+
+def verdicts(results: dict[str, Any]) -> None:
+    checks = {"a_plan_applied_1000": GOALS["a_1000"], "a_plan_applied_10000": GOALS["a_10000"],
+              "b_emergency_playback_1000": GOALS["b_p99"], "c_start_skew_1000": GOALS["c_p99"],
+              "e_sim_rss_10000": GOALS["e"]}
+    for key, goal in checks.items():
+        if key in results:
+            results[key]["goal"] = goal
+            results[key]["met"] = results[key]["value"] <= goal
+    if "d_event_ingest" in results:
+        results["d_event_ingest"]["goal"] = GOALS["d"]
+        results["d_event_ingest"]["met"] = results["d_event_ingest"]["value"] >= GOALS["d"]
+
+
+def cell(results: dict[str, Any], key: str, fmt: str = "{}") -> str:
+    r = results.get(key)
+    if r is None:
+        return "–"
+    return fmt.format(r["value"]) + ("" if r.get("met", True) else " ✗")
+
+
+def append_row(doc: Path, results: dict[str, Any], command: str) -> None:
+    """Add a row to the table of the "Fleet" section (creating the section if it is not there yet)."""
+    marker = "<!-- fleet-rows: bench/bench_fleet.py appends above this line -->"
+    text = doc.read_text("utf-8") if doc.exists() else "# Performance\n"
+    if marker not in text:
+        text = text.rstrip("\n") + "\n\n" + FLEET_SECTION + marker + "\n"
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    b = results.get("b_emergency_playback_1000")
+    row = (f"| {datetime.now().strftime('%Y-%m-%d %H:%M')} | {commit.stdout.strip() or '?'} | "
+           f"{cell(results, 'a_plan_applied_1000', '{} s')} | {cell(results, 'a_plan_applied_10000', '{} s')} | "
+           f"{(str(b['p50_s']) + ' / ' + cell(results, 'b_emergency_playback_1000', '{} s')) if b else '–'} | "
+           f"{cell(results, 'c_start_skew_1000', '{} ms')} | {cell(results, 'd_event_ingest', '{} msg/s')} | "
+           f"{cell(results, 'e_sim_rss_10000', '{} MB')} | `{command}` |\n")
+    text = text.replace(marker, row + marker)
+    doc.write_text(text, "utf-8")
+
+
+FLEET_SECTION = """## Fleet
+
+`make bench` (or `python bench/bench_fleet.py`) runs Mosquitto (`max_connections -1`, open-files limit raised),
+the panel (HTTP API, MQTT bridge, SQLite) and the scale simulator (`firmware-sim/scale.py`, one asyncio loop in
+a child process) on one machine, and measures (goals on 2 cores, in brackets):
+
+* **(a)** `POST /api/v1/schedules` → the new plan held and its `plan_applied` event PUBACKed by every node
+  (1 000 nodes ≤ 1 s, 10 000 nodes ≤ 5 s);
+* **(b)** `POST /api/v1/emergencies` (a `play_now` per node) → `playback_started` on every one of 1 000 nodes,
+  p50 / p99 (p99 ≤ 1 s);
+* **(c)** start skew of one scheduled item over 1 000 nodes: node clock when the sound starts − scheduled start,
+  p99 (≤ 20 ms);
+* **(d)** sustained event ingest: valid events published through the broker until every one is a row of
+  `node_events` (≥ 5 000 msg/s);
+* **(e)** peak RSS of the simulator process with 10 000 connected nodes holding a plan (≤ 2 GB).
+
+`bench/results.json` holds the last run, one key per metric with its node count, the goal and whether it was
+met. ✗ marks a missed goal; see "Where the goals are missed" below the table.
+
+| date | commit | (a) 1 000 | (a) 10 000 | (b) p50 / p99 | (c) p99 | (d) ingest | (e) RSS 10 000 | command |
+|---|---|---|---|---|---|---|---|---|
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--small", type=int, default=1000, help="node count of the 1 000-node runs")
+    parser.add_argument("--large", type=int, default=10000, help="node count of the 10 000-node run")
+    parser.add_argument("--small-only", action="store_true")
+    parser.add_argument("--ingest-per-node", type=int, default=30, help="(d): events per node (1 000 nodes)")
+    parser.add_argument("--out", type=Path, default=HERE / "results.json")
+    parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "performance.md")
+    parser.add_argument("--no-doc", action="store_true", help="do not append a row to docs/performance.md")
+    args = parser.parse_args(argv)
+    fds = raise_fd_limit()
+    if fds < args.large + 1000 and not args.small_only:
+        print(f"warning: open-files limit {fds} may be too low for {args.large} nodes", file=sys.stderr)
+    os.environ.setdefault("LOAPHUONG_LOG_LEVEL", "WARNING")
+    import logging
+
+    logging.basicConfig(level=logging.ERROR)
+    results: dict[str, Any] = {}
+    if args.out.exists():
+        try:
+            results = json.loads(args.out.read_text("utf-8"))
+        except ValueError:
+            results = {}
+    tmp = Path(tempfile.mkdtemp(prefix="loaphuong-bench-"))
+    fresh: dict[str, Any] = {}
+    try:
+        fresh.update(small(args.small, tmp / "small", args.ingest_per_node))
+        if not args.small_only:
+            fresh.update(large(args.large, tmp / "large"))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    verdicts(fresh)
+    results.update(fresh)  # keys of metrics not run this time keep their last values
+    argv = sys.argv[1:] if argv is None else argv
+    command = "python bench/bench_fleet.py " + " ".join(argv) if argv else "make bench"
+    results["_meta"] = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "cpus": os.cpu_count(),
+                        "broker": "mosquitto", "command": command.strip()}
+    args.out.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n", "utf-8")
+    print(f"results → {args.out}")
+    if not args.no_doc:
+        append_row(args.doc, fresh, command.strip())  # only what this run measured
+        print(f"row appended to {args.doc}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""The scale simulator in its own process for the benchmarks (its RSS is measured alone, and it does not share
+a GIL with the panel). Driven over a ``multiprocessing`` pipe."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from multiprocessing.connection import Connection
+from typing import Any
+
+
+def _rss() -> dict[str, float]:
+    out = {}
+    with open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                out[line.split(":")[0]] = int(line.split()[1]) / 1024
+    return out
+
+
+def worker(conn: Connection, config: Any, creds: list[tuple[str, str, float]]) -> None:
+    from firmware_sim.scale import NodeCred, ScaleFleet
+    from firmware_sim.scale_cli import raise_fd_limit
+
+    raise_fd_limit(len(creds) + 1024)
+    applied: dict[str, tuple[int, float]] = {}
+    started: list[tuple[str, str, float, float]] = []
+    fleet = ScaleFleet(config, [NodeCred(n, t, off) for n, t, off in creds])
+
+    def on_delivered(node_id: str, event: dict[str, Any], wall: float) -> None:
+        if event.get("event") == "plan_applied":
+            applied[node_id] = (int(event["plan_version"]), wall)
+
+    def on_started(node_id: str, item_id: str, actual: float, scheduled: float) -> None:
+        started.append((node_id, item_id, actual, scheduled))
+
+    fleet.start()
+    fleet.add_hook(delivered=on_delivered, started=on_started)
+    conn.send(("ready", None))
+    while True:
+        cmd, arg = conn.recv()
+        if cmd == "summary":
+            conn.send(("ok", {**fleet.summary(), **_rss()}))
+        elif cmd == "applied":
+            conn.send(("ok", fleet.call(lambda a=arg: {n: w for n, (v, w) in applied.items() if v >= a})))
+        elif cmd == "started":
+            conn.send(("ok", fleet.call(lambda a=arg: [s for s in started if s[1].startswith(a)])))
+        elif cmd == "storm":
+            conn.send(("ok", len(fleet.disconnect_storm(arg))))
+        elif cmd == "stop":
+            fleet.stop(clean=True)
+            conn.send(("ok", _rss()))
+            return
+
+
+class SimProcess:
+    def __init__(self, config: Any, creds: list[tuple[str, str, float]]) -> None:
+        ctx = mp.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=worker, args=(child, config, creds), daemon=True)
+        self.proc.start()
+        status, _ = self.conn.recv()
+        assert status == "ready"
+
+    def ask(self, cmd: str, arg: Any = None, timeout: float = 300) -> Any:
+        self.conn.send((cmd, arg))
+        if not self.conn.poll(timeout):
+            raise TimeoutError(f"simulator did not answer {cmd!r}")
+        status, value = self.conn.recv()
+        return value
+
+    @property
+    def pid(self) -> int:
+        return int(self.proc.pid or 0)
+
+    def stop(self) -> dict[str, float]:
+        try:
+            return self.ask("stop", timeout=120)
+        finally:
+            self.proc.join(30)
+            if self.proc.is_alive():
+                self.proc.terminate()

@@ -1,0 +1,152 @@
+"""``/api/v1`` audio: the ward's speech and mastering defaults, per-announcement audio overrides, recorded
+uploads and the media cleanup. Logic lives in broadcaster/audio_settings.py."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from flask import g, jsonify, request
+from pydantic import Field
+
+from broadcaster import audio_settings as aset
+from broadcaster.api import openapi
+from broadcaster.api.routes import announcement_json, body, bp, err, svc, token_required
+from broadcaster.api.schemas import AudioOptionsIn, _In
+
+
+class AudioSettingsIn(_In):
+    """Ward defaults; omitted fields keep their value."""
+
+    engine_order: list[Literal["gtts", "espeak", "http"]] | None = Field(
+        default=None, min_length=1, description="Fallback order, first that works speaks (http needs TTS_HTTP_URL)")
+    voice: Literal["north", "central", "south", "north+f3", "central+f3", "south+f3"] | None = None
+    speed: float | None = Field(default=None, ge=0.5, le=2.0)
+    target_lufs: float | None = Field(default=None, ge=-24, le=-12, description="Integrated loudness (±1 LU)")
+    bitrate: Literal["32k", "48k", "64k", "96k", "128k"] | None = None
+    lead_in_ms: int | None = Field(default=None, ge=0, le=5000, description="Silence for amplifier warm-up")
+    intro_chime: bool | None = None
+    outro_chime: bool | None = None
+
+
+class CleanupIn(_In):
+    dry_run: bool = Field(default=True, description="Only report what would be deleted")
+    min_age_hours: float = Field(default=24, ge=0, description="Keep files younger than this")
+
+
+def settings_json() -> dict[str, Any]:
+    service = svc()
+    ward = aset.get_ward_audio(service)
+    return {
+        **ward.as_dict(),
+        "choices": {
+            "engines": list(aset.ENGINE_NAMES),
+            "available_engines": aset.available_engines(service),
+            "voices": aset.VOICES,
+            "bitrates": list(aset.BITRATES),
+            "target_lufs": list(aset.TARGET_RANGE),
+            "speed": list(aset.SPEED_RANGE),
+        },
+    }
+
+
+def _leader(user) -> bool:
+    return user.role in ("admin", "leader")
+
+
+@bp.get("/audio-settings")
+@token_required()
+def get_audio_settings():
+    return jsonify(settings_json())
+
+
+@bp.put("/audio-settings")
+@token_required()
+def put_audio_settings():
+    if not _leader(g.api_user):
+        return err("forbidden", "leader or admin role required", 403)
+    data = body(AudioSettingsIn).model_dump(exclude_none=True)
+    aset.set_ward_audio(svc(), data, g.api_user)
+    return jsonify(settings_json())
+
+
+@bp.put("/announcements/<int:announcement_id>/audio-options")
+@token_required()
+def put_audio_options(announcement_id: int):
+    data = body(AudioOptionsIn).model_dump(exclude_none=True)
+    return jsonify(announcement_json(aset.set_options(svc(), announcement_id, data, g.api_user)))
+
+
+@bp.errorhandler(413)
+def _too_large(_exc):
+    """A body over the server's MAX_CONTENT_LENGTH never reaches a view: answer in the API's error shape."""
+    return jsonify({"error": {"code": "upload_too_large", "message": "Tệp quá lớn, máy chủ không nhận",
+                              "message_en": "the request body is larger than the server accepts"}}), 413
+
+
+def _upload_error(exc: aset.UploadRefused):
+    return jsonify({"error": {"code": exc.code, "message": exc.message_vi, "message_en": exc.message_en,
+                              "field": "file"}}), exc.status
+
+
+@bp.post("/announcements/upload")
+@token_required()
+def upload_announcement():
+    """multipart/form-data: ``file`` (the recording), ``title``, optional ``text`` (a description) and the
+    audio overrides ``repeat``, ``gap_ms``, ``intro_chime``, ``outro_chime``."""
+    upload = request.files.get("file")
+    if upload is None:
+        return err("file_required", "send the recording as multipart/form-data field 'file'", 400, "file")
+    options = {k: request.form[k] for k in ("repeat", "gap_ms", "intro_chime", "outro_chime") if k in request.form}
+    try:
+        ann = aset.create_recording(svc(), request.form.get("title", ""), upload.read(), upload.filename or "",
+                                    g.api_user, text=request.form.get("text", ""), options=options)
+    except aset.UploadRefused as exc:
+        return _upload_error(exc)
+    return jsonify(announcement_json(ann)), 201
+
+
+@bp.post("/media/cleanup")
+@token_required("admin")
+def media_cleanup():
+    from datetime import timedelta
+
+    data = body(CleanupIn) if request.get_data() else CleanupIn()
+    report = aset.cleanup_media(svc(), min_age=timedelta(hours=data.min_age_hours), dry_run=data.dry_run,
+                                user=g.api_user)
+    return jsonify(report.as_dict())
+
+
+def _paths() -> dict[str, Any]:
+    op, path = openapi._op, openapi._path
+    upload = op("Create an announcement from a recording (mp3, wav, m4a, ogg, webm; validated by decoding). "
+                "A refused file answers {error: {code: upload_<reason>, message (Vietnamese), message_en}} and "
+                "nothing is stored", ok=201)
+    upload["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": {
+        "type": "object", "required": ["file", "title"],
+        "properties": {
+            "file": {"type": "string", "format": "binary"}, "title": {"type": "string"},
+            "text": {"type": "string"}, "repeat": {"type": "integer"}, "gap_ms": {"type": "integer"},
+            "intro_chime": {"type": "boolean"}, "outro_chime": {"type": "boolean"},
+        }}}}}  # fmt: skip
+    upload["responses"]["413"] = {"description": "File too large", "content": {
+        "application/json": {"schema": openapi.ERROR}}}
+    return {
+        "/audio-settings": {
+            "get": op("The ward's audio defaults (engine order, voice, speed, loudness target, bitrate, lead-in, "
+                      "chimes) and the allowed choices"),
+            "put": op("Change the ward's audio defaults (leader/admin)", body=AudioSettingsIn),
+        },
+        "/announcements/{announcement_id}/audio-options": {
+            "put": op("Set an announcement's audio overrides and render again (nothing is rendered when the "
+                      "cache key is unchanged)", body=AudioOptionsIn, params=[path("announcement_id", "integer")]),
+        },
+        "/announcements/upload": {"post": upload},
+        "/media/cleanup": {
+            "post": op("Delete media nothing references (admin); media in any plan, announcement or alert is "
+                       "never deleted", body=CleanupIn),
+        },
+    }
+
+
+openapi.EXTRA_PATHS.append(_paths)
+openapi.EXTRA_MODELS.extend([AudioOptionsIn, AudioSettingsIn, CleanupIn])

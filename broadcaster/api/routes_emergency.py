@@ -1,0 +1,158 @@
+"""``/api/v1/emergencies``: emergency broadcasts and drills ("phát ngay"), see broadcaster/emergency.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import g, jsonify, request
+from pydantic import Field
+
+from broadcaster import emergency
+from broadcaster.api import openapi
+from broadcaster.api.routes import body, bp, err, local_iso, svc, token_required, ts
+from broadcaster.api.schemas import _In
+
+
+class EmergencyIn(_In):
+    title: str = Field(max_length=300, description="Short title, e.g. 'Bão số 3 đổ bộ'")
+    text: str | None = Field(default=None, description="Text to speak now (drills get the spoken drill notice); "
+                             "or give announcement_id")
+    announcement_id: int | None = Field(default=None, description="An approved announcement with audio")
+    zones: list[str | int] = Field(default_factory=list, description="Zone codes or ids; or all_zones")
+    all_zones: bool = Field(default=False, description="Every loudspeaker of the panel")
+    repeat: int = Field(default=1, ge=1, le=emergency.MAX_REPEAT, description="Times to play")
+    gap_ms: int = Field(default=3000, ge=0, le=emergency.MAX_GAP_MS, description="Silence between repeats")
+    volume: int | None = Field(default=None, ge=0, le=100, description="Volume for this alert only")
+    drill: bool = Field(default=False, description="A drill: labelled as such everywhere, listed apart")
+
+
+class TwoPersonIn(_In):
+    two_person: bool = Field(description="Live emergencies need a second leader/admin to release them")
+    ward: str = Field(default="", description="Ward name ('' = the default for every ward)")
+
+
+def alert_json(alert, with_deliveries: bool = True) -> dict[str, Any]:
+    service = svc()
+    names = emergency.user_names(service, (alert.created_by_id, alert.released_by_id, alert.cancelled_by_id))
+    out: dict[str, Any] = {
+        "id": alert.id,
+        "kind": alert.kind,
+        "drill": alert.drill,
+        "title": alert.title,
+        "text": alert.text,
+        "announcement_id": alert.announcement_id,
+        "status": alert.status,
+        "all_zones": alert.all_zones,
+        "zones": [z.code for z in alert.zones],
+        "repeat": alert.repeat,
+        "gap_ms": alert.gap_ms,
+        "volume": alert.volume,
+        "media": {"sha256": alert.media.sha256, "bytes": alert.media.size, "duration_ms": alert.media.duration_ms,
+                  "url": service.media_url(alert.media.sha256)} if alert.media else None,
+        "created_at": ts(alert.created_at),
+        "created_by": names.get(alert.created_by_id or 0),
+        "released_at": ts(alert.released_at),
+        "released_at_local": local_iso(alert.released_at),
+        "released_by": names.get(alert.released_by_id or 0),
+        "cancelled_at": ts(alert.cancelled_at),
+        "cancelled_by": names.get(alert.cancelled_by_id or 0),
+        "cancels_id": alert.cancels_id,
+        "cancel_alert_id": alert.cancel_alert_id,
+    }
+    if with_deliveries:
+        rows = emergency.deliveries(service, alert)
+        out["deliveries"] = [
+            {**r, "sent_at": ts(r["sent_at"]), "acked_at": ts(r["acked_at"]), "started_at": ts(r["started_at"]),
+             "ended_at": ts(r["ended_at"])}
+            for r in rows
+        ]
+        out["summary"] = emergency.summary(rows)
+    return out
+
+
+@bp.post("/emergencies")
+@token_required()
+def create_emergency():
+    data = body(EmergencyIn)
+    alert = emergency.create_alert(
+        svc(), title=data.title, text=data.text, announcement_id=data.announcement_id, zones=data.zones,
+        all_zones=data.all_zones, repeat=data.repeat, gap_ms=data.gap_ms, volume=data.volume, drill=data.drill,
+        user=g.api_user,
+    )
+    return jsonify(alert_json(alert)), 201
+
+
+@bp.get("/emergencies")
+@token_required()
+def list_emergencies():
+    drill = (request.args.get("drill") or "false").lower() in ("1", "true", "yes")
+    return jsonify([alert_json(a, with_deliveries=False) for a in emergency.list_alerts(svc(), drill=drill)])
+
+
+@bp.get("/emergencies/<int:alert_id>")
+@token_required()
+def get_emergency(alert_id: int):
+    alert = emergency.get_alert(svc(), alert_id)
+    if alert is None:
+        return err("not_found", "no such emergency", 404)
+    return jsonify(alert_json(alert))
+
+
+@bp.post("/emergencies/<int:alert_id>/release")
+@token_required()
+def release_emergency(alert_id: int):
+    return jsonify(alert_json(emergency.release_alert(svc(), alert_id, g.api_user)))
+
+
+@bp.post("/emergencies/<int:alert_id>/cancel")
+@token_required()
+def cancel_emergency(alert_id: int):
+    return jsonify(alert_json(emergency.cancel_alert(svc(), alert_id, g.api_user)))
+
+
+@bp.get("/emergency-settings")
+@token_required()
+def get_emergency_settings():
+    return jsonify({"two_person": emergency.two_person_required(svc(), wards=[]),
+                    "cancel_text": emergency.CANCEL_TEXT, "max_repeat": emergency.MAX_REPEAT})
+
+
+@bp.post("/emergency-settings")
+@token_required()
+def set_emergency_settings():
+    data = body(TwoPersonIn)
+    emergency.set_two_person(svc(), data.two_person, g.api_user, data.ward)
+    return get_emergency_settings()
+
+
+def _paths() -> dict[str, Any]:
+    op, path, query = openapi._op, openapi._path, openapi._query  # noqa: SLF001
+    alert_id = [path("alert_id", "integer")]
+    return {
+        "/emergencies": {
+            "post": op("Emergency broadcast ('phát ngay') or drill to zones or all nodes: sent at once as signed "
+                       "play_now commands, or waiting for a second leader/admin when two-person release is on "
+                       "(status pending_release)", body=EmergencyIn, ok=201),
+            "get": op("Live emergencies, newest first; ?drill=true lists drills instead (never mixed)",
+                      params=[query("drill", "boolean")], response="array"),
+        },
+        "/emergencies/{alert_id}": {
+            "get": op("One emergency with per-node deliveries (pending/acked/started/finished/stopped/failed/"
+                      "timeout) and their summary", params=alert_id),
+        },
+        "/emergencies/{alert_id}/release": {
+            "post": op("Release a pending emergency (leader/admin other than its creator)", params=alert_id),
+        },
+        "/emergencies/{alert_id}/cancel": {
+            "post": op("Cancel: stop it on every node and play the pre-built cancellation (a pending one is "
+                       "just discarded)", params=alert_id),
+        },
+        "/emergency-settings": {
+            "get": op("Emergency settings (two-person release, cancellation text)"),
+            "post": op("Turn two-person release on or off (admin)", body=TwoPersonIn),
+        },
+    }
+
+
+openapi.EXTRA_PATHS.append(_paths)
+openapi.EXTRA_MODELS.extend([EmergencyIn, TwoPersonIn])

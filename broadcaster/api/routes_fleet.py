@@ -1,0 +1,222 @@
+"""``/api/v1/fleet`` and ``/api/v1/reports``: registry (CSV), presence, remote control, proof-of-play reports.
+
+See broadcaster/fleet.py for the rules; these routes only parse, check roles and serialise.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from flask import Response, g, jsonify, request
+from pydantic import Field
+
+from broadcaster import fleet
+from broadcaster.api import openapi
+from broadcaster.api.routes import body, bp, err, svc, token_required, ts
+from broadcaster.api.schemas import _In
+
+
+class NodeUpdateIn(_In):
+    name: str | None = Field(default=None, max_length=200)
+    zone: str | None = Field(default=None, description="Zone code ('' = none)")
+    ward: str | None = Field(default=None, max_length=200)
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+    address: str | None = Field(default=None, max_length=300)
+    hardware: str | None = Field(default=None, max_length=100)
+    language: str | None = Field(default=None, max_length=35, description="BCP 47 tag, e.g. vi, vi-x-tay")
+
+
+class FleetCommandIn(_In):
+    name: Literal["set_volume", "stop", "play_now", "reboot", "resync", "ping"]
+    args: dict[str, Any] = Field(default_factory=dict, description=(
+        "set_volume {volume 0–100}; stop {alert_id?}; play_now {announcement_id (approved), repeat 1–10, "
+        "gap_ms, volume?, priority normal|priority|emergency}; reboot, resync, ping: none"))
+    node_ids: list[str] = Field(default_factory=list, description="Target nodes; or zone / ward")
+    zone: str | None = Field(default=None, description="Every node of this zone (code)")
+    ward: str | None = Field(default=None, description="Every node of this ward")
+
+
+def _flag(name: str) -> bool | None:
+    value = request.args.get(name)
+    if value is None or value == "":
+        return None
+    return value.lower() in ("1", "true", "yes", "on")
+
+
+def _filter() -> fleet.FleetFilter:
+    presence = request.args.get("presence") or request.args.get("online") or None
+    if presence in ("true", "1"):
+        presence = "online"
+    elif presence in ("false", "0"):
+        presence = "offline"
+    return fleet.FleetFilter(ward=request.args.get("ward") or None, zone=request.args.get("zone") or None,
+                             presence=presence, drifting=_flag("drifting"), q=request.args.get("q") or None)
+
+
+def _csv(text: str, filename: str) -> Response:
+    return Response(text, mimetype="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@bp.get("/fleet/nodes")
+@token_required()
+def fleet_nodes():
+    service = svc()
+    nodes = fleet.list_nodes(service, _filter())
+    return jsonify({"summary": fleet.summary(nodes, service.config),
+                    "nodes": [fleet.node_json(n, service.config) for n in nodes]})
+
+
+@bp.get("/fleet/map")
+@token_required()
+def fleet_map():
+    service = svc()
+    nodes = fleet.list_nodes(service, _filter())
+    return jsonify([fleet.marker_json(n, service.config) for n in nodes if n.lat is not None])
+
+
+@bp.get("/fleet/nodes/<node_id>")
+@token_required()
+def fleet_node(node_id: str):
+    service = svc()
+    fleet.refresh(service)
+    node = service.get_node(node_id)
+    if node is None:
+        return err("not_found", f"no node {node_id!r}", 404)
+    plan = node.plan_payload or {}
+    events = fleet.last_events(service, node_id)
+    return jsonify({
+        **fleet.node_json(node, service.config),
+        "plan": {"version": plan.get("version"), "items": plan.get("items", [])} if plan else None,
+        "events": [{"seq": e.seq, "event": e.event, "at": ts(e.at), "item_id": e.item_id, "reason": e.reason,
+                    "offset_ms": e.offset_ms} for e in events],
+        "commands": [fleet.command_json(c) for c in fleet.commands(service, node_id=node_id, limit=50)],
+    })
+
+
+@bp.patch("/fleet/nodes/<node_id>")
+@token_required("admin")
+def fleet_update_node(node_id: str):
+    data = body(NodeUpdateIn)
+    service = svc()
+    node = fleet.update_node(service, node_id, data.model_dump(exclude_unset=True), g.api_user)
+    return jsonify(fleet.node_json(node, service.config))
+
+
+@bp.get("/fleet/registry.csv")
+@token_required()
+def fleet_export():
+    return _csv(fleet.export_csv(svc()), "loaphuong-nodes.csv")
+
+
+@bp.post("/fleet/registry.csv")
+@token_required("admin")
+def fleet_import():
+    """Body: the CSV itself (text/csv) or a multipart form with a ``file`` field. ``?dry_run=1`` checks only."""
+    upload = request.files.get("file")
+    data = upload.read() if upload is not None else request.get_data()
+    try:
+        result = fleet.import_csv(svc(), data, g.api_user, dry_run=bool(_flag("dry_run")))
+    except fleet.ImportRefused as exc:
+        return jsonify({"error": {"code": "import_refused", "message": str(exc)},
+                        "errors": [e.as_dict() for e in exc.errors]}), 400
+    return jsonify(result.as_dict()), 200 if result.dry_run else 201
+
+
+@bp.get("/fleet/commands")
+@token_required()
+def fleet_commands():
+    service = svc()
+    rows = fleet.commands(service, node_id=request.args.get("node_id") or None,
+                          status=request.args.get("status") or None,
+                          limit=min(request.args.get("limit", 100, type=int) or 100, 1000))
+    return jsonify([fleet.command_json(c) for c in rows])
+
+
+@bp.post("/fleet/commands")
+@token_required()
+def fleet_send_command():
+    data = body(FleetCommandIn)
+    records = fleet.send(svc(), data.name, data.args, node_ids=data.node_ids, zone=data.zone, ward=data.ward,
+                         user=g.api_user)
+    return jsonify([fleet.command_json(c) for c in records]), 202
+
+
+@bp.get("/reports/compliance")
+@token_required()
+def report_compliance():
+    return jsonify(_compliance())
+
+
+def _compliance() -> dict[str, Any]:
+    service = svc()
+    today = service.local(datetime.now(UTC)).date()
+    last = fleet.parse_day(request.args.get("to"), "to", today)
+    first = fleet.parse_day(request.args.get("from"), "from", last - timedelta(days=6))
+    return fleet.compliance(service, first, last, zone=request.args.get("zone") or None,
+                            schedule_id=request.args.get("schedule_id", type=int))
+
+
+@bp.get("/reports/compliance.csv")
+@token_required()
+def report_compliance_csv():
+    report = _compliance()
+    return _csv(fleet.compliance_csv(report), f"compliance-{report['from']}-{report['to']}.csv")
+
+
+@bp.get("/reports/monthly")
+@token_required()
+def report_monthly():
+    return jsonify(fleet.monthly(svc(), request.args.get("month")))
+
+
+@bp.get("/reports/monthly.csv")
+@token_required()
+def report_monthly_csv():
+    stats = fleet.monthly(svc(), request.args.get("month"))
+    return _csv(fleet.monthly_csv(stats), f"monthly-{stats['month']}.csv")
+
+
+def _paths() -> dict[str, Any]:
+    op, path, query = openapi._op, openapi._path, openapi._query  # noqa: SLF001
+    filters = [query("ward"), query("zone"), query("presence"), query("drifting", "boolean"), query("q")]
+    period = [query("from"), query("to"), query("zone"), query("schedule_id", "integer")]
+    csv_ok = {"200": {"description": "CSV (UTF-8 with BOM)", "content": {"text/csv": {}}}}
+    return {
+        "/fleet/nodes": {"get": op("Fleet with debounced presence, offline alerts, clock offset, signal, storage; "
+                                   "filters ward, zone, presence (online|offline|unknown|alert), drifting, q",
+                                   params=filters)},
+        "/fleet/map": {"get": op("Map markers (nodes with GPS) coloured by status", params=filters,
+                                 response="array")},
+        "/fleet/nodes/{node_id}": {
+            "get": op("One node: registry, presence, plan, last events, command history", params=[path("node_id")]),
+            "patch": op("Edit a node's registry fields (admin)", body=NodeUpdateIn, params=[path("node_id")]),
+        },
+        "/fleet/registry.csv": {
+            "get": {"summary": "Export the registry as CSV", "responses": csv_ok},
+            "post": op("Import nodes from CSV (admin): upsert by node_id, all or nothing (400 lists every bad "
+                       "row), new nodes' tokens returned once; ?dry_run=1 only checks", ok=201,
+                       params=[query("dry_run", "boolean")]),
+        },
+        "/fleet/commands": {
+            "get": op("Command history with status pending | ok | error | rejected | timed_out",
+                      params=[query("node_id"), query("status"), query("limit", "integer")], response="array"),
+            "post": op("Send a command to nodes, a zone or a ward (volume, stop, play_now of an approved "
+                       "announcement, reboot (admin), resync, ping)", body=FleetCommandIn, ok=202,
+                       response="array"),
+        },
+        "/reports/compliance": {"get": op("Proof of play: planned vs played per day, zone and bulletin, "
+                                          "compliance %", params=period)},
+        "/reports/compliance.csv": {"get": {"summary": "The compliance report as CSV", "parameters": period,
+                                            "responses": csv_ok}},
+        "/reports/monthly": {"get": op("Monthly province statistics: bulletins, airings, minutes, emergencies, "
+                                       "success rate", params=[query("month")])},
+        "/reports/monthly.csv": {"get": {"summary": "Monthly statistics as CSV", "parameters": [query("month")],
+                                         "responses": csv_ok}},
+    }
+
+
+openapi.EXTRA_PATHS.append(_paths)
+openapi.EXTRA_MODELS.extend([NodeUpdateIn, FleetCommandIn])

@@ -1,0 +1,869 @@
+"""The fleet: registry (CSV import/export, edits), debounced presence, remote control and proof-of-play reports.
+
+Functions take the :class:`~broadcaster.services.PanelService` (its ``db`` and ``config``); the web views
+(``broadcaster/web/views_fleet.py``) and the API (``broadcaster/api/routes_fleet.py``) stay thin.
+
+Presence
+    ``Node.state`` stays what the node last said (online / offline / stopped). ``Node.presence`` is the
+    debounced view the panel shows: it follows the raw state only once that has held for
+    ``PRESENCE_DEBOUNCE_S`` (so a node that drops and reconnects within that time never flaps), except the
+    first report, which has nothing to debounce against. A node that announced a heartbeat period and has
+    published nothing for ``HEARTBEAT_GRACE`` × that period counts as offline even before its last-will
+    arrives. Offline for ``OFFLINE_ALERT_S`` raises an alert (``offline_alert_at``), cleared when it is back.
+    Nothing runs in the background: every read (and every status) first settles presence up to *now*, and
+    the state machine only needs the stored raw state and the instant it began.
+
+Clock offset
+    offset = node clock in the status − panel receive time. Delivery delay only ever makes a sample more
+    negative, so the estimate is the largest of the last ``CLOCK_SAMPLES`` samples (NTP's minimum-delay
+    filter). A node is *drifting* beyond ``DRIFT_LIMIT_MS`` (1 s): it would play off-time.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import os
+import re
+import uuid
+from calendar import monthrange
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session, selectinload
+
+from broadcaster.brokerconf import mosquitto_hash
+from broadcaster.models import (
+    Alert,
+    Announcement,
+    AuditEntry,
+    CommandRecord,
+    Node,
+    NodeEvent,
+    User,
+    Zone,
+)
+from devices import protocol as proto
+from devices.registry import RegistryError, new_token, token_hash, validate_node_id
+
+if TYPE_CHECKING:
+    from broadcaster.services import PanelService
+
+log = logging.getLogger(__name__)
+
+DEFAULTS: dict[str, int] = {
+    "PRESENCE_DEBOUNCE_S": 30,
+    "OFFLINE_ALERT_S": 600,
+    "HEARTBEAT_GRACE": 3,  # missed heartbeat periods before a silent node counts as offline
+    "DRIFT_LIMIT_MS": 1000,
+    "CLOCK_SAMPLES": 5,
+}
+
+
+def setting(config: Any, name: str) -> int:
+    """A fleet setting: the config attribute, else env ``LOAPHUONG_<NAME>``, else :data:`DEFAULTS`."""
+    value = getattr(config, name, None)
+    if value is None:
+        value = os.environ.get(f"LOAPHUONG_{name}", DEFAULTS[name])
+    return int(value)
+
+
+def _service_error(code: str, message: str, field_name: str | None = None, status: int = 400) -> Exception:
+    from broadcaster.services import ServiceError
+
+    return ServiceError(code, message, field_name, status)
+
+
+def _audit(s: Session, user: User | None, action: str, target: str = "", **detail: Any) -> None:
+    s.add(AuditEntry(user_id=user.id if user else None, action=action, target=target, detail=detail))
+
+
+# ================================================================================================ registry
+#: CSV columns, in export order. ``firmware`` is what the node reports: exported, ignored on import.
+CSV_COLUMNS = ("node_id", "name", "zone", "ward", "lat", "lon", "address", "hardware", "language", "firmware")
+EDITABLE = ("name", "zone", "ward", "lat", "lon", "address", "hardware", "language")
+LANGUAGE_RE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
+MAX_IMPORT_ROWS = 20_000
+
+
+@dataclass
+class RowError:
+    row: int  # line number in the file (the header is line 1)
+    field: str | None
+    code: str
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"row": self.row, "field": self.field, "code": self.code, "message": self.message}
+
+
+class ImportRefused(ValueError):
+    """Some rows are bad: nothing was imported. ``errors`` names each row and field."""
+
+    def __init__(self, errors: list[RowError]) -> None:
+        super().__init__(f"{len(errors)} error(s); nothing imported")
+        self.errors = errors
+
+
+def _coordinate(raw: Any, name: str, lo: float, hi: float) -> float | None:
+    """A latitude/longitude from a form, CSV cell or JSON number; ``7,5`` (Vietnamese comma) is accepted."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    if isinstance(raw, bool):
+        raise RegistryError(f"invalid_{name}", f"{name} must be a number")
+    try:
+        value = float(raw) if isinstance(raw, int | float) else float(str(raw).strip().replace(",", "."))
+    except ValueError as exc:
+        raise RegistryError(f"invalid_{name}", f"{name} must be a number") from exc
+    if not lo <= value <= hi:  # also refuses nan and inf
+        raise RegistryError(f"invalid_{name}", f"{name} must be between {lo:g} and {hi:g}")
+    return value
+
+
+def clean_fields(data: dict[str, Any], zones: dict[str, int]) -> tuple[dict[str, Any], list[tuple[str, str, str]]]:
+    """Validate editable fields present in ``data`` → (values, [(field, code, message)]).
+
+    Absent keys are left alone by the caller; present but empty values clear the field (a name falls
+    back to the node id). ``zones`` maps zone code → id.
+    """
+    out: dict[str, Any] = {}
+    errors: list[tuple[str, str, str]] = []
+
+    def text(name: str, limit: int) -> None:
+        if name not in data:
+            return
+        value = str(data[name] if data[name] is not None else "").strip()
+        if len(value) > limit:
+            errors.append((name, "too_long", f"{name} is longer than {limit} characters"))
+        else:
+            out[name] = value or None
+
+    text("name", 200)
+    text("ward", 200)
+    text("address", 300)
+    text("hardware", 100)
+    if "language" in data:
+        lang = str(data["language"] or "").strip()
+        if lang and (not LANGUAGE_RE.match(lang) or len(lang) > 35):
+            errors.append(("language", "invalid_language", "language must be a BCP 47 tag such as vi or vi-x-tay"))
+        else:
+            out["language"] = lang or None
+    if "zone" in data:
+        code = str(data["zone"] or "").strip()
+        if code and code not in zones:
+            errors.append(("zone", "unknown_zone", f"no zone {code!r}"))
+        else:
+            out["zone_id"] = zones[code] if code else None
+    for name, lo, hi in (("lat", -90.0, 90.0), ("lon", -180.0, 180.0)):
+        if name in data:
+            try:
+                out[name] = _coordinate(data[name], name, lo, hi)
+            except RegistryError as exc:
+                errors.append((name, exc.code, str(exc)))
+    if "lat" in out and "lon" in out and (out["lat"] is None) != (out["lon"] is None):
+        errors.append(("lat", "gps_pair", "give both lat and lon, or neither"))
+    return out, errors
+
+
+def _apply(node: Node, values: dict[str, Any]) -> bool:
+    changed = False
+    for key, value in values.items():
+        if key == "name":
+            value = value or node.node_id
+        if getattr(node, key) != value:
+            setattr(node, key, value)
+            changed = True
+    return changed
+
+
+def _zone_codes(s: Session) -> dict[str, int]:
+    return {code: zid for zid, code in s.execute(select(Zone.id, Zone.code))}
+
+
+def update_node(service: PanelService, node_id: str, data: dict[str, Any], user: User | None = None) -> Node:
+    """Edit a node's registry fields (see :func:`clean_fields`); a zone change republishes its plan."""
+    with service.db.session() as s:
+        node = s.scalar(select(Node).where(Node.node_id == node_id))
+        if node is None:
+            raise _service_error("not_found", f"no node {node_id!r}", status=404)
+        values, errors = clean_fields({k: v for k, v in data.items() if k in EDITABLE}, _zone_codes(s))
+        if errors:
+            name, code, message = errors[0]
+            raise _service_error(code, message, name)
+        merged = {"lat": node.lat, "lon": node.lon, **values}
+        if (merged["lat"] is None) != (merged["lon"] is None):
+            raise _service_error("gps_pair", "give both lat and lon, or neither", "lat")
+        zone_before = node.zone_id
+        if _apply(node, values):
+            _audit(s, user, "node.update", node_id, **{k: v for k, v in data.items() if k in EDITABLE})
+        zone_changed = node.zone_id != zone_before
+    if zone_changed:
+        service.publish_plans([node_id])
+    return service.get_node(node_id)  # type: ignore[return-value]
+
+
+@dataclass
+class ImportResult:
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    #: node id → token of each *new* node (shown once; existing nodes keep theirs)
+    credentials: dict[str, str] = field(default_factory=dict)
+    dry_run: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"created": self.created, "updated": self.updated, "unchanged": self.unchanged,
+                "credentials": self.credentials, "dry_run": self.dry_run}
+
+
+def _read_csv(data: bytes | str) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    if isinstance(data, bytes):
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise ImportRefused([RowError(0, None, "not_utf8", "the file is not UTF-8 text")]) from exc
+    else:
+        text = data.lstrip("\ufeff")
+    if not text.strip():
+        raise ImportRefused([RowError(1, None, "empty", "the file is empty")])
+    first = text.splitlines()[0]
+    delimiter = ";" if first.count(";") > first.count(",") else ","
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    reader.fieldnames = header
+    rows = []
+    for record in reader:
+        if not any((v or "").strip() for k, v in record.items() if k is not None):
+            continue  # blank line
+        rows.append((reader.line_num, {k: (v or "") for k, v in record.items() if k is not None}))
+    return header, rows
+
+
+def import_csv(service: PanelService, data: bytes | str, user: User | None = None, *,
+               dry_run: bool = False) -> ImportResult:
+    """Upsert nodes by ``node_id`` from CSV (``CSV_COLUMNS``; ``,`` or ``;``, UTF-8 with or without BOM).
+
+    All or nothing: if any row is bad, :class:`ImportRefused` lists every bad row and nothing changes.
+    Idempotent: importing the same file again changes nothing and issues no token. Columns missing from
+    the header keep their values; empty cells clear them. New nodes get a token (``credentials``).
+    """
+    header, rows = _read_csv(data)
+    errors: list[RowError] = []
+    if "node_id" not in header:
+        raise ImportRefused([RowError(1, "node_id", "missing_column", "the header has no node_id column")])
+    unknown = [h for h in header if h not in CSV_COLUMNS]
+    if unknown:
+        errors.append(RowError(1, unknown[0], "unknown_column",
+                               f"unknown column(s) {', '.join(unknown)}; allowed: {', '.join(CSV_COLUMNS)}"))
+    if len(rows) > MAX_IMPORT_ROWS:
+        raise ImportRefused([RowError(1, None, "too_many_rows", f"at most {MAX_IMPORT_ROWS} rows per file")])
+    result = ImportResult(dry_run=dry_run)
+    republish: list[str] = []
+    with service.db.session() as s:
+        zones = _zone_codes(s)
+        existing = {n.node_id: n for n in s.scalars(select(Node))}
+        seen: dict[str, int] = {}
+        cleaned: list[tuple[int, str, dict[str, Any]]] = []
+        for line, record in rows:
+            try:
+                node_id = validate_node_id(record.get("node_id", ""))
+            except RegistryError as exc:
+                errors.append(RowError(line, "node_id", exc.code, f"{exc} (got {record.get('node_id', '')!r})"))
+                continue
+            if node_id in seen:
+                errors.append(RowError(line, "node_id", "duplicate_node_id",
+                                       f"{node_id} is also on line {seen[node_id]}"))
+                continue
+            seen[node_id] = line
+            values, problems = clean_fields({k: v for k, v in record.items() if k in EDITABLE}, zones)
+            base = existing.get(node_id)
+            lat = values.get("lat", base.lat if base else None)
+            lon = values.get("lon", base.lon if base else None)
+            if (lat is None) != (lon is None) and not any(f in ("lat", "lon") for f, _, _ in problems):
+                problems.append(("lat", "gps_pair", "give both lat and lon, or neither"))
+            errors.extend(RowError(line, f, c, m) for f, c, m in problems)
+            cleaned.append((line, node_id, values))
+        if errors:
+            raise ImportRefused(sorted(errors, key=lambda e: (e.row, e.field or "")))
+        for _line, node_id, values in cleaned:
+            node = existing.get(node_id)
+            if node is None:
+                token = new_token()
+                node = Node(node_id=node_id, name=node_id, token_hash=token_hash(token),
+                            mqtt_password_hash=mosquitto_hash(token))
+                _apply(node, values)
+                s.add(node)
+                result.created.append(node_id)
+                result.credentials[node_id] = token
+                republish.append(node_id)
+            else:
+                zone_before = node.zone_id
+                if _apply(node, values):
+                    result.updated.append(node_id)
+                    if node.zone_id != zone_before:
+                        republish.append(node_id)
+                else:
+                    result.unchanged.append(node_id)
+        if dry_run:
+            s.rollback()
+            result.credentials = {}
+            return result
+        _audit(s, user, "node.import", "", created=len(result.created), updated=len(result.updated))
+    if republish:
+        service.publish_plans(republish)
+    return result
+
+
+def export_csv(service: PanelService) -> str:
+    """The registry as CSV (UTF-8; a BOM so that spreadsheet programs read Vietnamese correctly)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    with service.db.session() as s:
+        for n in s.scalars(select(Node).options(selectinload(Node.zone)).order_by(Node.node_id)):
+            writer.writerow([
+                n.node_id, n.name or "", n.zone.code if n.zone else "", n.ward or "",
+                "" if n.lat is None else repr(n.lat), "" if n.lon is None else repr(n.lon),
+                n.address or "", n.hardware or "", n.language or "", n.firmware or "",
+            ])
+    return "\ufeff" + out.getvalue()
+
+
+# ================================================================================================ presence
+def _raw(node: Node, now: datetime, config: Any) -> tuple[bool | None, datetime | None]:
+    """The raw presence at ``now``: the last report, or offline if the node's heartbeats stopped."""
+    raw, since = node.raw_online, node.raw_since
+    if raw and node.heartbeat_s and node.last_seen is not None:
+        silent_at = node.last_seen + timedelta(seconds=node.heartbeat_s * setting(config, "HEARTBEAT_GRACE"))
+        if now >= silent_at:
+            return False, silent_at
+    return raw, since
+
+
+def settle(node: Node, now: datetime, config: Any) -> str | None:
+    """Bring ``node.presence`` up to ``now``; returns ``"alert"`` when an offline alert was just raised."""
+    raw, since = _raw(node, now, config)
+    if raw is None or since is None:
+        return None
+    if raw is False and node.raw_online:  # heartbeats stopped: remember it as the raw state
+        node.raw_online, node.raw_since = False, since
+    target = "online" if raw else "offline"
+    debounce = timedelta(seconds=setting(config, "PRESENCE_DEBOUNCE_S"))
+    if node.presence is None:
+        node.presence, node.presence_since = target, since
+    elif node.presence != target and now - since >= debounce:
+        node.presence, node.presence_since = target, since + debounce
+    if node.presence == "online":
+        node.offline_alert_at = None
+    elif node.offline_alert_at is None and raw is False:
+        alert_after = timedelta(seconds=setting(config, "OFFLINE_ALERT_S"))
+        if now - since >= alert_after:
+            node.offline_alert_at = max(since + alert_after, node.presence_since or since)
+            return "alert"
+    return None
+
+
+def _is_replay(node: Node, st: proto.Status, clock: datetime | None) -> bool:
+    """A retained ``online`` status the panel already processed (redelivered when the panel reconnects)."""
+    return (st.state == proto.NodeState.online and clock is not None and node.status_clock is not None
+            and node.session == st.session and clock <= node.status_clock)
+
+
+def status_is_replay(node: Node, st: proto.Status) -> bool:
+    return _is_replay(node, st, _clock(st))
+
+
+def _clock(st: proto.Status) -> datetime | None:
+    value = getattr(st, "clock", None)
+    if not value:
+        return None
+    try:
+        return proto.parse_ts(value)
+    except proto.ProtocolError:
+        return None
+
+
+def on_status(node: Node, st: proto.Status, now: datetime, config: Any) -> None:
+    """Called by ``PanelService._ingest_status`` for a fresh status: health fields, clock offset, presence."""
+    settle(node, now, config)  # with the previous raw state, up to now
+    for attr, src in (("rssi", "rssi_dbm"), ("uptime_s", "uptime_s"), ("heartbeat_s", "heartbeat_s"),
+                      ("free_bytes", "free_bytes")):
+        value = getattr(st, src, None)
+        if value is not None:
+            setattr(node, attr, value)
+    online = st.state == proto.NodeState.online
+    clock = _clock(st)
+    if online and clock is not None:
+        sample = round((clock - now) / timedelta(milliseconds=1))
+        samples = ([*(node.clock_samples or []), sample])[-setting(config, "CLOCK_SAMPLES"):]
+        node.clock_samples = samples
+        node.clock_offset_ms = max(samples)
+        node.status_clock = clock
+    if not online:
+        node.clock_samples = []  # a reboot may correct the clock: start the estimate afresh
+    if node.raw_online != online or node.raw_since is None:
+        node.raw_online, node.raw_since = online, now
+    settle(node, now, config)
+
+
+def is_drifting(node: Node, config: Any) -> bool:
+    return node.clock_offset_ms is not None and abs(node.clock_offset_ms) > setting(config, "DRIFT_LIMIT_MS")
+
+
+def refresh(service: PanelService, now: datetime | None = None) -> None:
+    """Settle presence and raise offline alerts for every node, and mark expired commands timed out."""
+    now = now or datetime.now(UTC)
+    with service.db.session() as s:
+        for node in s.scalars(select(Node).where(Node.raw_since.is_not(None))):
+            if settle(node, now, service.config) == "alert":
+                log.warning("node %s offline since %s: alert", node.node_id, node.raw_since)
+                _audit(s, None, "node.offline_alert", node.node_id, since=proto.format_ts(node.raw_since))
+    expire_commands(service, now)
+
+
+# ================================================================================================ listing
+@dataclass
+class FleetFilter:
+    ward: str | None = None
+    zone: str | None = None
+    presence: str | None = None  # online | offline | unknown | alert
+    drifting: bool | None = None
+    q: str | None = None
+
+
+def list_nodes(service: PanelService, flt: FleetFilter | None = None, *, refresh_first: bool = True) -> list[Node]:
+    if refresh_first:
+        refresh(service)
+    flt = flt or FleetFilter()
+    limit = setting(service.config, "DRIFT_LIMIT_MS")
+    with service.db.session() as s:
+        q = select(Node).options(selectinload(Node.zone)).outerjoin(Node.zone).order_by(Node.node_id)
+        if flt.ward:
+            q = q.where(or_(Node.ward == flt.ward, (Node.ward.is_(None) & (Zone.ward == flt.ward))))
+        if flt.zone:
+            q = q.where(Zone.code == flt.zone)
+        if flt.presence == "alert":
+            q = q.where(Node.offline_alert_at.is_not(None))
+        elif flt.presence == "unknown":
+            q = q.where(Node.presence.is_(None))
+        elif flt.presence:
+            q = q.where(Node.presence == flt.presence)
+        if flt.drifting is True:
+            q = q.where(func.abs(Node.clock_offset_ms) > limit)
+        elif flt.drifting is False:
+            q = q.where(or_(Node.clock_offset_ms.is_(None), func.abs(Node.clock_offset_ms) <= limit))
+        if flt.q:
+            like = f"%{flt.q.strip()}%"
+            q = q.where(or_(Node.node_id.like(like), Node.name.like(like), Node.address.like(like)))
+        return list(s.scalars(q))
+
+
+def wards(service: PanelService) -> list[str]:
+    with service.db.session() as s:
+        names = set(s.scalars(select(Node.ward).where(Node.ward.is_not(None))))
+        names |= set(s.scalars(select(Zone.ward).where(Zone.ward != "")))
+    return sorted(n for n in names if n)
+
+
+def node_ward(node: Node) -> str | None:
+    return node.ward or (node.zone.ward if node.zone and node.zone.ward else None)
+
+
+def summary(nodes: Sequence[Node], config: Any) -> dict[str, int]:
+    return {
+        "total": len(nodes),
+        "online": sum(1 for n in nodes if n.presence == "online"),
+        "offline": sum(1 for n in nodes if n.presence == "offline"),
+        "unknown": sum(1 for n in nodes if n.presence is None),
+        "alerts": sum(1 for n in nodes if n.offline_alert_at is not None),
+        "drifting": sum(1 for n in nodes if is_drifting(n, config)),
+    }
+
+
+def node_json(node: Node, config: Any) -> dict[str, Any]:
+    ts = proto.format_ts
+    return {
+        "node_id": node.node_id,
+        "name": node.name,
+        "zone": node.zone.code if node.zone else None,
+        "zone_name": node.zone.name if node.zone else None,
+        "ward": node_ward(node),
+        "lat": node.lat,
+        "lon": node.lon,
+        "address": node.address,
+        "hardware": node.hardware,
+        "firmware": node.firmware,
+        "language": node.language,
+        "state": node.state,
+        "presence": node.presence or "unknown",
+        "presence_since": ts(node.presence_since) if node.presence_since else None,
+        "last_seen": ts(node.last_seen) if node.last_seen else None,
+        "offline_alert": ts(node.offline_alert_at) if node.offline_alert_at else None,
+        "clock_offset_ms": node.clock_offset_ms,
+        "drifting": is_drifting(node, config),
+        "rssi_dbm": node.rssi,
+        "free_bytes": node.free_bytes,
+        "uptime_s": node.uptime_s,
+        "heartbeat_s": node.heartbeat_s,
+        "volume": node.volume,
+        "plan_version": node.plan_version or None,
+        "reported_plan_version": node.reported_plan_version,
+        "in_sync": bool(node.plan_version) and node.reported_plan_version == node.plan_version,
+    }
+
+
+def marker_json(node: Node, config: Any) -> dict[str, Any]:
+    """Compact map marker (10,000 of them must stay small)."""
+    status = "alert" if node.offline_alert_at else (node.presence or "unknown")
+    if status == "online" and is_drifting(node, config):
+        status = "drifting"
+    return {"id": node.node_id, "name": node.name, "lat": node.lat, "lon": node.lon, "status": status,
+            "zone": node.zone.code if node.zone else None}
+
+
+def last_events(service: PanelService, node_id: str, limit: int = 30) -> list[NodeEvent]:
+    with service.db.session() as s:
+        return list(s.scalars(select(NodeEvent).where(NodeEvent.node_id == node_id)
+                              .order_by(NodeEvent.received_at.desc(), NodeEvent.seq.desc()).limit(limit)))
+
+
+# ================================================================================================ commands
+COMMANDS = ("set_volume", "stop", "play_now", "reboot", "resync", "ping")
+ADMIN_COMMANDS = ("reboot",)
+
+
+def expire_commands(service: PanelService, now: datetime | None = None) -> int:
+    """Pending commands past their expiry without an ack become ``timed_out`` (a late ack still wins)."""
+    now = now or datetime.now(UTC)
+    with service.db.session() as s:
+        result = s.execute(update(CommandRecord)
+                           .where(CommandRecord.status == "pending", CommandRecord.expires_at < now)
+                           .values(status="timed_out"))
+        return int(getattr(result, "rowcount", 0) or 0)
+
+
+def target_nodes(service: PanelService, node_ids: Iterable[str] | None = None, zone: str | None = None,
+                 ward: str | None = None) -> list[str]:
+    ids = [n for n in (node_ids or []) if n]
+    if not ids and not zone and not ward:
+        raise _service_error("no_target", "choose nodes, a zone or a ward", "node_ids")
+    with service.db.session() as s:
+        found: set[str] = set()
+        if ids:
+            known = set(s.scalars(select(Node.node_id).where(Node.node_id.in_(ids))))
+            missing = [n for n in ids if n not in known]
+            if missing:
+                raise _service_error("not_found", f"no node {missing[0]!r}", "node_ids", 404)
+            found |= known
+        if zone:
+            z = s.scalar(select(Zone).where(Zone.code == zone))
+            if z is None:
+                raise _service_error("unknown_zone", f"no zone {zone!r}", "zone", 404)
+            found |= set(s.scalars(select(Node.node_id).where(Node.zone_id == z.id)))
+        if ward:
+            found |= set(s.scalars(select(Node.node_id).outerjoin(Node.zone).where(
+                or_(Node.ward == ward, Node.ward.is_(None) & (Zone.ward == ward)))))
+    if not found:
+        raise _service_error("no_target", "no loudspeaker in that selection", "zone")
+    return sorted(found)
+
+
+def _int(args: dict[str, Any], name: str, lo: int, hi: int, default: int | None = None) -> int | None:
+    value = args.get(name, default)
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except (TypeError, ValueError) as exc:
+        raise _service_error("invalid_field", f"{name} must be a whole number", name) from exc
+    if isinstance(value, float) and value != number or not lo <= number <= hi:
+        raise _service_error("invalid_field", f"{name} must be between {lo} and {hi}", name)
+    return number
+
+
+def command_args(service: PanelService, name: str, args: dict[str, Any]) -> dict[str, Any]:
+    """Validate the panel-side form of a command and build its wire ``args``."""
+    if name not in COMMANDS:
+        raise _service_error("unknown_command", f"unknown command {name!r}", "name")
+    if name == "set_volume":
+        volume = _int(args, "volume", 0, 100)
+        if volume is None:
+            raise _service_error("required", "volume is required (0–100)", "volume")
+        return {"volume": volume}
+    if name == "stop":
+        return {"alert_id": str(args["alert_id"])} if args.get("alert_id") else {}
+    if name == "play_now":
+        ann_id = _int(args, "announcement_id", 1, 2**31)
+        if ann_id is None:
+            raise _service_error("required", "choose an approved announcement", "announcement_id")
+        ann = service.get_announcement(ann_id)
+        if ann is None:
+            raise _service_error("not_found", "no such announcement", "announcement_id", 404)
+        if ann.approval not in ("approved", "published"):
+            raise _service_error("not_approved", "only approved announcements can be played", "announcement_id")
+        if ann.media is None:
+            raise _service_error("no_audio", "the announcement has no audio yet", "announcement_id")
+        priority = args.get("priority") or "priority"
+        if priority not in ("normal", "priority", "emergency"):
+            raise _service_error("invalid_field", "priority: normal, priority or emergency", "priority")
+        out: dict[str, Any] = {
+            "alert_id": f"now-{uuid.uuid4().hex[:12]}",
+            "media": {"url": service.media_url(ann.media.sha256), "sha256": ann.media.sha256,
+                      "bytes": ann.media.size, "duration_ms": ann.media.duration_ms,
+                      "content_type": ann.media.content_type},
+            "priority": priority,
+            "repeat": _int(args, "repeat", 1, 10, 1),
+            "gap_ms": _int(args, "gap_ms", 0, 600_000, 3000),
+            "drill": False,
+            "title": ann.title[:300],
+            "announcement_id": ann.id,
+        }
+        volume = _int(args, "volume", 0, 100)
+        if volume is not None:
+            out["volume"] = volume
+        return out
+    return {}
+
+
+def send(service: PanelService, name: str, args: dict[str, Any] | None, *, node_ids: Iterable[str] | None = None,
+         zone: str | None = None, ward: str | None = None, user: User | None = None) -> list[CommandRecord]:
+    """Send one command to a node, a zone or a ward; each node gets its own signed, expiring command."""
+    if name in ADMIN_COMMANDS and user is not None and user.role != "admin":
+        raise _service_error("forbidden", f"{name} needs the admin role", "name", 403)
+    wire = command_args(service, name, dict(args or {}))
+    targets = target_nodes(service, node_ids, zone, ward)
+    return [service.send_command(node_id, name, wire, user) for node_id in targets]
+
+
+def commands(service: PanelService, node_id: str | None = None, status: str | None = None,
+             limit: int = 100) -> list[CommandRecord]:
+    expire_commands(service)
+    with service.db.session() as s:
+        q = select(CommandRecord).order_by(CommandRecord.issued_at.desc()).limit(limit)
+        if node_id:
+            q = q.where(CommandRecord.node_id == node_id)
+        if status:
+            q = q.where(CommandRecord.status == status)
+        return list(s.scalars(q))
+
+
+def command_json(c: CommandRecord) -> dict[str, Any]:
+    ts = proto.format_ts
+    return {"id": c.id, "node_id": c.node_id, "name": c.name, "args": c.args, "status": c.status,
+            "issued_at": ts(c.issued_at), "expires_at": ts(c.expires_at),
+            "acked_at": ts(c.acked_at) if c.acked_at else None, "error": c.error}
+
+
+def playable_announcements(service: PanelService) -> list[Announcement]:
+    with service.db.session() as s:
+        return list(s.scalars(select(Announcement).where(
+            Announcement.approval.in_(("approved", "published")), Announcement.media_sha256.is_not(None))
+            .order_by(Announcement.id.desc()).limit(200)))
+
+
+# ================================================================================================ reports
+PLAY_EVENTS = ("playback_started", "playback_finished", "playback_failed", "playback_stopped")
+
+
+def _outcome(events: list[NodeEvent]) -> str:
+    """played | failed | stopped | started | missing, from one node's events about one plan item."""
+    names = {e.event for e in events}
+    if "playback_finished" in names:
+        return "played"
+    stops = [e for e in events if e.event == "playback_stopped"]
+    if stops and all(e.reason == "end_at" for e in stops):
+        return "played"  # cut on purpose by the plan (end_at): it played as planned
+    if "playback_failed" in names:
+        return "failed"
+    if stops:
+        return "stopped"
+    if "playback_started" in names:
+        return "started"
+    return "missing"
+
+
+@dataclass
+class PlannedPlay:
+    day: date
+    zone: str
+    zone_name: str
+    schedule_id: int
+    title: str
+    item_id: str
+    start: datetime
+    duration_ms: int
+    node_id: str
+
+
+def _local_day_bounds(service: PanelService, first: date, last: date) -> tuple[datetime, datetime]:
+    from broadcaster.scheduling import local_day
+
+    return local_day(service, first)[0], local_day(service, last)[1]
+
+
+def planned_plays(service: PanelService, first: date, last: date, zone: str | None = None,
+                  schedule_id: int | None = None) -> list[PlannedPlay]:
+    """Every (node, plan item) the zones' timelines put in local days ``first..last`` (emergencies,
+    delivered by command, are counted in :func:`monthly` from the alerts instead)."""
+    from broadcaster.scheduling import _delivered_by_command, entry_item_id, zone_timeline
+    from schedules.timeline import AUDIBLE_STATES
+
+    start, end = _local_day_bounds(service, first, last)
+    out: list[PlannedPlay] = []
+    with service.db.session() as s:
+        zq = select(Zone).order_by(Zone.code)
+        if zone:
+            zq = zq.where(Zone.code == zone)
+        for z in s.scalars(zq):
+            members = list(s.scalars(select(Node.node_id).where(Node.zone_id == z.id).order_by(Node.node_id)))
+            if not members:
+                continue
+            entries, zs, _quiet = zone_timeline(service, s, z, start, end)
+            by_command = _delivered_by_command(zs)
+            for e in entries:
+                if e.state not in AUDIBLE_STATES or e.kind == "silence" or e.end <= e.start:
+                    continue
+                if (e.schedule_id, e.slot_start) in by_command or not start <= e.start < end:
+                    continue
+                if schedule_id is not None and e.schedule_id != schedule_id:
+                    continue
+                day = service.local(e.start).date()
+                for node_id in members:
+                    out.append(PlannedPlay(day, z.code, z.name, e.schedule_id, e.title or "", entry_item_id(e),
+                                           e.start, e.duration_ms, node_id))
+    return out
+
+
+def _outcomes(service: PanelService, plays: list[PlannedPlay], start: datetime, end: datetime) -> dict:
+    if not plays:
+        return {}
+    nodes = {p.node_id for p in plays}
+    by_key: dict[tuple[str, str], list[NodeEvent]] = defaultdict(list)
+    with service.db.session() as s:
+        q = select(NodeEvent).where(NodeEvent.event.in_(PLAY_EVENTS),
+                                    NodeEvent.at >= start - timedelta(hours=1), NodeEvent.at < end + timedelta(days=1),
+                                    NodeEvent.item_id.like("s%"))
+        if len(nodes) <= 500:
+            q = q.where(NodeEvent.node_id.in_(nodes))
+        for ev in s.scalars(q):
+            by_key[(ev.node_id, ev.item_id or "")].append(ev)
+    return {(p.node_id, p.item_id): _outcome(by_key.get((p.node_id, p.item_id), [])) for p in plays}
+
+
+def compliance(service: PanelService, first: date, last: date, *, zone: str | None = None,
+               schedule_id: int | None = None) -> dict[str, Any]:
+    """Planned vs played per day, zone and bulletin (schedule), with compliance % = played / planned."""
+    if last < first:
+        raise _service_error("invalid_range", "the end date is before the start date", "to")
+    if (last - first).days > 366:
+        raise _service_error("invalid_range", "at most one year per report", "to")
+    plays = planned_plays(service, first, last, zone, schedule_id)
+    start, end = _local_day_bounds(service, first, last)
+    outcome = _outcomes(service, plays, start, end)
+    groups: dict[tuple, dict[str, Any]] = {}
+    for p in plays:
+        key = (p.day, p.zone, p.schedule_id)
+        row = groups.setdefault(key, {"day": p.day.isoformat(), "zone": p.zone, "zone_name": p.zone_name,
+                                      "schedule_id": p.schedule_id, "title": p.title, "airings": set(),
+                                      "planned": 0, "played": 0, "failed": 0, "stopped": 0, "started": 0,
+                                      "missing": 0, "missing_nodes": []})
+        row["airings"].add(p.item_id)
+        row["planned"] += 1
+        result = outcome.get((p.node_id, p.item_id), "missing")
+        row[result] += 1
+        if result != "played" and len(row["missing_nodes"]) < 50:
+            row["missing_nodes"].append(p.node_id)
+    rows = []
+    for key in sorted(groups):
+        row = groups[key]
+        row["airings"] = len(row["airings"])
+        row["compliance"] = round(100.0 * row["played"] / row["planned"], 1) if row["planned"] else None
+        rows.append(row)
+    planned = sum(r["planned"] for r in rows)
+    played = sum(r["played"] for r in rows)
+    return {"from": first.isoformat(), "to": last.isoformat(), "zone": zone, "schedule_id": schedule_id,
+            "rows": rows, "planned": planned, "played": played,
+            "compliance": round(100.0 * played / planned, 1) if planned else None}
+
+
+REPORT_CSV_COLUMNS = ("day", "zone", "zone_name", "schedule_id", "title", "airings", "planned", "played", "failed",
+                      "stopped", "started", "missing", "compliance")
+
+
+def compliance_csv(report: dict[str, Any]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(REPORT_CSV_COLUMNS)
+    for row in report["rows"]:
+        writer.writerow(["" if row[c] is None else row[c] for c in REPORT_CSV_COLUMNS])
+    writer.writerow(["total", "", "", "", "", "", report["planned"], report["played"], "", "", "", "",
+                     "" if report["compliance"] is None else report["compliance"]])
+    return "\ufeff" + out.getvalue()
+
+
+def parse_month(value: str | None, today: date | None = None) -> tuple[date, date]:
+    if not value:
+        today = today or datetime.now(UTC).date()
+        value = f"{today.year:04d}-{today.month:02d}"
+    m = re.fullmatch(r"(\d{4})-(\d{2})", value.strip())
+    if not m or not 1 <= int(m.group(2)) <= 12:
+        raise _service_error("invalid_month", "month must look like 2026-03", "month")
+    year, month = int(m.group(1)), int(m.group(2))
+    return date(year, month, 1), date(year, month, monthrange(year, month)[1])
+
+
+def parse_day(value: str | None, name: str, default: date) -> date:
+    if not value:
+        return default
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError as exc:
+        raise _service_error("invalid_date", f"{name} must be a date such as 2026-03-31", name) from exc
+
+
+def monthly(service: PanelService, month: str | None = None) -> dict[str, Any]:
+    """Province statistics for one month (what the provincial information source system asks of a ward):
+    bulletins aired, airings, broadcast minutes, loudspeaker-minutes played, emergencies, success rate."""
+    first, last = parse_month(month, service.local(datetime.now(UTC)).date())
+    report = compliance(service, first, last)
+    plays = planned_plays(service, first, last)
+    start, end = _local_day_bounds(service, first, last)
+    outcome = _outcomes(service, plays, start, end)
+    airings: dict[tuple[str, str], int] = {}
+    for p in plays:
+        airings[(p.zone, p.item_id)] = p.duration_ms
+    played_ms = sum(p.duration_ms for p in plays if outcome.get((p.node_id, p.item_id)) == "played")
+    with service.db.session() as s:
+        alerts = list(s.scalars(select(Alert).where(Alert.released_at >= start, Alert.released_at < end,
+                                                    Alert.kind == "alert")))
+    return {
+        "month": f"{first.year:04d}-{first.month:02d}",
+        "bulletins": len({p.schedule_id for p in plays}),
+        "airings": len(airings),
+        "minutes": round(sum(airings.values()) / 60000, 1),
+        "loudspeaker_minutes": round(played_ms / 60000, 1),
+        "emergencies": sum(1 for a in alerts if not a.drill),
+        "drills": sum(1 for a in alerts if a.drill),
+        "planned_plays": report["planned"],
+        "played": report["played"],
+        "success_rate": report["compliance"],
+        "zones": len({p.zone for p in plays}),
+        "nodes": len({p.node_id for p in plays}),
+    }
+
+
+MONTHLY_CSV_COLUMNS = ("month", "bulletins", "airings", "minutes", "loudspeaker_minutes", "emergencies", "drills",
+                       "planned_plays", "played", "success_rate")
+
+
+def monthly_csv(stats: dict[str, Any]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(MONTHLY_CSV_COLUMNS)
+    writer.writerow(["" if stats[c] is None else stats[c] for c in MONTHLY_CSV_COLUMNS])
+    return "\ufeff" + out.getvalue()

@@ -1,0 +1,794 @@
+"""Scheduling service: schedules (one-off or recurring programmes) → slots → timeline → node plans.
+
+One source of truth: :func:`zone_timeline` runs :func:`schedules.timeline.build_timeline` over the slots
+of a zone, and both the dry-run view (``GET /api/v1/timeline``, the timeline page) and the plan builder
+(:func:`node_plan`) use it. A plan item is an *audible* timeline entry (``play``, ``resumed``,
+``preempted`` — the last with ``end_at``) that is not silence and not an emergency delivered by command.
+
+Only approved content reaches the timeline (``Announcement.approval`` in approved/published); a schedule
+whose programme holds an announcement without approval or audio is left out as a whole. Conflicts and
+quiet hours are checked when a schedule is created (:func:`create_schedule`), and quiet hours are applied
+again by the timeline and by the node (``Plan.quiet_hours``).
+
+Functions take the :class:`~broadcaster.services.PanelService` (for its ``db`` and ``config``) and a
+SQLAlchemy session where they read; nothing here knows Flask or MQTT.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from broadcaster.models import Announcement, Media, Node, Schedule, User, WardSetting, Zone
+from broadcaster.services import ServiceError
+from devices.protocol import PRIORITY_RANK, Priority, format_ts
+from schedules import recurrence as rr
+from schedules.quiet import QuietHours
+from schedules.timeline import AUDIBLE_STATES, Entry, Slot, SlotItem, build_timeline, find_conflicts, slot_end
+
+if TYPE_CHECKING:
+    from broadcaster.services import PanelService
+
+log = logging.getLogger(__name__)
+
+#: Slots that started this long before a window are still simulated (they may be playing or waiting).
+LOOKBACK = timedelta(hours=6)
+#: How far ahead conflicts and quiet hours are checked when a recurring schedule is created.
+CHECK_DAYS = 400
+APPROVED = ("approved", "published")
+PRIORITIES = tuple(p.value for p in Priority)
+MAX_REPEAT = 10
+MAX_ITEMS = 50
+MAX_STREAM_MS = 6 * 3600 * 1000
+WEEKDAY_NAMES = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6,
+                 "t2": 0, "t3": 1, "t4": 2, "t5": 3, "t6": 4, "t7": 5, "cn": 6}
+
+
+class ConflictError(ServiceError):
+    """The new schedule's planned airings overlap existing ones: the officer must choose."""
+
+    def __init__(self, conflicts: list[dict[str, Any]]) -> None:
+        n = len(conflicts)
+        super().__init__(code="schedule_conflict",
+                         message=f"{n} clash(es) with existing schedules: choose conflict 'override' or 'append'",
+                         field="conflict", status=409)
+        self.conflicts = conflicts
+
+
+# ------------------------------------------------------------------------------------ quiet hours
+
+
+def parse_quiet(text: str | None) -> tuple[time, time] | None:
+    """``"22:00-05:00"`` → (22:00, 05:00); ``off``/empty/equal ends → None (no quiet hours)."""
+    value = (text or "").strip().lower().replace("–", "-")
+    if value in ("", "off", "none", "0"):
+        return None
+    try:
+        a, b = (part.strip() for part in value.split("-", 1))
+        start, end = time.fromisoformat(a), time.fromisoformat(b)
+    except ValueError as exc:
+        raise ServiceError("invalid_quiet_hours", "quiet hours: HH:MM-HH:MM, or off", "quiet_hours") from exc
+    return None if start == end else (start, end)
+
+
+def _quiet(start: time, end: time, tz: str) -> QuietHours:
+    return QuietHours(start=start, end=end, tz=tz)
+
+
+def ward_quiet(s: Session, config: Any, ward: str = "") -> QuietHours:
+    """The quiet hours of ``ward``: its own setting, else the panel-wide row (ward ""), else the config."""
+    tz = config.TIMEZONE
+    for key in dict.fromkeys((ward or "", "")):
+        row = s.scalar(select(WardSetting).where(WardSetting.ward == key))
+        if row is not None:
+            return _quiet(time.fromisoformat(row.quiet_start), time.fromisoformat(row.quiet_end), tz)
+    parsed = parse_quiet(getattr(config, "QUIET_HOURS", "22:00-05:00"))
+    return _quiet(*(parsed or (time(0), time(0))), tz)
+
+
+def quiet_json(q: QuietHours) -> dict[str, str] | None:
+    return {"start": q.start.strftime("%H:%M"), "end": q.end.strftime("%H:%M")} if q.enabled else None
+
+
+def set_ward_quiet(service: PanelService, ward: str, value: str, user: User | None = None) -> list[str]:
+    """Set a ward's quiet hours (``"22:00-05:00"`` or ``off``); republishes the plans of its nodes."""
+    parsed = parse_quiet(value)
+    start, end = parsed or (time(0), time(0))
+    ward = (ward or "").strip()
+    with service.db.session() as s:
+        row = s.scalar(select(WardSetting).where(WardSetting.ward == ward))
+        if row is None:
+            row = WardSetting(ward=ward)
+            s.add(row)
+        row.quiet_start, row.quiet_end = start.strftime("%H:%M"), end.strftime("%H:%M")
+        service._audit(s, user, "ward.quiet_hours", ward or "*", quiet_hours=value)
+        q = select(Node.node_id).join(Node.zone)
+        if ward:
+            q = q.where(Zone.ward == ward)
+        affected = list(s.scalars(q))
+    return service.publish_plans(affected)
+
+
+# ------------------------------------------------------------------------------------- recurrence
+
+
+def _parse_date(value: Any, name: str) -> date:
+    try:
+        return date.fromisoformat(str(value).strip())
+    except ValueError as exc:
+        raise ServiceError("invalid_recurrence", f"{name}: a date YYYY-MM-DD is required",
+                           f"recurrence.{name}") from exc
+
+
+def _parse_time(value: Any) -> time:
+    try:
+        t = time.fromisoformat(str(value).strip())
+    except ValueError as exc:
+        raise ServiceError("invalid_recurrence", f"times: {value!r} is not HH:MM", "recurrence.times") from exc
+    return t.replace(microsecond=0, tzinfo=None)
+
+
+def _weekday(value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    key = str(value).strip().lower()[:3]
+    if key in WEEKDAY_NAMES:
+        return WEEKDAY_NAMES[key]
+    if str(value).strip().lower() in WEEKDAY_NAMES:
+        return WEEKDAY_NAMES[str(value).strip().lower()]
+    raise ServiceError("invalid_recurrence", f"weekday {value!r}: 0–6 (Monday = 0) or mon…sun",
+                       "recurrence.weekdays")
+
+
+def recurrence_from_dict(data: dict[str, Any], tz: str, expires_at: datetime | None = None) -> rr.Recurrence:
+    """API/form input → :class:`Recurrence` (validated; errors are ``invalid_recurrence``)."""
+    if not isinstance(data, dict):
+        raise ServiceError("invalid_recurrence", "recurrence must be an object", "recurrence")
+    kind = str(data.get("kind", "")).strip()
+    if kind not in rr.KINDS:
+        raise ServiceError("invalid_recurrence", f"kind must be one of {', '.join(rr.KINDS)}", "recurrence.kind")
+    if "start_date" not in data:
+        raise ServiceError("invalid_recurrence", "start_date is required", "recurrence.start_date")
+    hour_range = data.get("hour_range")
+    try:
+        rec = rr.Recurrence(
+            kind=kind,  # type: ignore[arg-type]
+            start_date=_parse_date(data["start_date"], "start_date"),
+            times=tuple(_parse_time(t) for t in (data.get("times") or [])),
+            until=_parse_date(data["until"], "until") if data.get("until") else None,
+            weekdays=tuple(_weekday(d) for d in (data.get("weekdays") or [])),
+            month_days=tuple(int(d) for d in (data.get("month_days") or [])),
+            interval=int(data.get("interval", 1)),
+            hour_range=(int(hour_range[0]), int(hour_range[1])) if hour_range else None,
+            exdates=tuple(sorted({_parse_date(d, "exdates") for d in (data.get("exdates") or [])})),
+            expires_at=expires_at,
+            tz=tz,
+        )
+    except (TypeError, ValueError, IndexError) as exc:
+        if isinstance(exc, ServiceError):
+            raise
+        raise ServiceError("invalid_recurrence", f"recurrence: {exc}", "recurrence") from exc
+    errors = rr.validate(rec)
+    if errors:
+        raise ServiceError("invalid_recurrence", f"recurrence: {', '.join(errors)}", "recurrence")
+    return rec
+
+
+def _fmt_t(t: time) -> str:
+    return t.strftime("%H:%M:%S" if t.second else "%H:%M")
+
+
+def recurrence_to_dict(rec: rr.Recurrence) -> dict[str, Any]:
+    return {
+        "kind": rec.kind,
+        "start_date": rec.start_date.isoformat(),
+        "times": [_fmt_t(t) for t in rec.times],
+        "until": rec.until.isoformat() if rec.until else None,
+        "weekdays": list(rec.weekdays),
+        "month_days": list(rec.month_days),
+        "interval": rec.interval,
+        "hour_range": list(rec.hour_range) if rec.hour_range else None,
+        "exdates": [d.isoformat() for d in rec.exdates],
+    }
+
+
+def schedule_recurrence(sched: Schedule, tz: str) -> rr.Recurrence | None:
+    if not sched.recurrence:
+        return None
+    return recurrence_from_dict(sched.recurrence, tz, sched.expires_at)
+
+
+def airings(sched: Schedule, tz: str, start: datetime, end: datetime) -> list[datetime]:
+    """Start instants (aware UTC) of ``sched`` in ``[start, end)``, expiry applied."""
+    rec = schedule_recurrence(sched, tz)
+    if rec is not None:
+        return rr.occurrences(rec, start, end)
+    at = sched.start_at
+    if start <= at < end and (sched.expires_at is None or at < sched.expires_at):
+        return [at]
+    return []
+
+
+# -------------------------------------------------------------------------------------- programmes
+
+
+def programme(sched: Schedule) -> list[dict[str, Any]]:
+    """The ordered items of a schedule (a classic schedule is one announcement)."""
+    if sched.items:
+        return list(sched.items)
+    return [{"kind": "announcement", "announcement_id": sched.announcement_id}] if sched.announcement_id else []
+
+
+def announcement_ids(items: Iterable[dict[str, Any]]) -> list[int]:
+    return [int(i["announcement_id"]) for i in items if i.get("kind") == "announcement"]
+
+
+def normalize_items(raw: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Validate programme items from the API/form (shape only; announcements are checked later)."""
+    if not raw:
+        raise ServiceError("items_required", "a programme needs at least one item", "items")
+    if len(raw) > MAX_ITEMS:
+        raise ServiceError("too_many_items", f"at most {MAX_ITEMS} items", "items")
+    out: list[dict[str, Any]] = []
+    for n, item in enumerate(raw):
+        where = f"items.{n}"
+        if not isinstance(item, dict):
+            raise ServiceError("invalid_item", "each item must be an object", where)
+        kind = item.get("kind")
+        duration = item.get("duration_ms")
+        if kind == "announcement":
+            try:
+                out.append({"kind": kind, "announcement_id": int(item["announcement_id"])})
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ServiceError("invalid_item", "announcement_id is required", where) from exc
+        elif kind == "stream":
+            url = str(item.get("url") or "").strip()
+            if not url.startswith(("http://", "https://")) or len(url) > 2000 or any(c.isspace() for c in url):
+                raise ServiceError("invalid_stream_url", "stream url must be http(s)://…", f"{where}.url")
+            if not isinstance(duration, int) or isinstance(duration, bool) or not 1000 <= duration <= MAX_STREAM_MS:
+                raise ServiceError("invalid_duration", "stream duration_ms: 1 s … 6 h", f"{where}.duration_ms")
+            out.append({"kind": kind, "url": url, "duration_ms": duration,
+                        "title": str(item.get("title") or "")[:300]})
+        elif kind == "silence":
+            if not isinstance(duration, int) or isinstance(duration, bool) or not 1 <= duration <= 3_600_000:
+                raise ServiceError("invalid_duration", "silence duration_ms: 1 ms … 1 h", f"{where}.duration_ms")
+            out.append({"kind": kind, "duration_ms": duration})
+        else:
+            raise ServiceError("invalid_item", "kind must be announcement, stream or silence", f"{where}.kind")
+    return out
+
+
+@dataclass
+class _Catalog:
+    """Announcements (and their media) the slots of a query refer to."""
+
+    anns: dict[int, Announcement] = field(default_factory=dict)
+    media: dict[str, Media] = field(default_factory=dict)  # by sha256
+
+    def load(self, s: Session, ids: Iterable[int]) -> None:
+        missing = {i for i in ids if i not in self.anns}
+        if missing:
+            for a in s.scalars(select(Announcement).options(selectinload(Announcement.media))
+                               .where(Announcement.id.in_(missing))):
+                self.anns[a.id] = a
+                if a.media is not None:
+                    self.media[a.media.sha256] = a.media
+
+    def load_media(self, s: Session, shas: Iterable[str]) -> None:
+        missing = {h for h in shas if h not in self.media}
+        if missing:
+            for m in s.scalars(select(Media).where(Media.sha256.in_(missing))):
+                self.media[m.sha256] = m
+
+    def media_for(self, ref: str) -> Media | None:
+        if ref.startswith("ann:"):
+            ann = self.anns.get(int(ref[4:]))
+            return ann.media if ann is not None else None
+        if ref.startswith("media:"):
+            return self.media.get(ref[6:])
+        return None
+
+
+def slot_items(sched: Schedule, catalog: _Catalog, approved_only: bool = True) -> tuple[SlotItem, ...] | None:
+    """The programme as timeline items, or None when some content may not (or cannot) play."""
+    out = []
+    for item in programme(sched):
+        kind = item.get("kind")
+        if kind == "announcement":
+            ann = catalog.anns.get(int(item["announcement_id"]))
+            if ann is None or ann.media is None:
+                return None
+            if approved_only and ann.approval not in APPROVED:
+                return None
+            out.append(SlotItem("announcement", ann.media.duration_ms, f"ann:{ann.id}", ann.title))
+        elif kind == "stream":
+            out.append(SlotItem("stream", int(item["duration_ms"]), item["url"], item.get("title") or item["url"]))
+        elif kind == "silence":
+            out.append(SlotItem("silence", int(item["duration_ms"])))
+    return tuple(out) or None
+
+
+def make_slot(sched: Schedule, start: datetime, items: tuple[SlotItem, ...]) -> Slot:
+    return Slot(
+        schedule_id=sched.id or 0,
+        start=start,
+        items=items,
+        priority=sched.priority,  # type: ignore[arg-type]
+        on_preempt=sched.on_preempt or "resume",  # type: ignore[arg-type]
+        on_clash=sched.on_clash or "append",  # type: ignore[arg-type]
+        repeat=sched.repeat or 1,
+        gap_ms=sched.gap_ms or 0,
+        created_seq=sched.id or 1 << 62,  # a schedule being created is the newest
+        expires_at=sched.expires_at,
+        drill=bool(sched.drill),
+    )
+
+
+def _schedules_for_zones(s: Session, zone_ids: Sequence[int], start: datetime, end: datetime) -> list[Schedule]:
+    if not zone_ids:
+        return []
+    rows = s.scalars(
+        select(Schedule)
+        .join(Schedule.zones)
+        .where(
+            Zone.id.in_(list(zone_ids)),
+            Schedule.status == "active",
+            Schedule.start_at < end,
+            or_(Schedule.recurrence.is_not(None), Schedule.start_at >= start),
+            or_(Schedule.expires_at.is_(None), Schedule.expires_at > start),
+        )
+        .distinct()
+    )
+    return list(rows)
+
+
+def _emergency_slots(s: Session, start: datetime, end: datetime, zone_ids: set[int]) -> list[Slot]:
+    """Slots of emergencies from ``broadcaster.emergency`` when that module exists (tolerated if absent)."""
+    try:
+        from broadcaster import emergency  # type: ignore[attr-defined]
+    except ImportError:
+        return []
+    fn = getattr(emergency, "emergency_slots", None)
+    if fn is None:
+        return []
+    try:
+        return list(fn(s, start, end, zone_ids))
+    except Exception:  # noqa: BLE001 — a fault there must not stop every plan
+        log.exception("emergency_slots failed; plans built without emergencies")
+        return []
+
+
+@dataclass
+class ZoneSlots:
+    slots: list[Slot]
+    catalog: _Catalog
+    schedules: dict[int, Schedule]
+
+
+def load_slots(
+    service: PanelService, s: Session, zone_ids: Sequence[int], start: datetime, end: datetime,
+    *, approved_only: bool = True, exclude_schedule: int | None = None, emergencies: bool = True,
+) -> ZoneSlots:
+    """Every slot of ``zone_ids`` that may sound in ``[start, end)`` (started up to LOOKBACK before)."""
+    tz = service.config.TIMEZONE
+    lo = start - LOOKBACK
+    scheds = [x for x in _schedules_for_zones(s, zone_ids, lo, end) if x.id != exclude_schedule]
+    catalog = _Catalog()
+    catalog.load(s, [a for x in scheds for a in announcement_ids(programme(x))])
+    slots: list[Slot] = []
+    for sched in scheds:
+        items = slot_items(sched, catalog, approved_only)
+        if items is None:
+            continue
+        slots.extend(make_slot(sched, at, items) for at in airings(sched, tz, lo, end))
+    if emergencies:
+        extra = _emergency_slots(s, lo, end, set(zone_ids))
+        refs = [i.ref for sl in extra for i in sl.items]
+        catalog.load(s, [int(r[4:]) for r in refs if r.startswith("ann:") and r[4:].isdigit()])
+        catalog.load_media(s, [r[6:] for r in refs if r.startswith("media:")])
+        slots.extend(extra)
+    return ZoneSlots(slots, catalog, {x.id: x for x in scheds})
+
+
+def zone_timeline(
+    service: PanelService, s: Session, zone: Zone, start: datetime, end: datetime
+) -> tuple[list[Entry], ZoneSlots, QuietHours]:
+    """What the loudspeakers of ``zone`` do in ``[start, end)``: the one function plans and dry-runs share."""
+    quiet = ward_quiet(s, service.config, zone.ward)
+    zs = load_slots(service, s, [zone.id], start, end)
+    return build_timeline(zs.slots, start, end, quiet), zs, quiet
+
+
+# -------------------------------------------------------------------------------------------- plans
+
+
+@dataclass
+class NodePlan:
+    items: list[dict[str, Any]]
+    extra: dict[str, Any]
+    announcement_ids: set[int]
+
+
+def _delivered_by_command(zs: ZoneSlots) -> set[tuple[int, datetime]]:
+    """Emergency alerts go out as ``play_now`` commands (broadcaster/emergency.py: negative schedule ids)."""
+    return {(sl.schedule_id, sl.start) for sl in zs.slots
+            if getattr(sl, "delivery", "plan") == "command" or sl.schedule_id < 0}
+
+
+def entry_item_id(e: Entry) -> str:
+    """Stable per audible entry: the schedule and the instant it starts sounding (entries never overlap)."""
+    return f"s{e.schedule_id}-{int(e.start.timestamp() * 1000)}"
+
+
+def entries_to_items(
+    service: PanelService, entries: Iterable[Entry], zs: ZoneSlots, *, now: datetime | None = None,
+) -> tuple[list[dict[str, Any]], set[int]]:
+    """Plan items (wire dicts) for the audible entries (see the module docstring)."""
+    max_late = service.config.MAX_LATE_MS
+    by_slot = {(sl.schedule_id, sl.start): sl for sl in zs.slots}
+    by_command = _delivered_by_command(zs)
+    items: list[tuple[tuple, dict[str, Any]]] = []
+    used: set[int] = set()
+    for e in entries:
+        if e.state not in AUDIBLE_STATES or e.kind == "silence" or e.end <= e.start:
+            continue
+        if (e.schedule_id, e.slot_start) in by_command:
+            continue
+        if now is not None and (e.end + timedelta(milliseconds=max_late) < now or e.start >= now + service.horizon):
+            continue
+        slot = by_slot.get((e.schedule_id, e.slot_start))
+        planned = slot.items[e.item_index] if slot is not None else None
+        item: dict[str, Any] = {
+            "id": entry_item_id(e),
+            "start": format_ts(e.start),
+            "priority": e.priority,
+            "title": (e.title or "")[:300],
+            "max_late_ms": max_late,
+            "schedule_id": str(e.schedule_id),
+        }
+        if e.kind == "stream":
+            duration = planned.duration_ms if planned is not None else e.duration_ms
+            item["stream"] = {"url": e.ref, "duration_ms": duration}
+            if e.state == "preempted" or e.duration_ms < duration:
+                item["end_at"] = format_ts(e.end)
+        else:
+            media = zs.catalog.media_for(e.ref)
+            if media is None:
+                continue
+            item["media"] = {"url": service.media_url(media.sha256), "sha256": media.sha256, "bytes": media.size,
+                             "duration_ms": media.duration_ms, "content_type": media.content_type}
+            if e.state == "preempted" or e.duration_ms < media.duration_ms:
+                item["end_at"] = format_ts(e.end)
+            if e.ref.startswith("ann:"):
+                used.add(int(e.ref[4:]))
+        if e.drill:
+            item["drill"] = True
+        rank = PRIORITY_RANK[Priority(e.priority)]
+        items.append(((e.start, -rank, item["id"]), item))
+    items.sort(key=lambda pair: pair[0])
+    return [i for _, i in items], used
+
+
+def node_plan(service: PanelService, s: Session, node: Node, now: datetime,
+              cache: dict[int | None, NodePlan] | None = None) -> NodePlan:
+    """The items of ``node``'s plan for ``[now, now + horizon)`` from its zone's timeline.
+
+    Every node of a zone gets the same items; pass one ``cache`` dict for a batch of nodes at one ``now``.
+    """
+    if cache is not None and node.zone_id in cache:
+        return cache[node.zone_id]
+    tz = service.config.TIMEZONE
+    zone = s.get(Zone, node.zone_id) if node.zone_id is not None else None
+    if zone is None:
+        quiet = ward_quiet(s, service.config, "")
+        result = NodePlan([], _plan_extra(tz, quiet), set())
+    else:
+        start = now - timedelta(milliseconds=service.config.MAX_LATE_MS)
+        entries, zs, quiet = zone_timeline(service, s, zone, start, now + service.horizon)
+        items, used = entries_to_items(service, entries, zs, now=now)
+        result = NodePlan(items, _plan_extra(tz, quiet), used)
+    if cache is not None:
+        cache[node.zone_id] = result
+    return result
+
+
+def _plan_extra(tz: str, quiet: QuietHours) -> dict[str, Any]:
+    extra: dict[str, Any] = {"tz": tz}
+    q = quiet_json(quiet)
+    if q is not None:
+        extra["quiet_hours"] = q
+    return extra
+
+
+def nodes_of_zones(s: Session, zone_ids: Iterable[int]) -> list[str]:
+    ids = list(zone_ids)
+    if not ids:
+        return []
+    return list(s.scalars(select(Node.node_id).where(Node.zone_id.in_(ids))))
+
+
+# ---------------------------------------------------------------------------------- create / checks
+
+
+@dataclass
+class ScheduleSpec:
+    """What an officer asks for; see :func:`create_schedule`."""
+
+    zones: list[int | str]
+    announcement_id: int | None = None
+    items: list[dict[str, Any]] | None = None
+    start_at: datetime | None = None
+    recurrence: dict[str, Any] | None = None
+    rrule: str | None = None
+    expires_at: datetime | None = None
+    priority: str = "normal"
+    on_preempt: str = "resume"
+    repeat: int = 1
+    gap_ms: int = 0
+    conflict: str | None = None  # None → refuse on clash; "override" | "append"
+    title: str | None = None
+    drill: bool = False
+
+
+def _check_spec(spec: ScheduleSpec, now: datetime) -> None:
+    if spec.priority not in PRIORITIES:
+        raise ServiceError("invalid_priority", "priority must be normal, priority or emergency", "priority")
+    if spec.on_preempt not in ("resume", "drop"):
+        raise ServiceError("invalid_on_preempt", "on_preempt must be resume or drop", "on_preempt")
+    if spec.conflict not in (None, "override", "append"):
+        raise ServiceError("invalid_conflict", "conflict must be override or append", "conflict")
+    if not 1 <= int(spec.repeat) <= MAX_REPEAT:
+        raise ServiceError("invalid_repeat", f"repeat: 1–{MAX_REPEAT}", "repeat")
+    if not 0 <= int(spec.gap_ms) <= 3_600_000:
+        raise ServiceError("invalid_gap", "gap_ms: 0 … 1 h", "gap_ms")
+    if not spec.zones:
+        raise ServiceError("zones_required", "choose at least one zone", "zones")
+    whens = sum(x is not None for x in (spec.start_at, spec.recurrence, spec.rrule))
+    if whens != 1:
+        raise ServiceError("when_required", "give exactly one of start_at, recurrence or rrule", "start_at")
+    if spec.start_at is not None:
+        if spec.start_at.tzinfo is None:
+            raise ServiceError("invalid_time", "start time must carry a time zone", "start_at")
+        if spec.start_at < now - timedelta(seconds=1):
+            raise ServiceError("time_in_past", "start time is in the past", "start_at")
+    if spec.expires_at is not None and spec.expires_at.tzinfo is None:
+        raise ServiceError("invalid_time", "expiry must carry a time zone", "expires_at")
+    if spec.announcement_id is None and not spec.items:
+        raise ServiceError("items_required", "give announcement_id or programme items", "items")
+
+
+def conflict_json(c: Any, service: PanelService, titles: dict[int, str]) -> dict[str, Any]:
+    return {
+        "schedule_id": c.schedule_id,
+        "title": titles.get(c.schedule_id, ""),
+        "start": format_ts(c.start),
+        "end": format_ts(c.end),
+        "start_local": service.local(c.start).isoformat(timespec="seconds"),
+        "end_local": service.local(c.end).isoformat(timespec="seconds"),
+        "priority": c.priority,
+        "relation": c.relation,
+    }
+
+
+def check_clashes(
+    service: PanelService, s: Session, new_slots: list[Slot], zone_ids: list[int], exclude: int | None = None
+) -> list[dict[str, Any]]:
+    """Existing airings (approved or not) in the same zones whose planned time overlaps a new airing."""
+    if not new_slots:
+        return []
+    start, end = new_slots[0].start, max(slot_end(x) for x in new_slots)
+    zs = load_slots(service, s, zone_ids, start, end, approved_only=False, exclude_schedule=exclude,
+                    emergencies=False)
+    existing = sorted((x for x in zs.slots if x.schedule_id != (exclude or 0)), key=lambda x: x.start)
+    if not existing:
+        return []
+    starts = [x.start for x in existing]
+    longest = max(slot_end(x) - x.start for x in existing)
+    found: dict[tuple[int, datetime], Any] = {}
+    for new in new_slots:
+        lo = bisect.bisect_left(starts, new.start - longest)
+        hi = bisect.bisect_right(starts, slot_end(new))
+        for c in find_conflicts(new, existing[lo:hi]):
+            found.setdefault((c.schedule_id, c.start), c)
+    titles = {sid: (sc.title or (sc.announcement.title if sc.announcement else "")) for sid, sc in zs.schedules.items()}
+    ordered = sorted(found.values(), key=lambda c: (c.start, c.schedule_id))
+    return [conflict_json(c, service, titles) for c in ordered[:200]]
+
+
+def _quiet_violation(slots: list[Slot], quiets: list[QuietHours]) -> tuple[Slot, QuietHours] | None:
+    for sl in slots:
+        for q in quiets:
+            if q.enabled and q.overlaps(sl.start, slot_end(sl)):
+                return sl, q
+    return None
+
+
+def create_schedule(service: PanelService, spec: ScheduleSpec, user: User | None = None,
+                    now: datetime | None = None) -> Schedule:
+    """Validate, check quiet hours and clashes, store, and republish the nodes of the chosen zones.
+
+    Raises :class:`ConflictError` (409, with the clashes) when the planned airings overlap existing
+    ones and ``spec.conflict`` is None; ``override``/``append`` is then stored as the schedule's
+    ``on_clash`` (see :mod:`schedules.timeline` rule 3). Emergencies never clash (they cut in).
+    """
+    now = now or datetime.now(UTC)
+    _check_spec(spec, now)
+    tz = service.config.TIMEZONE
+    rec = None
+    if spec.rrule is not None:
+        try:
+            rec = rr.from_rfc5545(spec.rrule, tz)
+        except (ValueError, KeyError) as exc:
+            raise ServiceError("invalid_recurrence", f"rrule: {exc}", "rrule") from exc
+        expires = spec.expires_at or rec.expires_at
+        spec.recurrence = recurrence_to_dict(rec)
+        spec.expires_at = expires
+    if spec.recurrence is not None:
+        rec = recurrence_from_dict(spec.recurrence, tz, spec.expires_at)
+    items = normalize_items(spec.items) if spec.items else None
+    first_ann = spec.announcement_id
+    if items is not None:
+        ids = announcement_ids(items)
+        first_ann = ids[0] if ids else None
+    with service.db.session() as s:
+        check_ids = announcement_ids(items) if items is not None else [spec.announcement_id]
+        anns = {}
+        for aid in check_ids:
+            ann = s.get(Announcement, aid)
+            if ann is None:
+                raise ServiceError("unknown_announcement", f"no announcement {aid}", "announcement_id", 404)
+            if ann.status != "ready" or not ann.media_sha256:
+                raise ServiceError("announcement_not_ready", "the announcement has no rendered audio yet",
+                                   "announcement_id")
+            anns[aid] = ann
+        zone_objs = [service._zone_by_ref(s, z) for z in spec.zones]
+        zones = list({z.id: z for z in zone_objs if z is not None}.values())
+        if rec is not None:
+            first = rr.first_occurrence(rec)
+            start_at = first if first is not None else now
+        else:
+            assert spec.start_at is not None
+            start_at = spec.start_at.astimezone(UTC)
+        title = (spec.title or "").strip()[:300] or (anns[first_ann].title if first_ann in anns else None)
+        if title is None and items:
+            title = next((i.get("title") or i.get("url") for i in items if i["kind"] == "stream"), None)
+        sched = Schedule(
+            announcement_id=first_ann, start_at=start_at, priority=spec.priority, zones=zones,
+            created_by_id=user.id if user else None, title=title,
+            recurrence=recurrence_to_dict(rec) if rec is not None else None,
+            rrule=rr.to_rfc5545(rec) if rec is not None else None,
+            expires_at=spec.expires_at.astimezone(UTC) if spec.expires_at else None,
+            items=items, repeat=int(spec.repeat), gap_ms=int(spec.gap_ms), on_preempt=spec.on_preempt,
+            on_clash=spec.conflict or "append", drill=bool(spec.drill),
+        )
+        # planned airings over the check horizon (never before now)
+        catalog = _Catalog()
+        catalog.load(s, anns)
+        slot_its = slot_items(sched, catalog, approved_only=False)
+        if slot_its is None:
+            raise ServiceError("items_required", "the programme has nothing to play", "items")
+        horizon_end = now + timedelta(days=CHECK_DAYS)
+        starts = airings(sched, tz, now - timedelta(seconds=1), horizon_end)
+        if not starts:
+            raise ServiceError("no_occurrence", "this schedule never plays (dates, exceptions or expiry)",
+                               "recurrence" if rec is not None else "start_at")
+        new_slots = [make_slot(sched, at, slot_its) for at in starts]
+        if spec.priority != "emergency" or spec.drill:
+            quiets = [ward_quiet(s, service.config, w) for w in dict.fromkeys(z.ward for z in zones)]
+            bad = _quiet_violation(new_slots, quiets)
+            if bad is not None:
+                sl, q = bad
+                local = service.local(sl.start).strftime("%H:%M %d/%m/%Y")
+                raise ServiceError("quiet_hours", f"the airing at {local} would sound in quiet hours "
+                                   f"({q.describe()}); only emergencies may", "start_at")
+        if spec.priority != "emergency" and spec.conflict is None:
+            clashes = check_clashes(service, s, new_slots, [z.id for z in zones])
+            if clashes:
+                raise ConflictError(clashes)
+        s.add(sched)
+        s.flush()
+        service._audit(
+            s, user, "schedule.create", str(sched.id),
+            announcement=first_ann, zones=[z.code for z in zones], start=start_at.isoformat(),
+            recurrence=sched.rrule, priority=spec.priority, conflict=spec.conflict,
+        )
+        sched_id = sched.id
+        affected = nodes_of_zones(s, [z.id for z in zones])
+    service.publish_plans(affected)
+    return get_schedule(service, sched_id)  # type: ignore[return-value]
+
+
+def get_schedule(service: PanelService, schedule_id: int) -> Schedule | None:
+    with service.db.session() as s:
+        return s.scalar(
+            select(Schedule)
+            .options(selectinload(Schedule.zones), selectinload(Schedule.announcement))
+            .where(Schedule.id == schedule_id)
+        )
+
+
+def affected_nodes_for_announcement(s: Session, announcement_id: int) -> list[str]:
+    """Nodes of the zones of every active schedule whose programme uses the announcement."""
+    zone_ids: set[int] = set()
+    for sched in s.scalars(select(Schedule).options(selectinload(Schedule.zones))
+                           .where(Schedule.status == "active")):
+        if announcement_id in announcement_ids(programme(sched)):
+            zone_ids.update(z.id for z in sched.zones)
+    return nodes_of_zones(s, zone_ids)
+
+
+# ----------------------------------------------------------------------------------------- dry run
+
+
+def entry_json(service: PanelService, e: Entry, zs: ZoneSlots) -> dict[str, Any]:
+    sched = zs.schedules.get(e.schedule_id)
+    delivered = (e.schedule_id, e.slot_start) in _delivered_by_command(zs)
+    return {
+        "start": format_ts(e.start),
+        "end": format_ts(e.end),
+        "start_local": service.local(e.start).isoformat(timespec="seconds"),
+        "end_local": service.local(e.end).isoformat(timespec="seconds"),
+        "duration_ms": e.duration_ms,
+        "schedule_id": e.schedule_id,
+        "schedule_title": (sched.title if sched is not None else None),
+        "slot_start": format_ts(e.slot_start) if e.slot_start else None,
+        "item": {"kind": e.kind, "ref": e.ref, "title": e.title, "index": e.item_index, "repeat": e.repeat_index},
+        "priority": e.priority,
+        "drill": e.drill,
+        "state": e.state,
+        "why": e.why,
+        "audible": e.audible,
+        "delivery": "command" if delivered else "plan",
+        "plan_item_id": entry_item_id(e) if e.audible and e.kind != "silence" and not delivered else None,
+    }
+
+
+def local_day(service: PanelService, day: date) -> tuple[datetime, datetime]:
+    zone = ZoneInfo(service.config.TIMEZONE)
+    start = datetime.combine(day, time(0), tzinfo=zone)
+    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def dry_run(service: PanelService, *, zone: str | int | None = None, node: str | None = None,
+            day: date | None = None, days: int = 1) -> dict[str, Any]:
+    """The timeline of a zone (or a node's zone) for local day(s): exactly what the plan builder sees."""
+    if day is None:
+        day = service.local(datetime.now(UTC)).date()  # type: ignore[union-attr]
+    if not 1 <= days <= 14:
+        raise ServiceError("invalid_days", "days: 1–14", "days")
+    with service.db.session() as s:
+        if node:
+            n = s.scalar(select(Node).where(Node.node_id == node))
+            if n is None:
+                raise ServiceError("not_found", f"no node {node!r}", "node", 404)
+            if n.zone_id is None:
+                raise ServiceError("node_without_zone", f"node {node!r} has no zone", "node")
+            z = s.get(Zone, n.zone_id)
+        elif zone is not None and zone != "":
+            z = service._zone_by_ref(s, zone)
+        else:
+            raise ServiceError("zone_required", "give zone or node", "zone")
+        assert z is not None
+        start, _ = local_day(service, day)
+        _, end = local_day(service, day + timedelta(days=days - 1))
+        entries, zs, quiet = zone_timeline(service, s, z, start, end)
+        return {
+            "zone": z.code,
+            "zone_name": z.name,
+            "node": node,
+            "date": day.isoformat(),
+            "days": days,
+            "tz": service.config.TIMEZONE,
+            "window": {"start": format_ts(start), "end": format_ts(end)},
+            "quiet_hours": quiet_json(quiet),
+            "entries": [entry_json(service, e, zs) for e in entries],
+        }

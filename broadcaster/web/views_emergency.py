@@ -1,0 +1,150 @@
+"""Emergency pages ("Phát khẩn cấp"): a phone-sized form, live and drill lists, per-node live status."""
+
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from broadcaster import emergency
+from broadcaster.i18n import gettext as _
+from broadcaster.services import ServiceError
+from broadcaster.web.views import bp, error_text, svc
+
+
+@bp.app_template_global("em_label")
+def em_label(kind: str, value: str) -> str:
+    """``emergency.<kind>.<value>`` translated; in English (no catalogue) the value itself, readable."""
+    key = f"emergency.{kind}.{value}"
+    text = _(key)
+    return value.replace("_", " ") if text == key else text
+
+
+def _int(name: str, default: int | None, code: str) -> int | None:
+    raw = (request.form.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ServiceError(code, f"{name} must be a whole number", name) from None
+
+
+def _approved_announcements() -> list:
+    return [a for a in svc().list_announcements() if a.media_sha256 and emergency._approved(a)]  # noqa: SLF001
+
+
+def _page(form: dict | None = None, error: str | None = None, error_field: str | None = None, status: int = 200):
+    service = svc()
+    return render_template(
+        "emergency.html",
+        zones=service.list_zones(),
+        announcements=_approved_announcements(),
+        live=emergency.list_alerts(service, drill=False, limit=20),
+        drills=emergency.list_alerts(service, drill=True, limit=20),
+        two_person=emergency.two_person_required(service, wards=[]),
+        max_repeat=emergency.MAX_REPEAT,
+        form=form or {},
+        error=error,
+        error_field=error_field,
+    ), status
+
+
+@bp.get("/emergency")
+@login_required
+def emergency_page():
+    return _page()
+
+
+@bp.post("/emergency")
+@login_required
+def emergency_create():
+    form = request.form
+    drill = form.get("mode") == "drill"
+    all_zones = form.get("all_zones") == "1"
+    try:
+        source = form.get("source", "text")
+        ann_id = _int("announcement_id", None, "unknown_announcement") if source == "announcement" else None
+        alert = emergency.create_alert(
+            svc(),
+            title=form.get("title", ""),
+            text=None if source == "announcement" else form.get("text", ""),
+            announcement_id=ann_id,
+            zones=[] if all_zones else form.getlist("zones"),
+            all_zones=all_zones,
+            repeat=_int("repeat", 1, "emergency_bad_repeat"),  # type: ignore[arg-type]
+            gap_ms=(_int("gap_s", 3, "emergency_bad_gap") or 0) * 1000,
+            volume=_int("volume", None, "emergency_bad_volume"),
+            drill=drill,
+            user=current_user,
+        )
+    except ServiceError as exc:
+        # Nothing is lost: the form comes back as it was, with the reason.
+        return _page(form=form, error=error_text(exc), error_field=exc.field, status=exc.status)
+    if alert.status == "pending_release":
+        flash(_("Waiting for a second leader or admin to release this emergency."), "warn")
+    elif alert.drill:
+        flash(_("Drill sent to the loudspeakers."), "ok")
+    else:
+        flash(_("Emergency sent to the loudspeakers."), "ok")
+    return redirect(url_for("views.emergency_detail", alert_id=alert.id))
+
+
+def _detail_context(alert_id: int) -> dict:
+    service = svc()
+    alert = emergency.get_alert(service, alert_id)
+    if alert is None:
+        abort(404)
+    rows = emergency.deliveries(service, alert)
+    cancel = emergency.get_alert(service, alert.cancel_alert_id) if alert.cancel_alert_id else None
+    names = emergency.user_names(service, (alert.created_by_id, alert.released_by_id, alert.cancelled_by_id))
+    return {"alert": alert, "rows": rows, "summary": emergency.summary(rows), "cancel": cancel, "names": names,
+            "cancel_rows": emergency.deliveries(service, cancel) if cancel else [],
+            "can_release": (alert.status == "pending_release" and current_user.role in ("leader", "admin")
+                            and current_user.id != alert.created_by_id)}
+
+
+@bp.get("/emergency/<int:alert_id>")
+@login_required
+def emergency_detail(alert_id: int):
+    return render_template("emergency_detail.html", **_detail_context(alert_id))
+
+
+@bp.get("/emergency/<int:alert_id>/status")
+@login_required
+def emergency_status(alert_id: int):
+    """The live part of the detail page (fetched every second by the page)."""
+    return render_template("emergency_status.html", **_detail_context(alert_id))
+
+
+@bp.post("/emergency/<int:alert_id>/release")
+@login_required
+def emergency_release(alert_id: int):
+    try:
+        emergency.release_alert(svc(), alert_id, current_user)
+        flash(_("Emergency released."), "ok")
+    except ServiceError as exc:
+        flash(error_text(exc), "error")
+    return redirect(url_for("views.emergency_detail", alert_id=alert_id))
+
+
+@bp.post("/emergency/<int:alert_id>/cancel")
+@login_required
+def emergency_cancel(alert_id: int):
+    try:
+        alert = emergency.cancel_alert(svc(), alert_id, current_user)
+        flash(_("Emergency cancelled; the cancellation is being broadcast.") if alert.cancel_alert_id
+              else _("Emergency discarded before release."), "ok")
+    except ServiceError as exc:
+        flash(error_text(exc), "error")
+    return redirect(url_for("views.emergency_detail", alert_id=alert_id))
+
+
+@bp.post("/emergency/settings")
+@login_required
+def emergency_settings():
+    try:
+        emergency.set_two_person(svc(), request.form.get("two_person") == "1", current_user)
+        flash(_("Saved."), "ok")
+    except ServiceError as exc:
+        flash(error_text(exc), "error")
+    return redirect(url_for("views.emergency_page"))

@@ -1,0 +1,240 @@
+"""The scale simulator (firmware-sim/scale.py) against a real broker and a real panel.
+
+Hundreds of nodes in one process, one asyncio loop: they get their plans, play a scheduled item from their own
+clocks, and survive the faults the simulator injects — corrupted media (never played), disconnect storms (every
+event reaches the panel exactly once) and power cuts (seq and session keep counting). Timing goals belong to
+bench/bench_fleet.py; the skew asserted here is deliberately loose.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from firmware_sim.http_async import MediaFaults
+from firmware_sim.mqtt_async import MqttConnection
+from firmware_sim.scale import FleetConfig, NodeCred, ScaleFleet
+from sqlalchemy import select
+
+from broadcaster.models import NodeEvent
+from devices.protocol import format_ts, parse_ts
+
+pytestmark = pytest.mark.slow
+
+TEXT = "Thông báo của Ủy ban nhân dân phường về lịch thu gom rác thải sinh hoạt."
+
+
+def start_fleet(stack, zone: str, count: int, **config) -> ScaleFleet:
+    ids = [f"{zone}-{i:03d}" for i in range(count)]
+    stack.provision({zone: ids})
+    fleet_config = FleetConfig(broker_host=stack.broker.host, broker_port=stack.broker.port,
+                               panel_public_key=stack.service.public_key_b64, data_dir=stack.root / f"scale-{zone}",
+                               topic_prefix=stack.config.MQTT_PREFIX, playback_log=stack.root / f"{zone}.jsonl",
+                               **config)
+    fleet = ScaleFleet(fleet_config, [NodeCred(n, stack.tokens[n]) for n in ids])
+    fleet.start()
+    return fleet
+
+
+def wait_for(pred, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = pred()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def schedule(stack, zone: str, seconds: float) -> tuple[dict, dict, datetime]:
+    ann = stack.api("POST", "/announcements", 201, json={"title": "Thu gom rác", "text": TEXT, "approve": True})
+    start = (datetime.now(UTC) + timedelta(seconds=seconds)).replace(microsecond=0)
+    sched = stack.api("POST", "/schedules", 201,
+                      json={"announcement_id": ann["id"], "zones": [zone], "start_at": format_ts(start)})
+    return ann, sched, start
+
+
+def panel_events(stack, node_ids: list[str]) -> dict[str, list[tuple[int, str]]]:
+    with stack.service.db.session() as s:
+        rows = s.execute(select(NodeEvent.node_id, NodeEvent.seq, NodeEvent.event)
+                         .where(NodeEvent.node_id.in_(node_ids)))
+        out: dict[str, list[tuple[int, str]]] = defaultdict(list)
+        for node_id, seq, event in rows:
+            out[node_id].append((seq, event))
+    return out
+
+
+def plays(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text("utf-8").splitlines()] if path.exists() else []
+
+
+def test_no_thread_or_select_per_client(panel_stack):
+    """Many nodes, one loop thread: connections are asyncio protocols, not paho clients with their own loop."""
+    before = threading.active_count()
+    fleet = start_fleet(panel_stack, "thr", 60)
+    try:
+        wait_for(lambda: fleet.summary()["connected"] == 60, 30, "60 nodes connected")
+        assert threading.active_count() - before <= 2  # the loop thread (+ at most a resolver worker)
+        conns = fleet.call(lambda: [type(n.conn) for n in fleet.nodes.values()])
+        assert set(conns) == {MqttConnection}
+    finally:
+        fleet.stop()
+
+
+def test_two_hundred_nodes_get_plans_and_play_on_time(panel_stack):
+    stack = panel_stack
+    fleet = start_fleet(stack, "to-1", 200)
+    try:
+        wait_for(lambda: (s := fleet.summary())["connected"] == 200 and s["with_plan"] == 200, 60,
+                 "200 nodes connected with a plan")
+        ann, sched, start = schedule(stack, "to-1", 8)
+        duration = ann["media"]["duration_ms"] / 1000
+        wait_for(lambda: fleet.summary()["plays_finished"] >= 200, start.timestamp() - time.time() + duration + 20,
+                 "200 playbacks finished")
+        fleet.flush()
+        log = [p for p in plays(stack.root / "to-1.jsonl") if p["schedule_id"] == str(sched["id"])]
+        assert sorted(p["node_id"] for p in log) == sorted(stack.tokens)  # every node exactly once
+        for p in log:
+            assert p["result"] == "finished" and p["sha256"] == ann["media"]["sha256"]
+            assert parse_ts(p["scheduled_start"]) == start
+            assert abs(p["offset_ms"]) < 500, p  # loose on purpose: the timing goal is bench (c)
+        assert fleet.summary()["downloads"] == 1  # one HTTP download shared by 200 nodes, each checked the hash
+
+        # Proof of play reaches the panel: 200 finished plays of the schedule.
+        def finished() -> bool:
+            rows = stack.service.plays(schedule_id=sched["id"])
+            return len([r for r in rows if r["result"] == "played"]) == 200
+
+        wait_for(finished, 30, "200 plays in the panel")
+    finally:
+        fleet.stop()
+
+
+def test_corrupted_media_is_never_played(panel_stack):
+    stack = panel_stack
+    fleet = start_fleet(stack, "to-2", 20, media_faults=MediaFaults(corrupt_rate=1.0), seed=7)
+    try:
+        wait_for(lambda: fleet.summary()["with_plan"] == 20, 30, "plans")
+        ann, sched, start = schedule(stack, "to-2", 3)
+        node_ids = sorted(stack.tokens)
+
+        def mismatches() -> bool:
+            events = panel_events(stack, node_ids)
+            return all(any(e == "media_failed" for _, e in events[n]) for n in node_ids)
+
+        wait_for(mismatches, 20, "media_failed from every node")
+        time.sleep(max(0.0, start.timestamp() + 1 - time.time()))
+        assert fleet.summary()["plays_started"] == 0  # due, but the only bytes on offer fail the sha256 check
+        with stack.service.db.session() as s:
+            reasons = set(s.scalars(select(NodeEvent.reason).where(NodeEvent.event == "media_failed")))
+        assert reasons and all("sha256 mismatch" in r for r in reasons), reasons
+        assert fleet.proxy is not None and fleet.proxy.counts["corrupted"] >= 1
+
+        # The server heals: the retries fetch good bytes and the item plays late, within its window.
+        fleet.set_media_faults(corrupt_rate=0.0)
+        wait_for(lambda: fleet.summary()["plays_finished"] == 20, 60, "late plays after the fix")
+        fleet.flush()
+        log = plays(stack.root / "to-2.jsonl")
+        assert len(log) == 20 and all(p["sha256"] == ann["media"]["sha256"] and p["offset_ms"] > 0 for p in log)
+    finally:
+        fleet.stop()
+
+
+def test_disconnect_storm_every_event_arrives_once(panel_stack):
+    stack = panel_stack
+    fleet = start_fleet(stack, "to-3", 100)
+    try:
+        wait_for(lambda: fleet.summary()["connected"] == 100, 30, "100 nodes connected")
+        ann, sched, start = schedule(stack, "to-3", 4)
+        # Storms while plans, media_ready and playback events are being produced and published.
+        for _ in range(3):
+            time.sleep(1.5)
+            assert len(fleet.disconnect_storm(1.0)) == 100
+        duration = ann["media"]["duration_ms"] / 1000
+        wait_for(lambda: fleet.summary()["plays_finished"] == 100, start.timestamp() - time.time() + duration + 30,
+                 "100 playbacks finished")
+        wait_for(lambda: (s := fleet.summary())["connected"] == 100 and s["outbox"] == 0, 60,
+                 "all reconnected with an empty outbox")
+        summary = fleet.summary()
+        assert summary["disconnects"] >= 100
+        node_ids = sorted(stack.tokens)
+        seqs = {n: fleet.node_info(n)["seq"] for n in node_ids}
+
+        def all_in() -> bool:
+            events = panel_events(stack, node_ids)
+            return all(len(events[n]) == seqs[n] for n in node_ids)
+
+        wait_for(all_in, 30, "every event in the panel")
+        events = panel_events(stack, node_ids)
+        for n in node_ids:  # exactly 1..seq, once each (the panel stores each (node, epoch, seq) once)
+            assert sorted(s for s, _ in events[n]) == list(range(1, seqs[n] + 1)), n
+            names = [e for _, e in sorted(events[n])]
+            assert names.count("playback_started") == 1 and names.count("playback_finished") == 1
+        assert summary["events"] == sum(seqs.values())
+    finally:
+        fleet.stop()
+
+
+def test_power_cut_reboot_keeps_seq_and_session_counting(panel_stack):
+    stack = panel_stack
+    fleet = start_fleet(stack, "to-4", 30)
+    try:
+        wait_for(lambda: (s := fleet.summary())["connected"] == 30 and s["outbox"] == 0, 30, "connected")
+        ann, sched, start = schedule(stack, "to-4", 3)
+        wait_for(lambda: fleet.summary()["plays_started"] == 30, 30, "playing")
+        victims = sorted(stack.tokens)[:10]
+        before = {n: fleet.node_info(n) for n in victims}
+        fleet.reboot(victims, clean=False)  # power cut while playing
+        wait_for(lambda: all(fleet.node_info(n)["connected"] for n in victims), 30, "rebooted nodes back")
+        wait_for(lambda: fleet.summary()["outbox"] == 0, 30, "outboxes drained")
+        for n in victims:
+            after = fleet.node_info(n)
+            assert after["session"] == before[n]["session"] + 1
+            assert after["plan_version"] == before[n]["plan_version"]  # from its own storage, not re-applied
+            assert after["seq"] > before[n]["seq"]  # the `interrupted` report took the next number
+            assert ann["media"]["sha256"] in after["verified"]
+        node_ids = sorted(stack.tokens)
+
+        def consistent() -> bool:
+            events = panel_events(stack, node_ids)
+            return all(len(events[n]) == fleet.node_info(n)["seq"] for n in victims)
+
+        wait_for(consistent, 30, "events of the rebooted nodes in the panel")
+        events = panel_events(stack, victims)
+        for n in victims:
+            ordered = sorted(events[n])
+            assert [s for s, _ in ordered] == list(range(1, len(ordered) + 1))
+            names = [e for _, e in ordered]
+            assert names.count("plan_applied") == 2  # the first plan and the schedule — none after the reboot
+            assert names[-1] == "playback_failed"  # interrupted, reported at the next boot, not replayed
+            assert names.count("playback_started") == 1
+        with stack.service.db.session() as s:
+            reasons = list(s.scalars(select(NodeEvent.reason).where(NodeEvent.node_id.in_(victims),
+                                                                     NodeEvent.event == "playback_failed")))
+        assert reasons == ["interrupted"] * 10
+        # The panel sees the new session of each rebooted node.
+        wait_for(lambda: all(stack.service.get_node(n).session == before[n]["session"] + 1 for n in victims), 20,
+                 "new sessions at the panel")
+    finally:
+        fleet.stop()
+
+
+def test_broker_restart_nodes_come_back(panel_stack):
+    stack = panel_stack
+    fleet = start_fleet(stack, "to-5", 50, reconnect_max_delay=2.0)
+    try:
+        wait_for(lambda: fleet.summary()["connected"] == 50, 30, "connected")
+        stack.broker.kill()
+        wait_for(lambda: fleet.summary()["connected"] == 0, 20, "all disconnected")
+        time.sleep(1.0)
+        stack.broker.start()
+        wait_for(lambda: fleet.summary()["connected"] == 50, 60, "all reconnected after the restart")
+        ann, sched, start = schedule(stack, "to-5", 4)
+        wait_for(lambda: fleet.summary()["plays_started"] == 50, 60, "plays after the broker restart")
+    finally:
+        fleet.stop()
