@@ -29,7 +29,11 @@ Dates (scheme)
     (ngày, hôm, sáng, trưa, chiều, tối, đêm, mùng, quốc khánh, a weekday, a time). d/m with m > 12 is always
     a ratio. "đường 3/2" → "đường ba tháng hai" (street names). m/yyyy and "T2/2025" → "tháng M năm Y";
     "quý IV/2024" → "quý bốn năm …". Ranges "15-20/3", "2-3 tháng 9" and "15/3-20/3" are read with "đến".
-    d-m without a year is a date only after ngày/mùng/quốc khánh ("Quốc khánh 2-9").
+    d-m without a year is a date after ngày/mùng/quốc khánh/dịp/lễ/kỷ niệm/tết, in a list of such dates
+    ("Nghỉ lễ 30-4 và 1-5"), or when it cannot be a range (day > 12 > month: "chào mừng 30-4"); never after a
+    score word ("thắng 3-1" → "thắng ba một"). Lists share one month: "ngày 7 và 8/6" → "ngày mùng bảy và mùng
+    tám tháng sáu", "từ ngày 1 đến 5/10" → "từ ngày mùng một đến mùng năm tháng mười"; "đêm 6 rạng sáng 7/9" →
+    "đêm mùng sáu rạng sáng mùng bảy tháng chín".
 
 Document numbers (scheme)
     "N/YYYY/CODE" and "N/CODE" are read in written order with the codes expanded:
@@ -40,6 +44,8 @@ Document numbers (scheme)
     "Nghị định 49/2024/NĐ-CP" → "Nghị định bốn mươi chín năm hai nghìn không trăm hai mươi tư của Chính phủ";
     "Luật 100/2015/QH13" → "Luật một trăm năm hai nghìn không trăm mười lăm của Quốc hội khóa mười ba";
     "văn bản số 123/QĐ-UBND" → "văn bản số một trăm hai mươi ba quyết định của Ủy ban nhân dân".
+    The issuer is not said when "của …" follows (optionally after the date): "Kế hoạch số 86/KH-UBND ngày
+    12/3/2025 của UBND quận" → "Kế hoạch số tám mươi sáu ngày … của ủy ban nhân dân quận".
 
 Other readings
     Times 6h45 / 17:30 → "sáu giờ bốn mươi lăm phút"; ranges "20-25" → "hai mươi đến hai mươi lăm"; phone
@@ -50,6 +56,15 @@ Other readings
     units after a number (m mét, ha héc ta, °C độ xê, km/h ki lô mét một giờ, …); a price or quantity unit
     followed by "/word" is read "một word" ("đồng/tháng" → "đồng một tháng"), any other "/" between words
     is "trên"; unknown all-caps acronyms of 2–5 letters that are not Vietnamese syllables are spelled.
+    Addresses keep "trên" ("số nhà 25/3" → "hai mươi lăm trên ba"); "2/3 dân số" → "hai phần ba dân số" (a small
+    fraction before số/dân số/diện tích/…); two counts "12 vụ/25 đối tượng" → "mười hai vụ với hai mươi lăm đối
+    tượng". "hạng/giải 1, 2, 3, 4" → "nhất, nhì, ba, tư". Coordinates "20,5°N", "107,8°E" → "… độ Vĩ Bắc",
+    "… độ Kinh Đông" (after vĩ/kinh tuyến: "độ Bắc"/"độ Đông"). Money "500k" → "năm trăm nghìn", "1tr" → "một
+    triệu". "111"–"115" in a list of such numbers or an emergency context are digits ("Gọi 113, 114, 115").
+    Licence plates "29A-123.45" and record codes after "mã hồ sơ", "mã số", … are spelled digit by digit;
+    "ĐT 741" (no colon, short) is "đường tỉnh"; "Km 15+500" → "ki lô mét mười lăm cộng năm trăm"; "7g sáng"
+    → "bảy giờ sáng"; "cúm A/H5N1" → "cúm a hát năm en nờ một"; "60+ tuổi" → "sáu mươi tuổi trở lên".
+    The result is idempotent: normalising the output again changes nothing.
 """
 
 from __future__ import annotations
@@ -329,10 +344,10 @@ def _dictionary_regex(keys: tuple[str, ...]) -> re.Pattern[str] | None:
     if not keys:
         return None
     alternation = "|".join(re.escape(k) for k in sorted(keys, key=len, reverse=True))
-    return re.compile(rf"(?<![\w])(?:{alternation})(?![\w])")
+    return re.compile(rf"(?<![^\W_])(?:{alternation})(?![^\W_])")
 
 
-_WORD_RE = re.compile(r"(?<![\w])[^\W\d_]{2,}(?![\w])")
+_WORD_RE = re.compile(r"(?<![^\W_])[^\W\d_]{2,}(?![^\W_])")
 
 
 def _expand_abbreviations(text: str, table: Mapping[str, str], *, spell_unknown: bool) -> str:
@@ -356,7 +371,10 @@ _PARTY_DOC_RE = re.compile(
 _DOC_NO_CODE_RE = re.compile(r"(?i)(\bsố\s*:?\s*)([0-9]{1,6})/((?:19|20)[0-9]{2})(?![\w/-])")
 
 
-def _say_doc_code(code: str, before: str, table: Mapping[str, str]) -> str:
+_ISSUER_FOLLOWS_RE = re.compile(r"(?i)\s*,?\s*(?:ngày\s+[0-9]{1,2}[/.\-][0-9]{1,2}[/.\-][0-9]{4}\s*,?\s*)?của(?![\w])")
+
+
+def _say_doc_code(code: str, before: str, table: Mapping[str, str], issuer_follows: bool = False) -> str:
     types: list[str] = []
     issuers: list[str] = []
     rest: list[str] = []
@@ -378,7 +396,7 @@ def _say_doc_code(code: str, before: str, table: Mapping[str, str]) -> str:
     said_before = before.lower()
     types = [t for t in types if not re.search(rf"{re.escape(t)}\s*(?:số)?\s*:?\s*$", said_before)]
     words = list(types)
-    if issuers:
+    if issuers and not issuer_follows:  # "… 86/KH-UBND ngày 12/3/2025 của UBND quận": the issuer is said after
         words.append("của " + ", ".join(issuers))
     words += rest
     return " ".join(words)
@@ -389,13 +407,14 @@ def _doc_numbers(text: str, table: Mapping[str, str]) -> str:
         words = [read_number(int(m["n"]))]
         if m["y"]:
             words += ["năm", read_number(int(m["y"]))]
-        code = _say_doc_code(m["code"], _clause_before(text, m.start()), table)
+        code = _say_doc_code(m["code"], _clause_before(text, m.start()), table, _ISSUER_FOLLOWS_RE.match(text, m.end()))
         if code:
             words.append(code)
         return _pad(" ".join(words))
 
     def party(m: re.Match[str]) -> str:
-        code = _say_doc_code(m["code"].replace("/", "-"), _clause_before(text, m.start()), table)
+        before = _clause_before(text, m.start())
+        code = _say_doc_code(m["code"].replace("/", "-"), before, table, _ISSUER_FOLLOWS_RE.match(text, m.end()))
         return _pad(f"{read_number(int(m['n']))} {code}")
 
     text = _DOC_RE.sub(say, text)
@@ -417,13 +436,22 @@ _PHONE_CONTEXT_RE = re.compile(
     re.IGNORECASE,
 )
 _PHONE_RE = re.compile(r"(?<![0-9.,/+])(?:\+84|0)[0-9]*(?:[ .\-][0-9]+)*(?![0-9])")
+# file/record codes mixing letters and digits ("mã hồ sơ 000.12.34.H26-250312-0001") are spelled out
+_ID_CODE_RE = re.compile(
+    r"(?<![\w])((?i:mã hồ sơ|số hồ sơ|mã số hồ sơ|mã tra cứu|mã định danh|mã số|mã|số biên nhận|biên nhận))"
+    r"(\s*:?\s*)((?=[A-Z0-9.\-]*[0-9])[0-9A-Z]+(?:[.\-][0-9A-Z]+)+)(?![\w]|[.\-][0-9A-Z])"
+)
 _HOTLINE_RE = re.compile(r"(?<![0-9.,/])(?:1800|1900)(?:[ .\-]?[0-9]){4,6}(?![0-9]|[.,][0-9])")
 _SHORT_HOTLINE_RE = re.compile(r"(?<![0-9.,/])11[1-5](?![0-9]|[.,][0-9])")
 _EMERGENCY_CONTEXT_RE = re.compile(
     r"(?i)(?:gọi|điện thoại|hotline|đường dây nóng|tổng đài|cấp cứu|cứu hỏa|cứu hoả|cứu hộ|cứu nạn|pccc|cnch|"
-    r"công an|cảnh sát|khẩn cấp|báo cháy|trẻ em)[^.!?;]{0,50}$"
+    r"công an|cảnh sát|khẩn cấp|báo cháy|trẻ em|một một (?:một|hai|ba|bốn|năm))[^.!?;]{0,50}$"
 )
-_SHORT_HOTLINE_FOLLOW_RE = re.compile(r"\s*(?:$|[.,;:!?)\-]|\s*(?:hoặc|hay|và|để|khi|ngay|miễn|của|số)\b)")
+_SHORT_HOTLINE_FOLLOW_RE = re.compile(
+    r"\s*(?:$|[.,;:!?)\-]|\s*(?:hoặc|hay|và|để|khi|ngay|miễn|của|số|hoạt động|trực|luôn|sẵn sàng|hỗ trợ|"
+    r"tiếp nhận|được|nếu|trong|24)\b)"
+)
+_SHORT_HOTLINE_LIST_RE = re.compile(r"(?<![0-9.,/])11[1-5](?:\s*(?:,|và|hoặc|hay|/)\s*11[1-5])+(?![0-9]|[.,][0-9])")
 
 
 def _say_phone_digits(num: str) -> str:
@@ -476,10 +504,28 @@ def _phones(text: str) -> str:
         return m.group(0)
 
     text = re.sub(r"\((0[0-9]{1,3})\)\s*(?=[0-9])", r"\1 ", text)  # "(024) 3825 4321"
+    text = _ID_CODE_RE.sub(lambda m: f"{m[1]}{m[2]}{_pad(spell(m[3]))}", text)
     text = _PHONE_CONTEXT_RE.sub(context, text)
     text = _HOTLINE_RE.sub(hotline, text)
     text = _PHONE_RE.sub(mobile, text)
+    text = _SHORT_HOTLINE_LIST_RE.sub(lambda m: _pad(re.sub(r"[0-9]+", lambda d: read_digits(d[0]), m[0])), text)
     return _SHORT_HOTLINE_RE.sub(short, text)
+
+
+# ------------------------------------------------------------------------------------------- vehicles, roads
+
+_PLATE_RE = re.compile(
+    r"(?<![\w.\-])([0-9]{2}[A-Z][A-Z0-9]?)\s*-\s*([0-9]{3}\.[0-9]{2}|[0-9]{4,5})(?![\w]|[.,][0-9])"
+)  # licence plates "29A-123.45" → "hai chín a một hai ba bốn năm"
+_ROAD_DOT_RE = re.compile(r"(?<![\w.])(QL|TL|ĐT|ĐH|HL)\.\s*(?=[0-9])")
+_PROVINCIAL_ROAD_RE = re.compile(r"(?<![\w])ĐT\s*(?=[0-9]{1,4}[A-Z]?(?![0-9]|[.,][0-9]))")
+
+
+def _vehicles_and_roads(text: str) -> str:
+    text = _PLATE_RE.sub(lambda m: _pad(f"{spell(m[1])} {read_digits(m[2])}"), text)
+    text = _ROAD_DOT_RE.sub(r"\1 ", text)
+    text = re.sub(r"(?<![\w])Km\s*(?=[0-9])", "ki lô mét ", text)  # road milestone "Km 15+500"
+    return _PROVINCIAL_ROAD_RE.sub("đường tỉnh ", text)  # phones after "ĐT:" were read already
 
 
 # ------------------------------------------------------------------------------------------- dates
@@ -504,6 +550,10 @@ _COUNT_NOUNS = (
 _COUNT_NOUN_AFTER = re.compile(rf"(?i)\s*(?:{_COUNT_NOUNS})(?![\w])")
 
 _Y = r"(?:1[89]|2[01])[0-9]{2}"
+_NIGHT_RE = re.compile(
+    rf"(?i)(?<![\w])(đêm)\s+(?:ngày\s+)?([0-9]{{1,2}})\s+(rạng sáng|rạng)\s+(?:ngày\s+)?([0-9]{{1,2}})/([0-9]{{1,2}})"
+    rf"(?:/({_Y}))?(?![0-9/]|[.,][0-9])"
+)  # "đêm 6 rạng sáng 7/9" → "đêm mùng sáu rạng sáng mùng bảy tháng chín"
 _DATE_PAIR_RE = re.compile(
     rf"(?<![0-9/.,])([0-9]{{1,2}})/([0-9]{{1,2}})(?:/({_Y}))?\s*-\s*([0-9]{{1,2}})/([0-9]{{1,2}})(?:/({_Y}))?"
     r"(?![0-9/]|[.,][0-9])"
@@ -514,12 +564,20 @@ _DAY_RANGE_RE = re.compile(
 _DAY_RANGE_WORDS_RE = re.compile(
     r"(?i)(?<![0-9/.,])([0-9]{1,2})\s*-\s*([0-9]{1,2})\s+tháng\s+([0-9]{1,2})(?![0-9]|[/.,][0-9])"
 )
+_DAY_LIST_RE = re.compile(
+    rf"(?i)(?<![\w])(ngày|mùng|mồng)\s+((?:[0-9]{{1,2}}\s*(?:,|và|hoặc|hay|đến|tới)\s*)+)([0-9]{{1,2}})/([0-9]{{1,2}})"
+    rf"(?:/({_Y}))?(?![0-9/]|[.,][0-9])"
+)  # "ngày 7 và 8/6", "các ngày 2, 3 và 4/9", "từ ngày 1 đến 5/10"
 _DATE_DMY_RE = re.compile(rf"(?<![0-9/.,])([0-9]{{1,2}})([/.\-])([0-9]{{1,2}})\2({_Y})(?![0-9]|[/.,\-][0-9])")
 _MONTH_YEAR_RE = re.compile(rf"(?<![0-9/.,])([0-9]{{1,2}})/({_Y})(?![0-9/]|[.,][0-9])")
 _T_MONTH_RE = re.compile(rf"(?<![\w])T(1[0-2]|[1-9])/({_Y})(?![0-9])")  # "T2/2025" = tháng 2/2025
 _QUARTER_RE = re.compile(rf"(?i)\b(quý)\s+([0-9]|[IV]+)\s*/\s*({_Y})(?![0-9])")
 _DATE_DM_RE = re.compile(r"(?<![0-9/.,])([0-9]{1,2})/([0-9]{1,2})(?![0-9/]|[.,][0-9])")
-_DATE_DM_DASH_RE = re.compile(r"(?<![0-9/.,\-])([0-9]{1,2})[-.]([0-9]{1,2})(?![0-9/\-]|[.,][0-9]|\s*tháng)")
+_DATE_DM_DASH_RE = re.compile(r"(?<![\w/.,\-])([0-9]{1,2})[-.]([0-9]{1,2})(?![0-9/\-]|[.,][0-9]|\s*tháng)")
+_DASH_DATE_CONTEXT = re.compile(
+    r"(?i)(?:^|[^\w])(?:ngày|mùng|mồng|quốc khánh|dịp|lễ|kỷ niệm|tết)\s*"
+    r"(?:[0-9]{1,2}-[0-9]{1,2}\s*(?:,|và|hoặc|đến)\s*)*$"
+)
 _NGAY_D_RE = re.compile(r"(?i)(?<![\w])(ngày)\s+([0-9]{1,2})(?=\s*(?:(?:tháng|đến|tới|và)(?![\w])|[,\-]))")
 _MONTH_RE = re.compile(
     r"(?i)(?<![\w])(?<!mỗi )(?<!hàng )(tháng)\s+([0-9]{1,2})(?![0-9]|[.,/:][0-9])"
@@ -565,6 +623,26 @@ def _dates(text: str) -> str:
         prefix, mung = lead(m.start())
         return _pad(f"{prefix}{_day(d1, mung)} đến {date_words(d2, mo, None)}")
 
+    def night(m: re.Match[str]) -> str:
+        d1, d2, mo = int(m[2]), int(m[4]), int(m[5])
+        if not (_valid_dm(d1, mo) and _valid_dm(d2, mo)):
+            return m.group(0)
+        year = f" năm {read_number(int(m[6]))}" if m[6] else ""
+        return _pad(f"{m[1]} {_day(d1)} {m[3]} {_day(d2)} tháng {_month(mo)}{year}")
+
+    def day_list(m: re.Match[str]) -> str:
+        days = [int(d) for d in re.findall(r"[0-9]+", m[2])] + [int(m[3])]
+        mo = int(m[4])
+        if not all(_valid_dm(d, mo) for d in days):
+            return m.group(0)
+        after_mung = m[1].lower() in ("mùng", "mồng")
+        seps = [f" {w.strip()} " if w.strip() != "," else ", " for w in re.findall(r"\s*(?:,|[^\W\d_]+)\s*", m[2])]
+        words = [_day(days[0], after_mung)]
+        for sep, d in zip(seps, days[1:], strict=True):
+            words += [sep, _day(d)]
+        year = f" năm {read_number(int(m[5]))}" if m[5] else ""
+        return _pad(f"{m[1]} {''.join(words)} tháng {_month(mo)}{year}")
+
     def dmy(m: re.Match[str]) -> str:
         d, mo = int(m[1]), int(m[3])
         if not _valid_dm(d, mo):
@@ -592,7 +670,12 @@ def _dates(text: str) -> str:
         before = _clause_before(text, m.start(), 30)
         if _AFTER_STREET.search(before):
             return _pad(f"{read_number(d)} tháng {_month(mo)}")
-        ratio = _COUNT_NOUN_AFTER.match(text, m.end()) or _RATIO_CONTEXT.search(before) or m.group(0) == "24/7"
+        ratio = (
+            _COUNT_NOUN_AFTER.match(text, m.end())
+            or _RATIO_CONTEXT.search(before)
+            or m.group(0) == "24/7"
+            or (m.group(0) == "7/7" and re.match(r"\s*ngày", text[m.end() :]))
+        )
         if ratio and not _STRONG_DATE_CONTEXT.search(before):
             return m.group(0)
         prefix, mung = lead(m.start())
@@ -600,9 +683,13 @@ def _dates(text: str) -> str:
 
     def dm_dash(m: re.Match[str]) -> str:
         d, mo = int(m[1]), int(m[2])
-        before = text[max(0, m.start() - 16) : m.start()]
-        if not _valid_dm(d, mo) or not re.search(r"(?i)(?:ngày|mùng|mồng|quốc khánh)\s*$", before):
+        before = text[max(0, m.start() - 40) : m.start()]
+        if not _valid_dm(d, mo):
             return m.group(0)
+        if re.search(r"(?i)(?:tỷ số|tỉ số|thắng|thua|hòa|hoà)\s*$", before):
+            return m.group(0)
+        if not (_DASH_DATE_CONTEXT.search(before) or (d > 12 and d > mo and m[0][len(m[1])] == "-")):
+            return m.group(0)  # "30-4" cannot be a range; "1-5" is one unless a date word precedes
         prefix, mung = lead(m.start())
         return _pad(prefix + date_words(d, mo, None, mung))
 
@@ -615,6 +702,8 @@ def _dates(text: str) -> str:
         return f"{m[1]} {_month(mo)} " if 1 <= mo <= 12 else m.group(0)
 
     for rx, fn in (
+        (_NIGHT_RE, night),
+        (_DAY_LIST_RE, day_list),
         (_DATE_PAIR_RE, pair),
         (_DAY_RANGE_RE, day_range),
         (_DAY_RANGE_WORDS_RE, day_range_words),
@@ -635,6 +724,10 @@ def _dates(text: str) -> str:
 
 _TIME_H_RE = re.compile(r"(?<![0-9.,:\w])([0-9]{1,2})\s?[hH]([0-9]{1,2})?(?:\s?(?:phút|ph|p)|['’])?(?![^\W_])")
 _TIME_G_RE = re.compile(r"(?<![0-9.,:\w])([0-9]{1,2})[gG]([0-9]{2})(?:\s?(?:phút|ph|p)|['’])?(?![^\W_])")
+_TIME_G_BARE_RE = re.compile(
+    r"(?i)(?<![0-9.,:\w])([0-9]{1,2})\s?g"
+    r"(?=\s+(?:sáng|trưa|chiều|tối|đêm|cùng ngày|ngày|hàng ngày)(?![\w]))"
+)  # "7g sáng" (a bare "500g" stays grams)
 _TIME_COLON_RE = re.compile(r"(?<![0-9.,:])([0-9]{1,2}):([0-9]{2})(?::([0-9]{2}))?(?![0-9]|:[0-9])")
 
 
@@ -659,6 +752,7 @@ def _times(text: str) -> str:
     text = re.sub(r"(?<![\w])(giờ)\s+00(?![0-9])(?:\s*phút(?![\w]))?", r"\1", text, flags=re.IGNORECASE)
     text = _TIME_H_RE.sub(hm, text)
     text = _TIME_G_RE.sub(hm, text)
+    text = _TIME_G_BARE_RE.sub(lambda m: _pad(_time_words(int(m[1]), 0)) if int(m[1]) <= 24 else m.group(0), text)
     return _TIME_COLON_RE.sub(colon, text)
 
 
@@ -668,8 +762,11 @@ _WEEKDAY_TOKEN_RE = re.compile(r"(?<![\w/.])T([2-7])(?![\w/])")
 _ORDINAL_RE = re.compile(r"(?i)(?<![\w])(thứ)\s*([0-9]{1,3})(?![0-9]|[.,/][0-9])")
 _ROMAN_CONTEXT_RE = re.compile(
     r"(?i:(?<![\w])(khóa|khoá|lần thứ|lần|thế kỷ|thế kỉ|đại hội|kỳ họp thứ|kì họp thứ|kỳ họp|kì họp|thứ|chương|"
-    r"phần|quý|giai đoạn|tập|hạng|cấp|mục))\s+([IVXL]+)(?![\w])"
+    r"phần|quý|giai đoạn|tập|cấp|mục|khu vực|vùng|loại|nhóm|đợt|học kỳ|học kì|kỳ|kì|quân khu|quân đoàn|"
+    r"sư đoàn|trung đoàn|tiểu đoàn|bậc|báo động))\s+([IVXL]+)(?![\w])"
 )
+_RANK_RE = re.compile(r"(?i)(?<![\w])(hạng|giải)\s+([0-9]{1,2}|[IVX]{1,4})(?![\w]|[.,/][0-9])")
+_RANKS = {1: "nhất", 2: "nhì", 3: "ba", 4: "tư"}
 _WEEKDAY_WORDS = r"(?:[Tt]hứ (?:hai|ba|tư|năm|sáu|bảy)|[Cc]hủ nhật|CN)"
 _WEEKDAY_RANGE_RE = re.compile(rf"({_WEEKDAY_WORDS})\s*-\s*(?={_WEEKDAY_WORDS}(?![\w]))")
 
@@ -684,6 +781,13 @@ def _ordinals(text: str) -> str:
         word = _ordinal(value) if m[1].lower().endswith("thứ") else read_number(value)
         return f"{m[1]} {word}"
 
+    def rank(m: re.Match[str]) -> str:
+        value = int(m[2]) if m[2].isdigit() else _roman(m[2].upper() if m[2].isupper() else "")
+        if not value:
+            return m.group(0)
+        return f"{m[1]} {_RANKS.get(value) or read_number(value)} "
+
+    text = _RANK_RE.sub(rank, text)
     text = _ROMAN_CONTEXT_RE.sub(roman, text)
     text = _ORDINAL_RE.sub(lambda m: f"{m[1]} {_ordinal(int(m[2]))} ", text)
     return _WEEKDAY_RANGE_RE.sub(r"\1 đến ", text)
@@ -694,6 +798,7 @@ def _ordinals(text: str) -> str:
 _UNITS: dict[str, str] = {
     "km/h": "ki lô mét một giờ",
     "m/s": "mét trên giây",
+    "mg/l": "mi li gam trên lít",
     "m3/s": "mét khối trên giây",
     "km2": "ki lô mét vuông",
     "m2": "mét vuông",
@@ -720,20 +825,62 @@ _UNITS: dict[str, str] = {
     "vnđ": "đồng",
     "vnd": "đồng",
     "USD": "đô la Mỹ",
+    "k": "nghìn",
+    "tr": "triệu",
+    "Km/h": "ki lô mét một giờ",
+    "Km": "ki lô mét",
+    "Kg": "ki lô gam",
+    "KG": "ki lô gam",
     "kWh": "ki lô oát giờ",
     "kW": "ki lô oát",
     "MW": "mê ga oát",
+    "W": "oát",
 }
 _UNIT_ALT = "|".join(re.escape(u) for u in sorted(_UNITS, key=len, reverse=True))
 _NUMBER_RE = re.compile(
     rf"(?:(?<![\w])(?P<pre>[A-ZĐ])(?=[0-9]))?(?<![0-9])(?P<num>{_NUM})(?![0-9])"
     rf"(?:\s*(?P<unit>{_UNIT_ALT})(?![^\W_]))?(?P<suf>[A-ZĐ](?![^\W\d_]))?"
 )
+_SCORE_RE = re.compile(r"(?i)((?:tỷ số|tỉ số|thắng|thua|hòa|hoà)\s+)([0-9]{1,2})\s*-\s*([0-9]{1,2})(?![0-9])")
 _RANGE_RE = re.compile(r"([0-9])([A-Za-zđ°%'’]{0,4}[23]?)\s*[-~]\s*(?=[0-9])")
 _MINUS_RE = re.compile(r"(?:(?<=^)|(?<=[\s(:]))-(?=[0-9])")
-_PER_UNIT_WORDS = r"đồng|tấn|tạ|yến|lít|gam|mét|vuông|khối|ta|cân|chiếc|bao|lần|buổi|đợt|ngày|tuần|tháng|quý|năm"
+_PER_UNIT_WORDS = (
+    r"trăm|nghìn|triệu|tỷ|đồng|tấn|tạ|yến|lít|gam|mét|vuông|khối|ta|cân|chiếc|bao|lần|buổi|đợt|ngày|tuần|tháng|quý|năm"
+)
 _PER_RE = re.compile(rf"(?<![\w])({_PER_UNIT_WORDS})((?:\s*/\s*[^\W\d_]+[0-9]?(?![\w]))+)")
 _PER_PART_RE = re.compile(r"\s*/\s*([^\W\d_]+[0-9]?)")
+
+
+_COORD_RE = re.compile(r"(?<![\w.,])(?P<num>[0-9]{1,3}(?:[.,][0-9]{1,3})?)\s*(?P<deg>°|độ)?\s*(?P<dir>[NSEW])(?![\w])")
+_COORD_DIRS = {"N": ("Vĩ", "Bắc"), "S": ("Vĩ", "Nam"), "E": ("Kinh", "Đông"), "W": ("Kinh", "Tây")}
+_COORD_CONTEXT_RE = re.compile(r"(?i)(?:vĩ|kinh)\s*(?:tuyến|độ)(?:\s*[0-9.,]+\s*[NSEW]?\s*(?:đến|-)|)\s*$")
+_PER_DIGIT_UNIT_RE = re.compile(r"(?<=[^\W_])\s*/\s*(km2|cm2|m2|m3)(?![\w])")
+
+
+# "2/3 dân số", "1/2 số hộ": a part of a whole → "hai phần ba"
+_FRACTION_RE = re.compile(
+    r"(?<![0-9.,/])([1-9])/([2-9]|10)(?=\s+(?:số|dân số|diện tích|tổng|kinh phí|lượng|thời gian)(?![\w]))"
+)
+# "12 vụ/25 đối tượng", "125 hộ/432 nhân khẩu": two counts of one thing → "với"
+_COUNT_PAIR_RE = re.compile(
+    r"((?<![\w.,])[0-9]+(?:[.,][0-9]+)*\s*[^\W\d_]+(?:\s[^\W\d_]+)?)\s*/\s*"
+    r"(?=(?!1\s)[0-9]+(?:[.,][0-9]+)*\s+[^\W\d_])"
+)
+
+
+def _coordinates(text: str) -> str:
+    """Coordinates: "20,5°N; 107,8°E" → "hai mươi phẩy năm độ Vĩ Bắc; một trăm linh bảy phẩy tám độ Kinh Đông"."""
+
+    def say(m: re.Match[str]) -> str:
+        before = text[max(0, m.start() - 40) : m.start()]
+        in_context = _COORD_CONTEXT_RE.search(before)
+        if not (m["deg"] or ((any(c in m["num"] for c in ".,") or in_context) and m["dir"] in "NE")):
+            return m.group(0)
+        axis, side = _COORD_DIRS[m["dir"]]
+        direction = side if in_context else f"{axis} {side}"
+        return _pad(f"{_say_number(m['num'])} độ {direction}")
+
+    return _COORD_RE.sub(say, text)
 
 
 def _numbers(text: str) -> str:
@@ -748,14 +895,22 @@ def _numbers(text: str) -> str:
             words.append(spell(m["suf"]))
         return _pad(" ".join(words))
 
+    text = _coordinates(text)
+    text = _PER_DIGIT_UNIT_RE.sub(lambda m: f" một {_UNITS[m[1]]} ", text)
     text = _MINUS_RE.sub("âm ", text)
     text = re.sub(r"(?<=[0-9])\s*[xX×]\s*(?=[0-9])", " nhân ", text)
     text = re.sub(r"(?<=[0-9])\s*\+\s*(?=[0-9])", " cộng ", text)
+    text = re.sub(r"(?<=[0-9])\+(?![0-9])(\s*tuổi(?![\w]))?", r"\1 trở lên", text)  # "60+ tuổi"
     text = re.sub(r"(?<![\w])~\s*(?=[0-9])", "khoảng ", text)
     text = re.sub(r"(?:>=|≥)\s*(?=[0-9])", " từ ", text)
     text = re.sub(r"(?:<=|≤)\s*(?=[0-9])", " không quá ", text)
     text = re.sub(r">\s*(?=[0-9])", " trên ", text)
     text = re.sub(r"<\s*(?=[0-9])", " dưới ", text)
+    text = _FRACTION_RE.sub(lambda m: f"{m[1]} phần {m[2]}" if int(m[1]) < int(m[2]) else m.group(0), text)
+    text = _COUNT_PAIR_RE.sub(
+        lambda m: m[1] + (" trên " if re.search(rf"(?:{_PER_UNIT_WORDS}|đ|kg|g|km|m|%)$", m[1]) else " với "), text
+    )
+    text = re.sub(r"(?<=[^\W\d_])\s*/\s*1\s+(?=[^\W\d_])", " một ", text)  # "đồng/1 tháng"
     text = re.sub(r"(?<=[0-9])\s*/\s*(?=[0-9])", " trên ", text)
     text = _NUMBER_RE.sub(say, text)
 
@@ -768,7 +923,7 @@ def _numbers(text: str) -> str:
 
 # ------------------------------------------------------------------------------------------ prefixes
 
-_PLACE_PREFIX_RE = re.compile(r"(?<![\w.])(TP|Tp|TT|P|Q|X|H)\.\s*(?=[0-9]|[^\W\d_])")
+_PLACE_PREFIX_RE = re.compile(r"(?<![\w])(TP|Tp|TT|P|Q|X|H)\.[\s/\\|*#^~_+<>•·●▪◦\-\"“”„«»‘’'`]*(?=[0-9]|[^\W\d_]{2})")
 _PLACE_PREFIXES = {"TP": "thành phố", "Tp": "thành phố", "TT": "thị trấn", "P": "phường", "Q": "quận",
                    "X": "xã", "H": "huyện"}  # fmt: skip
 
@@ -793,7 +948,7 @@ def _symbols(text: str) -> str:
     text = text.replace("&", " và ").replace("@", " a còng ").replace("%", " phần trăm ")
     text = text.replace("°", " độ ").replace("$", " đô la ").replace("=", " bằng ")
     text = re.sub(r"[()\[\]{}]", ", ", text)
-    text = re.sub(r"[\"“”„«»‘’'`]", "", text)
+    text = re.sub(r"[\"“”„«»‘’'`]", " ", text)
     text = re.sub(r"(?<=[^\W_])-(?=[^\W_])", " ", text)  # glued hyphen between words
     text = re.sub(r"(?:^|\s)-+(?=\s|$)|^-+", ", ", text)  # dash used as a pause
     text = re.sub(r"[/\\|*#^~_+<>•·●▪◦-]", " ", text)
@@ -824,15 +979,21 @@ def normalize(text: str, *, abbreviations: Mapping[str, str] | None = None) -> s
         table.update(abbreviations)
     text = unicodedata.normalize("NFC", text or "")
     text = text.translate(_UNICODE_FIXES).translate(_FULLWIDTH_DIGITS)
+    text = "".join(" " if unicodedata.category(c) == "Cc" and c not in "\n\r" else c for c in text)
     text = _join_lines(text)
     text = _EMAIL_RE.sub(_say_link, text)
     text = _URL_RE.sub(_say_link, text)
     text = re.sub(r"(?i)(?<![\w])v\.\s?v\.(?:\.\.)?", " vân vân ", text)
+    text = re.sub(r"(?<![\w])([AB])/(?=H[0-9]+N[0-9]+)", lambda m: spell(m[1]) + " ", text)  # cúm A/H5N1
+    text = re.sub(r"(?<=[0-9])\s*in\s*(?=1(?![0-9]))", " trong ", text)  # vắc xin 6in1
+    text = re.sub(r"(?<![\w])(GS|PGS|TS|ThS|BS|Bs|KS)\.\s*(?=[A-ZĐ])", r"\1 ", text)  # "PGS.TS. Nguyễn Văn A"
     text = _doc_numbers(text, table)
     text = _phones(text)
+    text = _vehicles_and_roads(text)
     with_digits = {k: v for k, v in table.items() if any("0" <= c <= "9" for c in k)}
     text = _expand_abbreviations(text, with_digits, spell_unknown=False)
     text = _dates(text)
+    text = _SCORE_RE.sub(r"\1\2 \3", text)
     text = _RANGE_RE.sub(r"\1\2 đến ", text)
     text = _times(text)
     text = _ordinals(text)
@@ -841,4 +1002,5 @@ def normalize(text: str, *, abbreviations: Mapping[str, str] | None = None) -> s
     text = _expand_abbreviations(text, table, spell_unknown=True)
     text = _symbols(text)
     text = re.sub(r"[0-9]+", lambda m: _pad(read_digits(m.group(0))), text)  # safety net: no digit survives
-    return unicodedata.normalize("NFC", _tidy(text))
+    text = _tidy(_place_prefixes(_tidy(text)))  # "P." that only met its name once brackets were tidied away
+    return unicodedata.normalize("NFC", text)

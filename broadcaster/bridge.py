@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 
 
 class MqttBridge:
+    #: Most messages handed to ``PanelService.ingest_batch`` at once (one transaction per run of events).
+    BATCH = 1000
+
     def __init__(
         self,
         service,  # broadcaster.services.PanelService (not imported: avoids a cycle)
@@ -47,7 +50,7 @@ class MqttBridge:
         if username:
             self.client.username_pw_set(username, password or None)
         self.client.will_set(self.topics.panel_status(), self._panel_status("offline"), qos=1, retain=True)
-        self.client.max_inflight_messages_set(100)
+        self.client.max_inflight_messages_set(1000)  # a province-wide alert is one command per node
         self.client.reconnect_delay_set(min_delay=1, max_delay=15)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
@@ -106,23 +109,54 @@ class MqttBridge:
 
     # ---------------------------------------------------------------- worker
     def _work(self) -> None:
+        """Hand queued messages to the service in batches (whatever has queued up, at most BATCH)."""
         while True:
-            item = self._inbox.get()
-            if item is None:
+            first = self._inbox.get()
+            if first is None:
                 return
-            topic, payload = item
+            batch = [first]
+            stop = False
+            while len(batch) < self.BATCH:
+                try:
+                    item = self._inbox.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                    break
+                batch.append(item)
+            self._handle(batch)
+            for _ in batch:
+                self._inbox.task_done()
+            if stop:
+                return
+
+    def _handle(self, batch: list[tuple[str, bytes]]) -> None:
+        messages: list[tuple[str, bytes]] = []
+        for topic, payload in batch:
+            if topic != "__republish__":
+                messages.append((topic, payload))
+                continue
+            self._ingest(messages)
+            messages = []
             try:
-                if topic == "__republish__":
-                    self.service.republish_retained()
-                else:
-                    self.service.ingest(topic, payload)
+                self.service.republish_retained()
             except Exception:  # noqa: BLE001
-                log.exception("failed to handle message on %s", topic)
+                log.exception("failed to republish retained plans")
+        self._ingest(messages)
+
+    def _ingest(self, messages: list[tuple[str, bytes]]) -> None:
+        if not messages:
+            return
+        try:
+            self.service.ingest_batch(messages)
+        except Exception:  # noqa: BLE001 — the worker must outlive any bad message
+            log.exception("failed to handle %d messages", len(messages))
 
     def drain(self, timeout: float = 5.0) -> None:
         """Wait until queued inbound messages are processed (tests, shutdown)."""
         import time
 
         deadline = time.monotonic() + timeout
-        while self._inbox.unfinished_tasks and not self._inbox.empty() and time.monotonic() < deadline:
+        while self._inbox.unfinished_tasks and time.monotonic() < deadline:
             time.sleep(0.01)

@@ -38,7 +38,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydub import AudioSegment
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, insert, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from audio import SpeechError, decode, default_engines, prepare_for_broadcast, render_speech
@@ -373,10 +373,25 @@ class _Outgoing:
 
 def _command(s: Session, node_id: str, name: str, args: dict[str, Any], user: User | None,
              now: datetime) -> _Outgoing:
-    record = CommandRecord(id=uuid.uuid4().hex, node_id=node_id, name=name, args=args, issued_at=now,
-                           expires_at=now + COMMAND_TTL, issued_by_id=user.id if user else None)
-    s.add(record)
-    return _Outgoing(node_id, record.id, name, args)
+    """A command to send; its record is written by :func:`_store_commands` (one statement for all nodes)."""
+    return _Outgoing(node_id, uuid.uuid4().hex, name, args)
+
+
+def _store_commands(s: Session, outgoing: list[_Outgoing], user: User | None, now: datetime) -> None:
+    """Insert the command records in bulk: an emergency to a province is thousands of rows, and the time it
+    takes to write them is time before the first loudspeaker hears the alert."""
+    if outgoing:
+        s.execute(insert(CommandRecord), [
+            {"id": o.command_id, "node_id": o.node_id, "name": o.name, "args": o.args, "issued_at": now,
+             "expires_at": now + COMMAND_TTL, "status": "pending", "issued_by_id": user.id if user else None}
+            for o in outgoing])
+
+
+def _store_deliveries(s: Session, alert_id: int, outgoing: list[_Outgoing], now: datetime) -> None:
+    if outgoing:
+        s.execute(insert(AlertDelivery), [
+            {"alert_id": alert_id, "node_id": o.node_id, "command_id": o.command_id, "sent_at": now}
+            for o in outgoing])
 
 
 def _publish(service: PanelService, outgoing: list[_Outgoing], now: datetime) -> None:
@@ -404,8 +419,8 @@ def _release(service: PanelService, alert_id: int, user: User | None) -> None:
                 raise ServiceError("emergency_no_nodes", "there is no loudspeaker in the chosen zones", "zones")
             args = _play_now_args(service, alert)
             outgoing = [_command(s, n, "play_now", args, user, now) for n in nodes]
-            for out in outgoing:
-                s.add(AlertDelivery(alert_id=alert.id, node_id=out.node_id, command_id=out.command_id, sent_at=now))
+            _store_commands(s, outgoing, user, now)
+            _store_deliveries(s, alert.id, outgoing, now)
             alert.status = "released"
             alert.released_at = now
             alert.released_by_id = user.id if user else None
@@ -497,15 +512,15 @@ def cancel_alert(service: PanelService, alert_id: int, user: User | None) -> Ale
                 stops = {n: _command(s, n, "stop", {"alert_id": str(alert.id)}, user, now) for n in nodes}
                 args = _play_now_args(service, cancel)
                 plays = [_command(s, n, "play_now", args, user, now) for n in nodes]
+                _store_commands(s, [*stops.values(), *plays], user, now)
                 for d in s.scalars(select(AlertDelivery).where(AlertDelivery.alert_id == alert.id)):
                     d.stop_command_id = stops[d.node_id].command_id
-                for out in plays:
-                    s.add(AlertDelivery(alert_id=cancel.id, node_id=out.node_id, command_id=out.command_id,
-                                        sent_at=now))
+                _store_deliveries(s, cancel.id, plays, now)
                 _audit(s, user, alert, "cancel", cancel_alert=cancel.id, nodes=len(nodes))
                 _audit(s, user, cancel, "release", cancels=alert.id, nodes=len(nodes))
                 # stop first, then the cancellation: one topic per node keeps QoS 1 order
-                outgoing = [x for n in nodes for x in (stops[n], next(p for p in plays if p.node_id == n))]
+                play_of = {p.node_id: p for p in plays}
+                outgoing = [x for n in nodes for x in (stops[n], play_of[n])]
         _publish(service, outgoing, now)
     if nodes:
         _republish_plans(service, nodes, [o.command_id for o in outgoing if o.name == "play_now"])

@@ -15,9 +15,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import bindparam, case, func, select, update
+from sqlalchemy.orm import Session, defer, selectinload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from audio import MediaStore
@@ -42,6 +41,16 @@ from schedules.plans import build_plan, next_version, plan_hash
 from schedules.timeutil import to_local
 
 log = logging.getLogger(__name__)
+
+
+def _insert_ignoring_duplicates(session: Session, model: type) -> Any:
+    """``INSERT … ON CONFLICT DO NOTHING`` for the dialect in use (SQLite by default, PostgreSQL in larger
+    deployments): duplicates are skipped by the database's unique constraint, in the same statement."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(model).on_conflict_do_nothing()
 
 ROLES = ("officer", "leader", "admin")
 ZONE_KINDS = ("village", "residential_group")
@@ -393,46 +402,69 @@ class PanelService:
 
         return scheduling.node_plan(self, s, node, now).items
 
+    #: Plans are built, committed and published this many nodes at a time, so that the broker and the
+    #: nodes are already busy with the first plans while the panel builds the next ones.
+    PLAN_CHUNK = 500
+
     def publish_plans(
         self, node_ids: Iterable[str] | None = None, *, force: bool = False, now: datetime | None = None
     ) -> list[str]:
-        """Rebuild the plans of ``node_ids`` (all nodes if None); publish those whose items changed."""
-        now = now or datetime.now(UTC)
-        published: list[tuple[str, dict[str, Any]]] = []
-        with self._plan_lock, self.db.session() as s:
-            query = select(Node)
-            if node_ids is not None:
-                ids = list(node_ids)
-                if not ids:
-                    return []
-                query = query.where(Node.node_id.in_(ids))
-            from broadcaster import scheduling
+        """Rebuild the plans of ``node_ids`` (all nodes if None); publish those whose items changed.
 
+        A plan is published only after its row (version, hash, signed payload) is committed, so what the
+        broker holds is always something the panel can republish byte-identical.
+        """
+        from broadcaster import scheduling
+
+        now = now or datetime.now(UTC)
+        published: list[str] = []
+        with self._plan_lock:
+            with self.db.session() as s:
+                query = select(Node.node_id).order_by(Node.node_id)
+                if node_ids is not None:
+                    wanted = set(node_ids)
+                    if not wanted:
+                        return []
+                    if len(wanted) <= self.PLAN_CHUNK:
+                        query = query.where(Node.node_id.in_(wanted))
+                all_ids = [n for n in s.scalars(query) if node_ids is None or n in wanted]
             per_zone: dict[int | None, scheduling.NodePlan] = {}  # every node of a zone has the same items
-            for node in s.scalars(query):
-                node_plan = scheduling.node_plan(self, s, node, now, per_zone)
-                items = node_plan.items
-                digest = plan_hash(items, node_plan.extra)
-                if not force and node.plan_payload is not None and digest == node.plan_hash:
-                    continue
-                version = next_version(node.plan_version or 0, now)
-                plan = build_plan(node.node_id, items, version=version, now=now, horizon=self.horizon,
-                                  extra=node_plan.extra)
-                # approved content that goes out to a node is "published" (approval workflow)
-                for ann in s.scalars(select(Announcement).where(
-                        Announcement.id.in_(node_plan.announcement_ids), Announcement.approval == "approved")):
-                    ann.approval = "published"
-                signed = proto.sign_payload(plan, self.signing_key)
-                node.plan_version = version
-                node.plan_hash = digest
-                node.plan_payload = signed
-                node.plan_published_at = now
-                published.append((node.node_id, signed))
-        for node_id, signed in published:
-            self.publisher.publish(self.topics.plan(node_id), proto.encode(signed), qos=1, retain=True)
+            digests: dict[int, str] = {}
+            for i in range(0, len(all_ids), self.PLAN_CHUNK):
+                chunk = all_ids[i : i + self.PLAN_CHUNK]
+                out: list[tuple[str, dict[str, Any]]] = []
+                sent_announcements: set[int] = set()
+                with self.db.session() as s:
+                    nodes = s.scalars(select(Node).where(Node.node_id.in_(chunk))
+                                      .options(defer(Node.plan_payload)))
+                    for node in nodes:
+                        node_plan = scheduling.node_plan(self, s, node, now, per_zone)
+                        items = node_plan.items
+                        digest = digests.get(id(node_plan))
+                        if digest is None:
+                            digest = digests[id(node_plan)] = plan_hash(items, node_plan.extra)
+                        if not force and node.plan_hash is not None and digest == node.plan_hash:
+                            continue
+                        version = next_version(node.plan_version or 0, now)
+                        plan = build_plan(node.node_id, items, version=version, now=now, horizon=self.horizon,
+                                          extra=node_plan.extra)
+                        sent_announcements.update(node_plan.announcement_ids)
+                        signed = proto.sign_payload(plan, self.signing_key)
+                        node.plan_version = version
+                        node.plan_hash = digest
+                        node.plan_payload = signed
+                        node.plan_published_at = now
+                        out.append((node.node_id, signed))
+                    if sent_announcements:  # approved content sent to a node is "published" (approval workflow)
+                        for ann in s.scalars(select(Announcement).where(
+                                Announcement.id.in_(sent_announcements), Announcement.approval == "approved")):
+                            ann.approval = "published"
+                for node_id, signed in out:
+                    self.publisher.publish(self.topics.plan(node_id), proto.encode(signed), qos=1, retain=True)
+                published.extend(n for n, _ in out)
         if published:
             log.info("published %d plan(s)", len(published))
-        return [n for n, _ in published]
+        return published
 
     def republish_retained(self) -> int:
         """Publish every node's last signed plan again (same version: nodes ignore it if they hold it).
@@ -498,30 +530,61 @@ class PanelService:
     # ------------------------------------------------------------------ ingest (node → panel)
     def ingest(self, topic: str, payload: bytes) -> None:
         """Handle one node → panel message. Malformed or mismatched messages are logged and dropped."""
+        self.ingest_batch([(topic, payload)])
+
+    def _decode(self, topic: str, payload: bytes) -> proto.Status | proto.Event | proto.Ack | None:
         parsed = self.topics.parse(topic)
         if parsed is None:
             log.warning("dropped message on unexpected topic %r", topic)
-            return
+            return None
         node_id, leaf = parsed
         model = proto.TOPIC_MODELS.get(leaf)
-        if leaf in ("plan", "cmd") or model is None:
-            return  # our own publications echoed back
+        if leaf in ("plan", "cmd") or model is None or not payload:
+            return None  # our own publications echoed back, or a cleared retained topic
         try:
-            if not payload:
-                return  # a cleared retained topic
-            message = proto.decode_from_node(model, payload, topic_node_id=node_id)
+            return proto.decode_from_node(model, payload, topic_node_id=node_id)
         except proto.ProtocolError as exc:
             log.warning("dropped %s from %s: %s", leaf, node_id, exc)
-            return
-        try:
-            if isinstance(message, proto.Status):
-                self._ingest_status(message)
-            elif isinstance(message, proto.Event):
-                self._ingest_event(message)
+            return None
+
+    def ingest_batch(self, messages: Iterable[tuple[str, bytes]]) -> None:
+        """Handle node → panel messages in arrival order; consecutive events share one transaction.
+
+        The bridge hands over whatever has queued up (up to ~1,000 messages): one INSERT … ON CONFLICT DO
+        NOTHING per run of events instead of a SELECT + INSERT + COMMIT per event is what lets one panel
+        keep up with a province's proof-of-play traffic (bench (d), docs/performance.md).
+        """
+        events: list[proto.Event] = []
+        acks: list[proto.Ack] = []
+
+        def flush() -> None:
+            for store, run in ((self._ingest_events, events), (self._ingest_acks, acks)):
+                if not run:
+                    continue
+                try:
+                    store(run)
+                except Exception:  # noqa: BLE001 — a bad message must never stop the bridge
+                    log.exception("failed to store %d messages; retrying one by one", len(run))
+                    for message in run:
+                        try:
+                            store([message])
+                        except Exception:  # noqa: BLE001
+                            log.exception("failed to store a message from %s", message.node_id)
+                run.clear()
+
+        for topic, payload in messages:
+            message = self._decode(topic, payload)
+            if isinstance(message, proto.Event):
+                events.append(message)
             elif isinstance(message, proto.Ack):
-                self._ingest_ack(message)
-        except Exception:  # noqa: BLE001 — a bad message must never stop the bridge
-            log.exception("failed to store %s from %s", leaf, node_id)
+                acks.append(message)  # acks and events touch different rows: their relative order is moot
+            elif isinstance(message, proto.Status):
+                flush()  # presence is order-sensitive: store what came before it first
+                try:
+                    self._ingest_status(message)
+                except Exception:  # noqa: BLE001 — a bad message must never stop the bridge
+                    log.exception("failed to store status from %s", message.node_id)
+        flush()
 
     def _known_node(self, s: Session, node_id: str) -> Node | None:
         node = s.scalar(select(Node).where(Node.node_id == node_id))
@@ -553,60 +616,78 @@ class PanelService:
                 node.reported_plan_version = st.plan_version
             fleet.on_status(node, st, now, self.config)
 
-    def _ingest_event(self, ev: proto.Event) -> None:
+    def _ingest_events(self, events: list[proto.Event]) -> None:
+        """Store events in one transaction. A (node, epoch, seq) already stored — a QoS 1 redelivery or an
+        outbox resend after reconnect — is skipped by the unique constraint, never stored twice."""
+
         def ts(value: str | None) -> datetime | None:
             return proto.parse_ts(value) if value else None
 
+        now = datetime.now(UTC)
         with self.db.session() as s:
-            node = self._known_node(s, ev.node_id)
-            if node is None:
+            ids = {ev.node_id for ev in events}
+            epochs = dict(s.execute(select(Node.node_id, Node.event_epoch).where(Node.node_id.in_(ids))).all())
+            rows: list[dict[str, Any]] = []
+            last: dict[str, int] = {}
+            for ev in events:
+                if ev.node_id not in epochs:
+                    log.warning("dropped message from unregistered node %r", ev.node_id)
+                    continue
+                rows.append({
+                    "node_id": ev.node_id,
+                    "epoch": epochs[ev.node_id] or 0,
+                    "seq": ev.seq,
+                    "event": ev.event.value,
+                    "at": proto.parse_ts(ev.at),
+                    "received_at": now,
+                    "plan_version": ev.plan_version,
+                    "item_id": ev.item_id,
+                    "schedule_id": int(ev.schedule_id) if ev.schedule_id and ev.schedule_id.isdigit() else None,
+                    "sha256": ev.sha256,
+                    "scheduled_start": ts(ev.scheduled_start),
+                    "actual_start": ts(ev.actual_start),
+                    "offset_ms": ev.offset_ms,
+                    "reason": ev.reason,
+                })
+                last[ev.node_id] = max(last.get(ev.node_id, 0), ev.seq)
+            if not rows:
                 return
-            epoch = node.event_epoch or 0
-            if s.scalar(select(NodeEvent.id).where(
-                NodeEvent.node_id == ev.node_id, NodeEvent.epoch == epoch, NodeEvent.seq == ev.seq
-            )):
-                return  # duplicate (redelivered QoS 1 or outbox resend)
-            schedule_id = int(ev.schedule_id) if ev.schedule_id and ev.schedule_id.isdigit() else None
-            s.add(
-                NodeEvent(
-                    node_id=ev.node_id,
-                    epoch=epoch,
-                    seq=ev.seq,
-                    event=ev.event.value,
-                    at=proto.parse_ts(ev.at),
-                    plan_version=ev.plan_version,
-                    item_id=ev.item_id,
-                    schedule_id=schedule_id,
-                    sha256=ev.sha256,
-                    scheduled_start=ts(ev.scheduled_start),
-                    actual_start=ts(ev.actual_start),
-                    offset_ms=ev.offset_ms,
-                    reason=ev.reason,
+            s.execute(_insert_ignoring_duplicates(s, NodeEvent), rows)
+            nodes = Node.__table__
+            s.execute(
+                update(nodes)
+                .where(nodes.c.node_id == bindparam("nid"))
+                .values(
+                    last_event_seq=case(
+                        (func.coalesce(nodes.c.last_event_seq, 0) < bindparam("seq"), bindparam("seq")),
+                        else_=nodes.c.last_event_seq,
+                    ),
+                    last_seen=now,
                 )
+                .execution_options(synchronize_session=False),
+                [{"nid": n, "seq": q} for n, q in last.items()],
             )
-            node.last_event_seq = max(node.last_event_seq or 0, ev.seq)
-            node.last_seen = datetime.now(UTC)
-            try:
-                s.flush()
-            except IntegrityError:  # a concurrent duplicate
-                s.rollback()
 
-    def _ingest_ack(self, ack: proto.Ack) -> None:
+    def _ingest_acks(self, acks: list[proto.Ack]) -> None:
+        """Mark commands acked (one transaction; an emergency to every node is one ack per node)."""
         with self.db.session() as s:
-            record = s.get(CommandRecord, ack.command_id)
-            if record is None or record.node_id != ack.node_id:
-                log.warning("ack for unknown command %s from %s", ack.command_id, ack.node_id)
-                return
-            record.status = ack.status.value
-            record.acked_at = proto.parse_ts(ack.at)
-            record.error = ack.error
+            records = {r.id: r for r in s.scalars(
+                select(CommandRecord).where(CommandRecord.id.in_({a.command_id for a in acks})))}
+            for ack in acks:
+                record = records.get(ack.command_id)
+                if record is None or record.node_id != ack.node_id:
+                    log.warning("ack for unknown command %s from %s", ack.command_id, ack.node_id)
+                    continue
+                record.status = ack.status.value
+                record.acked_at = proto.parse_ts(ack.at)
+                record.error = ack.error
 
     # ------------------------------------------------------------------ proof of play
     def plays(self, schedule_id: int | None = None, node_id: str | None = None, limit: int = 500) -> list[dict]:
         """Playback records: one row per (node, item) with start offset and outcome."""
         with self.db.session() as s:
             q = select(NodeEvent).where(
-                NodeEvent.event.in_(("playback_started", "playback_finished", "playback_failed"))
+                NodeEvent.event.in_(("playback_started", "playback_finished", "playback_failed", "playback_stopped"))
             )
             if schedule_id is not None:
                 q = q.where(NodeEvent.schedule_id == schedule_id)
@@ -645,6 +726,8 @@ class PanelService:
                 row.update(actual_start=ev.actual_start, offset_ms=ev.offset_ms, result="playing")
             elif ev.event == "playback_finished":
                 row["result"] = "played"
+            elif ev.event == "playback_stopped":  # cut short: pre-empted, end_at, a stop command
+                row.update(result="stopped", reason=ev.reason)
             else:
                 row.update(result="failed", reason=ev.reason)
             row["scheduled_start"] = row["scheduled_start"] or ev.scheduled_start

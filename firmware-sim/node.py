@@ -349,13 +349,18 @@ class SimNode:
                 self._save_state()
         log.info("%s: boot %d, plan v%s, %d media cached", self.node_id, self._boot, self.plan_version,
                  len(self._verified))
-        for name, target in (("mqtt", self._mqtt_loop), ("sched", self._scheduler_loop),
-                             ("media", self._media_loop)):
-            thread = threading.Thread(target=target, name=f"{self.node_id}-{name}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        with self._lock:  # stop() reads the threads under the same lock
+            if self._stopping.is_set():
+                return  # stopped while booting (e.g. the fleet shut down during a reboot)
+            for name, target in (("mqtt", self._mqtt_loop), ("sched", self._scheduler_loop),
+                                 ("media", self._media_loop)):
+                thread = threading.Thread(target=target, name=f"{self.node_id}-{name}", daemon=True)
+                thread.start()
+                self._threads.append(thread)
 
     def stop(self, clean: bool = True) -> None:
+        if threading.current_thread().name != f"{self.node_id}-reboot":
+            self._rebooting = False  # a stop from outside cancels a reboot in progress
         if not self._started or self._stopping.is_set():
             return
         if not clean:
@@ -363,9 +368,13 @@ class SimNode:
         with self._lock:
             self._stop_clean = clean
             self._stopping.set()
+            threads = list(self._threads)
         self._sched_wake.set()
         self._media_wake.set()
-        mqtt_thread, *workers = self._threads
+        if not threads:  # still booting: start() sees _stopping and spawns nothing
+            self._halted = True
+            return
+        mqtt_thread, *workers = threads
         for thread in workers:
             thread.join(timeout=3)
         if clean:
@@ -1022,8 +1031,11 @@ class SimNode:
     def reboot(self) -> None:
         """The ``reboot`` command: a clean shutdown (``stopped``, DISCONNECT), a pause, then a new boot of
         this same object from the persisted state (session + 1). Alerts in progress are not resumed."""
+        self._rebooting = True
         self.stop(clean=True)
         time.sleep(self.config.reboot_delay_s)
+        if not getattr(self, "_rebooting", False):
+            return  # stop() was called from outside meanwhile (the fleet is shutting down): stay off
         plays, plays_lock, reboots = self.plays, self._plays_lock, self.reboots
         self.__init__(self.config, self.playback_log)  # type: ignore[misc]  # the fresh RAM of a new boot
         self.plays, self._plays_lock, self.reboots = plays, plays_lock, reboots + 1

@@ -237,6 +237,65 @@ def test_ingest_validates_and_deduplicates(api, service):
     assert service.get_node("loa-01").state == "offline"
 
 
+def test_ingest_batch_stores_each_event_once_in_arrival_order(api, service):
+    """What the bridge hands over in one go: duplicates inside the batch and against the database, a forged
+    and an unregistered sender, a status between events — every valid event once, nothing else."""
+    from sqlalchemy import select
+
+    from broadcaster.models import NodeEvent
+
+    setup_zones_nodes(api)
+    topics = service.topics
+    now = proto.format_ts(datetime.now(UTC))
+
+    def ev(node_id: str, seq: int, **kw) -> tuple[str, bytes]:
+        body = {"type": "event", "protocol": 1, "node_id": node_id, "seq": seq, "at": now,
+                "event": "playback_finished", "item_id": f"i{seq}", **kw}
+        return topics.events(node_id), json.dumps(body).encode()
+
+    service.ingest(*ev("loa-01", 2))  # already stored before the batch
+    status = {"type": "status", "protocol": 1, "node_id": "loa-02", "state": "online", "session": 1}
+    cmd1, cmd2 = service.send_command("loa-01", "ping"), service.send_command("loa-02", "ping")
+
+    def ack(node_id: str, command_id: str) -> tuple[str, bytes]:
+        body = {"type": "ack", "protocol": 1, "node_id": node_id, "command_id": command_id, "status": "ok",
+                "at": now}
+        return topics.ack(node_id), json.dumps(body).encode()
+
+    batch = [ack("loa-01", cmd1.id), ack("loa-01", cmd2.id),  # the second one names another node's command
+             ev("loa-01", 1), ev("loa-01", 2), ev("loa-01", 3), ev("loa-01", 3),
+             (topics.status("loa-02"), json.dumps(status).encode()),
+             ev("loa-02", 7), (topics.events("loa-02"), json.dumps({"node_id": "loa-01"}).encode()),
+             (topics.events("ghost"), ev("ghost", 1)[1]), (topics.events("loa-01"), b"\xff\xfe"),
+             ev("loa-02", 5)]
+    service.ingest_batch(batch)
+    with service.db.session() as s:
+        rows = sorted(s.execute(select(NodeEvent.node_id, NodeEvent.seq)).all())
+    assert rows == [("loa-01", 1), ("loa-01", 2), ("loa-01", 3), ("loa-02", 5), ("loa-02", 7)]
+    assert service.get_node("loa-02").state == "online"
+    assert [c.status for c in service.list_commands("loa-01")] == ["ok"]
+    assert [c.status for c in service.list_commands("loa-02")] == ["pending"]
+    assert service.get_node("loa-01").last_event_seq == 3 and service.get_node("loa-02").last_event_seq == 7
+    service.ingest_batch([ev("loa-02", 6)])  # an older seq arriving late does not move last_event_seq back
+    assert service.get_node("loa-02").last_event_seq == 7
+
+
+
+def test_plays_show_an_item_cut_short_as_stopped_with_the_reason(api, service):
+    setup_zones_nodes(api)
+    now = proto.format_ts(datetime.now(UTC))
+    base = {"type": "event", "protocol": 1, "node_id": "loa-01", "at": now, "item_id": "s1-a",
+            "scheduled_start": now}
+    service.ingest_batch([
+        (service.topics.events("loa-01"), json.dumps({**base, "seq": 1, "event": "playback_started",
+                                                      "actual_start": now, "offset_ms": 4}).encode()),
+        (service.topics.events("loa-01"), json.dumps({**base, "seq": 2, "event": "playback_stopped",
+                                                      "reason": "preempted"}).encode()),
+    ])
+    (row,) = service.plays(node_id="loa-01")
+    assert row["result"] == "stopped" and row["reason"] == "preempted" and row["offset_ms"] == 4
+    assert api.get("/api/v1/plays?node_id=loa-01").json[0]["result"] == "stopped"
+
 # ------------------------------------------------------------------------------------ time & i18n
 def test_local_time_parsing_around_utc_midnight():
     # 07:00 in Vietnam is 00:00 UTC the same day; 06:59 is the previous UTC day.
@@ -259,7 +318,7 @@ def test_every_ui_string_has_a_vietnamese_translation():
                 missing.add(text)
     for prefix, values in {"state.": ("online", "offline", "stopped", "unknown"),
                            "status.": ("draft", "ready", "active", "cancelled"),
-                           "play.": ("scheduled", "playing", "played", "failed"),
+                           "play.": ("scheduled", "playing", "played", "failed", "stopped"),
                            "priority.": ("normal", "priority", "emergency")}.items():
         missing |= {prefix + v for v in values if prefix + v not in vi}
     assert not missing, f"untranslated: {sorted(missing)}"
