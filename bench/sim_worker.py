@@ -79,3 +79,48 @@ class SimProcess:
             self.proc.join(30)
             if self.proc.is_alive():
                 self.proc.terminate()
+
+
+class ShardedSim:
+    """The fleet split over ``n`` simulator processes by node, answering like one :class:`SimProcess`.
+
+    Real loudspeakers verify their plans in parallel, each on its own CPU; one simulator process verifies
+    10 000 Ed25519 signatures one after another. Two processes let the benchmark use both cores for the
+    nodes' side of (a). Counts add up; RSS figures add up (the whole simulator's memory)."""
+
+    def __init__(self, config: Any, creds: list[tuple[str, str, float]], processes: int) -> None:
+        import dataclasses
+
+        self.shards = []
+        for i in range(processes):
+            shard_config = dataclasses.replace(
+                config, data_dir=config.data_dir / f"shard{i}",
+                playback_log=config.playback_log.with_name(f"{config.playback_log.stem}-{i}.jsonl")
+                if config.playback_log else None)
+            self.shards.append(SimProcess(shard_config, creds[i::processes]))
+
+    def ask(self, cmd: str, arg: Any = None, timeout: float = 300) -> Any:
+        answers = [shard.ask(cmd, arg, timeout) for shard in self.shards]
+        if isinstance(answers[0], dict):
+            merged: dict[str, Any] = {}
+            for answer in answers:
+                for key, value in answer.items():
+                    if isinstance(value, int | float) and not isinstance(value, bool) and key in merged:
+                        merged[key] += value
+                    elif key not in merged:
+                        merged[key] = value
+            return merged
+        if isinstance(answers[0], list):
+            return [row for answer in answers for row in answer]
+        return sum(answers)
+
+    @property
+    def proc(self) -> Any:
+        return self.shards[0].proc
+
+    def stop(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for shard in self.shards:
+            for key, value in shard.stop().items():
+                out[key] = out.get(key, 0.0) + value
+        return out

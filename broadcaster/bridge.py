@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 class MqttBridge:
     #: Most messages handed to ``PanelService.ingest_batch`` at once (one transaction per run of events).
     BATCH = 1000
+    #: Longest the worker holds inbound messages back while plans are being published.
+    MAX_HOLD_S = 5.0
 
     def __init__(
         self,
@@ -125,6 +127,11 @@ class MqttBridge:
                     stop = True
                     break
                 batch.append(item)
+            # Proof of play can wait a moment; a plan going out to the whole fleet should not share the
+            # interpreter with storing its own echoes. Bounded, so ingest never starves.
+            idle = getattr(self.service, "publication_idle", None)
+            if idle is not None:
+                idle.wait(self.MAX_HOLD_S)
             self._handle(batch)
             for _ in batch:
                 self._inbox.task_done()

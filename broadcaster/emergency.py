@@ -396,6 +396,11 @@ def _store_deliveries(s: Session, alert_id: int, outgoing: list[_Outgoing], now:
 
 def _publish(service: PanelService, outgoing: list[_Outgoing], now: datetime) -> None:
     """Sign and publish (after the commit, so an instant ack finds its command record)."""
+    with service.publishing():
+        _publish_all(service, outgoing, now)
+
+
+def _publish_all(service: PanelService, outgoing: list[_Outgoing], now: datetime) -> None:
     for out in outgoing:
         payload = {
             "type": "command", "protocol": 1, "node_id": out.node_id, "id": out.command_id, "name": out.name,

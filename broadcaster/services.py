@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -50,7 +51,7 @@ def _insert_ignoring_duplicates(session: Session, model: type) -> Any:
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    return insert(model).on_conflict_do_nothing()
+    return insert(model.__table__).on_conflict_do_nothing()  # Core: no ORM bookkeeping per row
 
 ROLES = ("officer", "leader", "admin")
 ZONE_KINDS = ("village", "residential_group")
@@ -92,6 +93,12 @@ class PanelService:
         self.media = MediaStore(config.MEDIA_DIR)
         self.horizon = timedelta(hours=config.PLAN_HORIZON_HOURS)
         self._plan_lock = threading.Lock()  # plan versions must not interleave between threads
+        #: Set while no plan is being published: the ingest worker holds proof-of-play back meanwhile, so
+        #: that a province-wide plan change does not share the interpreter with storing its own echoes.
+        self.publication_idle = threading.Event()
+        self.publication_idle.set()
+        self._publishing = 0
+        self._publishing_lock = threading.Lock()
 
     # ------------------------------------------------------------------ audit
     @staticmethod
@@ -414,54 +421,71 @@ class PanelService:
         A plan is published only after its row (version, hash, signed payload) is committed, so what the
         broker holds is always something the panel can republish byte-identical.
         """
+        now = now or datetime.now(UTC)
+        with self._plan_lock, self.publishing():
+            return self._publish_plans_locked(node_ids, force, now)
+
+    @contextmanager
+    def publishing(self) -> Iterator[None]:
+        """Mark a fleet-wide publication (plans, an emergency's commands) in progress; see ``publication_idle``."""
+        with self._publishing_lock:
+            self._publishing += 1
+            self.publication_idle.clear()
+        try:
+            yield
+        finally:
+            with self._publishing_lock:
+                self._publishing -= 1
+                if self._publishing == 0:
+                    self.publication_idle.set()
+
+    def _publish_plans_locked(self, node_ids: Iterable[str] | None, force: bool, now: datetime) -> list[str]:
         from broadcaster import scheduling
 
-        now = now or datetime.now(UTC)
         published: list[str] = []
-        with self._plan_lock:
+        with self.db.session() as s:
+            query = select(Node.node_id).order_by(Node.node_id)
+            if node_ids is not None:
+                wanted = set(node_ids)
+                if not wanted:
+                    return []
+                if len(wanted) <= self.PLAN_CHUNK:
+                    query = query.where(Node.node_id.in_(wanted))
+            all_ids = [n for n in s.scalars(query) if node_ids is None or n in wanted]
+        per_zone: dict[int | None, scheduling.NodePlan] = {}  # every node of a zone has the same items
+        digests: dict[int, str] = {}
+        for i in range(0, len(all_ids), self.PLAN_CHUNK):
+            chunk = all_ids[i : i + self.PLAN_CHUNK]
+            out: list[tuple[str, dict[str, Any]]] = []
+            sent_announcements: set[int] = set()
             with self.db.session() as s:
-                query = select(Node.node_id).order_by(Node.node_id)
-                if node_ids is not None:
-                    wanted = set(node_ids)
-                    if not wanted:
-                        return []
-                    if len(wanted) <= self.PLAN_CHUNK:
-                        query = query.where(Node.node_id.in_(wanted))
-                all_ids = [n for n in s.scalars(query) if node_ids is None or n in wanted]
-            per_zone: dict[int | None, scheduling.NodePlan] = {}  # every node of a zone has the same items
-            digests: dict[int, str] = {}
-            for i in range(0, len(all_ids), self.PLAN_CHUNK):
-                chunk = all_ids[i : i + self.PLAN_CHUNK]
-                out: list[tuple[str, dict[str, Any]]] = []
-                sent_announcements: set[int] = set()
-                with self.db.session() as s:
-                    nodes = s.scalars(select(Node).where(Node.node_id.in_(chunk))
-                                      .options(defer(Node.plan_payload)))
-                    for node in nodes:
-                        node_plan = scheduling.node_plan(self, s, node, now, per_zone)
-                        items = node_plan.items
-                        digest = digests.get(id(node_plan))
-                        if digest is None:
-                            digest = digests[id(node_plan)] = plan_hash(items, node_plan.extra)
-                        if not force and node.plan_hash is not None and digest == node.plan_hash:
-                            continue
-                        version = next_version(node.plan_version or 0, now)
-                        plan = build_plan(node.node_id, items, version=version, now=now, horizon=self.horizon,
-                                          extra=node_plan.extra)
-                        sent_announcements.update(node_plan.announcement_ids)
-                        signed = proto.sign_payload(plan, self.signing_key)
-                        node.plan_version = version
-                        node.plan_hash = digest
-                        node.plan_payload = signed
-                        node.plan_published_at = now
-                        out.append((node.node_id, signed))
-                    if sent_announcements:  # approved content sent to a node is "published" (approval workflow)
-                        for ann in s.scalars(select(Announcement).where(
-                                Announcement.id.in_(sent_announcements), Announcement.approval == "approved")):
-                            ann.approval = "published"
-                for node_id, signed in out:
-                    self.publisher.publish(self.topics.plan(node_id), proto.encode(signed), qos=1, retain=True)
-                published.extend(n for n, _ in out)
+                nodes = s.scalars(select(Node).where(Node.node_id.in_(chunk))
+                                  .options(defer(Node.plan_payload)))
+                for node in nodes:
+                    node_plan = scheduling.node_plan(self, s, node, now, per_zone)
+                    items = node_plan.items
+                    digest = digests.get(id(node_plan))
+                    if digest is None:
+                        digest = digests[id(node_plan)] = plan_hash(items, node_plan.extra)
+                    if not force and node.plan_hash is not None and digest == node.plan_hash:
+                        continue
+                    version = next_version(node.plan_version or 0, now)
+                    plan = build_plan(node.node_id, items, version=version, now=now, horizon=self.horizon,
+                                      extra=node_plan.extra)
+                    sent_announcements.update(node_plan.announcement_ids)
+                    signed = proto.sign_payload(plan, self.signing_key)
+                    node.plan_version = version
+                    node.plan_hash = digest
+                    node.plan_payload = signed
+                    node.plan_published_at = now
+                    out.append((node.node_id, signed))
+                if sent_announcements:  # approved content sent to a node is "published" (approval workflow)
+                    for ann in s.scalars(select(Announcement).where(
+                            Announcement.id.in_(sent_announcements), Announcement.approval == "approved")):
+                        ann.approval = "published"
+            for node_id, signed in out:
+                self.publisher.publish(self.topics.plan(node_id), proto.encode(signed), qos=1, retain=True)
+            published.extend(n for n, _ in out)
         if published:
             log.info("published %d plan(s)", len(published))
         return published
