@@ -24,7 +24,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -105,20 +104,20 @@ class Run:
             return int(s.scalar(select(func.count(func.distinct(NodeEvent.node_id))).where(*where)) or 0)
 
     def _observe(self, leaf: str) -> tuple[Any, list[float]]:
-        """A client on the broker noting the arrival time of every live (not retained) message on
-        ``nodes/+/<leaf>``."""
-        seen: list[float] = []
-        observer = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-observer-{leaf}",
-                               protocol=mqtt.MQTTv311)
-        observer.on_message = lambda c, u, m: None if m.retain else seen.append(time.time())
-        ready = threading.Event()
-        observer.on_subscribe = lambda *a: ready.set()
-        observer.on_connect = lambda c, *a: c.subscribe(self.panel.service.topics.all_nodes(leaf), qos=0)
-        observer.connect(self.broker.host, self.broker.port)
-        observer.loop_start()
-        ready.wait(10)
-        time.sleep(0.5 if leaf != "plan" else 1 + self.n / 5000)  # retained plans delivered at subscribe
-        return observer, seen
+        """``mosquitto_sub`` (its own process: an observer inside this one would take the panel's GIL) noting
+        the arrival time of every live (not retained) message on ``nodes/+/<leaf>``. Returns the process and a
+        list that :meth:`_observed` fills."""
+        proc = subprocess.Popen(["mosquitto_sub", "-h", self.broker.host, "-p", str(self.broker.port), "-q", "0",
+                                 "-R", "-F", "%U", "-t", self.panel.service.topics.all_nodes(leaf)],
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        time.sleep(1.0 + (self.n / 5000 if leaf == "plan" else 0))  # subscribed; retained copies skipped
+        return proc, []
+
+    @staticmethod
+    def _observed(proc: Any, seen: list[float]) -> None:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=30)
+        seen.extend(float(line) for line in out.split() if line.strip())
 
     # ------------------------------------------------------------------------------------ (a)
     def plan_change(self, ann: dict[str, Any], lead_s: float) -> tuple[dict[str, Any], datetime]:
@@ -138,8 +137,7 @@ class Run:
 
         wait(all_applied, 600, 0.1, "plan_applied from every node")
         sim_s = max(applied.values()) - t0
-        observer.loop_stop()
-        observer.disconnect()
+        self._observed(observer, seen)
         plans = sorted(w - t0 for w in seen)
         wait(lambda: self.db_count(NodeEvent.event == "plan_applied", NodeEvent.plan_version >= min_version)
              >= self.n, 900, 0.1, "plan_applied of every node in the panel database")
@@ -195,8 +193,7 @@ class Run:
             return len(rows) >= self.n
 
         wait(all_started, 120, 0.1, "playback_started of the alert on every node")
-        observer.loop_stop()
-        observer.disconnect()
+        self._observed(observer, seen)
         lat = [actual - t0 for _, _, actual, _ in rows]
         cmds = sorted(w - t0 for w in seen)
         result = {"value": round(pct(lat, 99), 3), "unit": "s", "nodes": self.n, "p50_s": round(pct(lat, 50), 3),

@@ -197,6 +197,7 @@ class ScaleNode:
         self.current: _Playing | None = None
         self.outbox: OrderedDict[int, bytes] = OrderedDict()
         self.pending_acks: dict[int, bytes] = {}
+        self.link_down = False  # fault injection: the node's network is cut (ScaleFleet.cut_link)
         self._ack_counter = 0
         self.mids: dict[int, tuple[str, int]] = {}
         self.conn: MqttConnection | None = None
@@ -257,6 +258,9 @@ class ScaleNode:
     def connect(self) -> None:
         self._reconnect = None
         if self.halted:
+            return
+        if self.link_down:  # no network: try again later, as a real node's back-off would
+            self._reconnect = self.fleet.loop.call_later(1.0, self.connect)
             return
         self.fleet.loop.create_task(self._connect())
 
@@ -1084,7 +1088,8 @@ class ScaleFleet:
             n = self.nodes[node_id]
             return {"seq": n.seq, "session": n.boot, "connected": n.connected, "volume": n.volume,
                     "plan_version": n.plan.version if n.plan else None, "outbox": len(n.outbox),
-                    "verified": sorted(n.verified), "playing": n.current.entry.item_id if n.current else None}
+                    "verified": sorted(n.verified), "playing": n.current.entry.item_id if n.current else None,
+                    "plan_items": len(n.plan.items) if n.plan else 0}
         return self.call(work)
 
     # ------------------------------------------------------------------------------------ faults
@@ -1100,6 +1105,30 @@ class ScaleFleet:
                     conn.abort()
             return ids
         return self.call(work)
+
+    def cut_link(self, node_ids: Iterable[str]) -> None:
+        """Cut the nodes' link to the broker (the TCP connection drops, no DISCONNECT): they keep playing their plans
+        from their own clocks, persist every event in the outbox and cannot reconnect until
+        :meth:`restore_link` — e.g. a cluster offline for a whole day."""
+        def work() -> None:
+            for nid in node_ids:
+                node = self.nodes[nid]
+                node.link_down = True
+                if node.conn is not None:
+                    node.conn.abort()
+        self.call(work)
+
+    def restore_link(self, node_ids: Iterable[str]) -> None:
+        """The network is back: the nodes reconnect with their usual back-off and send their outboxes."""
+        def work() -> None:
+            for nid in node_ids:
+                node = self.nodes[nid]
+                node.link_down = False
+                if node.conn is None and node._reconnect is not None:
+                    node._reconnect.cancel()
+                    node._reconnect = None
+                    node.connect()
+        self.call(work)
 
     def reboot(self, node_ids: Iterable[str], clean: bool = False) -> None:
         """Power-cycle nodes: ``clean=False`` is a power cut. Each comes back from its persisted state only
