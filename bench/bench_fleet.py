@@ -107,7 +107,7 @@ class Run:
         """``mosquitto_sub`` (its own process: an observer inside this one would take the panel's GIL) noting
         the arrival time of every live (not retained) message on ``nodes/+/<leaf>``. Returns the process and a
         list that :meth:`_observed` fills."""
-        proc = subprocess.Popen(["mosquitto_sub", "-h", self.broker.host, "-p", str(self.broker.port), "-q", "0",
+        proc = subprocess.Popen(["mosquitto_sub", "-h", self.broker.host, "-p", str(self.broker.port), "-q", "1",
                                  "-R", "-F", "%U", "-t", self.panel.service.topics.all_nodes(leaf)],
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         time.sleep(1.0 + (self.n / 5000 if leaf == "plan" else 0))  # subscribed; retained copies skipped
