@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import time
 from dataclasses import asdict, dataclass, replace
@@ -93,9 +92,8 @@ class WardAudio:
 
 
 def _cfg(service: PanelService, name: str, default: Any = None) -> Any:
+    """A setting of ``Config`` (environment ``LOAPHUONG_<NAME>``); empty counts as unset."""
     value = getattr(service.config, name, None)
-    if value in (None, ""):
-        value = os.environ.get(f"LOAPHUONG_{name}")
     return default if value in (None, "") else value
 
 

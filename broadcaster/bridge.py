@@ -129,9 +129,7 @@ class MqttBridge:
                 batch.append(item)
             # Proof of play can wait a moment; a plan going out to the whole fleet should not share the
             # interpreter with storing its own echoes. Bounded, so ingest never starves.
-            idle = getattr(self.service, "publication_idle", None)
-            if idle is not None:
-                idle.wait(self.MAX_HOLD_S)
+            self.service.publication_idle.wait(self.MAX_HOLD_S)
             self._handle(batch)
             for _ in batch:
                 self._inbox.task_done()

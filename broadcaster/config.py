@@ -9,6 +9,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from audio.upload import MAX_UPLOAD_BYTES, MAX_UPLOAD_DURATION_MS
+
 
 def _env(name: str, default: Any = None) -> Any:
     return os.environ.get(f"LOAPHUONG_{name}", default)
@@ -46,6 +48,13 @@ class Config:
         self.GTTS_TIMEOUT = float(_env("GTTS_TIMEOUT", "8"))
         self.GTTS_URL = _env("GTTS_URL", "") or None
         self.TTS_VOICE = _env("TTS_VOICE", "vi")
+        #: A Vietnamese cloud TTS provider for the ``http`` engine (audio/tts.py HttpEngine); none without a URL.
+        self.TTS_HTTP_URL = _env("TTS_HTTP_URL", "")
+        self.TTS_HTTP_KEY = _env("TTS_HTTP_KEY", "")
+        self.TTS_HTTP_TIMEOUT = float(_env("TTS_HTTP_TIMEOUT", "15"))
+        self.TTS_HTTP_VOICES = _env("TTS_HTTP_VOICES", "")  # JSON: panel voice → provider voice
+        self.MAX_UPLOAD_BYTES = int(_env("MAX_UPLOAD_BYTES", str(MAX_UPLOAD_BYTES)))
+        self.MAX_UPLOAD_DURATION_MS = int(_env("MAX_UPLOAD_DURATION_MS", str(MAX_UPLOAD_DURATION_MS)))
         self.MP3_BITRATE = _env("MP3_BITRATE", "64k")
         self.LEAD_IN_MS = int(_env("LEAD_IN_MS", "600"))
         self.MAX_TEXT_CHARS = int(_env("MAX_TEXT_CHARS", "5000"))
@@ -55,6 +64,16 @@ class Config:
         self.ROLLOVER_MINUTES = int(_env("ROLLOVER_MINUTES", "10"))
         #: Default quiet hours of a ward, local "HH:MM-HH:MM" ("off" = none); a ward's own setting wins.
         self.QUIET_HOURS = _env("QUIET_HOURS", "22:00-05:00")
+        #: Fleet health (broadcaster/fleet.py): offline only after this long without coming back (no flapping),
+        #: an alert after this long offline, missed heartbeats before a silent node counts as offline, the
+        #: clock offset that flags a node as drifting, status samples kept for the offset estimate.
+        self.PRESENCE_DEBOUNCE_S = int(_env("PRESENCE_DEBOUNCE_S", "30"))
+        self.OFFLINE_ALERT_S = int(_env("OFFLINE_ALERT_S", "600"))
+        self.HEARTBEAT_GRACE = int(_env("HEARTBEAT_GRACE", "3"))
+        self.DRIFT_LIMIT_MS = int(_env("DRIFT_LIMIT_MS", "1000"))
+        self.CLOCK_SAMPLES = int(_env("CLOCK_SAMPLES", "5"))
+        #: Tile URL template of the fleet map (Leaflet itself is served by the panel).
+        self.MAP_TILES_URL = _env("MAP_TILES_URL", "https://tile.openstreetmap.org/{z}/{x}/{y}.png")
         #: Start the broker connection and the scheduler with the app (the CLI does; unit tests do not).
         self.START_SERVICES = _bool(_env("START_SERVICES", "0"))
         self.WTF_CSRF_ENABLED = True

@@ -24,7 +24,6 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import os
 import re
 import uuid
 from calendar import monthrange
@@ -55,23 +54,6 @@ if TYPE_CHECKING:
     from broadcaster.services import PanelService
 
 log = logging.getLogger(__name__)
-
-DEFAULTS: dict[str, int] = {
-    "PRESENCE_DEBOUNCE_S": 30,
-    "OFFLINE_ALERT_S": 600,
-    "HEARTBEAT_GRACE": 3,  # missed heartbeat periods before a silent node counts as offline
-    "DRIFT_LIMIT_MS": 1000,
-    "CLOCK_SAMPLES": 5,
-}
-
-
-def setting(config: Any, name: str) -> int:
-    """A fleet setting: the config attribute, else env ``LOAPHUONG_<NAME>``, else :data:`DEFAULTS`."""
-    value = getattr(config, name, None)
-    if value is None:
-        value = os.environ.get(f"LOAPHUONG_{name}", DEFAULTS[name])
-    return int(value)
-
 
 def _service_error(code: str, message: str, field_name: str | None = None, status: int = 400) -> Exception:
     from broadcaster.services import ServiceError
@@ -339,7 +321,7 @@ def _raw(node: Node, now: datetime, config: Any) -> tuple[bool | None, datetime 
     """The raw presence at ``now``: the last report, or offline if the node's heartbeats stopped."""
     raw, since = node.raw_online, node.raw_since
     if raw and node.heartbeat_s and node.last_seen is not None:
-        silent_at = node.last_seen + timedelta(seconds=node.heartbeat_s * setting(config, "HEARTBEAT_GRACE"))
+        silent_at = node.last_seen + timedelta(seconds=node.heartbeat_s * config.HEARTBEAT_GRACE)
         if now >= silent_at:
             return False, silent_at
     return raw, since
@@ -353,7 +335,7 @@ def settle(node: Node, now: datetime, config: Any) -> str | None:
     if raw is False and node.raw_online:  # heartbeats stopped: remember it as the raw state
         node.raw_online, node.raw_since = False, since
     target = "online" if raw else "offline"
-    debounce = timedelta(seconds=setting(config, "PRESENCE_DEBOUNCE_S"))
+    debounce = timedelta(seconds=config.PRESENCE_DEBOUNCE_S)
     if node.presence is None:
         node.presence, node.presence_since = target, since
     elif node.presence != target and now - since >= debounce:
@@ -361,7 +343,7 @@ def settle(node: Node, now: datetime, config: Any) -> str | None:
     if node.presence == "online":
         node.offline_alert_at = None
     elif node.offline_alert_at is None and raw is False:
-        alert_after = timedelta(seconds=setting(config, "OFFLINE_ALERT_S"))
+        alert_after = timedelta(seconds=config.OFFLINE_ALERT_S)
         if now - since >= alert_after:
             node.offline_alert_at = max(since + alert_after, node.presence_since or since)
             return "alert"
@@ -400,7 +382,7 @@ def on_status(node: Node, st: proto.Status, now: datetime, config: Any) -> None:
     clock = _clock(st)
     if online and clock is not None:
         sample = round((clock - now) / timedelta(milliseconds=1))
-        samples = ([*(node.clock_samples or []), sample])[-setting(config, "CLOCK_SAMPLES"):]
+        samples = ([*(node.clock_samples or []), sample])[-config.CLOCK_SAMPLES:]
         node.clock_samples = samples
         node.clock_offset_ms = max(samples)
         node.status_clock = clock
@@ -412,7 +394,7 @@ def on_status(node: Node, st: proto.Status, now: datetime, config: Any) -> None:
 
 
 def is_drifting(node: Node, config: Any) -> bool:
-    return node.clock_offset_ms is not None and abs(node.clock_offset_ms) > setting(config, "DRIFT_LIMIT_MS")
+    return node.clock_offset_ms is not None and abs(node.clock_offset_ms) > config.DRIFT_LIMIT_MS
 
 
 def refresh(service: PanelService, now: datetime | None = None) -> None:
@@ -440,7 +422,7 @@ def list_nodes(service: PanelService, flt: FleetFilter | None = None, *, refresh
     if refresh_first:
         refresh(service)
     flt = flt or FleetFilter()
-    limit = setting(service.config, "DRIFT_LIMIT_MS")
+    limit = service.config.DRIFT_LIMIT_MS
     with service.db.session() as s:
         q = select(Node).options(selectinload(Node.zone)).outerjoin(Node.zone).order_by(Node.node_id)
         if flt.ward:

@@ -31,6 +31,7 @@ from broadcaster.models import Announcement, Media, Node, Schedule, User, WardSe
 from broadcaster.services import ServiceError
 from devices.protocol import PRIORITY_RANK, Priority, format_ts
 from schedules import recurrence as rr
+from schedules.plans import in_window
 from schedules.quiet import QuietHours
 from schedules.timeline import AUDIBLE_STATES, Entry, Slot, SlotItem, build_timeline, find_conflicts, slot_end
 
@@ -442,7 +443,7 @@ def entries_to_items(
             continue
         if (e.schedule_id, e.slot_start) in by_command:
             continue
-        if now is not None and (e.end + timedelta(milliseconds=max_late) < now or e.start >= now + service.horizon):
+        if now is not None and not in_window(e.start, e.end, now, service.horizon, max_late):
             continue
         slot = by_slot.get((e.schedule_id, e.slot_start))
         planned = slot.items[e.item_index] if slot is not None else None

@@ -9,74 +9,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from devices.protocol import PRIORITY_RANK, Priority, format_ts
+from devices.protocol import format_ts
 
 
-@dataclass(frozen=True)
-class Occurrence:
-    """One play of one announcement at one instant, for the nodes of some zones."""
-
-    schedule_id: int
-    start: datetime  # aware UTC
-    priority: str
-    title: str
-    sha256: str
-    size: int
-    duration_ms: int
-    content_type: str = "audio/mpeg"
-
-    @property
-    def item_id(self) -> str:
-        return f"s{self.schedule_id}-{int(self.start.timestamp() * 1000)}"
-
-    @property
-    def end(self) -> datetime:
-        return self.start + timedelta(milliseconds=self.duration_ms)
-
-
-def in_window(occ: Occurrence, now: datetime, horizon: timedelta, max_late_ms: int) -> bool:
-    """Keep an item until it can no longer be playing (start + max_late + duration).
+def in_window(start: datetime, end: datetime, now: datetime, horizon: timedelta, max_late_ms: int) -> bool:
+    """Whether a play belongs in a plan built at ``now``: it starts before ``now + horizon`` and can still
+    be playing (``end + max_late``, a node may start it that late).
 
     Dropping it earlier would make a node cut a long bulletin mid-play when the next plan arrives.
     """
-    last_possible_end = occ.end + timedelta(milliseconds=max_late_ms)
-    return last_possible_end >= now and occ.start < now + horizon
-
-
-def plan_items(
-    occurrences: Iterable[Occurrence],
-    media_url: Callable[[str], str],
-    *,
-    now: datetime,
-    horizon: timedelta,
-    max_late_ms: int,
-) -> list[dict[str, Any]]:
-    """Plan items (wire dicts) sorted by start, then higher priority first."""
-    chosen = [o for o in occurrences if in_window(o, now, horizon, max_late_ms)]
-    chosen.sort(key=lambda o: (o.start, -PRIORITY_RANK[Priority(o.priority)], o.item_id))
-    return [
-        {
-            "id": o.item_id,
-            "start": format_ts(o.start),
-            "media": {
-                "url": media_url(o.sha256),
-                "sha256": o.sha256,
-                "bytes": o.size,
-                "duration_ms": o.duration_ms,
-                "content_type": o.content_type,
-            },
-            "priority": o.priority,
-            "title": o.title[:300],
-            "max_late_ms": max_late_ms,
-            "schedule_id": str(o.schedule_id),
-        }
-        for o in chosen
-    ]
+    return end + timedelta(milliseconds=max_late_ms) >= now and start < now + horizon
 
 
 def items_hash(items: list[dict[str, Any]]) -> str:

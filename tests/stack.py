@@ -20,6 +20,17 @@ from broadcaster.config import TestConfig
 ADMIN = ("admin", "admin-password-1")
 
 
+def wait_for(predicate: Any, timeout: float, what: str, step: float = 0.05) -> Any:
+    """Poll ``predicate`` until it returns something truthy (and return that); fail with ``what``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
 class PanelStack:
     def __init__(self, root: Path, broker: EmbeddedBroker) -> None:
         self.root = root
@@ -80,6 +91,13 @@ class PanelStack:
         self.fleet = Fleet([self.node_config(n) for n in self.tokens], playback_log=self.root / "plays.jsonl")
         self.fleet.start()
         return self.fleet
+
+    def deploy(self, layout: dict[str, list[str]]) -> PanelStack:
+        """Register ``layout`` (zone → node ids), start those nodes and wait until all are online."""
+        self.provision(layout)
+        self.start_fleet()
+        self.wait_online()
+        return self
 
     def wait_online(self, timeout: float = 15) -> None:
         deadline = time.monotonic() + timeout

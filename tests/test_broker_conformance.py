@@ -18,6 +18,7 @@ import time
 import paho.mqtt.client as mqtt
 import pytest
 from conftest import require_mosquitto
+from firmware_sim.mqtt_async import connect_packet
 from paho.mqtt.enums import CallbackAPIVersion
 
 from broadcaster.broker import EmbeddedBroker
@@ -114,35 +115,14 @@ class Peer:
         self.client.loop_stop()
 
 
-def _mqtt_str(value: str | bytes) -> bytes:
-    data = value.encode() if isinstance(value, str) else value
-    return struct.pack("!H", len(data)) + data
-
-
-def _remaining_length(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n % 128, n // 128
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
 def raw_connect(
     broker: EmbeddedBroker, client_id: str, *, keepalive: int, will_topic: str, will_payload: bytes
 ) -> socket.socket:
-    """A hand-written MQTT 3.1.1 CONNECT with a retained QoS 1 will; after CONNACK it sends nothing."""
-    flags = 0x02 | 0x04 | (1 << 3) | 0x20  # clean session, will, will QoS 1, will retain
-    body = (
-        _mqtt_str("MQTT")
-        + bytes([4, flags])
-        + struct.pack("!H", keepalive)
-        + _mqtt_str(client_id)
-        + _mqtt_str(will_topic)
-        + _mqtt_str(will_payload)
-    )
+    """A raw MQTT 3.1.1 CONNECT (clean session) with a retained QoS 1 will; after CONNACK it sends nothing."""
+    packet = connect_packet(client_id, username=None, password=None, keepalive=keepalive, clean_session=True,
+                            will=(will_topic, will_payload, 1, True))
     sock = socket.create_connection((broker.host, broker.port), timeout=5)
-    sock.sendall(b"\x10" + _remaining_length(len(body)) + body)
+    sock.sendall(packet)
     connack = b""
     while len(connack) < 4:
         chunk = sock.recv(4 - len(connack))

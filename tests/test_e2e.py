@@ -22,10 +22,7 @@ TEXT = "Ủy ban nhân dân phường thông báo: từ ngày mai, lịch thu go
 
 @pytest.fixture
 def stack(panel_stack):
-    panel_stack.provision(LAYOUT)
-    panel_stack.start_fleet()
-    panel_stack.wait_online()
-    return panel_stack
+    return panel_stack.deploy(LAYOUT)
 
 
 def schedule_in(stack: PanelStack, seconds: float, zone: str = "to-3") -> tuple[dict, dict, datetime]:

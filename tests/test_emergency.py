@@ -340,8 +340,6 @@ def test_per_node_delivery_state_follows_acks_and_playback_events(api, ward):
     assert {d["state"] for d in api.get(f"/api/v1/emergencies/{other['id']}").json["deliveries"]} == {"pending"}
 
 
-@pytest.mark.skipif("playback_stopped" not in {e.value for e in proto.EventName},
-                    reason="needs the protocol's playback_stopped event")
 def test_a_stopped_alert_shows_stopped_with_its_reason(api, ward):
     _seq.clear()
     alert = send(api, zones=["to-3"]).json

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
+from stack import wait_for
 
 from broadcaster.models import AuditEntry, NodeEvent
 from devices import protocol as proto
@@ -32,10 +33,7 @@ ALERT = "Bão số ba sắp đổ bộ. Bà con khẩn trương chằng chống 
 
 @pytest.fixture
 def stack(panel_stack):
-    panel_stack.provision(LAYOUT)
-    panel_stack.start_fleet()
-    panel_stack.wait_online()
-    return panel_stack
+    return panel_stack.deploy(LAYOUT)
 
 
 def node_events(stack, **where) -> list[NodeEvent]:
@@ -45,15 +43,6 @@ def node_events(stack, **where) -> list[NodeEvent]:
             q = q.where(getattr(NodeEvent, key) == value)
         return list(s.scalars(q.order_by(NodeEvent.node_id, NodeEvent.seq)))
 
-
-def wait_for(predicate, timeout: float, what: str, step: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def started_on(stack, item_id: str) -> dict[str, NodeEvent]:

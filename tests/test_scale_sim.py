@@ -20,6 +20,7 @@ from firmware_sim.http_async import MediaFaults
 from firmware_sim.mqtt_async import MqttConnection
 from firmware_sim.scale import FleetConfig, NodeCred, ScaleFleet
 from sqlalchemy import select
+from stack import wait_for
 
 from broadcaster.models import NodeEvent
 from devices.protocol import format_ts, parse_ts
@@ -39,16 +40,6 @@ def start_fleet(stack, zone: str, count: int, **config) -> ScaleFleet:
     fleet = ScaleFleet(fleet_config, [NodeCred(n, stack.tokens[n]) for n in ids])
     fleet.start()
     return fleet
-
-
-def wait_for(pred, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = pred()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def schedule(stack, zone: str, seconds: float) -> tuple[dict, dict, datetime]:

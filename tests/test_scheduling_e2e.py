@@ -20,10 +20,7 @@ TEXT = "Phường thông báo: sáng mai ra quân tổng vệ sinh môi trườn
 
 @pytest.fixture
 def stack(panel_stack):
-    panel_stack.provision(LAYOUT)
-    panel_stack.start_fleet()
-    panel_stack.wait_online()
-    return panel_stack
+    return panel_stack.deploy(LAYOUT)
 
 
 def recurring(stack, first_in: float, gap_s: float) -> tuple[dict, dict, list[datetime]]:

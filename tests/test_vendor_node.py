@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import paho.mqtt.client as mqtt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from stack import PanelStack
+from stack import PanelStack, wait_for
 from vendor_node.vendor_node import VendorNode
 
 pytestmark = pytest.mark.slow
@@ -19,15 +19,6 @@ pytestmark = pytest.mark.slow
 def rfc3339(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
-
-def wait_for(predicate, timeout: float, what: str, step: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ CSV import/export, proof-of-play reports. Logic lives in broadcaster/fleet.py.""
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,7 +15,6 @@ from broadcaster.services import ServiceError
 from broadcaster.web.views import admin_required, bp, error_text, svc
 
 PAGE_SIZE = 200
-DEFAULT_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 
 
 def _filter() -> fleet.FleetFilter:
@@ -59,7 +57,7 @@ def fleet_page():
     return render_template("fleet.html", nodes=shown, total=len(nodes), page=page, pages=pages, args=args,
                            summary=fleet.summary(everything, service.config), alerts=alerts[:20],
                            alert_count=len(alerts), flt=flt,
-                           drift_limit=fleet.setting(service.config, "DRIFT_LIMIT_MS"),
+                           drift_limit=service.config.DRIFT_LIMIT_MS,
                            config=service.config, is_drifting=fleet.is_drifting, ward_of=fleet.node_ward,
                            announcements=fleet.playable_announcements(service), **_choices())
 
@@ -70,11 +68,8 @@ def fleet_map_page():
     service = svc()
     nodes = fleet.list_nodes(service, _filter())
     markers = [fleet.marker_json(n, service.config) for n in nodes if n.lat is not None]
-    tiles = getattr(service.config, "MAP_TILES_URL", None)
-    if tiles is None:
-        tiles = os.environ.get("LOAPHUONG_MAP_TILES_URL", DEFAULT_TILES)
     return render_template("fleet_map.html", markers=markers, without_gps=len(nodes) - len(markers),
-                           tiles=tiles, flt=_filter(), **_choices())
+                           tiles=service.config.MAP_TILES_URL, flt=_filter(), **_choices())
 
 
 @bp.get("/fleet/nodes/<node_id>")
