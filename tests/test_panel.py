@@ -312,7 +312,8 @@ def test_every_ui_string_has_a_vietnamese_translation():
     sources = list((ROOT / "broadcaster").rglob("*.html")) + list((ROOT / "broadcaster").rglob("*.py"))
     missing = set()
     for path in sources:
-        for text in re.findall(r'_\("([^"]+)"', path.read_text(encoding="utf-8")):
+        for text in re.findall(r'''_\(("[^"]+"|'[^']+')''', path.read_text(encoding="utf-8")):
+            text = text[1:-1]
             # dynamic prefixes like "state." are checked below
             if (not text.endswith(".") or " " in text) and text not in vi:
                 missing.add(text)
