@@ -709,19 +709,26 @@ def _nesting(text: str) -> int:
     return deepest
 
 
-class _Float(str):
-    """A number literal with a fraction or exponent, kept as text until the number check."""
+class _Literals:
+    """Number hooks for one ``json.loads``: note literals the protocol refuses while the parse goes on, so the
+    checks after it keep the order of §12 (syntax and "is an object" first) without walking the result."""
 
+    __slots__ = ("big_ints", "floats")
 
-class _BigInt(str):
-    """An integer literal outside ±(2^53 − 1), kept as text until the number check."""
+    def __init__(self) -> None:
+        self.floats = self.big_ints = 0
 
+    def float(self, text: str) -> str:
+        """A number literal with a fraction or exponent: refused by check 6, kept as text meanwhile."""
+        self.floats += 1
+        return text
 
-def _parse_int(text: str) -> int | _BigInt:
-    # 2^53 − 1 has 16 digits: longer literals are out of range (and may exceed Python's 4300-digit limit).
-    if len(text.lstrip("-")) > 16 or abs(int(text)) > MAX_SAFE_INTEGER:
-        return _BigInt(text)
-    return int(text)
+    def int(self, text: str) -> int | str:
+        # 2^53 − 1 has 16 digits: longer literals are out of range (and may exceed Python's 4300-digit limit).
+        if len(text) > 15 and (len(text.lstrip("-")) > 16 or abs(int(text)) > MAX_SAFE_INTEGER):
+            self.big_ints += 1
+            return text
+        return int(text)
 
 
 def _no_constant(name: str) -> Any:
@@ -780,22 +787,23 @@ def decode_json(raw: bytes | str) -> dict[str, Any]:
     # Depth can never exceed the number of opening brackets: count them (C speed) before scanning.
     if text.count("{") + text.count("[") > MAX_DEPTH and _nesting(text) > MAX_DEPTH:
         raise ProtocolError(DEPTH_REASON)
+    seen = _Literals()
     try:
         data = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant,
-                          parse_float=_Float, parse_int=_parse_int)
+                          parse_float=seen.float, parse_int=seen.int)
     except RecursionError as exc:
         raise ProtocolError(DEPTH_REASON) from exc
     except ValueError as exc:  # JSONDecodeError (also a BOM), NaN / Infinity, a duplicate key
         raise ProtocolError(f"payload is not JSON: {exc}") from exc
-    values = _walk(data)
     if not isinstance(data, dict):
         raise ProtocolError("payload is not a JSON object")
-    if any(isinstance(v, _Float) for v in values):
+    if seen.floats:
         raise ProtocolError(FLOAT_REASON)
-    if any(isinstance(v, _BigInt) for v in values):
+    if seen.big_ints:
         raise ProtocolError(INTEGER_REASON)
     # Text decoded from UTF-8 holds no lone surrogate; only a \u escape can produce one.
     if "\\u" in text:
+        values = _walk(data)
         strings = [v for v in values if isinstance(v, str)]
         strings += [k for v in values if isinstance(v, dict) for k in v]
         if not all(_valid_unicode(s) for s in strings):
