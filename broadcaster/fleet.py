@@ -371,7 +371,7 @@ def _clock(st: proto.Status) -> datetime | None:
 
 
 def on_status(node: Node, st: proto.Status, now: datetime, config: Any) -> None:
-    """Called by ``PanelService._ingest_status`` for a fresh status: health fields, clock offset, presence."""
+    """Called by ``PanelService._apply_status`` for a fresh status: health fields, clock offset, presence."""
     settle(node, now, config)  # with the previous raw state, up to now
     for attr, src in (("rssi", "rssi_dbm"), ("uptime_s", "uptime_s"), ("heartbeat_s", "heartbeat_s"),
                       ("free_bytes", "free_bytes")):

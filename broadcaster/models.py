@@ -248,9 +248,10 @@ class NodeEvent(Base):
     """Every event a node reported, deduplicated by (node, seq): the proof-of-play record."""
 
     __tablename__ = "node_events"
+    # The unique (node_id, epoch, seq) index also serves lookups by node_id: no second index to keep up.
     __table_args__ = (UniqueConstraint("node_id", "epoch", "seq"),)
     id: Mapped[int] = mapped_column(primary_key=True)
-    node_id: Mapped[str] = mapped_column(String(64), index=True)
+    node_id: Mapped[str] = mapped_column(String(64))
     epoch: Mapped[int] = mapped_column(Integer, default=0)
     seq: Mapped[int] = mapped_column(BigInteger)
     event: Mapped[str] = mapped_column(String(40), index=True)

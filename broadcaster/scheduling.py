@@ -478,16 +478,16 @@ def entries_to_items(
     return [i for _, i in items], used
 
 
-def node_plan(service: PanelService, s: Session, node: Node, now: datetime,
+def node_plan(service: PanelService, s: Session, zone_id: int | None, now: datetime,
               cache: dict[int | None, NodePlan] | None = None) -> NodePlan:
-    """The items of ``node``'s plan for ``[now, now + horizon)`` from its zone's timeline.
+    """The items of the plan of a node in zone ``zone_id`` for ``[now, now + horizon)`` from the zone's timeline.
 
     Every node of a zone gets the same items; pass one ``cache`` dict for a batch of nodes at one ``now``.
     """
-    if cache is not None and node.zone_id in cache:
-        return cache[node.zone_id]
+    if cache is not None and zone_id in cache:
+        return cache[zone_id]
     tz = service.config.TIMEZONE
-    zone = s.get(Zone, node.zone_id) if node.zone_id is not None else None
+    zone = s.get(Zone, zone_id) if zone_id is not None else None
     if zone is None:
         quiet = ward_quiet(s, service.config, "")
         result = NodePlan([], _plan_extra(tz, quiet), set())
@@ -497,7 +497,7 @@ def node_plan(service: PanelService, s: Session, node: Node, now: datetime,
         items, used = entries_to_items(service, entries, zs, now=now)
         result = NodePlan(items, _plan_extra(tz, quiet), used)
     if cache is not None:
-        cache[node.zone_id] = result
+        cache[zone_id] = result
     return result
 
 

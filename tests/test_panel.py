@@ -237,7 +237,8 @@ def test_ingest_validates_and_deduplicates(api, service):
     assert service.get_node("loa-01").state == "offline"
 
 
-def test_ingest_batch_stores_each_event_once_in_arrival_order(api, service):
+@pytest.mark.parametrize("raw_sqlite", [True, False], ids=["sqlite-driver", "portable"])
+def test_ingest_batch_stores_each_event_once_in_arrival_order(api, service, raw_sqlite):
     """What the bridge hands over in one go: duplicates inside the batch and against the database, a forged
     and an unregistered sender, a status between events — every valid event once, nothing else."""
     from sqlalchemy import select
@@ -253,6 +254,7 @@ def test_ingest_batch_stores_each_event_once_in_arrival_order(api, service):
                 "event": "playback_finished", "item_id": f"i{seq}", **kw}
         return topics.events(node_id), json.dumps(body).encode()
 
+    service.raw_sqlite_ingest = raw_sqlite
     service.ingest(*ev("loa-01", 2))  # already stored before the batch
     status = {"type": "status", "protocol": 1, "node_id": "loa-02", "state": "online", "session": 1}
     cmd1, cmd2 = service.send_command("loa-01", "ping"), service.send_command("loa-02", "ping")
@@ -279,6 +281,51 @@ def test_ingest_batch_stores_each_event_once_in_arrival_order(api, service):
     service.ingest_batch([ev("loa-02", 6)])  # an older seq arriving late does not move last_event_seq back
     assert service.get_node("loa-02").last_event_seq == 7
 
+
+
+def test_both_event_storage_paths_store_the_same_values(api, service):
+    """The SQLite driver path (plain tuples, timestamps as text) and the portable SQLAlchemy path (PostgreSQL)
+    must read back identically through the ORM: aware UTC datetimes to the microsecond, every column."""
+    from sqlalchemy import select
+
+    from broadcaster.models import NodeEvent
+
+    setup_zones_nodes(api)
+    body = {"type": "event", "protocol": 1, "seq": 9, "at": "2026-03-01T23:59:59.987Z",
+            "event": "playback_stopped", "item_id": "s12-a", "schedule_id": "12", "plan_version": 1772409599000,
+            "sha256": "ab" * 32, "scheduled_start": "2026-03-01T23:59:58Z", "actual_start": "2026-03-01T23:59:58.004Z",
+            "offset_ms": 4, "reason": "preempted"}
+    for node_id, raw in (("loa-01", True), ("loa-02", False)):
+        service.raw_sqlite_ingest = raw
+        service.ingest_batch([(service.topics.events(node_id), json.dumps({**body, "node_id": node_id}).encode())])
+    with service.db.session() as s:
+        rows = {e.node_id: e for e in s.scalars(select(NodeEvent))}
+    skip = {"id", "node_id", "received_at"}
+    as_dicts = {n: {c.name: getattr(e, c.name) for c in NodeEvent.__table__.columns if c.name not in skip}
+                for n, e in rows.items()}
+    assert as_dicts["loa-01"] == as_dicts["loa-02"]
+    first = rows["loa-01"]
+    assert first.at == datetime(2026, 3, 1, 23, 59, 59, 987000, tzinfo=UTC)
+    assert first.actual_start == datetime(2026, 3, 1, 23, 59, 58, 4000, tzinfo=UTC)
+    assert first.schedule_id == 12 and first.plan_version == 1772409599000 and first.reason == "preempted"
+    assert abs(rows["loa-01"].received_at - datetime.now(UTC)) < timedelta(minutes=1)
+    assert abs(rows["loa-02"].received_at - datetime.now(UTC)) < timedelta(minutes=1)
+
+
+def test_statuses_in_one_batch_keep_their_order_per_node(api, service):
+    """Statuses of a batch share one transaction; a node's online → will (offline) in the same batch ends
+    offline, a will from an older session after a newer online does not take a live node offline."""
+    setup_zones_nodes(api)
+    topics = service.topics
+
+    def st(node_id: str, state: str, session: int) -> tuple[str, bytes]:
+        body = {"type": "status", "protocol": 1, "node_id": node_id, "state": state, "session": session}
+        return topics.status(node_id), json.dumps(body).encode()
+
+    service.ingest_batch([st("loa-01", "online", 1), st("loa-02", "online", 5), st("loa-01", "offline", 1),
+                          st("loa-02", "offline", 4), (topics.status("ghost"), st("ghost", "online", 1)[1])])
+    assert service.get_node("loa-01").state == "offline"
+    assert service.get_node("loa-02").state == "online" and service.get_node("loa-02").session == 5
 
 
 def test_plays_show_an_item_cut_short_as_stopped_with_the_reason(api, service):
