@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from firmware_sim.http_async import MediaFaults
 from firmware_sim.mqtt_async import MqttConnection
-from firmware_sim.scale import FleetConfig, NodeCred, ScaleFleet
+from firmware_sim.scale import DigestMemo, FleetConfig, NodeCred, ScaleFleet
 from sqlalchemy import select
 from stack import wait_for
 
@@ -284,3 +284,18 @@ def test_a_day_offline_every_event_arrives_once_and_the_report_is_complete(panel
         assert all((r["planned"], r["played"], r["compliance"]) == (count, count, 100.0) for r in rows.values())
     finally:
         fleet.stop()
+
+
+def test_digest_memo_answers_like_hashlib_for_every_object():
+    """Nodes share one downloaded object, and its digest is computed once; any other object — equal bytes, a
+    corrupted copy, or a new object after the memo is full — is hashed on its own."""
+    import hashlib
+
+    memo = DigestMemo(size=2)
+    good = bytes(range(256)) * 64
+    bad = bytearray(good)
+    bad[100] ^= 0xFF
+    bad = bytes(bad)
+    for body in (good, good, bytes(good), bad, good, b"", bad[:10], good):
+        assert memo(body) == hashlib.sha256(body).hexdigest()
+    assert len(memo._memo) <= 2
