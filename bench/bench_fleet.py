@@ -5,7 +5,8 @@
 
 Metrics (goals on a 2-core machine with Mosquitto, issue "A fleet at province scale"):
   (a) schedule change (POST /api/v1/schedules) → new plan held and plan_applied PUBACKed by every node:
-      1 000 nodes ≤ 1 s, 10 000 nodes ≤ 5 s (also reported: until every plan_applied is in the panel database);
+      1 000 nodes ≤ 1 s, 10 000 nodes ≤ 5 s; the median of --repeats changes (3), every sample kept (also
+      reported: until every plan_applied is in the panel database);
   (b) emergency (POST /api/v1/emergencies, play_now to all) → playback_started on every node of 1 000, p99 ≤ 1 s;
   (c) start skew of one scheduled item across 1 000 nodes (node clock at the start vs. scheduled), p99 ≤ 20 ms;
   (d) sustained event ingest into the panel database through the broker and the bridge, ≥ 5 000 msg/s;
@@ -128,14 +129,9 @@ class Run:
                                                          "start_at": format_ts(start)})
         api_s = time.time() - t0
         min_version = int(t0 * 1000) - 5
-        applied: dict[str, float] = {}
-
-        def all_applied() -> bool:
-            nonlocal applied
-            applied = self.sim.ask("applied", min_version)
-            return len(applied) >= self.n
-
-        wait(all_applied, 600, 0.1, "plan_applied from every node")
+        # Poll a count (cheap for the simulator, which is part of what is measured); the times once at the end.
+        wait(lambda: self.sim.ask("applied_count", min_version) >= self.n, 600, 0.1, "plan_applied from every node")
+        applied: dict[str, float] = self.sim.ask("applied", min_version)
         sim_s = max(applied.values()) - t0
         self._observed(observer, seen)
         plans = sorted(w - t0 for w in seen)
@@ -151,6 +147,24 @@ class Run:
               f"(p50 {result['p50_s']} s, API answered in {api_s:.2f} s, last of {len(plans)} plans passed the "
               f"broker at {result['last_plan_at_broker_s']} s); all in the panel DB after {panel_s:.2f} s",
               flush=True)
+        return result, start
+
+    def plan_changes(self, ann: dict[str, Any], lead_s: float, repeats: int) -> tuple[dict[str, Any], datetime]:
+        """(a) ``repeats`` times; the value is the median (this shared 2-core host varies by ±30 % from one
+        change to the next), every sample is kept. Only the last schedule starts soon (``lead_s``, for (c));
+        the earlier ones start in an hour, so that no playback loads the machine during a measurement."""
+        samples: list[dict[str, Any]] = []
+        start = datetime.now(UTC)
+        for i in range(repeats):
+            last = i == repeats - 1
+            sample, start = self.plan_change(ann, lead_s if last else 3600 + 60 * i)
+            samples.append(sample)
+        result = dict(sorted(samples, key=lambda r: r["value"])[len(samples) // 2])
+        result["samples_s"] = [r["value"] for r in samples]
+        result["runs"] = len(samples)
+        if repeats > 1:
+            print(f"  (a) {self.n} nodes: median of {repeats} changes {result['value']} s "
+                  f"(samples {result['samples_s']})", flush=True)
         return result, start
 
     # ------------------------------------------------------------------------------------ (c)
@@ -325,12 +339,12 @@ def load_events(conn: Any, host: str, port: int, prefix: str, ids: list[str], pe
     client.disconnect()
 
 
-def small(n: int, root: Path, ingest_per_node: int) -> dict[str, Any]:
+def small(n: int, root: Path, ingest_per_node: int, repeats: int) -> dict[str, Any]:
     print(f"== {n} nodes", flush=True)
     run = Run(n, root)
     try:
         ann = run.announcement()
-        a, start = run.plan_change(ann, lead_s=12)
+        a, start = run.plan_changes(ann, lead_s=12, repeats=repeats)
         c = run.start_skew(ann, start)
         b = run.emergency(ann)
         live = run.ingest(ingest_per_node, min(n, 1000))
@@ -345,13 +359,13 @@ def small(n: int, root: Path, ingest_per_node: int) -> dict[str, Any]:
         run.close()
 
 
-def large(n: int, root: Path) -> dict[str, Any]:
+def large(n: int, root: Path, repeats: int) -> dict[str, Any]:
     print(f"== {n} nodes", flush=True)
     run = Run(n, root)
     try:
         e_idle = run.rss()
         ann = run.announcement()
-        a, start = run.plan_change(ann, lead_s=30)
+        a, start = run.plan_changes(ann, lead_s=30, repeats=repeats)
         time.sleep(max(0.0, start.timestamp() + ann["media"]["duration_ms"] / 1000 + 3 - time.time()))
         e = run.rss()
         e["rss_connected_idle_mb"] = e_idle["rss_now_mb"]
@@ -365,7 +379,7 @@ def large(n: int, root: Path) -> dict[str, Any]:
     print(f"== {n} nodes, simulator in 2 processes", flush=True)
     run = Run(n, root.with_name(root.name + "-2"), sim_processes=2)
     try:
-        a2, _ = run.plan_change(run.announcement(), lead_s=30)
+        a2, _ = run.plan_changes(run.announcement(), lead_s=30, repeats=repeats)
     finally:
         run.close()
     a2["sim_processes"] = 2
@@ -444,6 +458,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--large", type=int, default=10000, help="node count of the 10 000-node run")
     parser.add_argument("--small-only", action="store_true")
     parser.add_argument("--ingest-per-node", type=int, default=30, help="(d): events per node (1 000 nodes)")
+    parser.add_argument("--repeats", type=int, default=3, help="(a): plan changes per run, median reported")
     parser.add_argument("--out", type=Path, default=HERE / "results.json")
     parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "performance.md")
     parser.add_argument("--no-doc", action="store_true", help="do not append a row to docs/performance.md")
@@ -464,9 +479,9 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="loaphuong-bench-"))
     fresh: dict[str, Any] = {}
     try:
-        fresh.update(small(args.small, tmp / "small", args.ingest_per_node))
+        fresh.update(small(args.small, tmp / "small", args.ingest_per_node, args.repeats))
         if not args.small_only:
-            fresh.update(large(args.large, tmp / "large"))
+            fresh.update(large(args.large, tmp / "large", args.repeats))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     verdicts(fresh)
