@@ -40,7 +40,16 @@ from audio import (
 )
 from audio.render import RenderResult
 from audio.upload import MAX_UPLOAD_BYTES, MAX_UPLOAD_DURATION_MS
-from broadcaster.models import Announcement, AudioSettings, AuditEntry, Base, Media, RenderCache, User
+from broadcaster.models import (
+    Announcement,
+    AudioSettings,
+    AuditEntry,
+    Base,
+    Media,
+    RenderCache,
+    User,
+    WireJSON,
+)
 from broadcaster.services import ServiceError
 
 if TYPE_CHECKING:
@@ -513,7 +522,7 @@ def referenced_media(service: PanelService) -> set[str]:
                 points_at_media = any(fk.column.table.name == Media.__tablename__ for fk in column.foreign_keys)
                 if points_at_media or column.name == "recording_sha256":
                     found.update(v for v in s.scalars(select(column).where(column.is_not(None))) if v)
-                elif isinstance(column.type, JSON):
+                elif isinstance(column.type, JSON | WireJSON):
                     for value in s.scalars(select(column).where(column.is_not(None))):
                         _hashes(value, found)
     return found

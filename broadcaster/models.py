@@ -6,6 +6,7 @@ only at the edges (forms, pages, API input without an offset).
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,6 +43,26 @@ class UtcDateTime(TypeDecorator[datetime]):
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         return value.replace(tzinfo=UTC) if value is not None else None
+
+
+class WireJSON(TypeDecorator[dict[str, Any]]):
+    """A JSON object stored as the text it was sent as: binds a ``dict`` (serialised) or the payload's
+    ``bytes``/``str`` as they are (no second serialisation of 10 000 signed plans), reads back a ``dict``."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: dict[str, Any] | bytes | str | None, dialect: Any) -> str | None:
+        if value is None:
+            return None
+        if isinstance(value, bytes):
+            return value.decode("utf-8")
+        if isinstance(value, str):
+            return value
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+    def process_result_value(self, value: str | None, dialect: Any) -> dict[str, Any] | None:
+        return json.loads(value) if value is not None else None
 
 
 def utcnow() -> datetime:
@@ -113,7 +134,7 @@ class Node(Base):
     # the plan the panel last published (kept to republish after a broker restart)
     plan_version: Mapped[int] = mapped_column(BigInteger, default=0)
     plan_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    plan_payload: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    plan_payload: Mapped[dict[str, Any] | None] = mapped_column(WireJSON, nullable=True)  # as sent, signed
     plan_published_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     last_event_seq: Mapped[int] = mapped_column(BigInteger, default=0)
     #: Bumped when the node is re-provisioned (e.g. after a factory reset restarts its seq at 1).

@@ -496,9 +496,9 @@ class PanelService:
                     plan = build_plan(node.node_id, items, version=version, now=now, horizon=self.horizon,
                                       extra=node_plan.extra)
                     sent_announcements.update(node_plan.announcement_ids)
-                    signed = proto.sign_payload(plan, self.signing_key)
-                    updates.append({"nid": node.node_id, "version": version, "digest": digest, "signed": signed})
-                    out.append((node.node_id, signed))
+                    wire = proto.sign_to_wire(plan, self.signing_key)  # stored and published byte-identical
+                    updates.append({"nid": node.node_id, "version": version, "digest": digest, "signed": wire})
+                    out.append((node.node_id, wire))
                 if updates:
                     table = Node.__table__
                     s.execute(update(table).where(table.c.node_id == bindparam("nid")).values(
@@ -509,8 +509,8 @@ class PanelService:
                     for ann in s.scalars(select(Announcement).where(
                             Announcement.id.in_(sent_announcements), Announcement.approval == "approved")):
                         ann.approval = "published"
-            for node_id, signed in out:
-                self.publisher.publish(self.topics.plan(node_id), proto.encode(signed), qos=1, retain=True)
+            for node_id, wire in out:
+                self.publisher.publish(self.topics.plan(node_id), wire, qos=1, retain=True)
             published.extend(n for n, _ in out)
         if published:
             log.info("published %d plan(s)", len(published))

@@ -46,6 +46,7 @@ from devices.protocol import (
     parse_ts,
     public_key_b64,
     sign_payload,
+    sign_to_wire,
     verify_signature,
 )
 from devices.schema_files import SCHEMA_DIR, check_schemas, load_schema, write_schemas
@@ -371,6 +372,16 @@ def test_sign_payload_replaces_signature_and_leaves_input_alone():
     assert sign_payload(signed, KEY) == signed  # deterministic, signature excluded from what is signed
 
 
+
+def test_sign_to_wire_is_the_signed_payload_in_one_serialisation():
+    wire = sign_to_wire(plan_dict(signature="old"), KEY)
+    assert json.loads(wire) == sign_payload(plan_dict(), KEY)
+    assert wire == encode(json.loads(wire))  # compact, UTF-8, what the panel stores and republishes
+    assert "Bản tin sáng phường Bến Nghé".encode() in wire
+    assert decode_signed(Plan, wire, PUB, node_id="ben-nghe-07") == decode_signed(
+        Plan, encode(sign_payload(plan_dict(), KEY)), PUB, node_id="ben-nghe-07")
+    assert json.loads(sign_to_wire({}, KEY)).keys() == {"signature"}
+
 TAMPERINGS = {
     "node_id": lambda p: p.update(node_id="ben-nghe-08"),
     "version": lambda p: p.update(version=p["version"] + 1),
@@ -560,6 +571,15 @@ json_values_no_float = st.recursive(
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
     max_leaves=8,
 )
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.text(max_size=8).filter(lambda k: k != "signature"), json_values_no_float, max_size=5))
+def test_sign_to_wire_equals_sign_then_encode(payload):
+    wire = sign_to_wire(payload, KEY)
+    assert json.loads(wire) == sign_payload(payload, KEY)
+    assert wire == encode(json.loads(wire))
+    verify_signature(json.loads(wire), PUB)
 
 
 def _paths(obj: Any, prefix: tuple = ()) -> list[tuple]:
