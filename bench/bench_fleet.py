@@ -18,6 +18,7 @@ Writes bench/results.json and appends one row to the "Fleet" table of docs/perfo
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -39,7 +40,7 @@ from fleet_setup import Panel, bulk_register, raise_fd_limit, start_mosquitto  #
 from sim_worker import ShardedSim, SimProcess  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
-from broadcaster.models import NodeEvent  # noqa: E402
+from broadcaster.models import Node, NodeEvent  # noqa: E402
 from devices.protocol import format_ts  # noqa: E402
 
 TEXT = "Ủy ban nhân dân phường thông báo lịch tiêm chủng mở rộng cho trẻ em vào sáng thứ bảy."
@@ -298,6 +299,16 @@ class Run:
             return int(s.scalar(select(func.count()).select_from(NodeEvent)
                                 .where(NodeEvent.seq >= base_seq, NodeEvent.seq < base_seq + 10_000_000)) or 0)
 
+    def panel_online(self) -> int:
+        """Nodes the panel itself shows online (from their retained statuses, through the bridge)."""
+        def count() -> int:
+            with self.panel.rt.db.session() as s:
+                return int(s.scalar(select(func.count()).select_from(Node).where(Node.state == "online")) or 0)
+
+        with contextlib.suppress(TimeoutError):  # the count is the result either way
+            wait(lambda: count() >= self.n, 120, 0.5, "every node online in the panel")
+        return count()
+
     def rss(self) -> dict[str, Any]:
         s = self.sim.ask("summary")
         return {"value": round(s["VmHWM"]), "unit": "MB", "nodes": self.n, "rss_now_mb": round(s["VmRSS"]),
@@ -364,11 +375,14 @@ def large(n: int, root: Path, repeats: int) -> dict[str, Any]:
     run = Run(n, root)
     try:
         e_idle = run.rss()
+        online = run.panel_online()
+        print(f"  {online} of {n} nodes online in the panel", flush=True)
         ann = run.announcement()
         a, start = run.plan_changes(ann, lead_s=30, repeats=repeats)
         time.sleep(max(0.0, start.timestamp() + ann["media"]["duration_ms"] / 1000 + 3 - time.time()))
         e = run.rss()
         e["rss_connected_idle_mb"] = e_idle["rss_now_mb"]
+        e["online_in_panel"] = online
         print(f"  (e) simulator with {n} nodes: peak RSS {e['value']} MB (connected and idle: "
               f"{e_idle['rss_now_mb']} MB)", flush=True)
         boot_s = run.boot_s
