@@ -476,7 +476,7 @@ class PanelService:
         digests: dict[int, str] = {}
         for i in range(0, len(all_ids), self.PLAN_CHUNK):
             chunk = all_ids[i : i + self.PLAN_CHUNK]
-            out: list[tuple[str, dict[str, Any]]] = []
+            out: list[tuple[str, bytes]] = []
             sent_announcements: set[int] = set()
             with self.db.session() as s:
                 # Core, not ORM: four columns in, one executemany out — the unit of work's per-object
