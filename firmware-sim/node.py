@@ -184,6 +184,8 @@ class _FetchState:
     next_attempt: float = 0.0
     delay: float = MEDIA_RETRY_FIRST_S
     last_reason: str | None = None
+    #: A resync came while an attempt was in flight: if that attempt fails, retry at once, not after back-off.
+    retry_now: bool = False
 
 
 def _item_key(item: PlanItem) -> str:
@@ -912,6 +914,7 @@ class SimNode:
             with self._lock:
                 for st in self._fetch.values():
                     st.next_attempt = 0.0  # retry missing media now
+                    st.retry_now = True  # also if an attempt is in flight and about to fail
             self._media_wake.set()
             version = self.plan_version
             self._ack(cmd, AckStatus.ok, data={} if version is None else {"plan_version": version})
@@ -1380,6 +1383,7 @@ class SimNode:
                     continue  # too late: the scheduler reports media_unavailable
                 st = self._fetch.setdefault(sha, _FetchState())
                 if st.next_attempt <= now:
+                    st.retry_now = False  # this attempt is the retry asked for
                     todo.append((sha, entry, st))
                 else:
                     next_due = min(next_due, st.next_attempt - now)
@@ -1396,7 +1400,7 @@ class SimNode:
                     self._cond.notify_all()
                     continue
                 st.attempts += 1
-                jitter = random.uniform(0.8, 1.2)
+                jitter = 0.0 if st.retry_now else random.uniform(0.8, 1.2)  # resync while in flight: again now
                 st.next_attempt = self.now() + st.delay * jitter
                 next_due = min(next_due, st.delay * jitter)
                 # Report the first failure and every change of reason, not every retry.

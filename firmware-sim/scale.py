@@ -149,6 +149,8 @@ class _Fetch:
     last_reason: str | None = None
     running: bool = False
     handle: asyncio.TimerHandle | None = None
+    #: A resync came while an attempt was in flight: if that attempt fails, retry at once, not after back-off.
+    retry_now: bool = False
 
 
 class DigestMemo:
@@ -515,6 +517,7 @@ class ScaleNode:
             return
         fetch.handle = None
         fetch.running = True
+        fetch.retry_now = False
         self.fleet.loop.create_task(self._fetch(sha, fetch))
 
     async def _fetch(self, sha: str, fetch: _Fetch) -> None:
@@ -559,7 +562,7 @@ class ScaleNode:
         # Retry until the last window needing this file has closed (late media play late, §7.1).
         deadline = max((e.deadline for e in self._all_entries() if e.sha256 == sha and e.key not in self.handled),
                        default=0.0)
-        delay = fetch.delay * random.uniform(0.8, 1.2)
+        delay = 0.0 if fetch.retry_now else fetch.delay * random.uniform(0.8, 1.2)  # resync while in flight
         fetch.delay = min(fetch.delay * 2, MEDIA_RETRY_MAX_S)
         if self.now() + delay > deadline:
             self.fetches.pop(sha, None)
@@ -725,7 +728,9 @@ class ScaleNode:
     def _cmd_resync(self, cmd: Command) -> None:
         self.fleet.store.after_commit(self.publish_status)
         for sha, fetch in self.fetches.items():
-            if fetch.handle is not None:
+            if fetch.running:
+                fetch.retry_now = True
+            elif fetch.handle is not None:
                 fetch.handle.cancel()
                 self._start_fetch(sha)
         self._ack(cmd, "ok", data={} if self.plan is None else {"plan_version": self.plan.version})

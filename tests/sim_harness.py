@@ -68,7 +68,7 @@ class _MediaHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - stdlib name
         owner: MediaServer = self.server.owner  # type: ignore[attr-defined]
         auth = self.headers.get("Authorization", "")
-        owner.requests.append({"path": self.path, "auth": auth})
+        owner.requests.append({"path": self.path, "auth": auth, "at": time.monotonic()})
         if not auth.startswith("Bearer ") or auth[7:] not in owner.tokens:
             self.send_response(401)
             self.end_headers()

@@ -232,16 +232,42 @@ def test_resync_retries_missing_media_at_once(broker, panel, collector, nodes, t
     data = panel.media.files.pop("/media/late.mp3")  # not uploaded yet: 404
     panel.publish_plan(NODE, panel.plan(NODE, 1, [panel.item("x", time.time() + 60, media)]))
     assert "HTTP 404" in collector.wait_events(NODE, "media_failed")[0]["reason"]
-    assert wait_until(lambda: len(panel.media.requests) == 2, 3)  # 2nd attempt after ~1 s; next in ~2 s
+    # Attempts at ~0, ~1 and ~3 s (back-off 1, 2, 4 s, jitter ±20 %): the next one is due ≥ 3.2 s after the third.
+    assert wait_until(lambda: len(panel.media.requests) == 3, 6)
+    backoff_due = panel.media.requests[2]["at"] + 0.8 * 4
     panel.media.files["/media/late.mp3"] = data
     resync = panel.command(NODE, "resync")
     sent = time.monotonic()
     panel.publish_cmd(NODE, resync)
     assert collector.wait_ack(NODE, resync["id"])["data"] == {"plan_version": 1}
-    assert node.wait_for_plan(1, timeout=1.2)
-    assert time.monotonic() - sent < 1.2 and len(panel.media.requests) == 3
+    assert node.wait_for_plan(1, timeout=10)
+    assert len(panel.media.requests) == 4
+    assert sent < panel.media.requests[3]["at"] < backoff_due, "fetched because of resync, not the back-off"
     assert [e["item_id"] for e in collector.wait_events(NODE, "media_ready")] == ["x"]
 
+
+
+def test_resync_during_a_failing_attempt_retries_as_soon_as_it_fails(broker, panel, collector, nodes, tmp_path, mp3):
+    """A resync that arrives while an attempt is in flight (and about to fail) must not be undone by that
+    attempt's back-off: the next attempt follows the failure at once, not 3.2–4.8 s later."""
+    node = boot(nodes, panel.node_config(NODE, tmp_path / "node"))
+    media = panel.add_media(mp3, name="late")
+    path = "/media/late.mp3"
+    data = panel.media.files.pop(path)
+    panel.publish_plan(NODE, panel.plan(NODE, 1, [panel.item("x", time.time() + 60, media)]))
+    assert wait_until(lambda: len(panel.media.requests) == 2, 5)  # attempts at ~0 and ~1 s: back-off now 4 s
+    panel.media.delays[path] = 1.5  # the third attempt is answered (404) 1.5 s after it starts
+    assert wait_until(lambda: len(panel.media.requests) == 3, 6)
+    third = panel.media.requests[2]["at"]
+    panel.media.files[path] = data  # uploaded now, too late for the attempt in flight
+    panel.media.delays[path] = 0.0
+    resync = panel.command(NODE, "resync")
+    panel.publish_cmd(NODE, resync)
+    assert collector.wait_ack(NODE, resync["id"])["status"] == "ok"
+    assert time.monotonic() < third + 1.5, "the resync reached the node while the attempt was in flight"
+    assert node.wait_for_plan(1, timeout=10)
+    assert len(panel.media.requests) == 4
+    assert panel.media.requests[3]["at"] < third + 1.5 + 2.0  # back-off would be ≥ third + 1.5 + 3.2
 
 # ------------------------------------------------------------------------------------ refused input
 
