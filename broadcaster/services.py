@@ -503,7 +503,7 @@ class PanelService:
                     table = Node.__table__
                     s.execute(update(table).where(table.c.node_id == bindparam("nid")).values(
                         plan_version=bindparam("version"), plan_hash=bindparam("digest"),
-                        plan_payload=bindparam("signed", type_=table.c.plan_payload.type), plan_published_at=now),
+                        plan_payload=bindparam("signed"), plan_published_at=now),
                         updates)
                 if sent_announcements:  # approved content sent to a node is "published" (approval workflow)
                     for ann in s.scalars(select(Announcement).where(

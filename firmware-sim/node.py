@@ -305,6 +305,7 @@ class SimNode:
         self._media_wake = threading.Event()
         self._threads: list[threading.Thread] = []
         self._started = False
+        self._rebooting = False  # set by reboot(); a stop() from outside clears it (stay off)
 
     # ------------------------------------------------------------------------------ properties
 
@@ -1037,7 +1038,7 @@ class SimNode:
         self._rebooting = True
         self.stop(clean=True)
         time.sleep(self.config.reboot_delay_s)
-        if not getattr(self, "_rebooting", False):
+        if not self._rebooting:
             return  # stop() was called from outside meanwhile (the fleet is shutting down): stay off
         plays, plays_lock, reboots = self.plays, self._plays_lock, self.reboots
         self.__init__(self.config, self.playback_log)  # type: ignore[misc]  # the fresh RAM of a new boot
