@@ -96,6 +96,9 @@ ALERT_FETCH_ATTEMPTS = 3
 ALERT_REPEAT_WINDOW_MS = 60_000
 #: Stream items: how long the optional reachability probe may take.
 STREAM_PROBE_TIMEOUT = (2.0, 2.0)
+#: The result of a command accepted but never answered before a restart (docs/protocol.md §9: the answer to
+#: its duplicates).
+COMMAND_INTERRUPTED = "not completed: the node restarted"
 
 _LOG_LOCKS: dict[str, threading.Lock] = {}
 _LOG_LOCKS_GUARD = threading.Lock()
@@ -273,7 +276,10 @@ class SimNode:
         self._current: _Playing | None = None
         self._verified: set[str] = set()
         self._fetch: dict[str, _FetchState] = {}
-        self._seen_commands: dict[str, float] = {}
+        self._seen_commands: dict[str, float] = {}  # id → expires_at (epoch s) of every command accepted
+        # id → the first ack of an accepted command (its bytes, as sent): a duplicate is answered with it (§9).
+        self._command_results: dict[str, str] = {}
+        self._dup_waiting: dict[str, int] = {}  # duplicates that came before their command's result (RAM only)
         self._seq = 0
         self._boot = 0
         self.volume = DEFAULT_VOLUME
@@ -435,6 +441,14 @@ class SimNode:
         self._seq = int(state.get("seq", 0))
         self.volume = int(state.get("volume", DEFAULT_VOLUME))
         self._seen_commands = {str(k): float(v) for k, v in state.get("seen_commands", {}).items()}
+        self._command_results = {str(k): str(v) for k, v in state.get("command_results", {}).items()
+                                 if k in self._seen_commands}
+        for cid in self._seen_commands.keys() - self._command_results.keys():
+            # Accepted but never answered (the power went, or a reboot cut a play_now short before it
+            # sounded): that is its result now, the answer to any duplicate of it (§9).
+            ack = Ack(node_id=self.node_id, command_id=cid, status=AckStatus.error, at=_ts(self.now()),
+                      error=COMMAND_INTERRUPTED)
+            self._command_results[cid] = encode(ack).decode("utf-8")
         self._handled = set(state.get("handled", []))
         self._ready_reported = set(state.get("ready_reported", []))
         self._interrupted = state.get("playing")
@@ -453,6 +467,7 @@ class SimNode:
             "seq": self._seq,
             "volume": self.volume,
             "seen_commands": self._seen_commands,
+            "command_results": self._command_results,
             "handled": sorted(self._handled),
             "ready_reported": sorted(self._ready_reported),
             "playing": playing,
@@ -891,6 +906,18 @@ class SimNode:
         now = self.now()
         with self._lock:
             self._seen_commands = {k: v for k, v in self._seen_commands.items() if v >= now}
+            self._command_results = {k: v for k, v in self._command_results.items() if k in self._seen_commands}
+            if cmd.id in self._seen_commands:
+                # A duplicate (a QoS 1 redelivery, a replay): never executed again, answered with the first
+                # result — or, if that is not known yet (a play_now waiting to sound), as soon as it is.
+                first = self._command_results.get(cmd.id)
+                if first is None:
+                    self._dup_waiting[cmd.id] = self._dup_waiting.get(cmd.id, 0) + 1
+                    log.info("%s: duplicate command %s: answered once its result is known", self.node_id, cmd.id)
+                else:
+                    log.info("%s: duplicate command %s answered with its first result", self.node_id, cmd.id)
+                    self._send_ack(first.encode("utf-8"))
+                return
             try:
                 expires = parse_ts(cmd.expires_at).timestamp()
             except ProtocolError as exc:
@@ -898,9 +925,6 @@ class SimNode:
                 return
             if expires < now:
                 self._ack(cmd, AckStatus.rejected, error=f"expired at {cmd.expires_at}")
-                return
-            if cmd.id in self._seen_commands:
-                self._ack(cmd, AckStatus.rejected, error=f"duplicate command id {cmd.id}")
                 return
             self._seen_commands[cmd.id] = expires
             self._save_state()
@@ -1056,6 +1080,21 @@ class SimNode:
         ack = Ack(node_id=self.node_id, command_id=command_id, status=status, at=_ts(self.now()),
                   error=_short(error) if error else None, data=data or {})
         payload = encode(ack)
+        with self._lock:
+            if self._halted:
+                return
+            copies = 1
+            if command_id in self._seen_commands and command_id not in self._command_results:
+                # The first answer to an accepted command is its result: persisted before it is sent, and
+                # sent again, byte for byte, for every duplicate of the command (§9).
+                self._command_results[command_id] = payload.decode("utf-8")
+                copies += self._dup_waiting.pop(command_id, 0)
+                self._save_state()
+            for _ in range(copies):
+                self._send_ack(payload)
+
+    def _send_ack(self, payload: bytes) -> None:
+        """Publish an ack (QoS 1), kept in RAM until its PUBACK and handed over again after a reconnect."""
         with self._lock:
             if self._halted:
                 return

@@ -74,6 +74,9 @@ MEDIA_RETRY_MAX_S = 60.0
 PLAY_NOW_FETCH_ATTEMPTS = 3
 #: play_now: an alert repeat may start this late (ms) before it counts as stale.
 ALERT_MAX_LATE_MS = 300_000
+#: The result of a command accepted but never answered before a restart (docs/protocol.md §9: the answer to
+#: its duplicates).
+COMMAND_INTERRUPTED = "not completed: the node restarted"
 #: "playback_stopped" is an addition of protocol v1 agreed in this release; older wire models lack it.
 STOPPED_EVENT = "playback_stopped" if "playback_stopped" in EventName.__members__ else "playback_failed"
 
@@ -217,7 +220,9 @@ class ScaleNode:
         self.handled: set[str] = set()
         self.ready_reported: set[str] = set()
         self.due_seen: set[str] = set()
-        self.seen_commands: dict[str, float] = {}
+        self.seen_commands: dict[str, float] = {}  # id → expires_at (epoch s) of every command accepted
+        self.command_results: dict[str, str] = {}  # id → its first ack as sent: the answer to a duplicate (§9)
+        self.dup_waiting: dict[str, int] = {}  # duplicates that came before their command's result (RAM only)
         self.verified: set[str] = set()
         self.fetches: dict[str, _Fetch] = {}
         self.current: _Playing | None = None
@@ -252,7 +257,7 @@ class ScaleNode:
                        "offset_ms": round((self.current.actual_start - e.start) * 1000)}
         return {"boot": self.boot, "seq": self.seq, "volume": self.volume, "handled": sorted(self.handled),
                 "ready": sorted(self.ready_reported), "seen_commands": self.seen_commands,
-                "verified": sorted(self.verified), "playing": playing}
+                "command_results": self.command_results, "verified": sorted(self.verified), "playing": playing}
 
     def _restore(self, saved: dict[str, Any]) -> None:
         """Boot (§11 step 1): counters, outcomes, plan, outbox from the store; ``session`` + 1."""
@@ -263,6 +268,11 @@ class ScaleNode:
         self.handled = set(state.get("handled", []))
         self.ready_reported = set(state.get("ready", []))
         self.seen_commands = {str(k): float(v) for k, v in state.get("seen_commands", {}).items()}
+        self.command_results = {str(k): str(v) for k, v in state.get("command_results", {}).items()
+                                if k in self.seen_commands}
+        for cid in self.seen_commands.keys() - self.command_results.keys():
+            # Accepted but never answered before the restart (a play_now not sounding yet): that is its result.
+            self.command_results[cid] = self._ack_payload(cid, "error", COMMAND_INTERRUPTED, None).decode("utf-8")
         # Media are re-checked at boot: only files the fleet's cache holds with the right hash count.
         self.verified = {sha for sha in state.get("verified", []) if sha in self.fleet.media}
         for seq, payload in saved.get("outbox", []):
@@ -425,13 +435,27 @@ class ScaleNode:
             self.fleet.store.delete_outbox(self.node_id, dropped)
         self._publish(self.topic_events, payload, tag=("event", seq))
 
-    def _ack(self, cmd: Command, status: str, *, error: str | None = None,
-             data: dict[str, Any] | None = None) -> None:
-        ack: dict[str, Any] = {"type": "ack", "protocol": 1, "node_id": self.node_id, "command_id": cmd.id,
+    def _ack_payload(self, command_id: str, status: str, error: str | None, data: dict[str, Any] | None) -> bytes:
+        ack: dict[str, Any] = {"type": "ack", "protocol": 1, "node_id": self.node_id, "command_id": command_id,
                                "status": status, "at": _ts(self.now()), "data": data or {}}
         if error is not None:
             ack["error"] = _short(error)
-        payload = json.dumps(ack, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        return json.dumps(ack, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+    def _ack(self, cmd: Command, status: str, *, error: str | None = None,
+             data: dict[str, Any] | None = None) -> None:
+        payload = self._ack_payload(cmd.id, status, error, data)
+        copies = 1
+        if cmd.id in self.seen_commands and cmd.id not in self.command_results:
+            # The first answer to an accepted command is its result: durable before it is sent (the ack is
+            # published after the commit), and sent again, byte for byte, for every duplicate (§9).
+            self.command_results[cmd.id] = payload.decode("utf-8")
+            copies += self.dup_waiting.pop(cmd.id, 0)
+            self.fleet.store.save_state(self)
+        for _ in range(copies):
+            self._send_ack(payload)
+
+    def _send_ack(self, payload: bytes) -> None:
         self._ack_counter += 1
         key = self._ack_counter
         self.pending_acks[key] = payload
@@ -706,12 +730,20 @@ class ScaleNode:
             return
         now = self.now()
         self.seen_commands = {k: v for k, v in self.seen_commands.items() if v >= now}
+        self.command_results = {k: v for k, v in self.command_results.items() if k in self.seen_commands}
+        if cmd.id in self.seen_commands:
+            # A duplicate (QoS 1 redelivery, replay): not executed again, answered with the first result — or
+            # as soon as that is known (a play_now not sounding yet).
+            self.fleet.stats["duplicate_commands"] += 1
+            first = self.command_results.get(cmd.id)
+            if first is None:
+                self.dup_waiting[cmd.id] = self.dup_waiting.get(cmd.id, 0) + 1
+            else:
+                self._send_ack(first.encode("utf-8"))
+            return
         expires = parse_ts(cmd.expires_at).timestamp()
         if expires < now:
             self._ack(cmd, "rejected", error=f"expired at {cmd.expires_at}")
-            return
-        if cmd.id in self.seen_commands:
-            self._ack(cmd, "rejected", error=f"duplicate command id {cmd.id}")
             return
         self.seen_commands[cmd.id] = expires
         self.fleet.store.save_state(self)
@@ -906,7 +938,7 @@ class ScaleFleet:
         self.stats: dict[str, int] = dict.fromkeys(
             ("connect_attempts", "connects", "disconnects", "refused", "events", "events_delivered",
              "plans_applied", "plans_rejected", "media_failures", "downloads", "plays_started", "plays_finished",
-             "plays_cut", "plays_failed", "commands"), 0)
+             "plays_cut", "plays_failed", "commands", "duplicate_commands"), 0)
         self.delivered_hooks: list[Callable[[str, dict[str, Any], float], None]] = []
         self.started_hooks: list[Callable[[str, str, float, float], None]] = []
         self._log_lines: list[str] = []

@@ -200,11 +200,12 @@ class VendorNode:
         except (OSError, ValueError):
             saved = {}
         self.state = {"session": 0, "seq": 0, "volume": 80, "outcomes": {}, "commands": {}, "ready_sent": [],
-                      "playing": None, **saved}
+                      "playing": None, "results": {}, **saved}
 
     def _save(self) -> None:
         now = time.time()
         self.state["commands"] = {k: v for k, v in self.state["commands"].items() if v >= now}
+        self.state["results"] = {k: v for k, v in self.state["results"].items() if k in self.state["commands"]}
         self.state["outcomes"] = {k: v for k, v in self.state["outcomes"].items() if v[1] > now - 7 * 86400}
         _atomic_write(self.dir / "state.json", json.dumps(self.state).encode())
 
@@ -372,10 +373,12 @@ class VendorNode:
             except Refused as exc:
                 return self._event("command_rejected", reason=str(exc)[:500])
             cid, name, args, expires = cmd["id"], cmd["name"], _opt(cmd, "args", {}), parse_time(cmd["expires_at"])
+            if cid in self.state["commands"]:  # §9: a duplicate gets the first ack again, is not executed again
+                if cid not in self.state["results"]:  # accepted, never answered: a restart came in between
+                    return self._ack(cid, "error", error="not completed: the node restarted")
+                return self._publish_ack(self.state["results"][cid])
             if time.time() > expires:
                 return self._ack(cid, "rejected", error=f"expired at {cmd['expires_at']}")
-            if cid in self.state["commands"]:
-                return self._ack(cid, "rejected", error=f"duplicate command id {cid}")
             self.state["commands"][cid] = expires
             self._save()
             if name == "ping":
@@ -404,6 +407,12 @@ class VendorNode:
     def _ack(self, cid: str, status: str, data: dict | None = None, error: str | None = None) -> None:
         ack = {"type": "ack", "protocol": 1, "node_id": self.node_id, "command_id": cid, "status": status,
                "at": fmt(time.time()), "data": data or {}, **({"error": error} if error else {})}
+        if cid in self.state["commands"] and cid not in self.state["results"]:
+            self.state["results"][cid] = ack  # the answer to any duplicate, `at` included (§9)
+            self._save()
+        self._publish_ack(ack)
+
+    def _publish_ack(self, ack: dict) -> None:
         self.acks.append(ack)
         if self.client is not None:
             self.client.publish(self.t_ack, json.dumps(ack, ensure_ascii=False), qos=1)
