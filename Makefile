@@ -14,7 +14,18 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[test]'
 	touch $(STAMP)
 
+# The demo's broker is Mosquitto with authentication and per-node ACLs (docs/protocol.md §14): installed with
+# apt-get when we can (root + apt), otherwise stop with the one command to run.
 run: $(STAMP)
+	@if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then \
+	  if [ "$$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing Mosquitto (the demo's MQTT broker)…"; \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends mosquitto \
+	      || { echo "error: could not install Mosquitto; run: sudo apt-get install -y mosquitto" >&2; exit 1; }; \
+	  else \
+	    echo "error: the demo needs Mosquitto; run: sudo apt-get install -y mosquitto" >&2; exit 1; \
+	  fi; \
+	fi
 	$(BIN)/loaphuong demo
 
 test: $(STAMP)

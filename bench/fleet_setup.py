@@ -68,6 +68,17 @@ class Panel:
                                timeout=30).json()["token"]
         self.http.headers["Authorization"] = f"Bearer {token}"
 
+    def second_person(self, username: str = "lanh-dao-2", password: str = "leader-password-2") -> Panel:
+        """The same panel as a second leader (two-person release is on by default): ``.api`` calls as her."""
+        self.service.create_user(username, password, role="leader")
+        other = object.__new__(Panel)
+        other.__dict__.update(self.__dict__)
+        other.http = requests.Session()
+        token = other.http.post(f"{self.base}/api/v1/auth/token", json={"username": username, "password": password},
+                                timeout=30).json()["token"]
+        other.http.headers["Authorization"] = f"Bearer {token}"
+        return other
+
     def api(self, method: str, path: str, expect: int | None = None, **kw: Any) -> Any:
         r = self.http.request(method, f"{self.base}/api/v1{path}", timeout=300, **kw)
         if expect is not None and r.status_code != expect:

@@ -31,6 +31,8 @@ class Runtime:
     service: PanelService
     broker: Any = None
     bridge: Any = None
+    #: broadcaster.broker_admin.DynsecRegistry when the panel manages the broker's logins, else None.
+    broker_admin: Any = None
     scheduler: Any = None
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -78,34 +80,85 @@ def runtime(app: Flask) -> Runtime:
     return app.extensions["loaphuong"]
 
 
+#: What serve/demo say when the broker they need is not there.
+MOSQUITTO_MISSING = ("the panel's embedded broker is Mosquitto 2 with authentication and per-node ACLs, and it is "
+                     "not installed: run `sudo apt-get install -y mosquitto` (or set LOAPHUONG_MQTT_URL to a "
+                     "broker provisioned with `loaphuong broker-config`)")
+
+
 def start_services(app: Flask) -> Runtime:
-    """Start (or connect to) the broker, the MQTT bridge and the scheduler. Exactly once per process."""
+    """Start (or connect to) the broker, the MQTT bridge and the scheduler. Exactly once per process.
+
+    Without ``MQTT_URL`` the panel starts Mosquitto itself, secured like production: the dynamic-security
+    plugin with one login per registered node, per-node ACLs and anonymous clients refused; the panel logs in
+    as ``MQTT_USERNAME`` (default ``loaphuong-panel``) with ``MQTT_PASSWORD`` (default: new at each start).
+    With ``BROKER_REGISTRY=dynsec`` (always for the embedded broker) the panel also keeps the broker's logins
+    in step with the registry: a rotated token or a deleted node is refused and disconnected at once.
+    """
+    import secrets
+
     from broadcaster.bridge import MqttBridge
-    from broadcaster.broker import EmbeddedBroker, free_port, parse_mqtt_url, port_open
+    from broadcaster.broker import EmbeddedBroker, free_port, mosquitto_binary, parse_mqtt_url, port_open
+    from broadcaster.broker_admin import BrokerRegistryError, DynsecRegistry
+    from broadcaster.brokerconf import dynsec_config, registry_rows
     from broadcaster.scheduler import start_scheduler
 
     rt = runtime(app)
     cfg = rt.config
+    registry = (cfg.BROKER_REGISTRY or "").strip().lower()
+    if registry not in ("", "dynsec", "none"):
+        raise RuntimeError(f"LOAPHUONG_BROKER_REGISTRY={cfg.BROKER_REGISTRY!r}: use dynsec or none")
     if cfg.MQTT_URL:
         host, port = parse_mqtt_url(cfg.MQTT_URL)
+        registry = registry or "none"
+        if registry == "none":
+            log.warning("the broker at %s is not managed by the panel (LOAPHUONG_BROKER_REGISTRY=none): a rotated "
+                        "token or a deleted node keeps its broker login until the broker is re-provisioned",
+                        cfg.MQTT_URL)
     else:
+        if cfg.EMBEDDED_BROKER not in ("auto", "mosquitto"):
+            raise RuntimeError(f"LOAPHUONG_EMBEDDED_BROKER={cfg.EMBEDDED_BROKER!r} is refused: the panel's broker "
+                               "must authenticate nodes and enforce per-node ACLs, which only Mosquitto does here")
+        if registry == "none":
+            raise RuntimeError("the embedded broker is always managed by the panel; unset LOAPHUONG_BROKER_REGISTRY")
+        if not mosquitto_binary():
+            raise RuntimeError(MOSQUITTO_MISSING)
+        registry = "dynsec"
         port = cfg.EMBEDDED_BROKER_PORT
         if port_open("127.0.0.1", port):
             # e.g. a system Mosquitto already on 1883: never talk to a broker we did not configure.
             log.warning("port %s is taken; the embedded broker uses a free port instead "
                         "(set LOAPHUONG_MQTT_URL to use the broker on %s)", port, port)
             port = free_port()
-        rt.broker = EmbeddedBroker(kind=cfg.EMBEDDED_BROKER, port=port, data_dir=cfg.DATA_DIR / "broker")
+        cfg.MQTT_USERNAME = cfg.MQTT_USERNAME or "loaphuong-panel"
+        cfg.MQTT_PASSWORD = cfg.MQTT_PASSWORD or secrets.token_urlsafe(32)
+        service = rt.service
+
+        def initial_dynsec() -> dict[str, Any]:
+            # Rebuilt from the registry at every (re)start of the broker: the database is the truth.
+            return dynsec_config(cfg.MQTT_PREFIX, cfg.MQTT_USERNAME, cfg.MQTT_PASSWORD, registry_rows(service))[0]
+
+        rt.broker = EmbeddedBroker(kind="mosquitto", port=port, data_dir=cfg.DATA_DIR / "broker",
+                                   dynsec=initial_dynsec)
         rt.broker.start()
         host, port = rt.broker.host, rt.broker.port
         cfg.MQTT_URL = f"mqtt://{host}:{port}"
-        log.info("embedded %s broker at %s", rt.broker.kind, cfg.MQTT_URL)
+        rt.extras["embedded_mqtt_url"] = cfg.MQTT_URL  # so that stop_services + start_services embeds again
+        log.info("embedded %s broker at %s (authentication and per-node ACLs on)", rt.broker.kind, cfg.MQTT_URL)
     rt.bridge = MqttBridge(
         rt.service, host, port,
         client_id=cfg.MQTT_CLIENT_ID, username=cfg.MQTT_USERNAME, password=cfg.MQTT_PASSWORD,
     )
     rt.service.publisher = rt.bridge
     rt.bridge.start()
+    if registry == "dynsec":
+        rt.broker_admin = DynsecRegistry(host, port, username=cfg.MQTT_USERNAME, password=cfg.MQTT_PASSWORD,
+                                         prefix=cfg.MQTT_PREFIX, client_id=f"{cfg.MQTT_CLIENT_ID}-admin").start()
+        rt.service.broker_registry = rt.broker_admin
+        try:
+            rt.broker_admin.sync(n.node_id for n in rt.service.list_nodes())
+        except BrokerRegistryError as exc:
+            log.warning("broker: could not compare its logins with the registry: %s", exc)
     rt.scheduler = start_scheduler(rt.service, cfg.DATABASE_URL, cfg.ROLLOVER_MINUTES)
     rt.service.rollover()
     return rt
@@ -118,9 +171,17 @@ def stop_services(app: Flask) -> None:
     if rt.scheduler is not None:
         stop_scheduler(rt.scheduler)
         rt.scheduler = None
+    if rt.broker_admin is not None:
+        from broadcaster.broker_admin import NullBrokerRegistry
+
+        rt.service.broker_registry = NullBrokerRegistry()
+        rt.broker_admin.stop()
+        rt.broker_admin = None
     if rt.bridge is not None:
         rt.bridge.stop()
         rt.bridge = None
     if rt.broker is not None:
         rt.broker.stop()
         rt.broker = None
+    if rt.extras.get("embedded_mqtt_url") and rt.extras.pop("embedded_mqtt_url") == rt.config.MQTT_URL:
+        rt.config.MQTT_URL = ""

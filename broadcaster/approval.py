@@ -1,12 +1,16 @@
 """Approval of content: draft → submitted → approved / rejected (with a comment) → published.
 
-* Officers write and submit; leaders approve or reject; admins may do everything. A leader or admin may
-  approve a draft directly (they are the approver of their own text).
+* Who may do what is the release policy's (broadcaster/policy.py): officers write and submit; leaders and
+  admins approve or reject, and may approve a draft directly (they are the approver of their own text).
+* Approval covers the exact audio: approving records the announcement's current media
+  (``approved_media_sha256``), so an announcement without rendered audio cannot be approved, and
+  :func:`broadcaster.policy.playable` lets only that file into a plan or a command.
 * Only approved content is ever published: the plan builder (broadcaster/scheduling.py) leaves out every
-  schedule whose programme holds an announcement that is not ``approved`` or ``published``; an approved
-  announcement becomes ``published`` when a plan carrying it goes out to a node.
-* Editing the text of submitted, approved or published content sends it back for approval
-  (``submitted``) and takes it out of the plans at once; editing a draft or rejected text keeps it a draft.
+  schedule whose programme holds an announcement that is not playable; an approved announcement becomes
+  ``published`` when a plan carrying it goes out to a node.
+* Any change after approval — text, voice or audio options, a new recording, a re-render that produced other
+  audio — sends it back for approval (``submitted``, shown as "chờ duyệt") and takes it out of the plans at
+  once (:func:`void`); editing a draft or rejected text keeps it a draft.
 * Every transition is an audit entry (who, when, what, comment); the nodes whose plans change (the zones
   of the active schedules using the announcement) are republished, and only those.
 """
@@ -16,20 +20,33 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from sqlalchemy.orm import Session
+
+from broadcaster import policy
+from broadcaster.errors import ServiceError
 from broadcaster.models import Announcement, User
-from broadcaster.services import ServiceError
 
 if TYPE_CHECKING:
     from broadcaster.services import PanelService
 
 STATES = ("draft", "submitted", "approved", "rejected", "published")
-WRITERS = ("officer", "leader", "admin")
-APPROVERS = ("leader", "admin")
+#: States that wait for a leader (the API also says ``awaiting_approval: true``).
+AWAITING = ("submitted",)
 
 
-def _require(user: User | None, roles: tuple[str, ...], what: str) -> None:
-    if user is None or user.role not in roles:
-        raise ServiceError("forbidden", f"{what} needs the role {' or '.join(roles)}", status=403)
+def void(service: PanelService, s: Session, ann: Announcement, user: User | None, why: str) -> bool:
+    """The approved audio changed (R5): back to awaiting approval. True when an approval was withdrawn."""
+    before = ann.approval or "draft"
+    if before not in ("approved", "published", "submitted"):
+        return False
+    ann.approval = "submitted"
+    ann.approved_media_sha256 = None
+    ann.approval_comment = None
+    ann.submitted_by_id, ann.submitted_at = (user.id if user else ann.submitted_by_id), datetime.now(UTC)
+    if before != "submitted":
+        service._audit(s, user, "announcement.approval_voided", str(ann.id), **{"from": before, "to": "submitted"},
+                       why=why)
+    return before != "submitted"
 
 
 def _transition(service: PanelService, announcement_id: int, user: User | None, action: str,
@@ -45,6 +62,13 @@ def _transition(service: PanelService, announcement_id: int, user: User | None, 
             raise ServiceError("invalid_transition", f"cannot {action} an announcement that is {current}",
                                "approval", 409)
         now = datetime.now(UTC)
+        if to == "approved":
+            if ann.status != "ready" or not ann.media_sha256:
+                raise ServiceError("announcement_not_ready", "only rendered audio can be approved: render it first",
+                                   "approval", 409)
+            ann.approved_media_sha256 = ann.media_sha256
+        elif to != "published":
+            ann.approved_media_sha256 = None
         ann.approval = to
         if action == "submit":
             ann.submitted_by_id, ann.submitted_at = (user.id if user else None), now
@@ -60,18 +84,18 @@ def _transition(service: PanelService, announcement_id: int, user: User | None, 
 
 
 def submit(service: PanelService, announcement_id: int, user: User | None) -> Announcement:
-    _require(user, WRITERS, "submitting for approval")
+    policy.require(service, user, policy.Action.ANNOUNCEMENT_SUBMIT, target=f"announcement:{announcement_id}")
     return _transition(service, announcement_id, user, "submit", ("draft", "rejected"), "submitted")
 
 
 def approve(service: PanelService, announcement_id: int, user: User | None, comment: str = "") -> Announcement:
-    _require(user, APPROVERS, "approving")  # the text is approved; audio that fails to render never plays
+    policy.require(service, user, policy.Action.ANNOUNCEMENT_APPROVE, target=f"announcement:{announcement_id}")
     return _transition(service, announcement_id, user, "approve", ("draft", "submitted", "rejected"), "approved",
                        comment)
 
 
 def reject(service: PanelService, announcement_id: int, user: User | None, comment: str) -> Announcement:
-    _require(user, APPROVERS, "rejecting")
+    policy.require(service, user, policy.Action.ANNOUNCEMENT_APPROVE, target=f"announcement:{announcement_id}")
     comment = (comment or "").strip()
     if not comment:
         raise ServiceError("comment_required", "say why it is rejected", "comment")
@@ -83,7 +107,7 @@ def edit(service: PanelService, announcement_id: int, title: str, text: str, use
     """Change the text (speech is rendered again at once); approved content goes back for approval."""
     from broadcaster.scheduling import affected_nodes_for_announcement
 
-    _require(user, WRITERS, "editing")
+    policy.require(service, user, policy.Action.ANNOUNCEMENT_WRITE, target=f"announcement:{announcement_id}")
     title, text = service._validate_text(title, text)
     with service.db.session() as s:
         ann = s.get(Announcement, announcement_id)
@@ -92,10 +116,8 @@ def edit(service: PanelService, announcement_id: int, title: str, text: str, use
         before = ann.approval or "draft"
         changed = (ann.title, ann.text) != (title, text)
         ann.title, ann.text = title, text
-        if changed and before in ("submitted", "approved", "published"):
-            ann.approval = "submitted"
-            ann.submitted_by_id, ann.submitted_at = (user.id if user else None), datetime.now(UTC)
-            ann.approval_comment = None
+        if changed:
+            void(service, s, ann, user, "text changed")
         service._audit(s, user, "announcement.edit", str(announcement_id), **{"from": before, "to": ann.approval},
                        changed=changed)
     if changed:

@@ -40,6 +40,8 @@ from audio import (
 )
 from audio.render import RenderResult
 from audio.upload import MAX_UPLOAD_BYTES, MAX_UPLOAD_DURATION_MS
+from broadcaster import approval, policy
+from broadcaster.errors import ServiceError
 from broadcaster.models import (
     Announcement,
     AudioSettings,
@@ -50,7 +52,6 @@ from broadcaster.models import (
     User,
     WireJSON,
 )
-from broadcaster.services import ServiceError
 
 if TYPE_CHECKING:
     from broadcaster.services import PanelService
@@ -161,8 +162,7 @@ def _voice(value: Any, field: str = "voice") -> str | None:
 
 def set_ward_audio(service: PanelService, data: dict[str, Any], user: User | None = None) -> WardAudio:
     """Validate and save the ward defaults (a partial ``data`` keeps the other values)."""
-    if user is not None and user.role not in ("admin", "leader"):
-        raise ServiceError("forbidden", "leader or admin role required", status=403)
+    policy.require(service, user, policy.Action.AUDIO_SETTINGS, target="ward:audio")
     current = get_ward_audio(service)
     known = set(WardAudio.__dataclass_fields__) - {"saved"}
     unknown = set(data) - known
@@ -391,6 +391,8 @@ def render(service: PanelService, announcement_id: int) -> Announcement:
         ann.render_key = result.key
         ann.render_error = None
         ann.status = "ready"
+        if ann.approved_media_sha256 is not None and ann.approved_media_sha256 != sha:
+            approval.void(service, s, ann, None, "audio re-rendered differently")  # R5: other audio, no approval
     if changed:
         _republish(service, announcement_id)
     return service.get_announcement(announcement_id)  # type: ignore[return-value]
@@ -410,14 +412,21 @@ def _republish(service: PanelService, announcement_id: int) -> None:
 def set_options(service: PanelService, announcement_id: int, data: dict[str, Any] | None,
                 user: User | None = None) -> Announcement:
     """Replace an announcement's audio overrides and render again (nothing runs if the key is cached)."""
+    policy.require(service, user, policy.Action.ANNOUNCEMENT_WRITE, target=f"announcement:{announcement_id}")
     options = validate_options(data)
     with service.db.session() as s:
         ann = s.get(Announcement, announcement_id)
         if ann is None:
             raise ServiceError("not_found", "no such announcement", status=404)
+        changed = (ann.audio_options or {}) != options
         ann.audio_options = options or None
         service._audit(s, user, "announcement.audio_options", str(announcement_id), **options)
-    return service.render_announcement(announcement_id)
+        if changed:  # R5: the approval covered the old voice / options
+            approval.void(service, s, ann, user, "audio options changed")
+    rendered = service.render_announcement(announcement_id)
+    if changed:
+        _republish(service, announcement_id)  # out of the plans now, even when the audio happens to be the same
+    return rendered
 
 
 # ------------------------------------------------------------------------------------------ uploads

@@ -3,6 +3,11 @@
 Preference order (``kind="auto"``): a local ``mosquitto`` binary if one is installed, else the
 ``iotcore`` wheel (rumqttd in a child process). amqtt is deliberately not supported (see
 ``docs/architecture.md``: retained-message leak, no last-will on a silent client).
+
+With ``dynsec`` (what ``serve`` / ``demo`` use, broadcaster/app.py) Mosquitto runs with the dynamic-security
+plugin, anonymous clients refused and the same per-node ACLs as production (broadcaster/brokerconf.py); the
+plugin's JSON is rewritten from the registry at every start. Without it the broker is open to anyone on
+loopback: only for tests and benchmarks about something else. iotcore has no ACLs and cannot be secured.
 """
 
 from __future__ import annotations
@@ -14,8 +19,9 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 log = logging.getLogger(__name__)
 
@@ -61,15 +67,21 @@ class EmbeddedBroker:
         host: str = "127.0.0.1",
         data_dir: str | Path | None = None,
         extra_config: str = "",
+        dynsec: Callable[[], dict[str, Any]] | dict[str, Any] | None = None,
     ) -> None:
+        """``dynsec``: the dynamic-security plugin's JSON (or a function returning it, called at each start so
+        that a restarted broker is rebuilt from the registry of that moment); ``None`` leaves the broker open."""
         if kind == "auto":
-            kind = "mosquitto" if mosquitto_binary() else "iotcore"
+            kind = "mosquitto" if (mosquitto_binary() or dynsec is not None) else "iotcore"
+        if kind == "iotcore" and dynsec is not None:
+            raise ValueError("iotcore has no authentication or ACLs: a secured broker must be Mosquitto")
         self.kind: Literal["mosquitto", "iotcore"] = kind  # type: ignore[assignment]
         self.host = host
         self.port = port or free_port(host)
         self._own_dir = data_dir is None
         self.data_dir = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="loaphuong-broker-"))
         self.extra_config = extra_config
+        self.dynsec = dynsec
         self._proc: subprocess.Popen[bytes] | None = None
         self._iotcore = None
 
@@ -103,9 +115,16 @@ class EmbeddedBroker:
             raise RuntimeError("mosquitto is not installed (apt-get install mosquitto)")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         conf = self.data_dir / "mosquitto.conf"
-        lines = [
-            f"listener {self.port} {self.host}",
-            "allow_anonymous true",
+        lines = ["per_listener_settings false", f"listener {self.port} {self.host}"]
+        if self.dynsec is not None:
+            from broadcaster.brokerconf import mosquitto_auth_lines, write_dynsec_file
+
+            dynsec_file = self.data_dir / "dynamic-security.json"
+            write_dynsec_file(dynsec_file, self.dynsec() if callable(self.dynsec) else self.dynsec)
+            lines += mosquitto_auth_lines(dynsec_file)
+        else:
+            lines.append("allow_anonymous true")
+        lines += [
             "persistence true",
             f"persistence_location {self.data_dir}/",
             "autosave_interval 1",

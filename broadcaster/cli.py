@@ -5,7 +5,7 @@
     loaphuong sim …         node simulator (see firmware_sim.cli)
     loaphuong create-user   add a user (officer | leader | admin)
     loaphuong schemas       write or check the protocol JSON Schemas
-    loaphuong broker-config --out DIR   Mosquitto config, password file and per-node ACL
+    loaphuong broker-config --out DIR   Mosquitto config + dynamic-security logins and per-node ACLs
     loaphuong normalize T   print text T as the loudspeaker will say it
     loaphuong tts T -o F    render text T to a broadcast-ready MP3 (normalize → speech → chain)
 """
@@ -78,6 +78,19 @@ def _serve_http(app, host: str, port: int, stop: threading.Event) -> None:
         server.shutdown()
 
 
+def _start_services(app) -> bool:
+    """start_services, with a refusal (no Mosquitto, iotcore asked for) printed as one line, not a traceback."""
+    from broadcaster.app import start_services
+    from broadcaster.brokerconf import BrokerConfigError
+
+    try:
+        start_services(app)
+    except (RuntimeError, BrokerConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return False
+    return True
+
+
 def _wait_for_signal() -> threading.Event:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -86,7 +99,7 @@ def _wait_for_signal() -> threading.Event:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from broadcaster.app import create_app, runtime, start_services, stop_services
+    from broadcaster.app import create_app, runtime, stop_services
     from broadcaster.config import Config
 
     config = Config()
@@ -95,7 +108,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = create_app(config)
     rt = runtime(app)
     user, password = _ensure_admin(rt.service, config.DATA_DIR)
-    start_services(app)
+    if not _start_services(app):
+        stop_services(app)
+        return 2
     stop = _wait_for_signal()
     print(f"Loa Phường panel: {config.public_url}  (broker {config.MQTT_URL})", flush=True)
     if password:
@@ -112,7 +127,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from firmware_sim.fleet import Fleet
     from firmware_sim.node import NodeConfig
 
-    from broadcaster.app import create_app, runtime, start_services, stop_services
+    from broadcaster.app import create_app, runtime, stop_services
     from broadcaster.config import Config
     from broadcaster.services import ServiceError
 
@@ -141,7 +156,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     cred_file.write_text(json.dumps(creds, indent=1))
     cred_file.chmod(0o600)
 
-    start_services(app)
+    if not _start_services(app):
+        stop_services(app)
+        return 2
     from broadcaster.broker import parse_mqtt_url
 
     host, port = parse_mqtt_url(config.MQTT_URL)
@@ -238,10 +255,10 @@ def cmd_broker_config(args: argparse.Namespace) -> int:
     except BrokerConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"wrote {files.conf}, {files.passwd}, {files.acl} ({len(files.nodes)} nodes + panel user "
-          f"{files.panel_user!r})")
-    print(f"panel login for the broker: {files.panel_env} (load it into the panel's environment)")
-    print(f"start: mosquitto -c {files.conf}")
+    print(f"wrote {files.conf} and {files.dynsec} ({len(files.nodes)} nodes + panel user {files.panel_user!r})")
+    print(f"panel login for the broker: {files.panel_env} (load it into the panel's environment; it also sets "
+          "LOAPHUONG_BROKER_REGISTRY=dynsec, so the panel keeps the broker's logins in step with the registry)")
+    print(f"start: mosquitto -c {files.conf}   (re-run broker-config only while it is stopped)")
     if files.missing:
         print(f"warning: {len(files.missing)} node(s) have no broker credential and cannot log in until "
               f"re-provisioned (new token): {', '.join(files.missing[:20])}", file=sys.stderr)
@@ -280,8 +297,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--abbreviations", metavar="FILE.json", help="extra readings {\"KP\": \"khu phố\"}")
     p.add_argument("--ward", action="store_true", help="also use the ward's readings from the database")
     p.set_defaults(func=cmd_normalize)
-    p = sub.add_parser("broker-config", help="write a Mosquitto config + password file + per-node ACL")
-    p.add_argument("--out", required=True, help="directory for mosquitto.conf, passwd, acl, panel.env")
+    p = sub.add_parser("broker-config", help="write a Mosquitto config + dynamic-security logins and per-node ACLs")
+    p.add_argument("--out", required=True, help="directory for mosquitto.conf, dynsec/, data/, panel.env")
     p.add_argument("--port", type=int, default=1883)
     p.add_argument("--bind", default="", help="listen address (default: all)")
     p.add_argument("--panel-user", default=None, help="the panel's broker username (default: panel)")

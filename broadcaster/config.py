@@ -36,8 +36,14 @@ class Config:
         self.MQTT_PASSWORD = _env("MQTT_PASSWORD", "")
         self.MQTT_PREFIX = _env("MQTT_PREFIX", "loaphuong")
         self.MQTT_CLIENT_ID = _env("MQTT_CLIENT_ID", "loaphuong-panel")
-        #: Embedded broker: auto (Mosquitto if installed, else iotcore), mosquitto, iotcore.
+        #: Embedded broker of serve/demo: Mosquitto with the dynamic-security plugin (auth + per-node ACLs);
+        #: "auto" and "mosquitto" mean the same. "iotcore" is refused: it has no authentication or ACLs.
         self.EMBEDDED_BROKER = _env("EMBEDDED_BROKER", "auto")
+        #: Who keeps the broker's logins in step with the registry (token rotation, node deletion):
+        #: "dynsec" = the panel, over Mosquitto's dynamic-security plugin ($CONTROL); "none" = nobody.
+        #: Empty → "dynsec" for the embedded broker, "none" for LOAPHUONG_MQTT_URL (broker-config's panel.env
+        #: sets "dynsec").
+        self.BROKER_REGISTRY = _env("BROKER_REGISTRY", "")
         self.EMBEDDED_BROKER_PORT = int(_env("EMBEDDED_BROKER_PORT", "1883"))
         self.HOST = _env("HOST", "127.0.0.1")
         self.PORT = int(_env("PORT", "5000"))

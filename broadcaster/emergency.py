@@ -9,13 +9,18 @@ events (:func:`deliveries`), so ingest needs no hook here.
 
 Rules (why they are as they are — see the field notes):
 
-* Emergencies never wait for approval (storms do not), but every step is in the audit log under
-  ``emergency.live.*`` or ``emergency.drill.*``. Made from an announcement, it must be approved.
+* Who may start, release and cancel is the release policy's (broadcaster/policy.py): a leader or admin
+  starts it; with two-person release (on unless an admin switched it off) a *different* leader or admin
+  releases it, and cancelling takes two people in the same way. The text of an emergency is not approved
+  beforehand (storms do not wait) — the two people who release it are its approval; made from an
+  announcement, that announcement's approved audio is used. Every step is in the audit log under
+  ``emergency.live.*`` or ``emergency.drill.*``.
 * **Drills** are labelled everywhere: the ``drill`` column, the audit action, the command args (nodes tag
   their events), the title sent to nodes (``[DIỄN TẬP] …``), and the audio itself, which starts with
   :data:`DRILL_PREFIX` and ends with :data:`DRILL_SUFFIX`. Lists keep drills apart from live alerts.
-* **Two-person release** (``WardSetting.emergency_two_person``) applies to live emergencies only: the alert
-  waits in ``pending_release`` until a *different* leader/admin releases it.
+* **Two-person release** (``WardSetting.emergency_two_person``, on by default) applies to live emergencies and
+  drills: the alert waits in ``pending_release`` until a *different* leader/admin releases it; a cancel waits
+  (``cancel_requested_by_id``) until a different leader/admin confirms it.
 * **Cancel** = ``stop {alert_id}`` to every target node, then a ``play_now`` of a pre-built cancellation
   message (:data:`CANCEL_TEXT`, rendered once and kept in ``canned_media``; rendered ahead when an alert is
   created so a cancel never waits for speech synthesis). The cancellation is an ``Alert`` of kind
@@ -43,6 +48,8 @@ from sqlalchemy.orm import Session, selectinload
 
 from audio import SpeechError, decode, default_engines, prepare_for_broadcast, render_speech
 from audio.processing import AudioError
+from broadcaster import policy
+from broadcaster.errors import ServiceError
 from broadcaster.models import (
     Alert,
     AlertDelivery,
@@ -58,7 +65,7 @@ from broadcaster.models import (
     Zone,
     alert_zones,
 )
-from broadcaster.services import MemoryPublisher, PanelService, ServiceError
+from broadcaster.services import MemoryPublisher, PanelService
 from devices import protocol as proto
 from schedules.timeline import Slot, SlotItem
 
@@ -179,17 +186,15 @@ def cancel_media(service: PanelService, drill: bool) -> str:
 
 
 def two_person_required(service: PanelService, wards: Iterable[str] | None = None) -> bool:
-    """True when the default setting (ward "") or a setting of any of ``wards`` (None: any) asks for it."""
-    with service.db.session() as s:
-        q = select(WardSetting.emergency_two_person)
-        if wards is not None:
-            q = q.where(WardSetting.ward.in_({"", *wards}))
-        return any(bool(v) for v in s.scalars(q))
+    """Two-person release and cancel (the release policy decides; on by default)."""
+    return policy.two_person_required(service, wards)
 
 
 def set_two_person(service: PanelService, required: bool, user: User | None, ward: str = "") -> None:
-    if user is None or user.role != "admin":
-        raise ServiceError("forbidden", "admin role required", status=403)
+    """Switch two-person release on or off (an admin; audited; the emergency page shows the state)."""
+    policy.require(service, user, policy.Action.EMERGENCY_SETTINGS, target=f"ward:{ward}",
+                   two_person=bool(required))
+    assert user is not None
     with service.db.session() as s:
         row = s.scalar(select(WardSetting).where(WardSetting.ward == ward))
         if row is None:
@@ -224,8 +229,7 @@ def _check_params(title: str, repeat: int, gap_ms: int, volume: int | None) -> s
 
 
 def _approved(ann: Announcement) -> bool:
-    approval = getattr(ann, "approval", None)
-    return approval is None or approval in ("approved", "published")
+    return policy.playable(ann)
 
 
 def create_alert(
@@ -247,8 +251,8 @@ def create_alert(
     Exactly one of ``text`` (rendered now; drills get the spoken drill notice) or ``announcement_id`` (an
     approved announcement with audio). ``zones`` are zone codes or ids; ``all_zones`` targets every node.
     """
-    if user is None:
-        raise ServiceError("unauthorized", "log in first", status=401)
+    policy.require(service, user, policy.Action.EMERGENCY_CREATE, target="alert:new", drill=drill)
+    assert user is not None
     title = _check_params(title, repeat, gap_ms, volume)
     text = (text or "").strip() or None
     if (text is None) == (announcement_id is None):
@@ -272,14 +276,8 @@ def create_alert(
             raise ServiceError("emergency_no_nodes", "there is no loudspeaker in the chosen zones", "zones")
         ann_sha = None
         if announcement_id is not None:
-            ann = s.get(Announcement, announcement_id)
-            if ann is None:
-                raise ServiceError("unknown_announcement", "no such announcement", "announcement_id", 404)
-            if not ann.media_sha256:
-                raise ServiceError("announcement_not_ready", "the announcement has no audio yet", "announcement_id")
-            if not _approved(ann):
-                raise ServiceError("emergency_not_approved", "only an approved announcement can be sent",
-                                   "announcement_id")
+            ann = policy.require_playable(service, user, s.get(Announcement, announcement_id),
+                                          action=policy.Action.EMERGENCY_CREATE)
             ann_sha = ann.media_sha256
     # Speech first (outside any transaction).
     if ann_sha is None:
@@ -287,7 +285,7 @@ def create_alert(
         sha = render_text(service, f"{DRILL_PREFIX} {text} {DRILL_SUFFIX}" if drill else text)
     else:
         sha = _drill_wrap(service, ann_sha) if drill else ann_sha
-    needs_second = not drill and two_person_required(service, wards)
+    needs_second = two_person_required(service, wards)  # drills too (R4)
     with _lock(service), service.db.session() as s:
         alert = Alert(
             kind="alert", title=title, text=text, announcement_id=announcement_id, media_sha256=sha, drill=drill,
@@ -325,20 +323,16 @@ def _target_nodes(s: Session, all_zones: bool, zone_ids: set[int]) -> list[str]:
 
 def release_alert(service: PanelService, alert_id: int, user: User | None) -> Alert:
     """Second-person release: a leader or admin other than the one who created the alert."""
-    if user is None:
-        raise ServiceError("unauthorized", "log in first", status=401)
-    if user.role not in ("leader", "admin"):
-        raise ServiceError("emergency_release_forbidden", "only a leader or admin can release an emergency",
-                           status=403)
     with service.db.session() as s:
         alert = s.get(Alert, alert_id)
         if alert is None:
             raise ServiceError("not_found", "no such emergency", status=404)
-        if alert.status != "pending_release":
-            raise ServiceError("emergency_not_pending", f"the emergency is {alert.status}, not waiting for release",
-                               status=409)
-        if alert.created_by_id == user.id:
-            raise ServiceError("emergency_same_person", "a second person must release the emergency", status=409)
+        status, creator = alert.status, alert.created_by_id
+    policy.require_second_person(service, user, creator, action=policy.Action.EMERGENCY_CREATE,
+                                 target=f"alert:{alert_id}")
+    if status != "pending_release":
+        raise ServiceError("emergency_not_pending", f"the emergency is {status}, not waiting for release",
+                           status=409)
     _release(service, alert_id, user)
     return get_alert(service, alert_id)  # type: ignore[return-value]
 
@@ -475,10 +469,10 @@ def _republish_plans(service: PanelService, nodes: list[str], command_ids: list[
 def cancel_alert(service: PanelService, alert_id: int, user: User | None) -> Alert:
     """Stop a released alert everywhere and announce the cancellation; discard one still waiting for release.
 
-    Returns the cancelled alert (``cancel_alert_id`` names the cancellation broadcast).
+    With two-person release on, the first leader/admin's cancel is a request (``cancel_requested_by_id``;
+    nothing is sent) and a second, different leader/admin's cancel sends it. Discarding an alert that never
+    went out takes one leader or admin. Returns the alert (``cancel_alert_id`` names the cancellation broadcast).
     """
-    if user is None:
-        raise ServiceError("unauthorized", "log in first", status=401)
     now = datetime.now(UTC)
     with service.db.session() as s:
         alert = s.get(Alert, alert_id)
@@ -486,7 +480,21 @@ def cancel_alert(service: PanelService, alert_id: int, user: User | None) -> Ale
             raise ServiceError("not_found", "no such emergency", status=404)
         if alert.kind != "alert":
             raise ServiceError("emergency_cannot_cancel", "a cancellation cannot be cancelled", status=409)
-        drill = alert.drill
+        drill, status, requested_by = alert.drill, alert.status, alert.cancel_requested_by_id
+        wards = None if alert.all_zones else {z.ward for z in alert.zones}
+    target = f"alert:{alert_id}"
+    if status == "pending_release":
+        policy.require(service, user, policy.Action.EMERGENCY_DISCARD, target=target)
+    else:
+        policy.require(service, user, policy.Action.EMERGENCY_CANCEL, target=target)
+        if status in ("cancelled", "discarded"):
+            raise ServiceError("emergency_already_cancelled", "the emergency is already cancelled", status=409)
+        if two_person_required(service, wards):
+            if requested_by is None:
+                return _request_cancel(service, alert_id, user, now)
+            policy.require_second_person(service, user, requested_by, action=policy.Action.EMERGENCY_CANCEL,
+                                         target=target)
+    assert user is not None
     sha = cancel_media(service, drill)  # normally pre-built at creation: no speech synthesis here
     nodes: list[str] = []
     with _lock(service):
@@ -530,6 +538,22 @@ def cancel_alert(service: PanelService, alert_id: int, user: User | None) -> Ale
     if nodes:
         _republish_plans(service, nodes, [o.command_id for o in outgoing if o.name == "play_now"])
     return get_alert(service, alert_id)  # type: ignore[return-value]
+
+
+def _request_cancel(service: PanelService, alert_id: int, user: User | None, now: datetime) -> Alert:
+    """The first of two people asks to cancel: recorded and audited; the alert keeps sounding until confirmed."""
+    with _lock(service), service.db.session() as s:
+        alert = s.get(Alert, alert_id)
+        assert alert is not None and user is not None
+        if alert.cancel_requested_by_id is None:
+            alert.cancel_requested_by_id, alert.cancel_requested_at = user.id, now
+            _audit(s, user, alert, "cancel_requested")
+    return get_alert(service, alert_id)  # type: ignore[return-value]
+
+
+def cancel_pending(alert: Alert) -> bool:
+    """A cancel was asked for and waits for the second person."""
+    return alert.status == "released" and alert.kind == "alert" and alert.cancel_requested_by_id is not None
 
 
 # ------------------------------------------------------------------------------------------- reading

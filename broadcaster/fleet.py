@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
+from broadcaster import policy
 from broadcaster.brokerconf import mosquitto_hash
 from broadcaster.models import (
     Alert,
@@ -296,6 +297,8 @@ def import_csv(service: PanelService, data: bytes | str, user: User | None = Non
             result.credentials = {}
             return result
         _audit(s, user, "node.import", "", created=len(result.created), updated=len(result.updated))
+        # The broker learns the new logins before the commit: one it does not confirm rolls the import back.
+        service.provision_broker_logins(result.credentials)
     if republish:
         service.publish_plans(republish)
     return result
@@ -516,7 +519,6 @@ def last_events(service: PanelService, node_id: str, limit: int = 30) -> list[No
 
 # ================================================================================================ commands
 COMMANDS = ("set_volume", "stop", "play_now", "reboot", "resync", "ping")
-ADMIN_COMMANDS = ("reboot",)
 
 
 def expire_commands(service: PanelService, now: datetime | None = None) -> int:
@@ -568,7 +570,7 @@ def _int(args: dict[str, Any], name: str, lo: int, hi: int, default: int | None 
     return number
 
 
-def command_args(service: PanelService, name: str, args: dict[str, Any]) -> dict[str, Any]:
+def command_args(service: PanelService, name: str, args: dict[str, Any], user: User | None = None) -> dict[str, Any]:
     """Validate the panel-side form of a command and build its wire ``args``."""
     if name not in COMMANDS:
         raise _service_error("unknown_command", f"unknown command {name!r}", "name")
@@ -586,10 +588,9 @@ def command_args(service: PanelService, name: str, args: dict[str, Any]) -> dict
         ann = service.get_announcement(ann_id)
         if ann is None:
             raise _service_error("not_found", "no such announcement", "announcement_id", 404)
-        if ann.approval not in ("approved", "published"):
-            raise _service_error("not_approved", "only approved announcements can be played", "announcement_id")
         if ann.media is None:
             raise _service_error("no_audio", "the announcement has no audio yet", "announcement_id")
+        policy.require_playable(service, user, ann, action=policy.Action.COMMAND_PLAY)  # R1: its approved audio
         priority = args.get("priority") or "priority"
         if priority not in ("normal", "priority", "emergency"):
             raise _service_error("invalid_field", "priority: normal, priority or emergency", "priority")
@@ -614,11 +615,18 @@ def command_args(service: PanelService, name: str, args: dict[str, Any]) -> dict
 
 def send(service: PanelService, name: str, args: dict[str, Any] | None, *, node_ids: Iterable[str] | None = None,
          zone: str | None = None, ward: str | None = None, user: User | None = None) -> list[CommandRecord]:
-    """Send one command to a node, a zone or a ward; each node gets its own signed, expiring command."""
-    if name in ADMIN_COMMANDS and user is not None and user.role != "admin":
-        raise _service_error("forbidden", f"{name} needs the admin role", "name", 403)
-    wire = command_args(service, name, dict(args or {}))
+    """Send one command to a node, a zone or a ward; each node gets its own signed, expiring command.
+
+    The release policy decides (broadcaster/policy.py ``check_command``: R2 no emergency priority, R3 scope by
+    role, no stopping or silencing the loudspeakers of a sounding alert) before anything is stored or sent.
+    """
+    if name not in COMMANDS:
+        raise _service_error("unknown_command", f"unknown command {name!r}", "name")
     targets = target_nodes(service, node_ids, zone, ward)
+    scope = policy.command_scope(len(targets), zone, ward)
+    raw = dict(args or {})
+    policy.check_command(service, user, name, raw, scope=scope, targets=targets)
+    wire = command_args(service, name, raw, user)
     return [service.send_command(node_id, name, wire, user) for node_id in targets]
 
 

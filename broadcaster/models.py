@@ -209,6 +209,22 @@ class Announcement(Base):
     submitted_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     reviewed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    #: The audio the approver approved (broadcaster/policy.py ``playable``): a different file never plays.
+    approved_media_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class StreamSource(Base):
+    """A live stream the ward may relay (e.g. VOV1), kept by an admin: programme items name one of these;
+    an officer picks a source and never types a URL (broadcaster/policy.py, R1)."""
+
+    __tablename__ = "stream_sources"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    url: Mapped[str] = mapped_column(String(2000))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
 schedule_zones = Table(
@@ -260,8 +276,8 @@ class WardSetting(Base):
     ward: Mapped[str] = mapped_column(String(200), unique=True, default="")
     quiet_start: Mapped[str] = mapped_column(String(5), default="22:00")  # local HH:MM; start == end: none
     quiet_end: Mapped[str] = mapped_column(String(5), default="05:00")
-    #: Live emergencies need a second leader/admin to release them (see broadcaster/emergency.py).
-    emergency_two_person: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Emergencies and drills need a second leader/admin to release and to cancel them (broadcaster/policy.py R4).
+    emergency_two_person: Mapped[bool] = mapped_column(Boolean, default=True)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
 
 
@@ -361,6 +377,9 @@ class Alert(Base):
     released_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True, index=True)
     cancelled_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     cancelled_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    #: Two-person cancel: the first person asked; the cancel goes out when a second one confirms.
+    cancel_requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    cancel_requested_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
 class AlertDelivery(Base):

@@ -5,9 +5,10 @@ of a zone, and both the dry-run view (``GET /api/v1/timeline``, the timeline pag
 (:func:`node_plan`) use it. A plan item is an *audible* timeline entry (``play``, ``resumed``,
 ``preempted`` — the last with ``end_at``) that is not silence and not an emergency delivered by command.
 
-Only approved content reaches the timeline (``Announcement.approval`` in approved/published); a schedule
-whose programme holds an announcement without approval or audio is left out as a whole. Conflicts and
-quiet hours are checked when a schedule is created (:func:`create_schedule`), and quiet hours are applied
+Only approved content reaches the timeline (:func:`broadcaster.policy.playable`: approved, and the audio is the
+approved audio; relays only from an active admin-kept stream source); a schedule whose programme holds anything
+else is left out as a whole and shown as ``awaiting_approval`` (:func:`schedule_states`) until it is approved.
+Conflicts and quiet hours are checked when a schedule is created (:func:`create_schedule`), and quiet hours are applied
 again by the timeline and by the node (``Plan.quiet_hours``).
 
 Functions take the :class:`~broadcaster.services.PanelService` (for its ``db`` and ``config``) and a
@@ -27,8 +28,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from broadcaster.models import Announcement, Media, Node, Schedule, User, WardSetting, Zone
-from broadcaster.services import ServiceError
+from broadcaster import policy, streams
+from broadcaster.errors import ServiceError
+from broadcaster.models import Announcement, Media, Node, Schedule, StreamSource, User, WardSetting, Zone
 from devices.protocol import PRIORITY_RANK, Priority, format_ts
 from schedules import recurrence as rr
 from schedules.plans import in_window
@@ -44,7 +46,6 @@ log = logging.getLogger(__name__)
 LOOKBACK = timedelta(hours=6)
 #: How far ahead conflicts and quiet hours are checked when a recurring schedule is created.
 CHECK_DAYS = 400
-APPROVED = ("approved", "published")
 PRIORITIES = tuple(p.value for p in Priority)
 MAX_REPEAT = 10
 MAX_ITEMS = 50
@@ -101,6 +102,7 @@ def quiet_json(q: QuietHours) -> dict[str, str] | None:
 
 def set_ward_quiet(service: PanelService, ward: str, value: str, user: User | None = None) -> list[str]:
     """Set a ward's quiet hours (``"22:00-05:00"`` or ``off``); republishes the plans of its nodes."""
+    policy.require(service, user, policy.Action.QUIET_HOURS, target=f"ward:{ward}")
     parsed = parse_quiet(value)
     start, end = parsed or (time(0), time(0))
     ward = (ward or "").strip()
@@ -250,14 +252,20 @@ def normalize_items(raw: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                 out.append({"kind": kind, "announcement_id": int(item["announcement_id"])})
             except (KeyError, TypeError, ValueError) as exc:
                 raise ServiceError("invalid_item", "announcement_id is required", where) from exc
-        elif kind == "stream":
+        elif kind == "stream":  # a source of the admin's list (broadcaster/streams.py resolves it)
+            source = item.get("source")
             url = str(item.get("url") or "").strip()
-            if not url.startswith(("http://", "https://")) or len(url) > 2000 or any(c.isspace() for c in url):
-                raise ServiceError("invalid_stream_url", "stream url must be http(s)://…", f"{where}.url")
+            if source in (None, "") and not url:
+                raise ServiceError("stream_source_required", "choose a stream source from the ward's list",
+                                   f"{where}.source")
             if not isinstance(duration, int) or isinstance(duration, bool) or not 1000 <= duration <= MAX_STREAM_MS:
                 raise ServiceError("invalid_duration", "stream duration_ms: 1 s … 6 h", f"{where}.duration_ms")
-            out.append({"kind": kind, "url": url, "duration_ms": duration,
-                        "title": str(item.get("title") or "")[:300]})
+            entry: dict[str, Any] = {"kind": kind, "duration_ms": duration, "title": str(item.get("title") or "")[:300]}
+            if source not in (None, ""):
+                entry["source"] = source
+            else:
+                entry["url"] = url[:2000]
+            out.append(entry)
         elif kind == "silence":
             if not isinstance(duration, int) or isinstance(duration, bool) or not 1 <= duration <= 3_600_000:
                 raise ServiceError("invalid_duration", "silence duration_ms: 1 ms … 1 h", f"{where}.duration_ms")
@@ -273,6 +281,13 @@ class _Catalog:
 
     anns: dict[int, Announcement] = field(default_factory=dict)
     media: dict[str, Media] = field(default_factory=dict)  # by sha256
+    sources: dict[int, StreamSource] = field(default_factory=dict)  # active stream sources by id
+    sources_loaded: bool = False
+
+    def load_sources(self, s: Session) -> None:
+        if not self.sources_loaded:
+            self.sources = {x.id: x for x in s.scalars(select(StreamSource).where(StreamSource.active))}
+            self.sources_loaded = True
 
     def load(self, s: Session, ids: Iterable[int]) -> None:
         missing = {i for i in ids if i not in self.anns}
@@ -299,7 +314,11 @@ class _Catalog:
 
 
 def slot_items(sched: Schedule, catalog: _Catalog, approved_only: bool = True) -> tuple[SlotItem, ...] | None:
-    """The programme as timeline items, or None when some content may not (or cannot) play."""
+    """The programme as timeline items, or None when some content may not (or cannot) play.
+
+    ``approved_only`` (plans, the dry run): every announcement must be :func:`policy.playable` and every stream
+    an active source of the admin's list (its URL taken from the source, not from the schedule).
+    """
     out = []
     for item in programme(sched):
         kind = item.get("kind")
@@ -307,11 +326,15 @@ def slot_items(sched: Schedule, catalog: _Catalog, approved_only: bool = True) -
             ann = catalog.anns.get(int(item["announcement_id"]))
             if ann is None or ann.media is None:
                 return None
-            if approved_only and ann.approval not in APPROVED:
+            if approved_only and not policy.playable(ann):
                 return None
             out.append(SlotItem("announcement", ann.media.duration_ms, f"ann:{ann.id}", ann.title))
         elif kind == "stream":
-            out.append(SlotItem("stream", int(item["duration_ms"]), item["url"], item.get("title") or item["url"]))
+            src = catalog.sources.get(item.get("source_id")) if item.get("source_id") is not None else None
+            if src is None and approved_only:
+                return None  # not (or no longer) a source of the admin's list
+            url = src.url if src is not None else item.get("url") or ""
+            out.append(SlotItem("stream", int(item["duration_ms"]), url, item.get("title") or url))
         elif kind == "silence":
             out.append(SlotItem("silence", int(item["duration_ms"])))
     return tuple(out) or None
@@ -384,6 +407,8 @@ def load_slots(
     scheds = [x for x in _schedules_for_zones(s, zone_ids, lo, end) if x.id != exclude_schedule]
     catalog = _Catalog()
     catalog.load(s, [a for x in scheds for a in announcement_ids(programme(x))])
+    if any(i.get("kind") == "stream" for x in scheds for i in programme(x)):
+        catalog.load_sources(s)
     slots: list[Slot] = []
     for sched in scheds:
         items = slot_items(sched, catalog, approved_only)
@@ -621,6 +646,8 @@ def create_schedule(service: PanelService, spec: ScheduleSpec, user: User | None
     ``on_clash`` (see :mod:`schedules.timeline` rule 3). Emergencies never clash (they cut in).
     """
     now = now or datetime.now(UTC)
+    # The release policy first (R2: emergency priority only through the emergency path), before anything else.
+    policy.schedule_check(service, user, priority=spec.priority, target="schedule:new")
     _check_spec(spec, now)
     tz = service.config.TIMEZONE
     rec = None
@@ -640,6 +667,8 @@ def create_schedule(service: PanelService, spec: ScheduleSpec, user: User | None
         ids = announcement_ids(items)
         first_ann = ids[0] if ids else None
     with service.db.session() as s:
+        if items is not None:
+            streams.resolve_items(service, s, items, user)  # R1: relays only from the admin's list
         check_ids = announcement_ids(items) if items is not None else [spec.announcement_id]
         anns = {}
         for aid in check_ids:
@@ -673,6 +702,7 @@ def create_schedule(service: PanelService, spec: ScheduleSpec, user: User | None
         # planned airings over the check horizon (never before now)
         catalog = _Catalog()
         catalog.load(s, anns)
+        catalog.load_sources(s)
         slot_its = slot_items(sched, catalog, approved_only=False)
         if slot_its is None:
             raise ServiceError("items_required", "the programme has nothing to play", "items")
@@ -682,7 +712,7 @@ def create_schedule(service: PanelService, spec: ScheduleSpec, user: User | None
             raise ServiceError("no_occurrence", "this schedule never plays (dates, exceptions or expiry)",
                                "recurrence" if rec is not None else "start_at")
         new_slots = [make_slot(sched, at, slot_its) for at in starts]
-        if spec.priority != "emergency" or spec.drill:
+        if spec.priority != "emergency" or spec.drill:  # (emergency schedules are refused by the policy)
             quiets = [ward_quiet(s, service.config, w) for w in dict.fromkeys(z.ward for z in zones)]
             bad = _quiet_violation(new_slots, quiets)
             if bad is not None:
@@ -714,6 +744,51 @@ def get_schedule(service: PanelService, schedule_id: int) -> Schedule | None:
             .options(selectinload(Schedule.zones), selectinload(Schedule.announcement))
             .where(Schedule.id == schedule_id)
         )
+
+
+#: What an active schedule whose content is not (yet) approved is shown as ("chờ duyệt"), API included.
+AWAITING_APPROVAL = "awaiting_approval"
+
+
+def schedule_states(service: PanelService, schedules: Iterable[Schedule]) -> dict[int, str]:
+    """schedule id → ``active`` | ``awaiting_approval`` | ``cancelled`` (R6).
+
+    ``awaiting_approval``: active, but some announcement of its programme is not playable (not approved, or its
+    audio changed since) or a relayed stream source was removed — it never reaches a plan until approved, and
+    enters the plans as soon as a leader approves.
+    """
+    scheds = list(schedules)
+    with service.db.session() as s:
+        catalog = _Catalog()
+        catalog.load(s, [a for x in scheds for a in announcement_ids(programme(x))])
+        catalog.load_sources(s)
+        out: dict[int, str] = {}
+        for sched in scheds:
+            if sched.status != "active":
+                out[sched.id] = sched.status
+            else:
+                out[sched.id] = "active" if slot_items(sched, catalog, approved_only=True) else AWAITING_APPROVAL
+        return out
+
+
+def awaiting_soon(service: PanelService, now: datetime | None = None,
+                  within: timedelta = timedelta(hours=24)) -> list[dict[str, Any]]:
+    """Airings in the next ``within`` of schedules still awaiting approval (the dashboard warns about them)."""
+    now = now or datetime.now(UTC)
+    tz = service.config.TIMEZONE
+    with service.db.session() as s:
+        scheds = list(s.scalars(select(Schedule).options(selectinload(Schedule.zones), selectinload(
+            Schedule.announcement)).where(Schedule.status == "active")))
+    states = schedule_states(service, scheds)
+    out = []
+    for sched in scheds:
+        if states.get(sched.id) != AWAITING_APPROVAL:
+            continue
+        first = airings(sched, tz, now, now + within)
+        if first:
+            out.append({"schedule": sched, "at": first[0],
+                        "title": sched.title or (sched.announcement.title if sched.announcement else "")})
+    return sorted(out, key=lambda r: r["at"])
 
 
 def affected_nodes_for_announcement(s: Session, announcement_id: int) -> list[str]:

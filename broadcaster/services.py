@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -22,9 +22,12 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from audio import MediaStore
 from audio.normalize import DEFAULT_ABBREVIATIONS, normalize
+from broadcaster import policy
+from broadcaster.broker_admin import BrokerRegistry, BrokerRegistryError, NullBrokerRegistry
 from broadcaster.brokerconf import mosquitto_hash
 from broadcaster.config import Config
 from broadcaster.db import Database
+from broadcaster.errors import ServiceError
 from broadcaster.models import (
     Abbreviation,
     Announcement,
@@ -74,17 +77,6 @@ ROLES = ("officer", "leader", "admin")
 ZONE_KINDS = ("village", "residential_group")
 
 
-class ServiceError(ValueError):
-    """A refusal with a stable ``code`` (translated in the UI), an English message and the field at fault."""
-
-    def __init__(self, code: str, message: str, field: str | None = None, status: int = 400) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.field = field
-        self.status = status
-
-
 class Publisher(Protocol):
     def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None: ...
 
@@ -107,6 +99,9 @@ class PanelService:
         self.public_key_b64 = proto.public_key_b64(signing_key)
         self.topics = proto.Topics(config.MQTT_PREFIX)
         self.publisher: Publisher = MemoryPublisher()
+        #: The broker's logins follow the registry through this (broadcaster/broker_admin.py); app.start_services
+        #: attaches the real one when the panel manages its broker.
+        self.broker_registry: BrokerRegistry = NullBrokerRegistry()
         self.media = MediaStore(config.MEDIA_DIR)
         self.horizon = timedelta(hours=config.PLAN_HORIZON_HOURS)
         self._plan_lock = threading.Lock()  # plan versions must not interleave between threads
@@ -222,6 +217,8 @@ class PanelService:
             node_id = validate_node_id(node_id)
         except RegistryError as exc:
             raise ServiceError(exc.code, str(exc), "node_id") from exc
+        if self.config.MQTT_USERNAME and node_id == self.config.MQTT_USERNAME:
+            raise ServiceError("invalid_node_id", f"{node_id!r} is the panel's broker username", "node_id")
         token = new_token()
         with self.db.session() as s:
             if s.scalar(select(Node).where(Node.node_id == node_id)):
@@ -233,11 +230,15 @@ class PanelService:
             s.flush()
             self._audit(s, user, "node.register", node_id, zone=z.code if z else None)
             node_id_value = node.node_id
+            # Before the commit: a login the broker did not confirm rolls the registration back.
+            self._tell_broker(lambda: self.broker_registry.node_credentials_changed(node_id_value, token))
         self.publish_plans([node_id_value])
         return self.get_node(node_id_value), token  # type: ignore[return-value]
 
     def rotate_node_token(self, node_id: str, user: User | None = None) -> str:
-        """Issue a new token for a node (the old one stops working at once)."""
+        """Issue a new token for a node. The old one stops working at once: for media downloads with this
+        commit, and on the broker (refused, its connected session closed) before it — if the broker does not
+        confirm, nothing changes and ``broker_unavailable`` (503) is raised."""
         token = new_token()
         with self.db.session() as s:
             node = s.scalar(select(Node).where(Node.node_id == node_id))
@@ -251,7 +252,39 @@ class PanelService:
             node.last_event_seq = 0
             node.session = None
             self._audit(s, user, "node.rotate_token", node_id)
+            self._tell_broker(lambda: self.broker_registry.node_credentials_changed(node_id, token))
         return token
+
+    def delete_node(self, node_id: str, user: User | None = None) -> None:
+        """Remove a node from the registry: the broker refuses its login and closes its session, its row goes,
+        and its retained plan is cleared (an empty retained message). Its history (events, commands, audit)
+        stays. If the broker does not confirm, nothing is deleted (``broker_unavailable``, 503)."""
+        with self.db.session() as s:
+            node = s.scalar(select(Node).options(selectinload(Node.zone)).where(Node.node_id == node_id))
+            if node is None:
+                raise ServiceError("not_found", f"no node {node_id!r}", status=404)
+            zone = node.zone.code if node.zone else None
+            s.delete(node)
+            s.flush()
+            self._audit(s, user, "node.delete", node_id, zone=zone)
+            self._tell_broker(lambda: self.broker_registry.node_removed(node_id))
+        self.publisher.publish(self.topics.plan(node_id), b"", qos=1, retain=True)
+
+    def provision_broker_logins(self, credentials: dict[str, str]) -> None:
+        """Give newly created nodes (``node_id → token``) their broker login; for code that creates ``Node`` rows
+        itself (the CSV import). Call it inside the transaction that creates them, before the commit: a login
+        the broker did not confirm raises ``broker_unavailable`` and rolls the import back."""
+        for node_id, token in credentials.items():
+            self._tell_broker(lambda n=node_id, t=token: self.broker_registry.node_credentials_changed(n, t))
+
+    @staticmethod
+    def _tell_broker(change: Callable[[], None]) -> None:
+        try:
+            change()
+        except BrokerRegistryError as exc:
+            log.error("broker did not confirm a login change: %s", exc)
+            raise ServiceError("broker_unavailable", f"the MQTT broker did not confirm the change ({exc}); "
+                               "nothing was changed, try again", status=503) from exc
 
     def get_node(self, node_id: str) -> Node | None:
         with self.db.session() as s:
@@ -277,6 +310,7 @@ class PanelService:
             return list(s.scalars(select(Abbreviation).order_by(Abbreviation.abbr)))
 
     def set_abbreviation(self, abbr: str, expansion: str, user: User | None = None) -> Abbreviation:
+        policy.require(self, user, policy.Action.ABBREVIATIONS, target=f"abbr:{abbr}"[:120])
         abbr, expansion = (abbr or "").strip(), (expansion or "").strip()
         if not abbr or len(abbr) > 40 or any(c.isspace() for c in abbr):
             raise ServiceError("invalid_abbreviation", "abbreviation: 1–40 characters, no spaces", "abbr")
@@ -294,6 +328,7 @@ class PanelService:
             return row
 
     def delete_abbreviation(self, abbr: str, user: User | None = None) -> None:
+        policy.require(self, user, policy.Action.ABBREVIATIONS, target=f"abbr:{abbr}"[:120])
         with self.db.session() as s:
             row = s.scalar(select(Abbreviation).where(Abbreviation.abbr == abbr))
             if row is None:
@@ -394,6 +429,11 @@ class PanelService:
             sched = s.get(Schedule, schedule_id)
             if sched is None:
                 raise ServiceError("not_found", "no such schedule", status=404)
+            created_by = sched.created_by_id
+        policy.schedule_cancel_check(self, user, created_by, schedule_id)
+        with self.db.session() as s:
+            sched = s.get(Schedule, schedule_id)
+            assert sched is not None
             sched.status = "cancelled"
             zone_ids = [z.id for z in sched.zones]
             self._audit(s, user, "schedule.cancel", str(schedule_id))
@@ -725,7 +765,13 @@ class PanelService:
             )
 
     def _ingest_acks(self, acks: list[proto.Ack]) -> None:
-        """Mark commands acked (one transaction; an emergency to every node is one ack per node)."""
+        """Mark commands acked (one transaction; an emergency to every node is one ack per node).
+
+        The first final outcome (ok / error / rejected) of a command is kept: a later ack for the same command
+        — the node answering a QoS 1 redelivery or a replay of it (docs/protocol.md §9) — never overwrites it.
+        One that disagrees with the recorded outcome (a non-conforming node) is logged and ignored. A late ack
+        still turns ``pending`` or ``timed_out`` (see ``fleet.expire_commands``) into its outcome."""
+        final = ("ok", "error", "rejected")
         with self.db.session() as s:
             records = {r.id: r for r in s.scalars(
                 select(CommandRecord).where(CommandRecord.id.in_({a.command_id for a in acks})))}
@@ -733,6 +779,12 @@ class PanelService:
                 record = records.get(ack.command_id)
                 if record is None or record.node_id != ack.node_id:
                     log.warning("ack for unknown command %s from %s", ack.command_id, ack.node_id)
+                    continue
+                if record.status in final:
+                    if (record.status, record.error) != (ack.status.value, ack.error):
+                        log.warning("command %s: %s answered it again with %s (%s); kept the first outcome %s (%s)",
+                                    record.id, ack.node_id, ack.status.value, ack.error, record.status,
+                                    record.error)
                     continue
                 record.status = ack.status.value
                 record.acked_at = proto.parse_ts(ack.at)

@@ -1,5 +1,6 @@
 """Provisioning and per-node access control, against a REAL Mosquitto started with the files that
-``loaphuong broker-config`` generates, with real clients (``mosquitto_pub`` / ``mosquitto_sub`` and paho)."""
+``loaphuong broker-config`` generates (dynamic-security plugin), with real clients (``mosquitto_pub`` /
+``mosquitto_sub`` and paho). Revocation (rotate / delete → refused and disconnected): tests/test_broker_auth.py."""
 
 from __future__ import annotations
 
@@ -105,10 +106,16 @@ class Client:
         self.client.loop_stop()
 
 
+def _client_id(user: str) -> list[str]:
+    """A node's login is pinned to client id = node id; the panel's login is not (its own tools use a random one)."""
+    return [] if user == "panel" else ["-i", user]
+
+
 def sub(port: int, user: str, password: str, topic: str, wait: float = 1.5) -> list[str]:
     """mosquitto_sub: every message (retained included) ``user`` receives on ``topic`` within ``wait`` s."""
     r = subprocess.run(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-u", user, "-P", password, "-q", "1",
-                        "-t", topic, "-W", str(int(wait)), "-v"], capture_output=True, text=True, timeout=wait + 10)
+                        *_client_id(user), "-t", topic, "-W", str(int(wait)), "-v"],
+                       capture_output=True, text=True, timeout=wait + 10)
     return [line for line in r.stdout.splitlines() if line]
 
 
@@ -118,8 +125,7 @@ def pub(port: int, user: str, password: str, topic: str, payload: str | bytes, *
             "-t", topic, "-m", payload if isinstance(payload, str) else payload.decode()]
     if retain:
         args.append("-r")
-    if client_id:
-        args += ["-i", client_id]
+    args += ["-i", client_id] if client_id else _client_id(user)
     return subprocess.run(args, capture_output=True, text=True, timeout=20)
 
 
@@ -145,7 +151,9 @@ def acl_world(app, service, api, tmp_path, monkeypatch):
         argv += ["--run-as", "root"]  # otherwise Mosquitto drops to 'mosquitto' and cannot read the 0600 files
     assert main(argv) == 0
     env = dict(line.split("=", 1) for line in (out / "panel.env").read_text().splitlines())
-    assert oct((out / "passwd").stat().st_mode & 0o777) == "0o600"
+    dynsec = out / "dynsec" / "dynamic-security.json"
+    assert oct(dynsec.stat().st_mode & 0o777) == "0o600"  # password hashes
+    assert env["LOAPHUONG_BROKER_REGISTRY"] == "dynsec"
     log = open(tmp_path / "mosquitto.log", "wb")  # noqa: SIM115 — closed at teardown
     proc = subprocess.Popen([mosquitto_binary(), "-c", str(out / "mosquitto.conf")], stdout=log, stderr=log)
     deadline = time.monotonic() + 10
@@ -157,6 +165,7 @@ def acl_world(app, service, api, tmp_path, monkeypatch):
     cfg.MQTT_URL = f"mqtt://127.0.0.1:{port}"
     cfg.MQTT_USERNAME, cfg.MQTT_PASSWORD = env["LOAPHUONG_MQTT_USERNAME"], env["LOAPHUONG_MQTT_PASSWORD"]
     cfg.MQTT_CLIENT_ID = env["LOAPHUONG_MQTT_CLIENT_ID"]
+    cfg.BROKER_REGISTRY = env["LOAPHUONG_BROKER_REGISTRY"]
     start_services(app)
     assert runtime(app).bridge.connected.wait(10), "panel could not log in with the generated credentials"
     service.publish_plans(force=True)
@@ -169,9 +178,8 @@ def acl_world(app, service, api, tmp_path, monkeypatch):
     w.topics, w.service, w.app = service.topics, service, app
 
     def panel_cli() -> tuple[str, str]:
-        # use_username_as_clientid: a second connection with the panel login takes over the bridge's
-        # session (and the bridge takes it back), so command-line tools use it only once the bridge is gone.
-        stop_services(app)
+        # The panel's login is not pinned to one client id (bridge and broker admin both use it), so
+        # command-line tools with their own random client id use it next to the running panel.
         return w.panel
 
     w.panel_cli = panel_cli
@@ -180,6 +188,12 @@ def acl_world(app, service, api, tmp_path, monkeypatch):
     proc.terminate()
     proc.wait(10)
     log.close()
+
+
+def runtime_bridge_connected(app) -> bool:
+    from broadcaster.app import runtime
+
+    return runtime(app).bridge.connected.is_set()
 
 
 def _wait(predicate, timeout: float = 5.0) -> bool:
@@ -216,9 +230,10 @@ def test_node_reads_only_its_own_plan_and_commands(acl_world):
     plan = json.loads(own[0].split(" ", 1)[1])
     assert plan["node_id"] == "n1" and plan["signature"]
     assert sub(w.port, "n1", t1, w.topics.plan("n2")) == []  # another node's plan: nothing
-    everything = sub(w.port, "n1", t1, "loaphuong/#")  # a wildcard sees only what n1 may read
-    assert everything and all(line.split(" ")[0] in (w.topics.plan("n1"), w.topics.panel_status())
-                              for line in everything), everything
+    # a wildcard subscription is refused outright (the node's role allows only its literal topics)
+    assert sub(w.port, "n1", t1, "loaphuong/#") == []
+    assert sub(w.port, "n1", t1, w.topics.all_nodes("plan")) == []
+    assert len(sub(w.port, "n1", t1, w.topics.panel_status())) == 1  # the panel's presence, which nodes read
     # the panel reads every plan
     assert len(sub(w.port, *w.panel_cli(), w.topics.all_nodes("plan"))) == 2
 
@@ -293,11 +308,15 @@ def test_bad_password_anonymous_and_client_id_takeover_refused(acl_world):
     anonymous = subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(w.port), "-t", "x", "-m", "y"],
                                capture_output=True, timeout=20)
     assert anonymous.returncode != 0
-    # n1 logging in with n2's client id must not kick n2 off (use_username_as_clientid)
+    # n1 logging in with n2's client id is refused and must not kick n2 off (each node login is pinned to
+    # the client id equal to its node id), nor may it take the panel's session
     n2 = Client(w.port, "n2", w.tokens["n2"])
     try:
         assert n2.connected.wait(5) and not n2.rc.is_failure
-        assert pub(w.port, "n1", w.tokens["n1"], w.topics.status("n1"), _status("n1"), client_id="n2").returncode == 0
+        assert pub(w.port, "n1", w.tokens["n1"], w.topics.status("n1"), _status("n1"), client_id="n2").returncode != 0
+        assert pub(w.port, "n1", w.tokens["n1"], w.topics.status("n1"), _status("n1"),
+                   client_id=w.service.config.MQTT_CLIENT_ID).returncode != 0
+        assert runtime_bridge_connected(w.app)
         time.sleep(1.0)
         assert not n2.disconnected.is_set()
     finally:

@@ -86,7 +86,8 @@ def test_only_approved_content_is_published_and_edits_send_it_back(people, servi
     assert actions == [
         ("canbo", "announcement.create"), ("canbo", "announcement.submit"), ("chutich", "announcement.reject"),
         ("canbo", "announcement.edit"), ("canbo", "announcement.submit"), ("chutich", "announcement.approve"),
-        ("canbo", "announcement.edit"), ("chutich", "announcement.approve")]
+        ("canbo", "announcement.approval_voided"), ("canbo", "announcement.edit"),
+        ("chutich", "announcement.approve")]
     assert all(e["at"].endswith("Z") for e in log)
     rejected = next(e for e in log if e["action"] == "announcement.reject")
     assert rejected["detail"]["comment"] == "Ghi rõ tên đường"

@@ -428,10 +428,15 @@ def test_cleanup_never_deletes_referenced_media(api, service):
     with service.db.session() as s:
         old_plan = s.scalar(select(Node).where(Node.node_id == "loa-01")).plan_payload
     assert in_plan in json.dumps(old_plan), "the plan names the media"
-    # New options: the announcement gets new audio and its nodes a new plan naming it at once.
+    # New options: new audio, which the approval did not cover (release policy R5) — out of the plans until a
+    # leader approves again; then the nodes get a new plan naming the new file.
     ann2 = api.client.put(f"/api/v1/announcements/{ann['id']}/audio-options", headers=api.headers,
                           json={"repeat": 2}).json
     current = ann2["media"]["sha256"]
+    assert ann2["approval"] == "submitted" and ann2["awaiting_approval"] and not ann2["playable"]
+    with service.db.session() as s:
+        assert s.scalar(select(Node).where(Node.node_id == "loa-01")).plan_payload["items"] == []
+    assert api.post(f"/api/v1/announcements/{ann['id']}/approve").status_code == 200
     with service.db.session() as s:
         new_plan = s.scalar(select(Node).where(Node.node_id == "loa-01")).plan_payload
         assert current in json.dumps(new_plan) and in_plan not in json.dumps(new_plan)

@@ -12,6 +12,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import requests
 from sqlalchemy import select
 from stack import wait_for
 
@@ -34,6 +35,22 @@ ALERT = "Bão số ba sắp đổ bộ. Bà con khẩn trương chằng chống 
 @pytest.fixture
 def stack(panel_stack):
     return panel_stack.deploy(LAYOUT)
+
+
+class Second:
+    """A second leader's API calls (two-person release and cancel are on by default)."""
+
+    def __init__(self, stack, username: str = "lanh-dao-2", password: str = "password-123") -> None:
+        stack.service.create_user(username, password, role="leader")
+        self.stack = stack
+        r = requests.post(f"{stack.base}/api/v1/auth/token", json={"username": username, "password": password},
+                          timeout=10)
+        self.headers = {"Authorization": f"Bearer {r.json()['token']}"}
+
+    def post(self, path: str, expect: int) -> dict:
+        r = requests.post(f"{self.stack.base}/api/v1{path}", headers=self.headers, timeout=30)
+        assert r.status_code == expect, f"POST {path}: {r.status_code} {r.text}"
+        return r.json()
 
 
 def node_events(stack, **where) -> list[NodeEvent]:
@@ -63,12 +80,16 @@ def test_emergency_preempts_the_bulletin_in_the_chosen_zones_cancel_and_drill(st
     bulletin = wait_for(lambda: (lambda ev: ev if len(ev) == 5 else None)(
         {e.node_id: e for e in node_events(stack, event="playback_started", schedule_id=sched["id"])}),
         15, "the bulletin to start on all five nodes")
+    second = Second(stack)
     time.sleep(2)  # well into the bulletin
 
     # ---- emergency to to-3 and to-5: cuts the bulletin there, starts within ~1 s of its release
     clicked = datetime.now(UTC)
     alert = stack.api("POST", "/emergencies", 201, json={"title": "Bão số 3", "text": ALERT, "zones": ["to-3", "to-5"],
                                                          "repeat": 3, "gap_ms": 1000, "volume": 90})
+    assert alert["status"] == "pending_release"  # two people (release policy R4)
+    clicked = datetime.now(UTC)  # the second person's click
+    alert = second.post(f"/emergencies/{alert['id']}/release", 200)
     assert alert["status"] == "released"
     released = proto.parse_ts(alert["released_at"])
     first = f"alert:{alert['id']}:1"
@@ -94,7 +115,9 @@ def test_emergency_preempts_the_bulletin_in_the_chosen_zones_cancel_and_drill(st
     assert all(d["command_status"] == "ok" for d in detail["deliveries"])
 
     # ---- cancel: the emergency stops everywhere, then the cancellation plays
-    cancelled = stack.api("POST", f"/emergencies/{alert['id']}/cancel", 200)
+    asked = stack.api("POST", f"/emergencies/{alert['id']}/cancel", 202)
+    assert asked["cancel_pending"] and asked["status"] == "released"
+    cancelled = second.post(f"/emergencies/{alert['id']}/cancel", 200)
     assert cancelled["status"] == "cancelled"
     cancel_id = cancelled["cancel_alert_id"]
     done = wait_for(lambda: (lambda ev: ev if set(ev) == set(TARGET) else None)(
@@ -127,6 +150,7 @@ def test_emergency_preempts_the_bulletin_in_the_chosen_zones_cancel_and_drill(st
     # ---- a drill in the other zone is a drill everywhere
     drill = stack.api("POST", "/emergencies", 201, json={"title": "Diễn tập PCCC", "text": "Cháy giả định tại chợ.",
                                                          "zones": ["to-7"], "drill": True})
+    drill = second.post(f"/emergencies/{drill['id']}/release", 200)
     wait_for(lambda: node_events(stack, node_id="loa-05", event="playback_finished",
                                  item_id=f"alert:{drill['id']}:1"), 30, "the drill to be played")
     assert [a["id"] for a in stack.api("GET", "/emergencies?drill=true", 200)] == [drill["id"]]

@@ -288,14 +288,16 @@ def test_play_now_only_approved_announcements(ward, api, service):
     assert args.priority == "priority" and args.drill is False and args.alert_id.startswith("now-")
 
 
-def test_reboot_needs_admin(ward, service):
+def test_officer_maintains_one_node_but_not_a_zone(ward, service):
+    """Release policy R3: maintenance of a single node is an officer's job; a zone or the ward needs a leader."""
     officer = service.create_user("can-bo", "officer-password", role="officer")
     from broadcaster.services import ServiceError
 
-    with pytest.raises(ServiceError) as exc:
-        fleet.send(service, "reboot", {}, node_ids=["loa-01"], user=officer)
-    assert exc.value.status == 403
+    assert fleet.send(service, "reboot", {}, node_ids=["loa-01"], user=officer)[0].status == "pending"
     assert fleet.send(service, "resync", {}, node_ids=["loa-01"], user=officer)[0].status == "pending"
+    with pytest.raises(ServiceError) as exc:
+        fleet.send(service, "reboot", {}, zone="to-1", user=officer)
+    assert exc.value.status == 403
 
 
 def test_expired_commands_show_timed_out_and_a_late_ack_still_counts(ward, api):

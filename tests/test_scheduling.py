@@ -24,6 +24,8 @@ def ward(api, client):
     assert api.post("/api/v1/zones", json={"code": "to-5", "name": "Tổ dân phố 5"}).status_code == 201
     for node_id, zone in (("loa-01", "to-3"), ("loa-02", "to-3"), ("loa-03", "to-5")):
         assert api.post("/api/v1/nodes", json={"node_id": node_id, "zone": zone}).status_code == 201
+    # the admin's list of stream sources: a programme may relay only these (release policy R1)
+    assert api.post("/api/v1/stream-sources", json={"code": "vov1", "name": "VOV1", "url": VOV1}).status_code == 201
     return api
 
 
@@ -161,7 +163,7 @@ def test_programme_with_stream_relay_silence_and_repeats(ward, service):
     s = schedule(ward, zones=["to-3"], title="Chương trình sáng", repeat=2, gap_ms=5000,
                  items=[{"kind": "announcement", "announcement_id": ann["id"]},
                         {"kind": "silence", "duration_ms": 2000},
-                        {"kind": "stream", "url": VOV1, "duration_ms": 60_000, "title": "VOV1"}],
+                        {"kind": "stream", "source": "vov1", "duration_ms": 60_000, "title": "VOV1"}],
                  recurrence={"kind": "once", "start_date": day.isoformat(), "times": ["10:00"]})
     t0 = at(day, 10)
     entries = timeline(ward, day=day)
@@ -207,8 +209,8 @@ def test_on_preempt_drop_cancels_the_rest(ward, service):
     day = tomorrow()
     schedule(ward, zones=["to-3"], on_preempt="drop", items=[{"kind": "stream", "url": VOV1, "duration_ms": 600_000}],
              recurrence={"kind": "once", "start_date": day.isoformat(), "times": ["08:00"]})
-    schedule(ward, announcement_id=ann["id"], zones=["to-3"], priority="emergency",
-             start_at=f"{day.isoformat()}T08:05:00")  # emergencies never need a clash choice
+    schedule(ward, announcement_id=ann["id"], zones=["to-3"], priority="priority",
+             start_at=f"{day.isoformat()}T08:05:00", conflict="override")
     assert [e["state"] for e in timeline(ward, day=day)] == ["preempted", "play"]
     items = plan(service, "loa-01")["items"]
     assert len(items) == 2 and items[0]["end_at"] == proto.format_ts(at(day, 8, 5))
@@ -270,11 +272,13 @@ def test_quiet_hours_refused_at_scheduling_time_except_live_emergencies(ward, se
     assert r.json["error"]["code"] == "quiet_hours"
     assert ward.get("/api/v1/schedules").json == []
     schedule(ward, announcement_id=ann["id"], zones=["to-3"], start_at=f"{day}T05:00:00")  # quiet hours end
-    schedule(ward, announcement_id=ann["id"], zones=["to-3"], priority="emergency", start_at=f"{day}T23:00:00")
-    assert [local(e) for e in timeline(ward, day=day)] == ["05:00:00", "23:00:00"]
-    r = ward.post("/api/v1/schedules", json={"announcement_id": ann["id"], "zones": ["to-3"], "drill": True,
-                                             "priority": "emergency", "start_at": f"{day}T23:30:00"})
-    assert r.json["error"]["code"] == "quiet_hours"  # a drill is not a live emergency
+    assert [local(e) for e in timeline(ward, day=day)] == ["05:00:00"]
+    # only the emergency path may sound in quiet hours: a schedule with emergency priority is refused (R2)
+    for drill in (False, True):
+        r = ward.post("/api/v1/schedules", json={"announcement_id": ann["id"], "zones": ["to-3"], "drill": drill,
+                                                 "priority": "emergency", "start_at": f"{day}T23:30:00"})
+        assert r.status_code == 403 and r.json["error"]["code"] == "forbidden"
+    assert len(ward.get("/api/v1/schedules").json) == 1
 
 
 # ---------------------------------------------------------------------------- republish only affected

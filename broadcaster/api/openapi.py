@@ -45,6 +45,9 @@ def _op(summary: str, *, body: type | None = None, ok: int = 200, auth: bool = T
         }
     if not auth:
         op["security"] = []
+    else:  # the release policy (broadcaster/policy.py) may refuse any authenticated operation, audited
+        op["responses"]["403"] = {"description": "Refused by the release policy (role, scope, two people)",
+                                  "content": {"application/json": {"schema": ERROR}}}
     if params:
         op["parameters"] = params
     return op

@@ -12,6 +12,7 @@ from typing import Any
 from flask import Blueprint, current_app, g, jsonify, request, send_file
 from pydantic import ValidationError
 
+from broadcaster import policy
 from broadcaster.api.schemas import (
     AbbreviationIn,
     AnnouncementIn,
@@ -67,15 +68,20 @@ def body(model):
         raise ServiceError("invalid_field", f"{loc}: {first.get('msg')}", loc or None) from exc
 
 
-def token_required(role: str | None = None):
+def token_required(action: policy.Action | str | None = None):
+    """A valid API token; with ``action``, the release policy must allow it (broadcaster/policy.py decides,
+    never this route). ``"admin"`` is the registry's own action (fleet.manage)."""
+    if action == "admin":
+        action = policy.Action.FLEET_MANAGE
+
     def deco(view):
         @wraps(view)
         def wrapper(*args, **kwargs):
             user = svc().user_for_token(bearer_token() or "")
             if user is None:
                 return err("unauthorized", "Authorization: Bearer <API token> required", 401)
-            if role == "admin" and user.role != "admin":
-                return err("forbidden", "admin role required", 403)
+            if action is not None:
+                policy.require(svc(), user, policy.Action(action), target=request.path)
             g.api_user = user
             return view(*args, **kwargs)
 
@@ -131,11 +137,16 @@ def announcement_json(a) -> dict:
         "created_at": ts(a.created_at),
         "approval": a.approval,
         "approval_comment": a.approval_comment,
+        # R5/R6: true while a leader's approval is missing (also after a change of text, voice, options or file)
+        "awaiting_approval": (a.approval or "draft") == "submitted",
+        # its current audio is exactly the approved audio: it may reach a loudspeaker
+        "playable": policy.playable(a),
         "audio": announcement_audio_json(a),  # source, overrides, measured loudness (audio_settings.py)
     }
 
 
-def schedule_json(s) -> dict:
+def schedule_json(s, state: str | None = None) -> dict:
+    """``status``: active | awaiting_approval (its content is not approved yet: it is in no plan) | cancelled."""
     from schedules.recurrence import describe
 
     rec = None
@@ -150,7 +161,7 @@ def schedule_json(s) -> dict:
         "start_at": ts(s.start_at),
         "start_at_local": local_iso(s.start_at),
         "priority": s.priority,
-        "status": s.status,
+        "status": state or _schedule_state(s),
         "zones": [z.code for z in s.zones],
         "recurrence": s.recurrence,
         "rrule": s.rrule,
@@ -163,6 +174,12 @@ def schedule_json(s) -> dict:
         "on_clash": s.on_clash or "append",
         "drill": bool(s.drill),
     }
+
+
+def _schedule_state(s) -> str:
+    from broadcaster.scheduling import schedule_states
+
+    return schedule_states(svc(), [s])[s.id]
 
 
 def command_json(c) -> dict:
@@ -253,6 +270,38 @@ def rotate_token(node_id: str):
                     "topic_prefix": service.config.MQTT_PREFIX}), 201
 
 
+@bp.delete("/nodes/<node_id>")
+@token_required("admin")
+def delete_node(node_id: str):
+    """Remove a node: the broker refuses its login and drops its session, its retained plan is cleared."""
+    svc().delete_node(node_id, g.api_user)
+    return "", 204
+
+
+def _node_paths() -> dict[str, Any]:
+    from broadcaster.api import openapi as doc
+
+    op = doc._op("Delete a node (admin): the broker refuses its token and closes its session at once; its "  # noqa: SLF001
+                 "retained plan is cleared; its history stays", params=[doc._path("node_id")], ok=204)  # noqa: SLF001
+    responses = op["responses"]
+    del responses["204"]["content"]
+    responses["204"]["description"] = "Deleted"
+    responses["404"] = {"description": "No such node", "content": {"application/json": {"schema": doc.ERROR}}}
+    responses["503"] = {"description": "The broker did not confirm; nothing was deleted",
+                        "content": {"application/json": {"schema": doc.ERROR}}}
+    return {"/nodes/{node_id}": {"delete": op}}
+
+
+def _register_node_paths() -> None:
+    from broadcaster.api import openapi as doc
+
+    if _node_paths not in doc.EXTRA_PATHS:
+        doc.EXTRA_PATHS.append(_node_paths)
+
+
+_register_node_paths()
+
+
 @bp.get("/nodes/<node_id>/commands")
 @token_required()
 def list_commands(node_id: str):
@@ -262,8 +311,12 @@ def list_commands(node_id: str):
 @bp.post("/nodes/<node_id>/commands")
 @token_required()
 def send_command(node_id: str):
+    from broadcaster import fleet  # the one command path: validated arguments, the release policy
+
     data = body(CommandIn)
-    record = svc().send_command(node_id, data.name, data.args, g.api_user)
+    if svc().get_node(node_id) is None:
+        return err("not_found", f"no node {node_id!r}", 404)
+    (record,) = fleet.send(svc(), data.name, data.args, node_ids=[node_id], user=g.api_user)
     return jsonify(command_json(record)), 202
 
 
@@ -277,8 +330,9 @@ def list_announcements():
 @token_required()
 def create_announcement():
     data = body(AnnouncementIn)
-    if data.approve and g.api_user.role not in ("leader", "admin"):
-        return err("forbidden", "only a leader or admin may approve", 403, "approve")
+    if data.approve:  # refused before anything is stored
+        policy.require(svc(), g.api_user, policy.Action.ANNOUNCEMENT_APPROVE, target="announcement:new",
+                       field="approve")
     audio = data.audio.model_dump(exclude_none=True) if data.audio else None
     ann = svc().create_announcement(data.title, data.text, g.api_user, audio_options=audio)
     if data.approve:
@@ -327,20 +381,16 @@ def list_abbreviations():
 
 
 @bp.post("/abbreviations")
-@token_required()
+@token_required(policy.Action.ABBREVIATIONS)
 def set_abbreviation():
-    if g.api_user.role not in ("admin", "leader"):
-        return err("forbidden", "leader or admin role required", 403)
     data = body(AbbreviationIn)
     row = svc().set_abbreviation(data.abbr, data.expansion, g.api_user)
     return jsonify({"abbr": row.abbr, "expansion": row.expansion}), 201
 
 
 @bp.delete("/abbreviations/<path:abbr>")
-@token_required()
+@token_required(policy.Action.ABBREVIATIONS)
 def delete_abbreviation(abbr: str):
-    if g.api_user.role not in ("admin", "leader"):
-        return err("forbidden", "leader or admin role required", 403)
     svc().delete_abbreviation(abbr, g.api_user)
     return "", 204
 

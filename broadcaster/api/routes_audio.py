@@ -9,6 +9,7 @@ from flask import g, jsonify, request
 from pydantic import Field
 
 from broadcaster import audio_settings as aset
+from broadcaster import policy
 from broadcaster.api import openapi
 from broadcaster.api.routes import announcement_json, body, bp, err, svc, token_required
 from broadcaster.api.schemas import AudioOptionsIn, _In
@@ -49,10 +50,6 @@ def settings_json() -> dict[str, Any]:
     }
 
 
-def _leader(user) -> bool:
-    return user.role in ("admin", "leader")
-
-
 @bp.get("/audio-settings")
 @token_required()
 def get_audio_settings():
@@ -62,8 +59,6 @@ def get_audio_settings():
 @bp.put("/audio-settings")
 @token_required()
 def put_audio_settings():
-    if not _leader(g.api_user):
-        return err("forbidden", "leader or admin role required", 403)
     data = body(AudioSettingsIn).model_dump(exclude_none=True)
     aset.set_ward_audio(svc(), data, g.api_user)
     return jsonify(settings_json())
@@ -106,7 +101,7 @@ def upload_announcement():
 
 
 @bp.post("/media/cleanup")
-@token_required("admin")
+@token_required(policy.Action.MEDIA_CLEANUP)
 def media_cleanup():
     from datetime import timedelta
 

@@ -7,7 +7,7 @@ from typing import Any
 from flask import g, jsonify, request
 from pydantic import Field
 
-from broadcaster import emergency
+from broadcaster import emergency, policy
 from broadcaster.api import openapi
 from broadcaster.api.routes import body, bp, err, local_iso, svc, token_required, ts
 from broadcaster.api.schemas import _In
@@ -27,13 +27,18 @@ class EmergencyIn(_In):
 
 
 class TwoPersonIn(_In):
-    two_person: bool = Field(description="Live emergencies need a second leader/admin to release them")
+    two_person: bool = Field(description="Emergencies and drills need a second leader/admin to release and to "
+                             "cancel them (on by default; switching it off is audited)")
     ward: str = Field(default="", description="Ward name ('' = the default for every ward)")
 
 
 def alert_json(alert, with_deliveries: bool = True) -> dict[str, Any]:
     service = svc()
-    names = emergency.user_names(service, (alert.created_by_id, alert.released_by_id, alert.cancelled_by_id))
+    names = emergency.user_names(service, (alert.created_by_id, alert.released_by_id, alert.cancelled_by_id,
+                                           alert.cancel_requested_by_id))
+    pending_cancel = emergency.cancel_pending(alert)
+    first = alert.cancel_requested_by_id if pending_cancel else alert.created_by_id
+    waiting = alert.status == "pending_release" or pending_cancel
     out: dict[str, Any] = {
         "id": alert.id,
         "kind": alert.kind,
@@ -58,6 +63,11 @@ def alert_json(alert, with_deliveries: bool = True) -> dict[str, Any]:
         "cancelled_by": names.get(alert.cancelled_by_id or 0),
         "cancels_id": alert.cancels_id,
         "cancel_alert_id": alert.cancel_alert_id,
+        "cancel_pending": pending_cancel,
+        "cancel_requested_at": ts(alert.cancel_requested_at),
+        "cancel_requested_by": names.get(alert.cancel_requested_by_id or 0),
+        # who can be the second person now (release or cancel), as the policy says
+        "can_confirm": [u.username for u in policy.confirmers(service, first)] if waiting else [],
     }
     if with_deliveries:
         rows = emergency.deliveries(service, alert)
@@ -107,7 +117,9 @@ def release_emergency(alert_id: int):
 @bp.post("/emergencies/<int:alert_id>/cancel")
 @token_required()
 def cancel_emergency(alert_id: int):
-    return jsonify(alert_json(emergency.cancel_alert(svc(), alert_id, g.api_user)))
+    alert = emergency.cancel_alert(svc(), alert_id, g.api_user)
+    # 202: a first person's cancel request, waiting for the second person (nothing sent yet)
+    return jsonify(alert_json(alert)), 202 if emergency.cancel_pending(alert) else 200
 
 
 @bp.get("/emergency-settings")
@@ -145,11 +157,13 @@ def _paths() -> dict[str, Any]:
         },
         "/emergencies/{alert_id}/cancel": {
             "post": op("Cancel: stop it on every node and play the pre-built cancellation (a pending one is "
-                       "just discarded)", params=alert_id),
+                       "just discarded). With two-person release on, the first leader/admin's call answers 202 "
+                       "(cancel_pending, nothing sent) and a second, different leader/admin's call sends it",
+                       params=alert_id),
         },
         "/emergency-settings": {
             "get": op("Emergency settings (two-person release, cancellation text)"),
-            "post": op("Turn two-person release on or off (admin)", body=TwoPersonIn),
+            "post": op("Turn two-person release on or off (admin; audited)", body=TwoPersonIn),
         },
     }
 

@@ -33,7 +33,10 @@ class RecurrenceIn(_In):
 class ProgrammeItemIn(_In):
     kind: Literal["announcement", "stream", "silence"]
     announcement_id: int | None = None
-    url: str | None = Field(default=None, description="stream: http(s) URL of the live stream (e.g. VOV1)")
+    source: str | int | None = Field(default=None, description="stream: a source of the ward's list (code or id, "
+                                     "GET /stream-sources), e.g. 'vov1'")
+    url: str | None = Field(default=None, description="stream: accepted only when it is the URL of a listed source "
+                            "(an admin keeps the list); any other URL is refused")
     duration_ms: int | None = Field(default=None, description="stream / silence length")
     title: str | None = None
 
@@ -85,7 +88,9 @@ def _time(value: str | None, field: str):
 @bp.get("/schedules")
 @token_required()
 def list_schedules():
-    return jsonify([schedule_json(s) for s in svc().list_schedules()])
+    rows = svc().list_schedules()
+    states = scheduling.schedule_states(svc(), rows)
+    return jsonify([schedule_json(s, states[s.id]) for s in rows])
 
 
 @bp.post("/schedules")
@@ -155,8 +160,6 @@ def get_quiet_hours():
 @bp.put("/settings/quiet-hours")
 @token_required()
 def set_quiet_hours():
-    if g.api_user.role not in ("leader", "admin"):
-        return err("forbidden", "leader or admin role required", 403)
     data = body(QuietHoursIn)
     service = svc()
     republished = scheduling.set_ward_quiet(service, data.ward, data.quiet_hours, g.api_user)

@@ -8,6 +8,7 @@ from functools import wraps
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
 
+from broadcaster import policy, scheduling
 from broadcaster.i18n import gettext as _
 from broadcaster.services import ServiceError
 from schedules.timeutil import TimeParseError, parse_local
@@ -19,15 +20,36 @@ def svc():
     return current_app.extensions["loaphuong"].service
 
 
-def admin_required(view):
-    @wraps(view)
-    @login_required
-    def wrapper(*args, **kwargs):
-        if current_user.role != "admin":
-            abort(403)
-        return view(*args, **kwargs)
+def permission_required(action: policy.Action):
+    """Logged in, and the release policy allows ``action`` (it decides and audits a refusal; never this view)."""
 
-    return wrapper
+    def deco(view):
+        @wraps(view)
+        @login_required
+        def wrapper(*args, **kwargs):
+            if not policy.allowed(current_user, action):
+                policy.audit_refusal(svc(), current_user, "forbidden", "page refused by the release policy",
+                                     action=action.value, target=request.path)
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return deco
+
+
+@bp.app_context_processor
+def _release_policy() -> dict:
+    """``can("announcement.approve")`` in templates: a button shows only when the policy would accept it."""
+
+    def can(action: str, scope: str = "any") -> bool:
+        return policy.allowed(current_user, policy.Action(action), policy.Scope(scope))
+
+    return {"can": can}
+
+
+#: Registering, editing and re-provisioning nodes, zones and the registry import.
+admin_required = permission_required(policy.Action.FLEET_MANAGE)
 
 
 def error_text(exc: ServiceError) -> str:
@@ -59,11 +81,15 @@ def dashboard():
     now = datetime.now(UTC)
     upcoming = [s for s in service.list_schedules() if s.status == "active" and s.start_at >= now]
     upcoming.sort(key=lambda s: s.start_at)
+    upcoming = upcoming[:10]
     return render_template(
         "dashboard.html",
         nodes=nodes,
         online=sum(1 for n in nodes if n.state == "online"),
-        upcoming=upcoming[:10],
+        upcoming=upcoming,
+        states=scheduling.schedule_states(service, upcoming),
+        # R6: unapproved airings less than 24 h away — they will not play unless a leader approves them now
+        awaiting=scheduling.awaiting_soon(service, now),
         plays=service.plays(limit=10),
     )
 
@@ -117,6 +143,17 @@ def rotate_token(node_id: str):
     return render_template("node_credentials.html", node=service.get_node(node_id), token=token,
                            public_key=service.public_key_b64, config=service.config,
                            broker_url=service.config.MQTT_URL)
+
+
+@bp.post("/nodes/<node_id>/delete")
+@admin_required
+def delete_node(node_id: str):
+    try:
+        svc().delete_node(node_id, current_user)
+        flash(_("Loudspeaker deleted; its login no longer works."), "ok")
+    except ServiceError as exc:
+        flash(error_text(exc), "error")
+    return redirect(url_for("views.nodes"))
 
 
 @bp.post("/zones")
@@ -179,7 +216,8 @@ def announcement_detail(announcement_id: int):
     default_start = service.local(datetime.now(UTC) + timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M")
     schedules = [s for s in service.list_schedules() if s.announcement_id == announcement_id]
     return render_template("announcement_detail.html", ann=ann, zones=service.list_zones(),
-                           default_start=default_start, schedules=schedules)
+                           default_start=default_start, schedules=schedules,
+                           states=scheduling.schedule_states(service, schedules), playable=policy.playable(ann))
 
 
 @bp.post("/announcements/<int:announcement_id>/render")
@@ -230,8 +268,6 @@ def abbreviations():
     service = svc()
     status = 200
     if request.method == "POST":
-        if current_user.role not in ("admin", "leader"):
-            abort(403)
         try:
             service.set_abbreviation(request.form.get("abbr", ""), request.form.get("expansion", ""), current_user)
             flash(_("Saved."), "ok")
@@ -247,8 +283,6 @@ def abbreviations():
 @bp.post("/abbreviations/<path:abbr>/delete")
 @login_required
 def delete_abbreviation(abbr: str):
-    if current_user.role not in ("admin", "leader"):
-        abort(403)
     try:
         svc().delete_abbreviation(abbr, current_user)
     except ServiceError as exc:
@@ -260,7 +294,9 @@ def delete_abbreviation(abbr: str):
 @bp.get("/schedules")
 @login_required
 def schedules():
-    return render_template("schedules.html", schedules=svc().list_schedules(), now=datetime.now(UTC))
+    rows = svc().list_schedules()
+    return render_template("schedules.html", schedules=rows, now=datetime.now(UTC),
+                           states=scheduling.schedule_states(svc(), rows))
 
 
 @bp.post("/schedules/<int:schedule_id>/cancel")

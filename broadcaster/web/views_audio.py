@@ -9,6 +9,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from broadcaster import audio_settings as aset
+from broadcaster import policy
 from broadcaster.i18n import current_locale
 from broadcaster.i18n import gettext as _
 from broadcaster.services import ServiceError
@@ -20,7 +21,7 @@ def _settings_page(form=None, status: int = 200):
     return render_template(
         "audio_settings.html", ward=aset.get_ward_audio(service), form=form or {}, voices=aset.VOICES,
         engines=aset.ENGINE_NAMES, available=aset.available_engines(service), bitrates=aset.BITRATES,
-        can_edit=current_user.role in ("admin", "leader"),
+        can_edit=policy.allowed(current_user, policy.Action.AUDIO_SETTINGS),
     ), status  # fmt: skip
 
 
@@ -29,8 +30,6 @@ def _settings_page(form=None, status: int = 200):
 def audio_settings():
     if request.method == "GET":
         return _settings_page()
-    if current_user.role not in ("admin", "leader"):
-        abort(403)
     form = request.form
     order = [n for n in form.getlist("engine_order") if n]
     data = {

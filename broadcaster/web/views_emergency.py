@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from broadcaster import emergency
+from broadcaster import emergency, policy
 from broadcaster.i18n import gettext as _
 from broadcaster.services import ServiceError
 from broadcaster.web.views import bp, error_text, svc
@@ -30,7 +30,7 @@ def _int(name: str, default: int | None, code: str) -> int | None:
 
 
 def _approved_announcements() -> list:
-    return [a for a in svc().list_announcements() if a.media_sha256 and emergency._approved(a)]  # noqa: SLF001
+    return [a for a in svc().list_announcements() if policy.playable(a)]
 
 
 def _page(form: dict | None = None, error: str | None = None, error_field: str | None = None, status: int = 200):
@@ -42,6 +42,7 @@ def _page(form: dict | None = None, error: str | None = None, error_field: str |
         live=emergency.list_alerts(service, drill=False, limit=20),
         drills=emergency.list_alerts(service, drill=True, limit=20),
         two_person=emergency.two_person_required(service, wards=[]),
+        confirmers=[u.display_name or u.username for u in policy.confirmers(service, current_user.id)],
         max_repeat=emergency.MAX_REPEAT,
         form=form or {},
         error=error,
@@ -96,11 +97,19 @@ def _detail_context(alert_id: int) -> dict:
         abort(404)
     rows = emergency.deliveries(service, alert)
     cancel = emergency.get_alert(service, alert.cancel_alert_id) if alert.cancel_alert_id else None
-    names = emergency.user_names(service, (alert.created_by_id, alert.released_by_id, alert.cancelled_by_id))
+    names = emergency.user_names(service, (alert.created_by_id, alert.released_by_id, alert.cancelled_by_id,
+                                           alert.cancel_requested_by_id))
+    cancel_pending = emergency.cancel_pending(alert)
+    # Who the second person can be (the policy decides; the page only says it).
+    first = alert.cancel_requested_by_id if cancel_pending else alert.created_by_id
+    confirmers = [u.display_name or u.username for u in policy.confirmers(service, first)]
+    may_confirm = policy.allowed(current_user, policy.Action.EMERGENCY_CONFIRM) and current_user.id != first
     return {"alert": alert, "rows": rows, "summary": emergency.summary(rows), "cancel": cancel, "names": names,
             "cancel_rows": emergency.deliveries(service, cancel) if cancel else [],
-            "can_release": (alert.status == "pending_release" and current_user.role in ("leader", "admin")
-                            and current_user.id != alert.created_by_id)}
+            "can_release": alert.status == "pending_release" and may_confirm,
+            "can_cancel": policy.allowed(current_user, policy.Action.EMERGENCY_CANCEL),
+            "cancel_pending": cancel_pending, "can_confirm_cancel": cancel_pending and may_confirm,
+            "confirmers": confirmers, "two_person": emergency.two_person_required(service, None)}
 
 
 @bp.get("/emergency/<int:alert_id>")
@@ -132,8 +141,12 @@ def emergency_release(alert_id: int):
 def emergency_cancel(alert_id: int):
     try:
         alert = emergency.cancel_alert(svc(), alert_id, current_user)
-        flash(_("Emergency cancelled; the cancellation is being broadcast.") if alert.cancel_alert_id
-              else _("Emergency discarded before release."), "ok")
+        if alert.cancel_alert_id:
+            flash(_("Emergency cancelled; the cancellation is being broadcast."), "ok")
+        elif alert.status == "discarded":
+            flash(_("Emergency discarded before release."), "ok")
+        else:
+            flash(_("Cancel requested: a second leader or admin must confirm it."), "warn")
     except ServiceError as exc:
         flash(error_text(exc), "error")
     return redirect(url_for("views.emergency_detail", alert_id=alert_id))

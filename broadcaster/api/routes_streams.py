@@ -1,0 +1,59 @@
+"""``/api/v1/stream-sources``: the live streams the ward may relay (an admin keeps the list; see
+broadcaster/streams.py). Programme items name a source; nobody types a stream URL into a schedule."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import g, jsonify
+from pydantic import Field
+
+from broadcaster import streams
+from broadcaster.api import openapi
+from broadcaster.api.routes import body, bp, svc, token_required
+from broadcaster.api.schemas import _In
+
+
+class StreamSourceIn(_In):
+    code: str = Field(max_length=64, description="Short code officers pick, e.g. 'vov1'")
+    name: str = Field(max_length=200, description="Name shown to officers, e.g. 'VOV1 — Thời sự'")
+    url: str = Field(max_length=2000, description="http(s) URL of the live stream")
+
+
+@bp.get("/stream-sources")
+@token_required()
+def list_stream_sources():
+    return jsonify([streams.source_json(x) for x in streams.list_sources(svc())])
+
+
+@bp.post("/stream-sources")
+@token_required()
+def create_stream_source():
+    data = body(StreamSourceIn)
+    src = streams.create_source(svc(), data.code, data.name, data.url, g.api_user)
+    return jsonify(streams.source_json(src)), 201
+
+
+@bp.delete("/stream-sources/<source>")
+@token_required()
+def delete_stream_source(source: str):
+    streams.remove_source(svc(), source, g.api_user)
+    return "", 204
+
+
+def _paths() -> dict[str, Any]:
+    op, path = openapi._op, openapi._path  # noqa: SLF001
+    return {
+        "/stream-sources": {
+            "get": op("Stream sources the ward may relay (schedules name one in a stream item)", response="array"),
+            "post": op("Add a stream source (admin)", body=StreamSourceIn, ok=201),
+        },
+        "/stream-sources/{source}": {
+            "delete": op("Remove a stream source (admin): every plan relaying it is rebuilt without it",
+                         ok=204, params=[path("source")]),
+        },
+    }
+
+
+openapi.EXTRA_PATHS.append(_paths)
+openapi.EXTRA_MODELS.append(StreamSourceIn)
