@@ -28,7 +28,25 @@ run: $(STAMP)
 	fi
 	$(BIN)/loaphuong demo
 
+# The suite needs the real parts it tests against: Mosquitto (+ its clients, for the ACL tests) and PostgreSQL (a
+# throwaway cluster started by tests/pg.py). Installed with apt-get when we can (root + apt), otherwise stop
+# with the one command to run.
+TEST_PKGS_CHECK = \
+	{ command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || echo mosquitto; \
+	  command -v mosquitto_pub >/dev/null 2>&1 || echo mosquitto-clients; \
+	  command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || echo postgresql; }
+
 test: $(STAMP)
+	@need="$$($(TEST_PKGS_CHECK) | tr '\n' ' ')"; \
+	if [ -n "$$need" ]; then \
+	  if [ "$$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing what the suite needs: $$need"; \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$need \
+	      || { echo "error: could not install them; run: sudo apt-get install -y $$need" >&2; exit 1; }; \
+	  else \
+	    echo "error: the tests need: $$need; run: sudo apt-get install -y $$need" >&2; exit 1; \
+	  fi; \
+	fi
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q
 

@@ -98,8 +98,8 @@ def bulk_register(service: Any, zone: str, count: int, prefix: str = "loa") -> l
     service.create_zone(zone, f"Cụm loa {zone}")
     creds = [{"node_id": f"{prefix}-{i:05d}", "token": new_token()} for i in range(1, count + 1)]
     with service.db.session() as s:
-        zone_id = s.scalar(select(Zone.id).where(Zone.code == zone))
-        rows = [{"node_id": c["node_id"], "name": c["node_id"], "zone_id": zone_id,
+        zone_id, ward_id = s.execute(select(Zone.id, Zone.ward_id).where(Zone.code == zone)).one()
+        rows = [{"node_id": c["node_id"], "name": c["node_id"], "zone_id": zone_id, "ward_id": ward_id,
                  "token_hash": token_hash(c["token"])} for c in creds]
         for i in range(0, len(rows), 2000):
             s.execute(insert(Node), rows[i : i + 2000])

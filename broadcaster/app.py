@@ -10,7 +10,7 @@ from flask import Flask
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
 
-from broadcaster import i18n
+from broadcaster import i18n, tenancy
 from broadcaster.config import Config
 from broadcaster.db import Database
 from broadcaster.keys import load_or_create_secret, load_or_create_signing_key
@@ -45,8 +45,11 @@ def create_app(config: Config | None = None) -> Flask:
     app.config["SECRET_KEY"] = config.SECRET_KEY or load_or_create_secret(config.DATA_DIR / "secret_key")
 
     db = Database(config.DATABASE_URL)
-    db.create_all()
+    # The schema (broadcaster/db.py): SQLite upgrades itself; PostgreSQL must already be at the head revision
+    # (`loaphuong db upgrade`), else SchemaError. Tests on SQLite take create_all's fast path.
+    db.prepare(fast=bool(config.TESTING) and db.is_sqlite)
     service = PanelService(config, db, load_or_create_signing_key(config.SIGNING_KEY_PATH))
+    tenancy.ensure_default_ward(service)  # a one-ward installation keeps working exactly as before
     app.extensions["loaphuong"] = Runtime(config=config, db=db, service=service)
 
     csrf.init_app(app)
@@ -57,7 +60,9 @@ def create_app(config: Config | None = None) -> Flask:
 
     @login_manager.user_loader
     def load_user(user_id: str):
-        return service.get_user(int(user_id)) if user_id.isdigit() else None
+        # A disabled user's open sessions end at her next request (None: Flask-Login treats her as logged out).
+        user = service.get_user(int(user_id)) if user_id.isdigit() else None
+        return user if user is not None and user.active else None
 
     from broadcaster.api.routes import bp as api_bp
     from broadcaster.web.auth import bp as auth_bp

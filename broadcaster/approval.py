@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
-from broadcaster import policy
+from broadcaster import policy, tenancy
 from broadcaster.errors import ServiceError
 from broadcaster.models import Announcement, User
 
@@ -44,8 +44,8 @@ def void(service: PanelService, s: Session, ann: Announcement, user: User | None
     ann.approval_comment = None
     ann.submitted_by_id, ann.submitted_at = (user.id if user else ann.submitted_by_id), datetime.now(UTC)
     if before != "submitted":
-        service._audit(s, user, "announcement.approval_voided", str(ann.id), **{"from": before, "to": "submitted"},
-                       why=why)
+        service._audit(s, user, "announcement.approval_voided", str(ann.id), ward_id=ann.ward_id,
+                       **{"from": before, "to": "submitted"}, why=why)
     return before != "submitted"
 
 
@@ -57,6 +57,7 @@ def _transition(service: PanelService, announcement_id: int, user: User | None, 
         ann = s.get(Announcement, announcement_id)
         if ann is None:
             raise ServiceError("not_found", "no such announcement", status=404)
+        tenancy.check_user(user, ann.ward_id, "announcement")
         current = ann.approval or "draft"
         if current not in allowed_from:
             raise ServiceError("invalid_transition", f"cannot {action} an announcement that is {current}",
@@ -76,8 +77,8 @@ def _transition(service: PanelService, announcement_id: int, user: User | None, 
         else:
             ann.reviewed_by_id, ann.reviewed_at = (user.id if user else None), now
             ann.approval_comment = comment or None
-        service._audit(s, user, f"announcement.{action}", str(announcement_id), **{"from": current, "to": to},
-                       comment=comment or "")
+        service._audit(s, user, f"announcement.{action}", str(announcement_id), ward_id=ann.ward_id,
+                       **{"from": current, "to": to}, comment=comment or "")
         affected = affected_nodes_for_announcement(s, announcement_id)
     service.publish_plans(affected)
     return service.get_announcement(announcement_id)  # type: ignore[return-value]
@@ -113,13 +114,14 @@ def edit(service: PanelService, announcement_id: int, title: str, text: str, use
         ann = s.get(Announcement, announcement_id)
         if ann is None:
             raise ServiceError("not_found", "no such announcement", status=404)
+        tenancy.check_user(user, ann.ward_id, "announcement")
         before = ann.approval or "draft"
         changed = (ann.title, ann.text) != (title, text)
         ann.title, ann.text = title, text
         if changed:
             void(service, s, ann, user, "text changed")
-        service._audit(s, user, "announcement.edit", str(announcement_id), **{"from": before, "to": ann.approval},
-                       changed=changed)
+        service._audit(s, user, "announcement.edit", str(announcement_id), ward_id=ann.ward_id,
+                       **{"from": before, "to": ann.approval}, changed=changed)
     if changed:
         service.render_announcement(announcement_id)
     with service.db.session() as s:
@@ -128,11 +130,12 @@ def edit(service: PanelService, announcement_id: int, title: str, text: str, use
     return service.get_announcement(announcement_id)  # type: ignore[return-value]
 
 
-def queue(service: PanelService) -> list[Announcement]:
+def queue(service: PanelService, scope: tenancy.Scope | None = None) -> list[Announcement]:
     """What waits for a leader: submitted announcements, oldest first."""
     from sqlalchemy import select
     from sqlalchemy.orm import selectinload
 
     with service.db.session() as s:
-        return list(s.scalars(select(Announcement).options(selectinload(Announcement.media))
-                              .where(Announcement.approval == "submitted").order_by(Announcement.submitted_at)))
+        q = (select(Announcement).options(selectinload(Announcement.media))
+             .where(Announcement.approval == "submitted").order_by(Announcement.submitted_at))
+        return list(s.scalars(scope.restrict(q, Announcement) if scope is not None else q))

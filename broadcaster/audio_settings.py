@@ -40,7 +40,7 @@ from audio import (
 )
 from audio.render import RenderResult
 from audio.upload import MAX_UPLOAD_BYTES, MAX_UPLOAD_DURATION_MS
-from broadcaster import approval, policy
+from broadcaster import approval, policy, tenancy
 from broadcaster.errors import ServiceError
 from broadcaster.models import (
     Announcement,
@@ -163,6 +163,7 @@ def _voice(value: Any, field: str = "voice") -> str | None:
 def set_ward_audio(service: PanelService, data: dict[str, Any], user: User | None = None) -> WardAudio:
     """Validate and save the ward defaults (a partial ``data`` keeps the other values)."""
     policy.require(service, user, policy.Action.AUDIO_SETTINGS, target="ward:audio")
+    tenancy.require_installation_wide(service, user, "audio_settings.set")
     current = get_ward_audio(service)
     known = set(WardAudio.__dataclass_fields__) - {"saved"}
     unknown = set(data) - known
@@ -418,9 +419,10 @@ def set_options(service: PanelService, announcement_id: int, data: dict[str, Any
         ann = s.get(Announcement, announcement_id)
         if ann is None:
             raise ServiceError("not_found", "no such announcement", status=404)
+        tenancy.check_user(user, ann.ward_id, "announcement")
         changed = (ann.audio_options or {}) != options
         ann.audio_options = options or None
-        service._audit(s, user, "announcement.audio_options", str(announcement_id), **options)
+        service._audit(s, user, "announcement.audio_options", str(announcement_id), ward_id=ann.ward_id, **options)
         if changed:  # R5: the approval covered the old voice / options
             approval.void(service, s, ann, user, "audio options changed")
     rendered = service.render_announcement(announcement_id)
@@ -493,7 +495,7 @@ def create_recording(
         ann = Announcement(
             title=title, text=text, source="upload", status="ready", engine="upload", media_sha256=sha,
             audio_options=clean or None, render_key=result.key, recording_sha256=original.sha256,
-            created_by_id=user.id if user else None,
+            created_by_id=user.id if user else None, ward_id=tenancy.ward_for_new(s, user).id,
         )  # fmt: skip
         s.add(ann)
         s.flush()

@@ -70,6 +70,12 @@ class Config:
         self.ROLLOVER_MINUTES = int(_env("ROLLOVER_MINUTES", "10"))
         #: Default quiet hours of a ward, local "HH:MM-HH:MM" ("off" = none); a ward's own setting wins.
         self.QUIET_HOURS = _env("QUIET_HOURS", "22:00-05:00")
+        #: Volume (0–100) of an emergency or drill and its cancellation when the alert names none: never the volume
+        #: a node was last left at (an officer may turn one node down for maintenance).
+        self.ALERT_VOLUME = int(_env("ALERT_VOLUME", "100"))
+        #: The first ward, created at the first start (broadcaster/tenancy.py); more wards through the API.
+        self.WARD_CODE = _env("WARD_CODE", "phuong")
+        self.WARD_NAME = _env("WARD_NAME", "Phường")
         #: Fleet health (broadcaster/fleet.py): offline only after this long without coming back (no flapping),
         #: an alert after this long offline, missed heartbeats before a silent node counts as offline, the
         #: clock offset that flags a node as drifting, status samples kept for the offset estimate.

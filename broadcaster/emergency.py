@@ -48,7 +48,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from audio import SpeechError, decode, default_engines, prepare_for_broadcast, render_speech
 from audio.processing import AudioError
-from broadcaster import policy
+from broadcaster import policy, tenancy
 from broadcaster.errors import ServiceError
 from broadcaster.models import (
     Alert,
@@ -61,8 +61,10 @@ from broadcaster.models import (
     Node,
     NodeEvent,
     User,
+    Ward,
     WardSetting,
     Zone,
+    alert_wards,
     alert_zones,
 )
 from broadcaster.services import MemoryPublisher, PanelService
@@ -105,7 +107,8 @@ def _audit(s: Session, user: User | None, alert: Alert, verb: str, **detail: Any
     """``emergency.live.<verb>`` or ``emergency.drill.<verb>``: drills are told apart in the log itself."""
     kind = "drill" if alert.drill else "live"
     s.add(AuditEntry(user_id=user.id if user else None, action=f"emergency.{kind}.{verb}",
-                     target=f"alert:{alert.id}", detail={"drill": alert.drill, "kind": alert.kind, **detail}))
+                     target=f"alert:{alert.id}", detail={"drill": alert.drill, "kind": alert.kind, **detail},
+                     ward_id=alert.ward_id))
 
 
 def alert_item_id(alert_id: int, n: int) -> str:
@@ -244,16 +247,26 @@ def create_alert(
     gap_ms: int = 3000,
     volume: int | None = None,
     drill: bool = False,
+    wards: Iterable[str] = (),
     user: User | None,
 ) -> Alert:
     """Create an emergency (or drill) and release it at once unless two-person release applies.
 
     Exactly one of ``text`` (rendered now; drills get the spoken drill notice) or ``announcement_id`` (an
-    approved announcement with audio). ``zones`` are zone codes or ids; ``all_zones`` targets every node.
+    approved announcement with audio). ``zones`` are zone codes or ids of the caller's ward (another ward's are
+    unknown); ``all_zones`` targets every node of the ward. ``wards`` (codes; province roles only) makes a
+    province alert: every node of those wards, released by a second province-level person.
     """
-    policy.require(service, user, policy.Action.EMERGENCY_CREATE, target="alert:new", drill=drill)
+    ward_refs = [w for w in wards if w not in (None, "")]
+    if ward_refs:
+        policy.require(service, user, policy.Action.EMERGENCY_PROVINCE, policy.Scope.PROVINCE,
+                       target="alert:new", drill=drill, wards=ward_refs)
+    else:
+        policy.require(service, user, policy.Action.EMERGENCY_CREATE, target="alert:new", drill=drill)
     assert user is not None
     title = _check_params(title, repeat, gap_ms, volume)
+    if volume is None:  # never the last maintenance volume: an officer's "volume 0" must not mute an alert
+        volume = int(getattr(service.config, "ALERT_VOLUME", 100))
     text = (text or "").strip() or None
     if (text is None) == (announcement_id is None):
         raise ServiceError("emergency_source_required", "give either the text or an approved announcement", "text")
@@ -261,17 +274,29 @@ def create_alert(
         raise ServiceError("text_too_long", f"text has {len(text)} characters; the limit is "
                            f"{service.config.MAX_TEXT_CHARS}", "text")
     zone_refs = [z for z in zones if z not in (None, "")]
-    if not all_zones and not zone_refs:
+    if not all_zones and not zone_refs and not ward_refs:
         raise ServiceError("zones_required", "choose at least one zone, or all", "zones")
+    scope = tenancy.user_scope(user)
     with service.db.session() as s:
+        target_wards = [tenancy.resolve_ward(s, w, field="wards") for w in dict.fromkeys(ward_refs)]
         try:
-            zone_objs = [] if all_zones else [service._zone_by_ref(s, z) for z in zone_refs]  # noqa: SLF001
+            zone_objs = [] if all_zones or ward_refs else [service._zone_by_ref(s, z, scope) for z in zone_refs]  # noqa: SLF001
         except ServiceError as exc:
             exc.field = "zones"  # the form's field
             raise
         zone_ids = {z.id for z in zone_objs if z is not None}
-        wards = None if all_zones else {z.ward for z in zone_objs if z is not None}
-        nodes = _target_nodes(s, all_zones, zone_ids)
+        if ward_refs:
+            alert_ward_id = None
+            wards = {w.code for w in target_wards}
+        else:
+            zone_wards = {z.ward_id for z in zone_objs if z is not None}
+            if len(zone_wards) > 1:
+                raise ServiceError("zones_of_several_wards", "an alert's zones must be of one ward; a province "
+                                   "alert names its wards", "zones")
+            alert_ward_id = next(iter(zone_wards)) if zone_wards else tenancy.ward_for_new(s, user).id
+            wards = set(tenancy.ward_codes(s, {alert_ward_id}).values())
+        target_ward_ids = {w.id for w in target_wards}
+        nodes = _target_nodes(s, all_zones, zone_ids, ward_id=alert_ward_id, ward_ids=target_ward_ids)
         if not nodes:
             raise ServiceError("emergency_no_nodes", "there is no loudspeaker in the chosen zones", "zones")
         ann_sha = None
@@ -289,9 +314,11 @@ def create_alert(
     with _lock(service), service.db.session() as s:
         alert = Alert(
             kind="alert", title=title, text=text, announcement_id=announcement_id, media_sha256=sha, drill=drill,
-            all_zones=all_zones, zones=[] if all_zones else list(s.scalars(select(Zone).where(Zone.id.in_(zone_ids)))),
+            all_zones=all_zones or bool(ward_refs),
+            zones=[] if all_zones else list(s.scalars(select(Zone).where(Zone.id.in_(zone_ids)))),
             repeat=repeat, gap_ms=gap_ms, volume=volume,
             status="pending_release" if needs_second else "releasing", created_by_id=user.id,
+            ward_id=alert_ward_id, wards=list(s.scalars(select(Ward).where(Ward.id.in_(target_ward_ids)))),
         )
         s.add(alert)
         s.flush()
@@ -309,9 +336,16 @@ def create_alert(
     return get_alert(service, alert_id)  # type: ignore[return-value]
 
 
-def _target_nodes(s: Session, all_zones: bool, zone_ids: set[int]) -> list[str]:
+def _target_nodes(s: Session, all_zones: bool, zone_ids: set[int], *, ward_id: int | None = None,
+                  ward_ids: set[int] | None = None) -> list[str]:
+    """The nodes an alert goes to: of its wards (a province alert), of its ward (all zones), or of its zones."""
     q = select(Node.node_id).order_by(Node.node_id)
-    if not all_zones:
+    if ward_ids:
+        q = q.where(Node.ward_id.in_(ward_ids))
+    elif all_zones:
+        if ward_id is not None:
+            q = q.where(Node.ward_id == ward_id)
+    else:
         if not zone_ids:
             return []
         q = q.where(Node.zone_id.in_(zone_ids))
@@ -327,9 +361,10 @@ def release_alert(service: PanelService, alert_id: int, user: User | None) -> Al
         alert = s.get(Alert, alert_id)
         if alert is None:
             raise ServiceError("not_found", "no such emergency", status=404)
-        status, creator = alert.status, alert.created_by_id
+        tenancy.check_user(user, alert.ward_id, "emergency")  # a province alert: province people only
+        status, creator, province = alert.status, alert.created_by_id, alert.ward_id is None
     policy.require_second_person(service, user, creator, action=policy.Action.EMERGENCY_CREATE,
-                                 target=f"alert:{alert_id}")
+                                 target=f"alert:{alert_id}", province=province)
     if status != "pending_release":
         raise ServiceError("emergency_not_pending", f"the emergency is {status}, not waiting for release",
                            status=409)
@@ -413,7 +448,8 @@ def _release(service: PanelService, alert_id: int, user: User | None) -> None:
             assert alert is not None
             if alert.status not in ("pending_release", "releasing") or alert.released_at is not None:
                 raise ServiceError("emergency_not_pending", "the emergency was already handled", status=409)
-            nodes = _target_nodes(s, alert.all_zones, {z.id for z in alert.zones})
+            nodes = _target_nodes(s, alert.all_zones, {z.id for z in alert.zones}, ward_id=alert.ward_id,
+                                  ward_ids={w.id for w in alert.wards})
             if not nodes:
                 raise ServiceError("emergency_no_nodes", "there is no loudspeaker in the chosen zones", "zones")
             args = _play_now_args(service, alert)
@@ -478,10 +514,13 @@ def cancel_alert(service: PanelService, alert_id: int, user: User | None) -> Ale
         alert = s.get(Alert, alert_id)
         if alert is None:
             raise ServiceError("not_found", "no such emergency", status=404)
+        tenancy.check_user(user, alert.ward_id, "emergency")  # a province alert: province people only
         if alert.kind != "alert":
             raise ServiceError("emergency_cannot_cancel", "a cancellation cannot be cancelled", status=409)
-        drill, status, requested_by = alert.drill, alert.status, alert.cancel_requested_by_id
-        wards = None if alert.all_zones else {z.ward for z in alert.zones}
+        drill, status, requested_by, ward_id = alert.drill, alert.status, alert.cancel_requested_by_id, alert.ward_id
+        wards = ({w.code for w in alert.wards} if alert.wards
+                 else set(tenancy.ward_codes(s, {alert.ward_id}).values()) if alert.ward_id is not None
+                 else {z.ward for z in alert.zones})
     target = f"alert:{alert_id}"
     if status == "pending_release":
         policy.require(service, user, policy.Action.EMERGENCY_DISCARD, target=target)
@@ -493,7 +532,7 @@ def cancel_alert(service: PanelService, alert_id: int, user: User | None) -> Ale
             if requested_by is None:
                 return _request_cancel(service, alert_id, user, now)
             policy.require_second_person(service, user, requested_by, action=policy.Action.EMERGENCY_CANCEL,
-                                         target=target)
+                                         target=target, province=ward_id is None)
     assert user is not None
     sha = cancel_media(service, drill)  # normally pre-built at creation: no speech synthesis here
     nodes: list[str] = []
@@ -503,6 +542,11 @@ def cancel_alert(service: PanelService, alert_id: int, user: User | None) -> Ale
             assert alert is not None
             if alert.status in ("cancelled", "discarded"):
                 raise ServiceError("emergency_already_cancelled", "the emergency is already cancelled", status=409)
+            if alert.status != status or alert.cancel_requested_by_id != requested_by:
+                # Released (or asked to cancel) by someone else since the rules were chosen: a discard must not
+                # turn into a one-person cancel of a sounding alert. Nothing is done; look again.
+                raise ServiceError("emergency_changed", "the emergency changed meanwhile; look at it again",
+                                   status=409)
             alert.cancelled_at = now
             alert.cancelled_by_id = user.id
             if alert.status == "pending_release":
@@ -516,7 +560,7 @@ def cancel_alert(service: PanelService, alert_id: int, user: User | None) -> Ale
                     kind="cancel", title=(CANCEL_TITLE + ": " + alert.title)[:300], text=None, media_sha256=sha,
                     drill=alert.drill, all_zones=alert.all_zones, zones=list(alert.zones), repeat=1, gap_ms=0,
                     volume=alert.volume, status="released", cancels_id=alert.id, created_by_id=user.id,
-                    released_by_id=user.id, released_at=now,
+                    released_by_id=user.id, released_at=now, ward_id=alert.ward_id, wards=list(alert.wards),
                 )
                 s.add(cancel)
                 s.flush()
@@ -545,6 +589,8 @@ def _request_cancel(service: PanelService, alert_id: int, user: User | None, now
     with _lock(service), service.db.session() as s:
         alert = s.get(Alert, alert_id)
         assert alert is not None and user is not None
+        if alert.status != "released":
+            raise ServiceError("emergency_changed", "the emergency changed meanwhile; look at it again", status=409)
         if alert.cancel_requested_by_id is None:
             alert.cancel_requested_by_id, alert.cancel_requested_at = user.id, now
             _audit(s, user, alert, "cancel_requested")
@@ -559,19 +605,28 @@ def cancel_pending(alert: Alert) -> bool:
 # ------------------------------------------------------------------------------------------- reading
 
 
-def get_alert(service: PanelService, alert_id: int) -> Alert | None:
+def _visible(q: Any, scope: tenancy.Scope | None) -> Any:
+    """A ward sees its own alerts and the province alerts that target it (tenancy: one rule, here)."""
+    if scope is None or scope.ward_ids is None:
+        return q
+    targeted = select(alert_wards.c.alert_id).where(alert_wards.c.ward_id.in_(scope.ward_ids))
+    return q.where(or_(Alert.ward_id.in_(scope.ward_ids), Alert.id.in_(targeted)))
+
+
+def get_alert(service: PanelService, alert_id: int, scope: tenancy.Scope | None = None) -> Alert | None:
     with service.db.session() as s:
-        return s.scalar(select(Alert).options(selectinload(Alert.zones), selectinload(Alert.media))
-                        .where(Alert.id == alert_id))
+        q = (select(Alert).options(selectinload(Alert.zones), selectinload(Alert.media), selectinload(Alert.wards))
+             .where(Alert.id == alert_id))
+        return s.scalar(_visible(q, scope))
 
 
-def list_alerts(service: PanelService, *, drill: bool = False, limit: int = 100) -> list[Alert]:
+def list_alerts(service: PanelService, *, drill: bool = False, limit: int = 100,
+                scope: tenancy.Scope | None = None) -> list[Alert]:
     """Live alerts or drills (never mixed), newest first, cancellations included."""
     with service.db.session() as s:
-        return list(s.scalars(
-            select(Alert).options(selectinload(Alert.zones), selectinload(Alert.media))
-            .where(Alert.drill == drill).order_by(Alert.id.desc()).limit(limit)
-        ))
+        q = (select(Alert).options(selectinload(Alert.zones), selectinload(Alert.media), selectinload(Alert.wards))
+             .where(Alert.drill == drill).order_by(Alert.id.desc()).limit(limit))
+        return list(s.scalars(_visible(q, scope)))
 
 
 def user_names(service: PanelService, ids: Iterable[int | None]) -> dict[int, str]:
@@ -708,7 +763,10 @@ def emergency_slots(session: Session, start: datetime, end: datetime,
     )
     if zone_ids is not None:
         in_zones = select(alert_zones.c.alert_id).where(alert_zones.c.zone_id.in_(zone_ids))
-        q = q.where(or_(Alert.all_zones.is_(True), Alert.id.in_(in_zones)))
+        their_wards = select(Zone.ward_id).where(Zone.id.in_(zone_ids))
+        in_wards = select(alert_wards.c.alert_id).where(alert_wards.c.ward_id.in_(their_wards))
+        whole_ward = Alert.all_zones.is_(True) & Alert.ward_id.in_(their_wards)
+        q = q.where(or_(whole_ward, Alert.id.in_(in_zones), Alert.id.in_(in_wards)))
     out: list[Slot] = []
     for alert in session.scalars(q):
         if alert.media is None or alert.released_at is None:

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from broadcaster import policy
+from broadcaster import policy, tenancy
 from broadcaster.brokerconf import mosquitto_hash
 from broadcaster.models import (
     Alert,
@@ -63,7 +63,9 @@ def _service_error(code: str, message: str, field_name: str | None = None, statu
 
 
 def _audit(s: Session, user: User | None, action: str, target: str = "", **detail: Any) -> None:
-    s.add(AuditEntry(user_id=user.id if user else None, action=action, target=target, detail=detail))
+    ward_id = user.ward_id if user is not None and not tenancy.is_province(user) else None
+    s.add(AuditEntry(user_id=user.id if user else None, action=action, target=target, detail=detail,
+                     ward_id=ward_id))
 
 
 # ================================================================================================ registry
@@ -164,6 +166,10 @@ def _apply(node: Node, values: dict[str, Any]) -> bool:
     return changed
 
 
+def _zone_ward(s: Session, zone_id: int | None) -> int | None:
+    return s.scalar(select(Zone.ward_id).where(Zone.id == zone_id)) if zone_id is not None else None
+
+
 def _zone_codes(s: Session) -> dict[str, int]:
     return {code: zid for zid, code in s.execute(select(Zone.id, Zone.code))}
 
@@ -174,7 +180,11 @@ def update_node(service: PanelService, node_id: str, data: dict[str, Any], user:
         node = s.scalar(select(Node).where(Node.node_id == node_id))
         if node is None:
             raise _service_error("not_found", f"no node {node_id!r}", status=404)
-        values, errors = clean_fields({k: v for k, v in data.items() if k in EDITABLE}, _zone_codes(s))
+        tenancy.check_user(user, node.ward_id, "node")
+        scope = tenancy.user_scope(user)
+        zones = {c: i for c, i, w in s.execute(select(Zone.code, Zone.id, Zone.ward_id))
+                 if scope is None or scope.sees(w)}  # another ward's zone is unknown
+        values, errors = clean_fields({k: v for k, v in data.items() if k in EDITABLE}, zones)
         if errors:
             name, code, message = errors[0]
             raise _service_error(code, message, name)
@@ -185,6 +195,8 @@ def update_node(service: PanelService, node_id: str, data: dict[str, Any], user:
         if _apply(node, values):
             _audit(s, user, "node.update", node_id, **{k: v for k, v in data.items() if k in EDITABLE})
         zone_changed = node.zone_id != zone_before
+        if zone_changed and node.zone_id is not None:
+            node.ward_id = s.scalar(select(Zone.ward_id).where(Zone.id == node.zone_id))
     if zone_changed:
         service.publish_plans([node_id])
     return service.get_node(node_id)  # type: ignore[return-value]
@@ -247,9 +259,14 @@ def import_csv(service: PanelService, data: bytes | str, user: User | None = Non
         raise ImportRefused([RowError(1, None, "too_many_rows", f"at most {MAX_IMPORT_ROWS} rows per file")])
     result = ImportResult(dry_run=dry_run)
     republish: list[str] = []
+    scope = tenancy.user_scope(user)
     with service.db.session() as s:
-        zones = _zone_codes(s)
+        zone_wards = {c: w for c, w in s.execute(select(Zone.code, Zone.ward_id))}
+        zones = {c: i for c, i in _zone_codes(s).items() if scope is None or scope.sees(zone_wards.get(c))}
         existing = {n.node_id: n for n in s.scalars(select(Node))}
+        only = tenancy.default_ward(s)
+        own_ward = (user.ward_id if user is not None and not tenancy.is_province(user)
+                    else only.id if only is not None else None)
         seen: dict[str, int] = {}
         cleaned: list[tuple[int, str, dict[str, Any]]] = []
         for line, record in rows:
@@ -265,6 +282,10 @@ def import_csv(service: PanelService, data: bytes | str, user: User | None = Non
             seen[node_id] = line
             values, problems = clean_fields({k: v for k, v in record.items() if k in EDITABLE}, zones)
             base = existing.get(node_id)
+            if base is not None and scope is not None and not scope.sees(base.ward_id):
+                # node ids are unique across the province: another ward's node is not this ward's to edit
+                errors.append(RowError(line, "node_id", "node_exists", f"{node_id} is registered elsewhere"))
+                continue
             lat = values.get("lat", base.lat if base else None)
             lon = values.get("lon", base.lon if base else None)
             if (lat is None) != (lon is None) and not any(f in ("lat", "lon") for f, _, _ in problems):
@@ -280,6 +301,7 @@ def import_csv(service: PanelService, data: bytes | str, user: User | None = Non
                 node = Node(node_id=node_id, name=node_id, token_hash=token_hash(token),
                             mqtt_password_hash=mosquitto_hash(token))
                 _apply(node, values)
+                node.ward_id = _zone_ward(s, node.zone_id) or own_ward
                 s.add(node)
                 result.created.append(node_id)
                 result.credentials[node_id] = token
@@ -289,6 +311,7 @@ def import_csv(service: PanelService, data: bytes | str, user: User | None = Non
                 if _apply(node, values):
                     result.updated.append(node_id)
                     if node.zone_id != zone_before:
+                        node.ward_id = _zone_ward(s, node.zone_id) or node.ward_id
                         republish.append(node_id)
                 else:
                     result.unchanged.append(node_id)
@@ -304,13 +327,14 @@ def import_csv(service: PanelService, data: bytes | str, user: User | None = Non
     return result
 
 
-def export_csv(service: PanelService) -> str:
+def export_csv(service: PanelService, scope: tenancy.Scope | None = None) -> str:
     """The registry as CSV (UTF-8; a BOM so that spreadsheet programs read Vietnamese correctly)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     with service.db.session() as s:
-        for n in s.scalars(select(Node).options(selectinload(Node.zone)).order_by(Node.node_id)):
+        q = select(Node).options(selectinload(Node.zone)).order_by(Node.node_id)
+        for n in s.scalars(scope.restrict(q, Node) if scope is not None else q):
             writer.writerow([
                 n.node_id, n.name or "", n.zone.code if n.zone else "", n.ward or "",
                 "" if n.lat is None else repr(n.lat), "" if n.lon is None else repr(n.lon),
@@ -421,13 +445,16 @@ class FleetFilter:
     q: str | None = None
 
 
-def list_nodes(service: PanelService, flt: FleetFilter | None = None, *, refresh_first: bool = True) -> list[Node]:
+def list_nodes(service: PanelService, flt: FleetFilter | None = None, *, refresh_first: bool = True,
+               scope: tenancy.Scope | None = None) -> list[Node]:
     if refresh_first:
         refresh(service)
     flt = flt or FleetFilter()
     limit = service.config.DRIFT_LIMIT_MS
     with service.db.session() as s:
         q = select(Node).options(selectinload(Node.zone)).outerjoin(Node.zone).order_by(Node.node_id)
+        if scope is not None:
+            q = scope.restrict(q, Node)
         if flt.ward:
             q = q.where(or_(Node.ward == flt.ward, (Node.ward.is_(None) & (Zone.ward == flt.ward))))
         if flt.zone:
@@ -532,26 +559,28 @@ def expire_commands(service: PanelService, now: datetime | None = None) -> int:
 
 
 def target_nodes(service: PanelService, node_ids: Iterable[str] | None = None, zone: str | None = None,
-                 ward: str | None = None) -> list[str]:
+                 ward: str | None = None, scope: tenancy.Scope | None = None) -> list[str]:
+    """The nodes a command goes to; a node or zone of a ward the scope does not see is unknown (404)."""
     ids = [n for n in (node_ids or []) if n]
     if not ids and not zone and not ward:
         raise _service_error("no_target", "choose nodes, a zone or a ward", "node_ids")
+    scope = scope or tenancy.Scope.everything()
     with service.db.session() as s:
         found: set[str] = set()
         if ids:
-            known = set(s.scalars(select(Node.node_id).where(Node.node_id.in_(ids))))
+            known = set(s.scalars(scope.restrict(select(Node.node_id).where(Node.node_id.in_(ids)), Node)))
             missing = [n for n in ids if n not in known]
             if missing:
                 raise _service_error("not_found", f"no node {missing[0]!r}", "node_ids", 404)
             found |= known
         if zone:
             z = s.scalar(select(Zone).where(Zone.code == zone))
-            if z is None:
+            if z is None or not scope.sees(z.ward_id):
                 raise _service_error("unknown_zone", f"no zone {zone!r}", "zone", 404)
             found |= set(s.scalars(select(Node.node_id).where(Node.zone_id == z.id)))
         if ward:
-            found |= set(s.scalars(select(Node.node_id).outerjoin(Node.zone).where(
-                or_(Node.ward == ward, Node.ward.is_(None) & (Zone.ward == ward)))))
+            found |= set(s.scalars(scope.restrict(select(Node.node_id).outerjoin(Node.zone).where(
+                or_(Node.ward == ward, Node.ward.is_(None) & (Zone.ward == ward))), Node)))
     if not found:
         raise _service_error("no_target", "no loudspeaker in that selection", "zone")
     return sorted(found)
@@ -622,7 +651,7 @@ def send(service: PanelService, name: str, args: dict[str, Any] | None, *, node_
     """
     if name not in COMMANDS:
         raise _service_error("unknown_command", f"unknown command {name!r}", "name")
-    targets = target_nodes(service, node_ids, zone, ward)
+    targets = target_nodes(service, node_ids, zone, ward, tenancy.user_scope(user))
     scope = policy.command_scope(len(targets), zone, ward)
     raw = dict(args or {})
     policy.check_command(service, user, name, raw, scope=scope, targets=targets)
@@ -631,10 +660,12 @@ def send(service: PanelService, name: str, args: dict[str, Any] | None, *, node_
 
 
 def commands(service: PanelService, node_id: str | None = None, status: str | None = None,
-             limit: int = 100) -> list[CommandRecord]:
+             limit: int = 100, scope: tenancy.Scope | None = None) -> list[CommandRecord]:
     expire_commands(service)
     with service.db.session() as s:
         q = select(CommandRecord).order_by(CommandRecord.issued_at.desc()).limit(limit)
+        if scope is not None:
+            q = scope.restrict(q, CommandRecord)
         if node_id:
             q = q.where(CommandRecord.node_id == node_id)
         if status:
@@ -697,7 +728,7 @@ def _local_day_bounds(service: PanelService, first: date, last: date) -> tuple[d
 
 
 def planned_plays(service: PanelService, first: date, last: date, zone: str | None = None,
-                  schedule_id: int | None = None) -> list[PlannedPlay]:
+                  schedule_id: int | None = None, scope: tenancy.Scope | None = None) -> list[PlannedPlay]:
     """Every (node, plan item) the zones' timelines put in local days ``first..last`` (emergencies,
     delivered by command, are counted in :func:`monthly` from the alerts instead)."""
     from broadcaster.scheduling import _delivered_by_command, entry_item_id, zone_timeline
@@ -707,6 +738,8 @@ def planned_plays(service: PanelService, first: date, last: date, zone: str | No
     out: list[PlannedPlay] = []
     with service.db.session() as s:
         zq = select(Zone).order_by(Zone.code)
+        if scope is not None:
+            zq = scope.restrict(zq, Zone)
         if zone:
             zq = zq.where(Zone.code == zone)
         for z in s.scalars(zq):
@@ -746,13 +779,13 @@ def _outcomes(service: PanelService, plays: list[PlannedPlay], start: datetime, 
 
 
 def compliance(service: PanelService, first: date, last: date, *, zone: str | None = None,
-               schedule_id: int | None = None) -> dict[str, Any]:
+               schedule_id: int | None = None, scope: tenancy.Scope | None = None) -> dict[str, Any]:
     """Planned vs played per day, zone and bulletin (schedule), with compliance % = played / planned."""
     if last < first:
         raise _service_error("invalid_range", "the end date is before the start date", "to")
     if (last - first).days > 366:
         raise _service_error("invalid_range", "at most one year per report", "to")
-    plays = planned_plays(service, first, last, zone, schedule_id)
+    plays = planned_plays(service, first, last, zone, schedule_id, scope)
     start, end = _local_day_bounds(service, first, last)
     outcome = _outcomes(service, plays, start, end)
     groups: dict[tuple, dict[str, Any]] = {}
@@ -816,12 +849,12 @@ def parse_day(value: str | None, name: str, default: date) -> date:
         raise _service_error("invalid_date", f"{name} must be a date such as 2026-03-31", name) from exc
 
 
-def monthly(service: PanelService, month: str | None = None) -> dict[str, Any]:
+def monthly(service: PanelService, month: str | None = None, scope: tenancy.Scope | None = None) -> dict[str, Any]:
     """Province statistics for one month (what the provincial information source system asks of a ward):
     bulletins aired, airings, broadcast minutes, loudspeaker-minutes played, emergencies, success rate."""
     first, last = parse_month(month, service.local(datetime.now(UTC)).date())
-    report = compliance(service, first, last)
-    plays = planned_plays(service, first, last)
+    report = compliance(service, first, last, scope=scope)
+    plays = planned_plays(service, first, last, scope=scope)
     start, end = _local_day_bounds(service, first, last)
     outcome = _outcomes(service, plays, start, end)
     airings: dict[tuple[str, str], int] = {}
@@ -829,8 +862,8 @@ def monthly(service: PanelService, month: str | None = None) -> dict[str, Any]:
         airings[(p.zone, p.item_id)] = p.duration_ms
     played_ms = sum(p.duration_ms for p in plays if outcome.get((p.node_id, p.item_id)) == "played")
     with service.db.session() as s:
-        alerts = list(s.scalars(select(Alert).where(Alert.released_at >= start, Alert.released_at < end,
-                                                    Alert.kind == "alert")))
+        aq = select(Alert).where(Alert.released_at >= start, Alert.released_at < end, Alert.kind == "alert")
+        alerts = list(s.scalars(scope.restrict(aq, Alert) if scope is not None else aq))
     return {
         "month": f"{first.year:04d}-{first.month:02d}",
         "bulletins": len({p.schedule_id for p in plays}),
@@ -856,4 +889,66 @@ def monthly_csv(stats: dict[str, Any]) -> str:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(MONTHLY_CSV_COLUMNS)
     writer.writerow(["" if stats[c] is None else stats[c] for c in MONTHLY_CSV_COLUMNS])
+    return "\ufeff" + out.getvalue()
+
+
+# ================================================================================================ province
+def province_today(service: PanelService, scope: tenancy.Scope | None = None) -> list[dict[str, Any]]:
+    """The province dashboard: per ward, nodes online, today's airings played / planned, alerts sounding."""
+    today = service.local(datetime.now(UTC)).date()
+    refresh(service)
+    out = []
+    with service.db.session() as s:
+        live = policy.live_alerts(s)
+        live_by_ward: dict[int | None, int] = defaultdict(int)
+        for a in live:
+            for wid in ([w.id for w in a.wards] or [a.ward_id]):
+                live_by_ward[wid] += 1
+    for ward in tenancy.list_wards(service, scope):
+        ward_scope = tenancy.Scope(frozenset({ward.id}))
+        with service.db.session() as s:
+            presence = list(s.scalars(select(Node.presence).where(Node.ward_id == ward.id)))
+        report = compliance(service, today, today, scope=ward_scope)
+        out.append({"ward": ward, "nodes": len(presence), "online": sum(1 for p in presence if p == "online"),
+                    "planned": report["planned"], "played": report["played"],
+                    "live_alerts": live_by_ward.get(ward.id, 0)})
+    return out
+
+
+PROVINCE_CSV_COLUMNS = ("month", "ward", "ward_name", "airings", "planned", "played", "missed", "success_rate",
+                        "nodes", "nodes_online", "emergencies")
+
+
+def province_report(service: PanelService, month: str | None = None,
+                    scope: tenancy.Scope | None = None) -> dict[str, Any]:
+    """The province's monthly report to the information-source system: per ward, airings planned and played
+    (per loudspeaker), missed, nodes and nodes online now, emergencies. Each ward only in its own scope."""
+    first, last = parse_month(month, service.local(datetime.now(UTC)).date())
+    refresh(service)
+    rows = []
+    for ward in tenancy.list_wards(service, scope):
+        ward_scope = tenancy.Scope(frozenset({ward.id}))
+        stats = monthly(service, f"{first.year:04d}-{first.month:02d}", ward_scope)
+        with service.db.session() as s:
+            nodes = list(s.scalars(select(Node.presence).where(Node.ward_id == ward.id)))
+        planned, played = stats["planned_plays"], stats["played"]
+        rows.append({"ward": ward.code, "ward_name": ward.name, "airings": stats["airings"], "planned": planned,
+                     "played": played, "missed": planned - played, "success_rate": stats["success_rate"],
+                     "nodes": len(nodes), "nodes_online": sum(1 for p in nodes if p == "online"),
+                     "emergencies": stats["emergencies"]})
+    total = {k: sum(r[k] for r in rows) for k in ("airings", "planned", "played", "missed", "nodes",
+                                                    "nodes_online", "emergencies")}
+    total["success_rate"] = round(100.0 * total["played"] / total["planned"], 1) if total["planned"] else None
+    return {"month": f"{first.year:04d}-{first.month:02d}", "wards": rows, "total": total}
+
+
+def province_csv(report: dict[str, Any]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(PROVINCE_CSV_COLUMNS)
+    for row in report["wards"]:
+        writer.writerow([report["month"], *("" if row[c] is None else row[c] for c in PROVINCE_CSV_COLUMNS[1:])])
+    total = report["total"]
+    writer.writerow([report["month"], "total", "", *("" if total[c] is None else total[c]
+                                                      for c in PROVINCE_CSV_COLUMNS[3:])])
     return "\ufeff" + out.getvalue()

@@ -73,13 +73,26 @@ class Base(DeclarativeBase):
     pass
 
 
+class Ward(Base):
+    """A ward or commune (phường / xã) of the province: the tenant. Zones, nodes, announcements, schedules,
+    alerts and ward users belong to one (broadcaster/tenancy.py)."""
+
+    __tablename__ = "wards"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
 class User(Base):
     __tablename__ = "users"
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(80), unique=True)
     display_name: Mapped[str] = mapped_column(String(200), default="")
     password_hash: Mapped[str] = mapped_column(String(300))
-    role: Mapped[str] = mapped_column(String(20), default="officer")  # officer | leader | admin
+    #: officer | leader | admin (of ``ward_id``) | province_leader | province_admin (no ward)
+    role: Mapped[str] = mapped_column(String(20), default="officer")
+    ward_id: Mapped[int | None] = mapped_column(ForeignKey("wards.id"), nullable=True, index=True)
     api_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
@@ -109,7 +122,9 @@ class Zone(Base):
     code: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(30), default="residential_group")  # village | residential_group
+    #: The code of ``ward_id``'s ward (kept equal; ward settings such as quiet hours are keyed by it).
     ward: Mapped[str] = mapped_column(String(200), default="")
+    ward_id: Mapped[int | None] = mapped_column(ForeignKey("wards.id"), nullable=True, index=True)
     nodes: Mapped[list[Node]] = relationship(back_populates="zone")
 
 
@@ -122,6 +137,8 @@ class Node(Base):
     name: Mapped[str] = mapped_column(String(200), default="")
     zone_id: Mapped[int | None] = mapped_column(ForeignKey("zones.id"), nullable=True)
     zone: Mapped[Zone | None] = relationship(back_populates="nodes")
+    #: The ward the node belongs to: its zone's (a node without a zone keeps the ward it was registered in).
+    ward_id: Mapped[int | None] = mapped_column(ForeignKey("wards.id"), nullable=True, index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     # presence, from the retained status topic
@@ -201,6 +218,7 @@ class Announcement(Base):
     created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+    ward_id: Mapped[int | None] = mapped_column(ForeignKey("wards.id"), nullable=True, index=True)
     #: Approval (see broadcaster/approval.py): draft | submitted | approved | rejected | published.
     #: Only approved (or published) content ever enters a plan.
     approval: Mapped[str] = mapped_column(String(20), default="draft")
@@ -266,6 +284,7 @@ class Schedule(Base):
     on_preempt: Mapped[str] = mapped_column(String(10), default="resume")  # resume | drop
     on_clash: Mapped[str] = mapped_column(String(10), default="append")  # append | override
     drill: Mapped[bool] = mapped_column(Boolean, default=False)
+    ward_id: Mapped[int | None] = mapped_column(ForeignKey("wards.id"), nullable=True, index=True)
 
 
 class WardSetting(Base):
@@ -336,6 +355,8 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(60))
     target: Mapped[str] = mapped_column(String(120), default="")
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    #: The ward the entry concerns (the actor's ward, or the object's); None = province level.
+    ward_id: Mapped[int | None] = mapped_column(ForeignKey("wards.id"), nullable=True, index=True)
 
 
 alert_zones = Table(
@@ -380,6 +401,18 @@ class Alert(Base):
     #: Two-person cancel: the first person asked; the cancel goes out when a second one confirms.
     cancel_requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     cancel_requested_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    #: The ward of a ward's alert (``all_zones`` then means every zone of that ward); None for a province
+    #: alert, whose wards are ``wards`` (every zone of each).
+    ward_id: Mapped[int | None] = mapped_column(ForeignKey("wards.id"), nullable=True, index=True)
+    wards: Mapped[list[Ward]] = relationship(secondary="alert_wards")
+
+
+alert_wards = Table(
+    "alert_wards",
+    Base.metadata,
+    Column("alert_id", ForeignKey("alerts.id", ondelete="CASCADE"), primary_key=True),
+    Column("ward_id", ForeignKey("wards.id", ondelete="CASCADE"), primary_key=True),
+)
 
 
 class AlertDelivery(Base):

@@ -35,21 +35,23 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from broadcaster.errors import ServiceError
-from broadcaster.models import Alert, AlertDelivery, Announcement, AuditEntry, User, WardSetting
+from broadcaster.models import Alert, AlertDelivery, Announcement, AuditEntry, CommandRecord, User, WardSetting
 
 if TYPE_CHECKING:
     from broadcaster.services import PanelService
 
 log = logging.getLogger(__name__)
 
-#: Roles, lowest first. A role is a column of :data:`TABLE`.
-ROLES: tuple[str, ...] = ("officer", "leader", "admin")
+#: Roles: a column of :data:`TABLE` each. The ward roles act in their own ward only, the province roles in every
+#: ward (broadcaster/tenancy.py decides which objects a user sees; this table what she may do with them).
+ROLES: tuple[str, ...] = ("officer", "leader", "admin", "province_leader", "province_admin")
 #: Approval states whose audio may play (together with the audio check of :func:`playable`).
 APPROVED_STATES = ("approved", "published")
 #: Commands that keep a node working without changing what the ward hears for long (R3).
 MAINTENANCE_COMMANDS = ("set_volume", "reboot", "resync", "ping")
-#: Commands that stop or silence loudspeakers: refused on the loudspeakers of a sounding alert (R3).
-SILENCING_COMMANDS = ("stop", "set_volume", "reboot")
+#: Commands refused on the loudspeakers of a sounding alert (R3): what stops or silences them, and a play-now
+#: that the node would refuse anyway (an alert outranks it).
+SILENCING_COMMANDS = ("stop", "set_volume", "reboot", "play_now")
 #: An alert counts as sounding until this long after its planned end (late starts, slow downloads).
 LIVE_MARGIN = timedelta(seconds=60)
 
@@ -80,12 +82,15 @@ class Action(StrEnum):
     EMERGENCY_CANCEL = "emergency.cancel"
     EMERGENCY_DISCARD = "emergency.discard"
     EMERGENCY_SETTINGS = "emergency.settings"
+    EMERGENCY_PROVINCE = "emergency.province"
     STREAM_SOURCES = "stream_sources.manage"
     QUIET_HOURS = "quiet_hours.set"
     AUDIO_SETTINGS = "audio_settings.set"
     ABBREVIATIONS = "abbreviations.set"
     FLEET_MANAGE = "fleet.manage"
     MEDIA_CLEANUP = "media.cleanup"
+    USERS_MANAGE = "users.manage"
+    WARDS_MANAGE = "wards.manage"
 
 
 class Scope(StrEnum):
@@ -95,6 +100,8 @@ class Scope(StrEnum):
     ZONE = "zone"
     #: The whole ward.
     WARD = "ward"
+    #: Several wards at once (province roles only).
+    PROVINCE = "province"
     #: Something the user created herself.
     OWN = "own"
     #: Anything of the ward, whoever created it.
@@ -104,8 +111,11 @@ class Scope(StrEnum):
 A, P, T, D = Rule.ALLOW, Rule.APPROVAL, Rule.TWO_PEOPLE, Rule.DENY
 
 
-def _row(officer: Rule, leader: Rule, admin: Rule) -> dict[str, Rule]:
-    return dict(zip(ROLES, (officer, leader, admin), strict=True))
+def _row(officer: Rule, leader: Rule, admin: Rule, province_leader: Rule | None = None,
+         province_admin: Rule | None = None) -> dict[str, Rule]:
+    """A row of the table; the province roles default to what a ward leader / ward admin may do."""
+    return dict(zip(ROLES, (officer, leader, admin, province_leader or leader, province_admin or admin),
+                    strict=True))
 
 
 #: (action, scope) → role → rule. Scope ``any`` where the scope does not matter.
@@ -132,12 +142,15 @@ TABLE: dict[tuple[Action, Scope], dict[str, Rule]] = {
     (Action.EMERGENCY_CANCEL, Scope.ANY): _row(D, T, T),
     (Action.EMERGENCY_DISCARD, Scope.ANY): _row(D, A, A),
     (Action.EMERGENCY_SETTINGS, Scope.ANY): _row(D, D, A),
+    (Action.EMERGENCY_PROVINCE, Scope.PROVINCE): _row(D, D, D, T, T),
     (Action.STREAM_SOURCES, Scope.ANY): _row(D, D, A),
     (Action.QUIET_HOURS, Scope.ANY): _row(D, A, A),
     (Action.AUDIO_SETTINGS, Scope.ANY): _row(D, A, A),
     (Action.ABBREVIATIONS, Scope.ANY): _row(D, A, A),
     (Action.FLEET_MANAGE, Scope.ANY): _row(D, D, A),
-    (Action.MEDIA_CLEANUP, Scope.ANY): _row(D, D, A),
+    (Action.MEDIA_CLEANUP, Scope.ANY): _row(D, D, A, D, A),
+    (Action.USERS_MANAGE, Scope.WARD): _row(D, D, A, D, A),
+    (Action.WARDS_MANAGE, Scope.PROVINCE): _row(D, D, D, D, A),
 }
 
 #: What each action means, for the table in docs/architecture.md and for refusal messages.
@@ -146,7 +159,8 @@ DESCRIPTIONS: dict[Action, str] = {
                                "(a change after approval sends it back for approval)",
     Action.ANNOUNCEMENT_SUBMIT: "send an announcement for approval",
     Action.ANNOUNCEMENT_APPROVE: "approve or reject an announcement (its exact audio)",
-    Action.SCHEDULE_CREATE: "schedule announcements or relays (normal / priority) to zones",
+    Action.SCHEDULE_CREATE: "schedule announcements or relays (normal / priority) to zones (an announcement plays once "
+                            "approved; a relay of a source on the admin's list counts as approved)",
     Action.SCHEDULE_EMERGENCY: "schedule with emergency priority",
     Action.SCHEDULE_CANCEL: "cancel a schedule",
     Action.COMMAND_MAINTENANCE: "volume, reboot, resync, ping",
@@ -164,6 +178,10 @@ DESCRIPTIONS: dict[Action, str] = {
     Action.ABBREVIATIONS: "edit the ward's abbreviation readings",
     Action.FLEET_MANAGE: "register, edit, re-provision or delete nodes; create zones; import the registry",
     Action.MEDIA_CLEANUP: "delete unused media files",
+    Action.EMERGENCY_PROVINCE: "an emergency to several wards at once (released by a second province-level person)",
+    Action.USERS_MANAGE: "create users, change their role, disable them, reset passwords (a ward admin: in her "
+                         "ward, roles officer / leader / admin)",
+    Action.WARDS_MANAGE: "create wards",
 }
 
 
@@ -172,6 +190,9 @@ class PolicyRefused(ServiceError):
 
     def __init__(self, code: str, message: str, field: str | None = None, status: int = 403) -> None:
         super().__init__(code, message, field, status)
+        #: The roles that may do it (for the panel's message), and whether only the emergency path may.
+        self.roles: list[str] = []
+        self.emergency_only = False
 
 
 @dataclass(frozen=True)
@@ -238,10 +259,20 @@ def require(service: PanelService, user: User | None, action: Action, scope: Sco
     if user is None:
         raise refuse(service, None, "unauthorized", "log in first", action=action.value, target=target,
                      status=401, scope=scope.value, **detail)
-    who = " or ".join(roles_allowed(action, scope)) or "nobody"
+    roles = roles_allowed(action, scope)
     what = DESCRIPTIONS.get(action, action.value)
-    raise refuse(service, user, "forbidden", f"{what} ({scope.value}): only {who} may do this",
-                 action=action.value, target=target, field=field, scope=scope.value, **detail)
+    if action in (Action.SCHEDULE_EMERGENCY, Action.COMMAND_EMERGENCY):
+        why = (f"{what}: refused for everyone — emergencies go only through the emergency path "
+               "(POST /api/v1/emergencies, released by two people)")
+    elif roles:
+        why = f"{what} ({scope.value}): only {' or '.join(roles)} may do this"
+    else:
+        why = f"{what} ({scope.value}): nobody may do this"
+    refusal = refuse(service, user, "forbidden", why, action=action.value, target=target, field=field,
+                     scope=scope.value, **detail)
+    refusal.roles = roles
+    refusal.emergency_only = action in (Action.SCHEDULE_EMERGENCY, Action.COMMAND_EMERGENCY)
+    raise refusal
 
 
 # ------------------------------------------------------------------------------------------------ R1 / R5
@@ -328,25 +359,39 @@ def _alert_total_ms(alert: Alert) -> int:
 
 
 def live_alerts(s: Session, now: datetime | None = None) -> list[Alert]:
-    """Released alerts, drills and cancellations that may still be sounding."""
+    """Released alerts, drills and cancellations that may still be sounding somewhere: from their release until
+    their length (+ margin) after it, and for a node that has not answered yet, until its command expires."""
     now = now or datetime.now(UTC)
-    rows = s.scalars(select(Alert).options(selectinload(Alert.media))
-                     .where(Alert.status == "released", Alert.released_at.is_not(None),
-                            Alert.released_at >= now - timedelta(hours=12)))
-    return [a for a in rows
-            if a.released_at + timedelta(milliseconds=_alert_total_ms(a)) + LIVE_MARGIN > now]  # type: ignore[operator]
+    return list(s.scalars(select(Alert).options(selectinload(Alert.media))
+                          .where(Alert.status == "released", Alert.released_at.is_not(None),
+                                 Alert.released_at >= now - timedelta(hours=13))))
 
 
 def nodes_under_live_alert(s: Session, node_ids: Iterable[str], now: datetime | None = None) -> dict[str, int]:
-    """node id → id of the alert sounding there, for those of ``node_ids`` that an alert is sounding on."""
+    """node id → id of the alert that may be sounding there, for those of ``node_ids``.
+
+    Per node, from what the panel knows: until the alert's length (+ :data:`LIVE_MARGIN`) after its release;
+    while its ``play_now`` is unanswered and not expired (a node offline for a while still plays it when it comes
+    back); and until the alert's length (+ margin) after the node acked it (a late start).
+    """
+    now = now or datetime.now(UTC)
     alerts = {a.id: a for a in live_alerts(s, now)}
-    if not alerts:
-        return {}
     wanted = set(node_ids)
+    if not alerts or not wanted:
+        return {}
     out: dict[str, int] = {}
-    for alert_id, node_id in s.execute(select(AlertDelivery.alert_id, AlertDelivery.node_id)
-                                       .where(AlertDelivery.alert_id.in_(list(alerts)))):
-        if node_id in wanted:
+    rows = s.execute(select(AlertDelivery.alert_id, AlertDelivery.node_id, CommandRecord.status,
+                            CommandRecord.acked_at, CommandRecord.expires_at)
+                     .outerjoin(CommandRecord, CommandRecord.id == AlertDelivery.command_id)
+                     .where(AlertDelivery.alert_id.in_(list(alerts))))
+    for alert_id, node_id, status, acked_at, expires_at in rows:
+        if node_id not in wanted:
+            continue
+        alert = alerts[alert_id]
+        length = timedelta(milliseconds=_alert_total_ms(alert)) + LIVE_MARGIN
+        if (alert.released_at + length > now  # type: ignore[operator]
+                or (status == "pending" and expires_at is not None and expires_at > now)
+                or (acked_at is not None and acked_at + length > now)):
             out[node_id] = alert_id
     return out
 
@@ -370,19 +415,32 @@ def two_person_required(service: PanelService, wards: Iterable[str] | None = Non
     return any(rows.get(w, default) for w in wards)
 
 
-def confirmers(service: PanelService, exclude_user_id: int | None) -> list[User]:
-    """Who can be the second person: every active user whose role may confirm, other than the first person."""
+PROVINCE_ROLES = ("province_leader", "province_admin")
+
+
+def confirmers(service: PanelService, exclude_user_id: int | None, *, ward_id: int | None = None,
+               province: bool = False) -> list[User]:
+    """Who can be the second person: every active user whose role may confirm, other than the first person —
+    of the alert's ward or of the province (a province alert: province people only)."""
     roles = roles_allowed(Action.EMERGENCY_CONFIRM)
+    if province:
+        roles = [r for r in roles if r in PROVINCE_ROLES]
     with service.db.session() as s:
-        return [u for u in s.scalars(select(User).where(User.role.in_(roles), User.active).order_by(User.username))
-                if u.id != exclude_user_id]
+        q = select(User).where(User.role.in_(roles), User.active).order_by(User.username)
+        if ward_id is not None:
+            q = q.where((User.ward_id == ward_id) | User.role.in_(PROVINCE_ROLES))
+        return [u for u in s.scalars(q) if u.id != exclude_user_id]
 
 
 def require_second_person(service: PanelService, user: User | None, first_user_id: int | None, *,
-                          action: Action, target: str) -> None:
-    """The confirming person: allowed to confirm and not the person who asked."""
+                          action: Action, target: str, province: bool = False) -> None:
+    """The confirming person: allowed to confirm and not the person who asked (for a province alert, a
+    province-level person)."""
     require(service, user, Action.EMERGENCY_CONFIRM, Scope.ANY, target=target, step=action.value)
     assert user is not None
+    if province and user.role not in PROVINCE_ROLES:
+        raise refuse(service, user, "forbidden", "a province alert is confirmed by a second province-level person",
+                     action=action.value, target=target)
     if first_user_id is not None and user.id == first_user_id:
         raise refuse(service, user, "emergency_same_person", "a second, different leader or admin must confirm",
                      action=action.value, target=target, status=409)

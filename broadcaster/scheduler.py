@@ -36,8 +36,12 @@ def rollover_job() -> None:
 def start_scheduler(service, database_url: str, minutes: int) -> BackgroundScheduler:
     global _service
     _service = service
+    # The job store is a table (apscheduler_jobs) of the panel's own database, SQLite or PostgreSQL; APScheduler
+    # creates it itself (it is not in the migrations). Pre-ping: a restarted PostgreSQL server is reconnected to.
+    store = SQLAlchemyJobStore(url=database_url,
+                               engine_options={} if database_url.startswith("sqlite") else {"pool_pre_ping": True})
     scheduler = BackgroundScheduler(
-        jobstores={"default": SQLAlchemyJobStore(url=database_url)},
+        jobstores={"default": store},
         timezone="UTC",
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": minutes * 60},
     )

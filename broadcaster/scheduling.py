@@ -28,9 +28,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from broadcaster import policy, streams
+from broadcaster import policy, streams, tenancy
 from broadcaster.errors import ServiceError
-from broadcaster.models import Announcement, Media, Node, Schedule, StreamSource, User, WardSetting, Zone
+from broadcaster.models import Announcement, Media, Node, Schedule, StreamSource, User, Ward, WardSetting, Zone
 from devices.protocol import PRIORITY_RANK, Priority, format_ts
 from schedules import recurrence as rr
 from schedules.plans import in_window
@@ -100,12 +100,22 @@ def quiet_json(q: QuietHours) -> dict[str, str] | None:
     return {"start": q.start.strftime("%H:%M"), "end": q.end.strftime("%H:%M")} if q.enabled else None
 
 
+def settings_ward(service: PanelService, user: User | None, ward: str | None) -> str:
+    """The key of the ward settings a user means: a ward user's own ward (never the province default ""), a
+    province user's named ward or "" (the default of every ward)."""
+    ward = (ward or "").strip()
+    if user is not None and not tenancy.is_province(user):
+        with service.db.session() as s:
+            return tenancy.ward_for_new(s, user, ward or None).code
+    return ward
+
+
 def set_ward_quiet(service: PanelService, ward: str, value: str, user: User | None = None) -> list[str]:
     """Set a ward's quiet hours (``"22:00-05:00"`` or ``off``); republishes the plans of its nodes."""
     policy.require(service, user, policy.Action.QUIET_HOURS, target=f"ward:{ward}")
     parsed = parse_quiet(value)
     start, end = parsed or (time(0), time(0))
-    ward = (ward or "").strip()
+    ward = settings_ward(service, user, ward)
     with service.db.session() as s:
         row = s.scalar(select(WardSetting).where(WardSetting.ward == ward))
         if row is None:
@@ -115,7 +125,7 @@ def set_ward_quiet(service: PanelService, ward: str, value: str, user: User | No
         service._audit(s, user, "ward.quiet_hours", ward or "*", quiet_hours=value)
         q = select(Node.node_id).join(Node.zone)
         if ward:
-            q = q.where(Zone.ward == ward)
+            q = q.where(or_(Zone.ward == ward, Zone.ward_id.in_(select(Ward.id).where(Ward.code == ward))))
         affected = list(s.scalars(q))
     return service.publish_plans(affected)
 
@@ -359,17 +369,21 @@ def make_slot(sched: Schedule, start: datetime, items: tuple[SlotItem, ...]) -> 
 def _schedules_for_zones(s: Session, zone_ids: Sequence[int], start: datetime, end: datetime) -> list[Schedule]:
     if not zone_ids:
         return []
+    from broadcaster.models import schedule_zones
+
+    # Each schedule once, however many of the zones it targets: the zone link is a semi-join (IN over the
+    # link table), not a JOIN + DISTINCT — PostgreSQL has no equality operator for the JSON columns.
+    targeted = select(schedule_zones.c.schedule_id).where(schedule_zones.c.zone_id.in_(list(zone_ids)))
     rows = s.scalars(
         select(Schedule)
-        .join(Schedule.zones)
         .where(
-            Zone.id.in_(list(zone_ids)),
+            Schedule.id.in_(targeted),
             Schedule.status == "active",
             Schedule.start_at < end,
             or_(Schedule.recurrence.is_not(None), Schedule.start_at >= start),
             or_(Schedule.expires_at.is_(None), Schedule.expires_at > start),
         )
-        .distinct()
+        .order_by(Schedule.id)
     )
     return list(rows)
 
@@ -428,7 +442,7 @@ def zone_timeline(
     service: PanelService, s: Session, zone: Zone, start: datetime, end: datetime
 ) -> tuple[list[Entry], ZoneSlots, QuietHours]:
     """What the loudspeakers of ``zone`` do in ``[start, end)``: the one function plans and dry-runs share."""
-    quiet = ward_quiet(s, service.config, zone.ward)
+    quiet = ward_quiet(s, service.config, tenancy.settings_key(s, zone))
     zs = load_slots(service, s, [zone.id], start, end)
     return build_timeline(zs.slots, start, end, quiet), zs, quiet
 
@@ -671,16 +685,20 @@ def create_schedule(service: PanelService, spec: ScheduleSpec, user: User | None
             streams.resolve_items(service, s, items, user)  # R1: relays only from the admin's list
         check_ids = announcement_ids(items) if items is not None else [spec.announcement_id]
         anns = {}
+        scope = tenancy.user_scope(user)  # another ward's zone or announcement is unknown: nothing is created
         for aid in check_ids:
             ann = s.get(Announcement, aid)
-            if ann is None:
+            if ann is None or (scope is not None and not scope.sees(ann.ward_id)):
                 raise ServiceError("unknown_announcement", f"no announcement {aid}", "announcement_id", 404)
             if ann.status != "ready" or not ann.media_sha256:
                 raise ServiceError("announcement_not_ready", "the announcement has no rendered audio yet",
                                    "announcement_id")
             anns[aid] = ann
-        zone_objs = [service._zone_by_ref(s, z) for z in spec.zones]
+        zone_objs = [service._zone_by_ref(s, z, scope) for z in spec.zones]
         zones = list({z.id: z for z in zone_objs if z is not None}.values())
+        ward_ids = {z.ward_id for z in zones}
+        if len(ward_ids) > 1:
+            raise ServiceError("zones_of_several_wards", "a schedule's zones must be of one ward", "zones")
         if rec is not None:
             first = rr.first_occurrence(rec)
             start_at = first if first is not None else now
@@ -697,7 +715,7 @@ def create_schedule(service: PanelService, spec: ScheduleSpec, user: User | None
             rrule=rr.to_rfc5545(rec) if rec is not None else None,
             expires_at=spec.expires_at.astimezone(UTC) if spec.expires_at else None,
             items=items, repeat=int(spec.repeat), gap_ms=int(spec.gap_ms), on_preempt=spec.on_preempt,
-            on_clash=spec.conflict or "append", drill=bool(spec.drill),
+            on_clash=spec.conflict or "append", drill=bool(spec.drill), ward_id=next(iter(ward_ids), None),
         )
         # planned airings over the check horizon (never before now)
         catalog = _Catalog()
@@ -713,13 +731,15 @@ def create_schedule(service: PanelService, spec: ScheduleSpec, user: User | None
                                "recurrence" if rec is not None else "start_at")
         new_slots = [make_slot(sched, at, slot_its) for at in starts]
         if spec.priority != "emergency" or spec.drill:  # (emergency schedules are refused by the policy)
-            quiets = [ward_quiet(s, service.config, w) for w in dict.fromkeys(z.ward for z in zones)]
+            quiets = [ward_quiet(s, service.config, w)
+                      for w in dict.fromkeys(tenancy.settings_key(s, z) for z in zones)]
             bad = _quiet_violation(new_slots, quiets)
             if bad is not None:
                 sl, q = bad
                 local = service.local(sl.start).strftime("%H:%M %d/%m/%Y")
                 raise ServiceError("quiet_hours", f"the airing at {local} would sound in quiet hours "
-                                   f"({q.describe()}); only emergencies may", "start_at")
+                                   f"({q.describe()}); only an emergency released by two people may",
+                                   "start_at")
         if spec.priority != "emergency" and spec.conflict is None:
             clashes = check_clashes(service, s, new_slots, [z.id for z in zones])
             if clashes:
@@ -729,8 +749,15 @@ def create_schedule(service: PanelService, spec: ScheduleSpec, user: User | None
         service._audit(
             s, user, "schedule.create", str(sched.id),
             announcement=first_ann, zones=[z.code for z in zones], start=start_at.isoformat(),
-            recurrence=sched.rrule, priority=spec.priority, conflict=spec.conflict,
+            recurrence=sched.rrule, priority=spec.priority, conflict=spec.conflict, ward_id=sched.ward_id,
         )
+        # R6: a scheduled draft goes to the leaders' approval queue at once (else it would wait unseen)
+        for ann in anns.values():
+            if (ann.approval or "draft") == "draft":
+                ann.approval = "submitted"
+                ann.submitted_by_id, ann.submitted_at = (user.id if user else None), now
+                service._audit(s, user, "announcement.submit", str(ann.id), ward_id=ann.ward_id,
+                               **{"from": "draft", "to": "submitted", "via": f"schedule:{sched.id}"})
         sched_id = sched.id
         affected = nodes_of_zones(s, [z.id for z in zones])
     service.publish_plans(affected)
@@ -835,7 +862,7 @@ def local_day(service: PanelService, day: date) -> tuple[datetime, datetime]:
 
 
 def dry_run(service: PanelService, *, zone: str | int | None = None, node: str | None = None,
-            day: date | None = None, days: int = 1) -> dict[str, Any]:
+            day: date | None = None, days: int = 1, scope: tenancy.Scope | None = None) -> dict[str, Any]:
     """The timeline of a zone (or a node's zone) for local day(s): exactly what the plan builder sees."""
     if day is None:
         day = service.local(datetime.now(UTC)).date()  # type: ignore[union-attr]
@@ -844,19 +871,24 @@ def dry_run(service: PanelService, *, zone: str | int | None = None, node: str |
     with service.db.session() as s:
         if node:
             n = s.scalar(select(Node).where(Node.node_id == node))
-            if n is None:
+            if n is None or (scope is not None and not scope.sees(n.ward_id)):
                 raise ServiceError("not_found", f"no node {node!r}", "node", 404)
             if n.zone_id is None:
                 raise ServiceError("node_without_zone", f"node {node!r} has no zone", "node")
             z = s.get(Zone, n.zone_id)
         elif zone is not None and zone != "":
-            z = service._zone_by_ref(s, zone)
+            z = service._zone_by_ref(s, zone, scope)
         else:
             raise ServiceError("zone_required", "give zone or node", "zone")
         assert z is not None
         start, _ = local_day(service, day)
         _, end = local_day(service, day + timedelta(days=days - 1))
         entries, zs, quiet = zone_timeline(service, s, z, start, end)
+        # R6: what would also sound here once approved — shown, never planned
+        everything = load_slots(service, s, [z.id], start, end, approved_only=False, emergencies=False)
+        planned = {sl.schedule_id for sl in zs.slots}
+        waiting = sorted((sl for sl in everything.slots if sl.schedule_id not in planned
+                          and start <= sl.start < end), key=lambda sl: sl.start)
         return {
             "zone": z.code,
             "zone_name": z.name,
@@ -867,4 +899,9 @@ def dry_run(service: PanelService, *, zone: str | int | None = None, node: str |
             "window": {"start": format_ts(start), "end": format_ts(end)},
             "quiet_hours": quiet_json(quiet),
             "entries": [entry_json(service, e, zs) for e in entries],
+            "awaiting_approval": [
+                {"schedule_id": sl.schedule_id, "start": format_ts(sl.start),
+                 "start_local": service.local(sl.start).isoformat(timespec="seconds"),
+                 "title": (everything.schedules[sl.schedule_id].title or ""), "state": AWAITING_APPROVAL}
+                for sl in waiting[:200]],
         }

@@ -22,7 +22,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from audio import MediaStore
 from audio.normalize import DEFAULT_ABBREVIATIONS, normalize
-from broadcaster import policy
+from broadcaster import policy, tenancy
 from broadcaster.broker_admin import BrokerRegistry, BrokerRegistryError, NullBrokerRegistry
 from broadcaster.brokerconf import mosquitto_hash
 from broadcaster.config import Config
@@ -37,6 +37,7 @@ from broadcaster.models import (
     NodeEvent,
     Schedule,
     User,
+    Ward,
     Zone,
 )
 from devices import protocol as proto
@@ -73,7 +74,7 @@ def _sqlite_ts(value: str | None) -> str | None:
     return proto.parse_ts(value).replace(tzinfo=None).isoformat(" ", "microseconds") if value else None
 
 
-ROLES = ("officer", "leader", "admin")
+ROLES = tenancy.ALL_ROLES  # every role (broadcaster/tenancy.py)
 ZONE_KINDS = ("village", "residential_group")
 
 
@@ -117,49 +118,229 @@ class PanelService:
 
     # ------------------------------------------------------------------ audit
     @staticmethod
-    def _audit(s: Session, user: User | None, action: str, target: str = "", **detail: Any) -> None:
-        s.add(AuditEntry(user_id=user.id if user else None, action=action, target=target, detail=detail))
+    def _audit(s: Session, user: User | None, action: str, target: str = "", *, ward_id: int | None = None,
+               **detail: Any) -> None:
+        """An audit entry; it belongs to ``ward_id``, else to the acting ward user's ward (province: none)."""
+        if ward_id is None and user is not None and not tenancy.is_province(user):
+            ward_id = user.ward_id
+        s.add(AuditEntry(user_id=user.id if user else None, action=action, target=target, detail=detail,
+                         ward_id=ward_id))
 
     # ------------------------------------------------------------------ users
-    def create_user(self, username: str, password: str, role: str = "officer", display_name: str = "") -> User:
+    # Who may manage whom: the release policy (``users.manage``, ward scope: admin and province_admin) says who
+    # manages users at all; the tenancy says where: a ward admin only in her own ward and only the ward roles
+    # (officer, leader, admin), a province_admin in every ward and every role. A user of another ward is unknown
+    # (404). ``user`` is the acting user; None is the system (CLI, bootstrap admin, tests): no restriction.
+    def create_user(self, username: str, password: str, role: str = "officer", display_name: str = "",
+                    ward: str | int | None = None, user: User | None = None) -> User:
+        """A new user. ``ward`` (code or id) for a ward role: by default a ward admin's own ward, or the only ward
+        of a one-ward installation; province roles have no ward."""
         username = (username or "").strip()
-        if not username or len(username) > 80:
-            raise ServiceError("invalid_username", "username is required (≤ 80 characters)", "username")
-        if len(password or "") < 8:
-            raise ServiceError("weak_password", "password must have at least 8 characters", "password")
-        if role not in ROLES:
-            raise ServiceError("invalid_role", f"role must be one of {', '.join(ROLES)}", "role")
+        target = f"user:{username}"[:120]
+        if user is not None:
+            policy.require(self, user, policy.Action.USERS_MANAGE, policy.Scope.WARD, target=target)
+        role = self._user_role(role)
+        self._users_refuse_outside(user, target, role=role)
+        username = self._user_name(username)
+        self._user_password(password, username)
         with self.db.session() as s:
-            if s.scalar(select(User).where(User.username == username)):
+            ward_id = self._user_ward(s, user, role, ward)
+        self._users_refuse_outside(user, target, ward_id=ward_id)
+        with self.db.session() as s:
+            if s.scalar(select(User.id).where(User.username == username)) is not None:
                 raise ServiceError("username_taken", f"user {username!r} exists", "username", 409)
-            user = User(
-                username=username,
-                display_name=display_name or username,
-                password_hash=generate_password_hash(password),
-                role=role,
-            )
-            s.add(user)
+            new = User(username=username, display_name=(display_name or "").strip()[:200] or username,
+                       password_hash=generate_password_hash(password), role=role, ward_id=ward_id)
+            s.add(new)
             s.flush()
-            self._audit(s, None, "user.create", username, role=role)
-            return user
+            self._audit(s, user, "user.create", username, ward_id=ward_id, role=role)
+            return new
+
+    def update_user(self, username: str, *, role: str | None = None, disabled: bool | None = None,
+                    password: str | None = None, ward: str | int | None = None, display_name: str | None = None,
+                    user: User | None = None) -> User:
+        """Change a user's role (and ward: province_admin only), disable or enable her, reset her password.
+
+        Disabling locks her out at once (the panel's session loader and the API token lookup require an active
+        user) and revokes her API token; a reset password revokes it too. Nobody disables herself, and nobody
+        demotes or moves herself when she is the last admin of her ward (of the province for a province_admin).
+        Every change is audited (never the password)."""
+        target = f"user:{(username or '').strip()}"[:120]
+        if user is not None:
+            policy.require(self, user, policy.Action.USERS_MANAGE, policy.Scope.WARD, target=target)
+        with self.db.session() as s:
+            found = s.scalar(select(User).where(User.username == (username or "").strip()))
+            if found is None:
+                raise ServiceError("not_found", f"no user {username!r}", status=404)
+            tenancy.check_user(user, found.ward_id, "user")  # another ward's user (or a province user): 404
+        if role is not None:
+            self._users_refuse_outside(user, target, role=self._user_role(role))
+        with self.db.session() as s:
+            found = s.scalar(select(User).where(User.username == (username or "").strip()))
+            assert found is not None
+            new_role = found.role if role is None else self._user_role(role)
+            if ward not in (None, "") or (new_role in tenancy.WARD_ROLES and found.ward_id is None):
+                new_ward = self._user_ward(s, user if ward not in (None, "") else None, new_role, ward)
+            else:
+                new_ward = None if new_role in tenancy.PROVINCE_ROLES else found.ward_id
+            if password is not None:
+                self._user_password(password, found.username)
+            before = {"id": found.id, "role": found.role, "ward_id": found.ward_id, "active": found.active}
+            peers = select(func.count(User.id)).where(User.active, User.id != found.id, User.role == found.role)
+            if found.role == "admin":
+                peers = peers.where(User.ward_id == found.ward_id)
+            other_admins = s.scalar(peers) or 0
+        self._users_refuse_outside(user, target, ward_id=new_ward)
+        if user is not None and user.id == before["id"]:
+            action = policy.Action.USERS_MANAGE.value
+            if disabled:
+                raise policy.refuse(self, user, "cannot_disable_self", "you cannot disable your own account",
+                                    action=action, target=target, field="disabled")
+            demoted = new_role != before["role"] or new_ward != before["ward_id"]
+            if demoted and before["role"] in ("admin", "province_admin") and not other_admins:
+                raise policy.refuse(self, user, "last_admin", "you are the last admin: give the role to someone "
+                                    "else first", action=action, target=target, field="role", status=409)
+        with self.db.session() as s:
+            found = s.get(User, before["id"])
+            assert found is not None
+            if (new_role, new_ward) != (before["role"], before["ward_id"]):
+                found.role, found.ward_id = new_role, new_ward
+                self._audit(s, user, "user.role", found.username, ward_id=new_ward, old_role=before["role"],
+                            role=new_role, old_ward_id=before["ward_id"])
+            if display_name is not None and display_name.strip() and display_name.strip() != found.display_name:
+                found.display_name = display_name.strip()[:200]
+                self._audit(s, user, "user.rename", found.username, ward_id=new_ward)
+            if disabled is not None and bool(disabled) == bool(found.active):
+                found.active = not disabled
+                if disabled:
+                    found.api_token_hash = None  # her API token stops working at once
+                self._audit(s, user, "user.disable" if disabled else "user.enable", found.username,
+                            ward_id=new_ward)
+            if password is not None:
+                found.password_hash = generate_password_hash(password)
+                if user is None or user.id != found.id:
+                    found.api_token_hash = None  # reset by an admin: the old token stops working
+                self._audit(s, user, "user.password_reset", found.username, ward_id=new_ward)
+            return found
+
+    def change_password(self, user: User | None, old_password: str, new_password: str) -> None:
+        """One's own password: the current one first (403 ``wrong_password``), then a strong new one."""
+        if user is None:
+            raise ServiceError("unauthorized", "log in first", status=401)
+        with self.db.session() as s:
+            me = s.get(User, user.id)
+            if me is None or not me.active:
+                raise ServiceError("unauthorized", "log in first", status=401)
+            if not check_password_hash(me.password_hash, old_password or ""):
+                self._audit(s, me, "user.password_change_refused", me.username, ward_id=me.ward_id)
+                s.commit()
+                raise ServiceError("wrong_password", "the current password is wrong", "old_password", 403)
+            self._user_password(new_password, me.username, field="new_password")
+            if check_password_hash(me.password_hash, new_password):
+                raise ServiceError("password_unchanged", "the new password is the current one", "new_password")
+            me.password_hash = generate_password_hash(new_password)
+            self._audit(s, me, "user.password_change", me.username, ward_id=me.ward_id)
+
+    def list_users(self, user: User | None = None, scope: tenancy.Scope | None = None) -> list[User]:
+        """Users of the caller's scope: a ward admin her ward's, province roles (admin or leader) everyone
+        (``scope`` narrows it to a ward). Ward officers and leaders manage nobody: they see only themselves."""
+        with self.db.session() as s:
+            q = select(User).order_by(User.username)
+            manager = policy.allowed(user, policy.Action.USERS_MANAGE, policy.Scope.WARD) or tenancy.is_province(user)
+            if user is not None and not manager:
+                return list(s.scalars(q.where(User.id == user.id)))
+            scope = scope if scope is not None else tenancy.user_scope(user)
+            return list(s.scalars(scope.restrict(q, User) if scope is not None else q))
+
+    def assignable_roles(self, user: User | None) -> tuple[str, ...]:
+        """The roles ``user`` may give (for the users page)."""
+        if user is None or tenancy.is_province(user):
+            return tenancy.ALL_ROLES
+        return tenancy.WARD_ROLES
+
+    def user_ward_codes(self, users: Iterable[User]) -> dict[int, str]:
+        with self.db.session() as s:
+            return tenancy.ward_codes(s, {u.ward_id for u in users})
+
+    @staticmethod
+    def _user_name(username: str) -> str:
+        if not username or len(username) > 80 or any(c.isspace() or c in "/\\?#%" for c in username):
+            raise ServiceError("invalid_username", "username: 1–80 characters, no spaces or / \\ ? # %", "username")
+        return username
+
+    @staticmethod
+    def _user_password(password: str | None, username: str = "", field: str = "password") -> None:
+        password = password or ""
+        if len(password) < 8 or len(password) > 200:
+            raise ServiceError("weak_password", "password must have 8 to 200 characters", field)
+        if password.strip().lower() == username.strip().lower() or len(set(password)) < 3:
+            raise ServiceError("weak_password", "password is too easy to guess", field)
+
+    @staticmethod
+    def _user_role(role: str | None) -> str:
+        if role not in tenancy.ALL_ROLES:
+            raise ServiceError("invalid_role", f"role must be one of {', '.join(tenancy.ALL_ROLES)}", "role")
+        return role
+
+    @staticmethod
+    def _user_ward(s: Session, user: User | None, role: str, ward: str | int | None) -> int | None:
+        """The ward id of a user with ``role``: None for a province role; the named ward (404 if unknown), else
+        the acting ward admin's own, else the only ward of a one-ward installation."""
+        ref = ward if ward not in (None, "") else None
+        if role in tenancy.PROVINCE_ROLES:
+            if ref is not None:
+                raise ServiceError("ward_not_allowed", "province roles belong to no ward", "ward")
+            return None
+        if ref is None:
+            if user is not None and not tenancy.is_province(user):
+                return tenancy.ward_for_new(s, user, None).id
+            return tenancy.ward_for_new(s, None, None).id
+        found = s.get(Ward, ref) if isinstance(ref, int) and not isinstance(ref, bool) else None
+        if found is None:
+            found = s.scalar(select(Ward).where(Ward.code == str(ref).strip()))
+        if found is None:
+            raise ServiceError("unknown_ward", f"no ward {ref!r}", "ward", 404)
+        return found.id
+
+    _ANY: Any = object()
+
+    def _users_refuse_outside(self, user: User | None, target: str, *, role: str | None = None,
+                              ward_id: Any = _ANY) -> None:
+        """A ward admin gives only the ward roles, in her own ward (an audited 403 otherwise)."""
+        if user is None or tenancy.is_province(user):
+            return
+        action = policy.Action.USERS_MANAGE.value
+        if role is not None and role not in tenancy.WARD_ROLES:
+            raise policy.refuse(self, user, "forbidden", "a ward admin gives only the roles officer, leader or admin",
+                                action=action, target=target, field="role", new_role=role)
+        if ward_id is not self._ANY and ward_id != user.ward_id:
+            raise policy.refuse(self, user, "forbidden", "a ward admin manages only the users of her own ward",
+                                action=action, target=target, field="ward")
 
     def set_password(self, username: str, password: str) -> None:
+        """The system's password reset (CLI, ``LOAPHUONG_ADMIN_PASSWORD``): no policy, no strength rule."""
         with self.db.session() as s:
-            user = s.scalar(select(User).where(User.username == username))
-            if user is None:
+            found = s.scalar(select(User).where(User.username == username))
+            if found is None:
                 raise ServiceError("not_found", f"no user {username!r}", status=404)
-            user.password_hash = generate_password_hash(password)
+            found.password_hash = generate_password_hash(password)
+            self._audit(s, None, "user.password_reset", username, ward_id=found.ward_id)
 
     def authenticate(self, username: str, password: str) -> User | None:
+        """The user, if the password is hers and she is not disabled (a disabled user cannot log in)."""
         with self.db.session() as s:
-            user = s.scalar(select(User).where(User.username == (username or "").strip()))
-            if user and user.active and check_password_hash(user.password_hash, password or ""):
-                return user
+            found = s.scalar(select(User).where(User.username == (username or "").strip()))
+            if found and found.active and check_password_hash(found.password_hash, password or ""):
+                return found
         return None
 
     def get_user(self, user_id: int) -> User | None:
         with self.db.session() as s:
             return s.get(User, user_id)
+
+    def get_user_by_name(self, username: str) -> User | None:
+        with self.db.session() as s:
+            return s.scalar(select(User).where(User.username == (username or "").strip()))
 
     def issue_api_token(self, user: User) -> str:
         token = new_token()
@@ -177,7 +358,9 @@ class PanelService:
             return s.scalar(select(User).where(User.api_token_hash == token_hash(token), User.active))
 
     # ------------------------------------------------------------------ zones
-    def create_zone(self, code: str, name: str, kind: str = "residential_group", ward: str = "") -> Zone:
+    def create_zone(self, code: str, name: str, kind: str = "residential_group", ward: str | None = "",
+                    user: User | None = None) -> Zone:
+        """A zone of a ward: the caller's own ward (a province user names one when there are several)."""
         code = (code or "").strip()
         if not proto.NODE_ID_RE.match(code):
             raise ServiceError("invalid_zone_code", "zone code: lowercase letters, digits, '-' or '_'", "code")
@@ -186,25 +369,29 @@ class PanelService:
         if kind not in ZONE_KINDS:
             raise ServiceError("invalid_zone_kind", f"kind must be one of {', '.join(ZONE_KINDS)}", "kind")
         with self.db.session() as s:
+            w = tenancy.ward_for_new(s, user, (ward or "").strip() or None)
             if s.scalar(select(Zone).where(Zone.code == code)):
                 raise ServiceError("zone_exists", f"zone {code!r} exists", "code", 409)
-            zone = Zone(code=code, name=name.strip(), kind=kind, ward=ward.strip())
+            # ``ward``: the label the caller gave (a one-ward installation's free text), else the ward's code
+            zone = Zone(code=code, name=name.strip(), kind=kind, ward=(ward or "").strip() or w.code, ward_id=w.id)
             s.add(zone)
             s.flush()
-            self._audit(s, None, "zone.create", code)
+            self._audit(s, user, "zone.create", code, ward_id=w.id)
             return zone
 
-    def list_zones(self) -> list[Zone]:
+    def list_zones(self, scope: tenancy.Scope | None = None) -> list[Zone]:
         with self.db.session() as s:
-            return list(s.scalars(select(Zone).options(selectinload(Zone.nodes)).order_by(Zone.code)))
+            q = select(Zone).options(selectinload(Zone.nodes)).order_by(Zone.code)
+            return list(s.scalars(scope.restrict(q, Zone) if scope is not None else q))
 
-    def _zone_by_ref(self, s: Session, ref: int | str | None) -> Zone | None:
+    def _zone_by_ref(self, s: Session, ref: int | str | None, scope: tenancy.Scope | None = None) -> Zone | None:
+        """A zone by code or id; one the scope does not see is unknown (404, and nothing is created)."""
         if ref is None or ref == "":
             return None
         zone = s.get(Zone, ref) if isinstance(ref, int) else s.scalar(select(Zone).where(Zone.code == ref))
         if zone is None and isinstance(ref, str) and ref.isdigit():
             zone = s.get(Zone, int(ref))
-        if zone is None:
+        if zone is None or (scope is not None and not scope.sees(zone.ward_id)):
             raise ServiceError("unknown_zone", f"no zone {ref!r}", "zone", 404)
         return zone
 
@@ -221,14 +408,17 @@ class PanelService:
             raise ServiceError("invalid_node_id", f"{node_id!r} is the panel's broker username", "node_id")
         token = new_token()
         with self.db.session() as s:
+            # node ids are unique across the province (the broker login is the node id)
             if s.scalar(select(Node).where(Node.node_id == node_id)):
                 raise ServiceError("node_exists", f"node {node_id!r} is already registered", "node_id", 409)
-            z = self._zone_by_ref(s, zone)
+            z = self._zone_by_ref(s, zone, tenancy.user_scope(user))
+            ward_id = z.ward_id if z is not None else tenancy.ward_for_new(s, user).id
             node = Node(node_id=node_id, name=(name or node_id).strip(), zone=z, token_hash=token_hash(token),
-                        mqtt_password_hash=mosquitto_hash(token))  # broker login (broadcaster/brokerconf.py)
+                        mqtt_password_hash=mosquitto_hash(token),  # broker login (broadcaster/brokerconf.py)
+                        ward_id=ward_id)
             s.add(node)
             s.flush()
-            self._audit(s, user, "node.register", node_id, zone=z.code if z else None)
+            self._audit(s, user, "node.register", node_id, zone=z.code if z else None, ward_id=ward_id)
             node_id_value = node.node_id
             # Before the commit: a login the broker did not confirm rolls the registration back.
             self._tell_broker(lambda: self.broker_registry.node_credentials_changed(node_id_value, token))
@@ -242,7 +432,7 @@ class PanelService:
         token = new_token()
         with self.db.session() as s:
             node = s.scalar(select(Node).where(Node.node_id == node_id))
-            if node is None:
+            if node is None or not (tenancy.user_scope(user) or tenancy.Scope.everything()).sees(node.ward_id):
                 raise ServiceError("not_found", f"no node {node_id!r}", status=404)
             node.token_hash = token_hash(token)
             node.mqtt_password_hash = mosquitto_hash(token)
@@ -261,7 +451,7 @@ class PanelService:
         stays. If the broker does not confirm, nothing is deleted (``broker_unavailable``, 503)."""
         with self.db.session() as s:
             node = s.scalar(select(Node).options(selectinload(Node.zone)).where(Node.node_id == node_id))
-            if node is None:
+            if node is None or not (tenancy.user_scope(user) or tenancy.Scope.everything()).sees(node.ward_id):
                 raise ServiceError("not_found", f"no node {node_id!r}", status=404)
             zone = node.zone.code if node.zone else None
             s.delete(node)
@@ -286,13 +476,16 @@ class PanelService:
             raise ServiceError("broker_unavailable", f"the MQTT broker did not confirm the change ({exc}); "
                                "nothing was changed, try again", status=503) from exc
 
-    def get_node(self, node_id: str) -> Node | None:
+    def get_node(self, node_id: str, scope: tenancy.Scope | None = None) -> Node | None:
+        """The node, or None (also for a node of a ward the scope does not see)."""
         with self.db.session() as s:
-            return s.scalar(select(Node).options(selectinload(Node.zone)).where(Node.node_id == node_id))
+            node = s.scalar(select(Node).options(selectinload(Node.zone)).where(Node.node_id == node_id))
+            return node if node is not None and (scope is None or scope.sees(node.ward_id)) else None
 
-    def list_nodes(self) -> list[Node]:
+    def list_nodes(self, scope: tenancy.Scope | None = None) -> list[Node]:
         with self.db.session() as s:
-            return list(s.scalars(select(Node).options(selectinload(Node.zone)).order_by(Node.node_id)))
+            q = select(Node).options(selectinload(Node.zone)).order_by(Node.node_id)
+            return list(s.scalars(scope.restrict(q, Node) if scope is not None else q))
 
     def node_for_token(self, token: str) -> Node | None:
         if not token:
@@ -311,6 +504,7 @@ class PanelService:
 
     def set_abbreviation(self, abbr: str, expansion: str, user: User | None = None) -> Abbreviation:
         policy.require(self, user, policy.Action.ABBREVIATIONS, target=f"abbr:{abbr}"[:120])
+        tenancy.require_installation_wide(self, user, "abbreviations.set")
         abbr, expansion = (abbr or "").strip(), (expansion or "").strip()
         if not abbr or len(abbr) > 40 or any(c.isspace() for c in abbr):
             raise ServiceError("invalid_abbreviation", "abbreviation: 1–40 characters, no spaces", "abbr")
@@ -329,6 +523,7 @@ class PanelService:
 
     def delete_abbreviation(self, abbr: str, user: User | None = None) -> None:
         policy.require(self, user, policy.Action.ABBREVIATIONS, target=f"abbr:{abbr}"[:120])
+        tenancy.require_installation_wide(self, user, "abbreviations.set")
         with self.db.session() as s:
             row = s.scalar(select(Abbreviation).where(Abbreviation.abbr == abbr))
             if row is None:
@@ -362,7 +557,8 @@ class PanelService:
         return title, text
 
     def create_announcement(
-        self, title: str, text: str, user: User | None = None, *, audio_options: dict[str, Any] | None = None
+        self, title: str, text: str, user: User | None = None, *, audio_options: dict[str, Any] | None = None,
+        ward: str | None = None,
     ) -> Announcement:
         """Save the text, then render speech at once (never at play time).
 
@@ -375,11 +571,12 @@ class PanelService:
         title, text = self._validate_text(title, text)
         options = validate_options(audio_options)
         with self.db.session() as s:
+            w = tenancy.ward_for_new(s, user, ward)
             ann = Announcement(title=title, text=text, status="draft", created_by_id=user.id if user else None,
-                               source="tts", audio_options=options or None)
+                               source="tts", audio_options=options or None, ward_id=w.id)
             s.add(ann)
             s.flush()
-            self._audit(s, user, "announcement.create", str(ann.id))
+            self._audit(s, user, "announcement.create", str(ann.id), ward_id=w.id)
             ann_id = ann.id
         return self.render_announcement(ann_id)
 
@@ -390,21 +587,20 @@ class PanelService:
 
         return render(self, announcement_id)
 
-    def get_announcement(self, announcement_id: int) -> Announcement | None:
+    def get_announcement(self, announcement_id: int, scope: tenancy.Scope | None = None) -> Announcement | None:
+        """The announcement, or None (also for one of a ward the scope does not see)."""
         with self.db.session() as s:
-            return s.scalar(
+            ann = s.scalar(
                 select(Announcement)
                 .options(selectinload(Announcement.media), selectinload(Announcement.created_by))
                 .where(Announcement.id == announcement_id)
             )
+            return ann if ann is not None and (scope is None or scope.sees(ann.ward_id)) else None
 
-    def list_announcements(self) -> list[Announcement]:
+    def list_announcements(self, scope: tenancy.Scope | None = None) -> list[Announcement]:
         with self.db.session() as s:
-            return list(
-                s.scalars(
-                    select(Announcement).options(selectinload(Announcement.media)).order_by(Announcement.id.desc())
-                )
-            )
+            q = select(Announcement).options(selectinload(Announcement.media)).order_by(Announcement.id.desc())
+            return list(s.scalars(scope.restrict(q, Announcement) if scope is not None else q))
 
     # ------------------------------------------------------------------ schedules
     def create_schedule(
@@ -429,6 +625,7 @@ class PanelService:
             sched = s.get(Schedule, schedule_id)
             if sched is None:
                 raise ServiceError("not_found", "no such schedule", status=404)
+            tenancy.check_user(user, sched.ward_id, "schedule")
             created_by = sched.created_by_id
         policy.schedule_cancel_check(self, user, created_by, schedule_id)
         with self.db.session() as s:
@@ -441,23 +638,20 @@ class PanelService:
         self.publish_plans(affected)
         return self.get_schedule(schedule_id)  # type: ignore[return-value]
 
-    def get_schedule(self, schedule_id: int) -> Schedule | None:
+    def get_schedule(self, schedule_id: int, scope: tenancy.Scope | None = None) -> Schedule | None:
         with self.db.session() as s:
-            return s.scalar(
+            sched = s.scalar(
                 select(Schedule)
                 .options(selectinload(Schedule.zones), selectinload(Schedule.announcement))
                 .where(Schedule.id == schedule_id)
             )
+            return sched if sched is not None and (scope is None or scope.sees(sched.ward_id)) else None
 
-    def list_schedules(self) -> list[Schedule]:
+    def list_schedules(self, scope: tenancy.Scope | None = None) -> list[Schedule]:
         with self.db.session() as s:
-            return list(
-                s.scalars(
-                    select(Schedule)
-                    .options(selectinload(Schedule.zones), selectinload(Schedule.announcement))
-                    .order_by(Schedule.start_at.desc())
-                )
-            )
+            q = (select(Schedule).options(selectinload(Schedule.zones), selectinload(Schedule.announcement))
+                 .order_by(Schedule.start_at.desc()))
+            return list(s.scalars(scope.restrict(q, Schedule) if scope is not None else q))
 
     # ------------------------------------------------------------------ plans
     def media_url(self, sha256: str) -> str:
@@ -699,7 +893,7 @@ class PanelService:
         node.session = st.session
         node.last_seen = now
         if st.firmware is not None:
-            node.firmware = st.firmware
+            node.firmware = st.firmware[:100]  # the column's length: PostgreSQL refuses longer, SQLite does not
         if st.volume is not None:
             node.volume = st.volume
         if st.plan_version is not None:
@@ -733,7 +927,7 @@ class PanelService:
                     ts(ev.at),
                     received,
                     ev.plan_version,
-                    ev.item_id,
+                    ev.item_id[:128] if ev.item_id else ev.item_id,  # the column's length (PostgreSQL enforces it)
                     int(ev.schedule_id) if ev.schedule_id and ev.schedule_id.isdigit() else None,
                     ev.sha256,
                     ts(ev.scheduled_start),
@@ -788,15 +982,18 @@ class PanelService:
                     continue
                 record.status = ack.status.value
                 record.acked_at = proto.parse_ts(ack.at)
-                record.error = ack.error
+                record.error = ack.error[:500] if ack.error else ack.error  # the column's length (PostgreSQL)
 
     # ------------------------------------------------------------------ proof of play
-    def plays(self, schedule_id: int | None = None, node_id: str | None = None, limit: int = 500) -> list[dict]:
+    def plays(self, schedule_id: int | None = None, node_id: str | None = None, limit: int = 500,
+              scope: tenancy.Scope | None = None) -> list[dict]:
         """Playback records: one row per (node, item) with start offset and outcome."""
         with self.db.session() as s:
             q = select(NodeEvent).where(
                 NodeEvent.event.in_(("playback_started", "playback_finished", "playback_failed", "playback_stopped"))
             )
+            if scope is not None:
+                q = scope.restrict(q, NodeEvent)
             if schedule_id is not None:
                 q = q.where(NodeEvent.schedule_id == schedule_id)
             if node_id is not None:

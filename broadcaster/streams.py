@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from broadcaster import policy
+from broadcaster import policy, tenancy
 from broadcaster.errors import ServiceError
 from broadcaster.models import Node, Schedule, StreamSource, User
 from devices.protocol import NODE_ID_RE
@@ -46,6 +46,7 @@ def list_sources(service: PanelService, *, include_inactive: bool = False) -> li
 
 def create_source(service: PanelService, code: str, name: str, url: str, user: User | None) -> StreamSource:
     policy.require(service, user, policy.Action.STREAM_SOURCES, target=f"stream:{code}")
+    tenancy.require_installation_wide(service, user, "stream_sources.manage")
     code = (code or "").strip().lower()
     if not NODE_ID_RE.match(code):
         raise ServiceError("invalid_source_code", "code: lowercase letters, digits, '-' or '_'", "code")
@@ -78,6 +79,7 @@ def get_source(service: PanelService, source_id: int) -> StreamSource | None:
 def remove_source(service: PanelService, ref: int | str, user: User | None) -> StreamSource:
     """Take a source off the list: every plan relaying it is rebuilt without it."""
     policy.require(service, user, policy.Action.STREAM_SOURCES, target=f"stream:{ref}")
+    tenancy.require_installation_wide(service, user, "stream_sources.manage")
     with service.db.session() as s:
         src = resolve(s, ref, active_only=False)
         src.active = False

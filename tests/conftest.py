@@ -49,17 +49,80 @@ def mosquitto(tmp_path):
     b.cleanup()
 
 
+# ---------------------------------------------------------------------------------------------- databases
+#: Modules whose panel tests (every test using the ``app``/``service``/``client``/``api`` fixtures) run on
+#: PostgreSQL as well as SQLite; a test elsewhere can opt in with ``@pytest.mark.both_backends``.
+BOTH_BACKENDS_MODULES = frozenset({
+    "test_scheduling", "test_approval", "test_release_policy", "test_emergency", "test_fleet",
+    "test_reports", "test_panel", "test_tenancy",
+})
+
+
+def pytest_generate_tests(metafunc):
+    if "db_backend" not in metafunc.fixturenames:
+        return
+    module = metafunc.module.__name__.rpartition(".")[2]
+    if module in BOTH_BACKENDS_MODULES or metafunc.definition.get_closest_marker("both_backends"):
+        metafunc.parametrize("db_backend", ["sqlite", "postgresql"], indirect=True)
+
+
+@pytest.fixture
+def db_backend(request):
+    """"sqlite" (the default) or "postgresql" (see BOTH_BACKENDS_MODULES)."""
+    return getattr(request, "param", "sqlite")
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """One throwaway PostgreSQL cluster for the session (tests/pg.py); never skipped under CI=true."""
+    from pg import INSTALL_HINT, PgCluster, PostgresUnavailable
+
+    try:
+        cluster = PgCluster().start()
+    except PostgresUnavailable as exc:
+        if IN_CI:
+            pytest.fail(f"PostgreSQL is required under CI=true ({INSTALL_HINT}): {exc}")
+        pytest.skip(str(exc))
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def pg_url(pg_cluster):
+    """A fresh PostgreSQL database at the head revision (a copy of the migrated template), dropped after."""
+    name = pg_cluster.create_database(template=pg_cluster.migrated_template())
+    yield pg_cluster.url(name)
+    pg_cluster.drop_database(name)
+
+
+@pytest.fixture
+def empty_pg_url(pg_cluster):
+    """A fresh, empty PostgreSQL database, dropped after."""
+    name = pg_cluster.create_database()
+    yield pg_cluster.url(name)
+    pg_cluster.drop_database(name)
+
+
+@pytest.fixture
+def database_url(request, db_backend, tmp_path):
+    """The panel's database for this test: SQLite in tmp_path, or a fresh PostgreSQL database."""
+    if db_backend == "postgresql":
+        return request.getfixturevalue("pg_url")
+    return f"sqlite:///{(tmp_path / 'panel' / 'loaphuong.db').resolve()}"
+
+
 # ------------------------------------------------------------------------------------------- panel
 ADMIN = ("admin", "admin-password-1")
 
 
 @pytest.fixture
-def app(tmp_path):
-    """A panel with a real SQLite database and media store in tmp_path; no broker attached."""
+def app(tmp_path, database_url):
+    """A panel with a real database (SQLite in tmp_path, or PostgreSQL: see BOTH_BACKENDS_MODULES) and media
+    store in tmp_path; no broker attached."""
     from broadcaster.app import create_app, runtime
     from broadcaster.config import TestConfig
 
-    application = create_app(TestConfig(tmp_path / "panel"))
+    application = create_app(TestConfig(tmp_path / "panel", DATABASE_URL=database_url))
     runtime(application).service.create_user(*ADMIN, role="admin")
     yield application
     runtime(application).db.dispose()

@@ -48,7 +48,9 @@ def test_only_approved_content_is_published_and_edits_send_it_back(people, servi
     assert call("canbo", "GET", f"/api/v1/timeline?zone=to-3&date={start.date()}").json["entries"] == []
 
     assert call("canbo", "POST", f"/api/v1/announcements/{ann['id']}/approve").status_code == 403
-    assert call("canbo", "POST", f"/api/v1/announcements/{ann['id']}/submit").json["approval"] == "submitted"
+    # scheduling the draft sent it to the leaders (R6); sending it again is no transition
+    assert call("canbo", "GET", f"/api/v1/announcements/{ann['id']}").json["approval"] == "submitted"
+    assert call("canbo", "POST", f"/api/v1/announcements/{ann['id']}/submit").status_code == 409
     assert [a["id"] for a in call("chutich", "GET", "/api/v1/approvals").json] == [ann["id"]]
     r = call("chutich", "POST", f"/api/v1/announcements/{ann['id']}/reject", json={"comment": ""})
     assert r.status_code == 400 and r.json["error"]["code"] == "comment_required"

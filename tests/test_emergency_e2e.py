@@ -140,7 +140,7 @@ def test_emergency_preempts_the_bulletin_in_the_chosen_zones_cancel_and_drill(st
     # ---- the cut bulletin resumes from its beginning after the cancellation (timeline rule 4, new plans)
     resumed = wait_for(lambda: (lambda ev: ev if set(ev) == set(TARGET) else None)(
         {e.node_id: e for e in node_events(stack, event="playback_started", schedule_id=sched["id"])
-         if e.item_id != bulletin[e.node_id].item_id}), 15, "the bulletin to resume after the cancellation")
+         if e.item_id != bulletin[e.node_id].item_id}), 30, "the bulletin to resume after the cancellation")
     for node_id in TARGET:
         assert start_time(resumed[node_id]) >= done[node_id].at - timedelta(milliseconds=300), node_id
     other = node_events(stack, node_id="loa-05", schedule_id=sched["id"])

@@ -110,10 +110,13 @@ def test_every_role_has_a_rule_for_every_action_and_nobody_is_denied_by_accident
     for key, row in policy.TABLE.items():
         assert set(row) == set(policy.ROLES), key
     assert policy.decide(None, policy.Action.ANNOUNCEMENT_WRITE).rule is policy.Rule.DENY
-    # roles are ordered: what a lower role may do, a higher one may do too
+    # roles are ordered within a ward (officer < leader < admin) and within the province (leader < admin); a
+    # province role may do what the ward role of its rank may, and the province admin anything anyone may
     for key, row in policy.TABLE.items():
-        allowed = [row[r] is not policy.Rule.DENY for r in policy.ROLES]
-        assert allowed == sorted(allowed), f"{key}: a higher role may do less than a lower one"
+        for chain in (("officer", "leader", "admin"), ("province_leader", "province_admin"),
+                      ("leader", "province_leader"), ("admin", "province_admin")):
+            allowed = [row[r] is not policy.Rule.DENY for r in chain]
+            assert allowed == sorted(allowed), f"{key}: {chain} — a higher role may do less than a lower one"
 
 
 # ------------------------------------------------------------------------------------ R1 stream sources
@@ -428,3 +431,58 @@ def test_settings_that_change_what_is_heard_need_a_leader(ward):
     assert officer.post("/api/v1/abbreviations", json={"abbr": "UB", "expansion": "ủy ban"}).status_code == 403
     assert officer.post("/api/v1/zones", json={"code": "to-9", "name": "Tổ 9"}).status_code == 403
     assert ward["leader"].put("/api/v1/settings/quiet-hours", json={"quiet_hours": "22:00-05:00"}).status_code == 200
+
+
+# ------------------------------------------------------------------------------ found by an outside review
+def test_a_discard_that_races_a_release_never_becomes_a_one_person_cancel(ward, service, monkeypatch):
+    """The first person's cancel of a pending alert is decided as a discard; if a second person releases it in
+    between, the cancel must not go ahead as a one-person cancel of a sounding alert."""
+    from broadcaster import emergency
+
+    leader, leader2 = ward["leader"], ward["leader2"]
+    alert = leader.post("/api/v1/emergencies", json={"title": "Bão", "text": STORM, "zones": ["to-3"]}).json
+    real = emergency.cancel_media
+
+    def release_meanwhile(svc, drill):
+        assert leader2.post(f"/api/v1/emergencies/{alert['id']}/release").status_code == 200
+        return real(svc, drill)
+
+    monkeypatch.setattr(emergency, "cancel_media", release_meanwhile)
+    r = leader.post(f"/api/v1/emergencies/{alert['id']}/cancel")
+    assert r.status_code == 409 and r.json["error"]["code"] == "emergency_changed"
+    now = leader.get(f"/api/v1/emergencies/{alert['id']}").json
+    assert now["status"] == "released" and now["cancel_alert_id"] is None
+    assert {c["name"] for c in published_commands(service)} == {"play_now"}
+
+
+def test_an_alert_plays_at_the_alert_volume_not_at_a_nodes_last_volume(ward, service):
+    officer, leader, leader2 = ward["officer"], ward["leader"], ward["leader2"]
+    assert officer.post("/api/v1/fleet/commands", json={"name": "set_volume", "node_ids": ["loa-01"],
+                                                        "args": {"volume": 0}}).status_code == 202
+    alert = leader.post("/api/v1/emergencies", json={"title": "Bão", "text": STORM, "zones": ["to-3"]}).json
+    leader2.post(f"/api/v1/emergencies/{alert['id']}/release")
+    plays = [c for c in published_commands(service) if c["name"] == "play_now"]
+    assert plays and all(c["args"]["volume"] == 100 for c in plays)
+
+
+def test_scheduling_a_draft_sends_it_to_the_leaders_and_the_timeline_shows_it_waiting(ward, service):
+    officer, leader = ward["officer"], ward["leader"]
+    ann = announce(officer)
+    assert ann["approval"] == "draft"
+    sched = officer.post("/api/v1/schedules", json={"announcement_id": ann["id"], "zones": ["to-3"],
+                                                    "start_at": tomorrow_at(9)}).json
+    assert sched["status"] == "awaiting_approval"
+    assert [a["id"] for a in leader.get("/api/v1/approvals").json] == [ann["id"]]
+    day = tomorrow_at(9)[:10]
+    tl = officer.get(f"/api/v1/timeline?zone=to-3&date={day}").json
+    assert tl["entries"] == []
+    assert [(w["schedule_id"], w["start_local"][11:16], w["state"]) for w in tl["awaiting_approval"]] == [
+        (sched["id"], "09:00", "awaiting_approval")]
+
+
+def test_an_outsiders_write_attempt_is_audited(client, service):
+    r = client.post("/api/v1/schedules", json={"zones": ["to-3"]}, headers={"Authorization": "Bearer forged"})
+    assert r.status_code == 401
+    (refused,) = refusals(service)
+    assert refused.user_id is None and refused.detail["code"] == "unauthorized"
+    assert refused.detail["action"] == "POST /api/v1/schedules"

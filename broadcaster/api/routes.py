@@ -12,7 +12,7 @@ from typing import Any
 from flask import Blueprint, current_app, g, jsonify, request, send_file
 from pydantic import ValidationError
 
-from broadcaster import policy
+from broadcaster import policy, tenancy
 from broadcaster.api.schemas import (
     AbbreviationIn,
     AnnouncementIn,
@@ -79,10 +79,15 @@ def token_required(action: policy.Action | str | None = None):
         def wrapper(*args, **kwargs):
             user = svc().user_for_token(bearer_token() or "")
             if user is None:
+                if request.method not in ("GET", "HEAD", "OPTIONS"):  # an attempt to change something: audited
+                    policy.audit_refusal(svc(), None, "unauthorized", "no valid API token",
+                                         action=f"{request.method} {request.path}"[:100], target=request.path)
                 return err("unauthorized", "Authorization: Bearer <API token> required", 401)
             if action is not None:
                 policy.require(svc(), user, policy.Action(action), target=request.path)
             g.api_user = user
+            # The one ward scope of this request (broadcaster/tenancy.py); ?ward=CODE narrows it.
+            g.scope = tenancy.scope_of(svc(), user, request.args.get("ward"))
             return view(*args, **kwargs)
 
         return wrapper
@@ -218,21 +223,21 @@ def panel_key():
 @bp.get("/zones")
 @token_required()
 def list_zones():
-    return jsonify([zone_json(z) for z in svc().list_zones()])
+    return jsonify([zone_json(z) for z in svc().list_zones(g.scope)])
 
 
 @bp.post("/zones")
 @token_required("admin")
 def create_zone():
     data = body(ZoneIn)
-    zone = svc().create_zone(data.code, data.name, data.kind, data.ward)
+    zone = svc().create_zone(data.code, data.name, data.kind, data.ward, user=g.api_user)
     return jsonify(zone_json(zone)), 201
 
 
 @bp.get("/nodes")
 @token_required()
 def list_nodes():
-    return jsonify([node_json(n) for n in svc().list_nodes()])
+    return jsonify([node_json(n) for n in svc().list_nodes(g.scope)])
 
 
 @bp.post("/nodes")
@@ -254,7 +259,7 @@ def register_node():
 @bp.get("/nodes/<node_id>")
 @token_required()
 def get_node(node_id: str):
-    node = svc().get_node(node_id)
+    node = svc().get_node(node_id, g.scope)
     if node is None:
         return err("not_found", f"no node {node_id!r}", 404)
     return jsonify(node_json(node, with_plan=True))
@@ -305,6 +310,8 @@ _register_node_paths()
 @bp.get("/nodes/<node_id>/commands")
 @token_required()
 def list_commands(node_id: str):
+    if svc().get_node(node_id, g.scope) is None:
+        return err("not_found", f"no node {node_id!r}", 404)
     return jsonify([command_json(c) for c in svc().list_commands(node_id)])
 
 
@@ -314,7 +321,7 @@ def send_command(node_id: str):
     from broadcaster import fleet  # the one command path: validated arguments, the release policy
 
     data = body(CommandIn)
-    if svc().get_node(node_id) is None:
+    if svc().get_node(node_id, g.scope) is None:
         return err("not_found", f"no node {node_id!r}", 404)
     (record,) = fleet.send(svc(), data.name, data.args, node_ids=[node_id], user=g.api_user)
     return jsonify(command_json(record)), 202
@@ -323,7 +330,7 @@ def send_command(node_id: str):
 @bp.get("/announcements")
 @token_required()
 def list_announcements():
-    return jsonify([announcement_json(a) for a in svc().list_announcements()])
+    return jsonify([announcement_json(a) for a in svc().list_announcements(g.scope)])
 
 
 @bp.post("/announcements")
@@ -334,7 +341,7 @@ def create_announcement():
         policy.require(svc(), g.api_user, policy.Action.ANNOUNCEMENT_APPROVE, target="announcement:new",
                        field="approve")
     audio = data.audio.model_dump(exclude_none=True) if data.audio else None
-    ann = svc().create_announcement(data.title, data.text, g.api_user, audio_options=audio)
+    ann = svc().create_announcement(data.title, data.text, g.api_user, audio_options=audio, ward=data.ward)
     if data.approve:
         from broadcaster import approval
 
@@ -345,7 +352,7 @@ def create_announcement():
 @bp.get("/announcements/<int:announcement_id>")
 @token_required()
 def get_announcement(announcement_id: int):
-    ann = svc().get_announcement(announcement_id)
+    ann = svc().get_announcement(announcement_id, g.scope)
     if ann is None:
         return err("not_found", "no such announcement", 404)
     return jsonify(announcement_json(ann))
@@ -354,13 +361,15 @@ def get_announcement(announcement_id: int):
 @bp.post("/announcements/<int:announcement_id>/render")
 @token_required()
 def render_announcement(announcement_id: int):
+    if svc().get_announcement(announcement_id, g.scope) is None:
+        return err("not_found", "no such announcement", 404)
     return jsonify(announcement_json(svc().render_announcement(announcement_id)))
 
 
 @bp.get("/announcements/<int:announcement_id>/audio")
 @token_required()
 def announcement_audio(announcement_id: int):
-    ann = svc().get_announcement(announcement_id)
+    ann = svc().get_announcement(announcement_id, g.scope)
     if ann is None or not ann.media_sha256:
         return err("not_found", "no audio for this announcement", 404)
     return send_file(svc().media.path(ann.media_sha256, "mp3"), mimetype="audio/mpeg")
@@ -403,7 +412,7 @@ def delete_abbreviation(abbr: str):
 def plays():
     schedule_id = request.args.get("schedule_id", type=int)
     node_id = request.args.get("node_id") or None
-    return jsonify([play_json(p) for p in svc().plays(schedule_id=schedule_id, node_id=node_id)])
+    return jsonify([play_json(p) for p in svc().plays(schedule_id=schedule_id, node_id=node_id, scope=g.scope)])
 
 
 def _load_feature_modules() -> None:

@@ -7,7 +7,7 @@ from typing import Any
 from flask import g, jsonify, request
 from pydantic import Field
 
-from broadcaster import emergency, policy
+from broadcaster import emergency, policy, scheduling, tenancy
 from broadcaster.api import openapi
 from broadcaster.api.routes import body, bp, err, local_iso, svc, token_required, ts
 from broadcaster.api.schemas import _In
@@ -24,6 +24,8 @@ class EmergencyIn(_In):
     gap_ms: int = Field(default=3000, ge=0, le=emergency.MAX_GAP_MS, description="Silence between repeats")
     volume: int | None = Field(default=None, ge=0, le=100, description="Volume for this alert only")
     drill: bool = Field(default=False, description="A drill: labelled as such everywhere, listed apart")
+    wards: list[str] = Field(default_factory=list, description="Province alert (province roles): every "
+                             "loudspeaker of these wards (codes); released by a second province-level person")
 
 
 class TwoPersonIn(_In):
@@ -34,6 +36,8 @@ class TwoPersonIn(_In):
 
 def alert_json(alert, with_deliveries: bool = True) -> dict[str, Any]:
     service = svc()
+    with service.db.session() as s:
+        codes = tenancy.ward_codes(s, {alert.ward_id})
     names = emergency.user_names(service, (alert.created_by_id, alert.released_by_id, alert.cancelled_by_id,
                                            alert.cancel_requested_by_id))
     pending_cancel = emergency.cancel_pending(alert)
@@ -67,7 +71,10 @@ def alert_json(alert, with_deliveries: bool = True) -> dict[str, Any]:
         "cancel_requested_at": ts(alert.cancel_requested_at),
         "cancel_requested_by": names.get(alert.cancel_requested_by_id or 0),
         # who can be the second person now (release or cancel), as the policy says
-        "can_confirm": [u.username for u in policy.confirmers(service, first)] if waiting else [],
+        "can_confirm": [u.username for u in policy.confirmers(service, first, ward_id=alert.ward_id,
+                                                              province=alert.ward_id is None)] if waiting else [],
+        "ward": codes.get(alert.ward_id) if alert.ward_id is not None else None,
+        "wards": [w.code for w in alert.wards],
     }
     if with_deliveries:
         rows = emergency.deliveries(service, alert)
@@ -87,7 +94,7 @@ def create_emergency():
     alert = emergency.create_alert(
         svc(), title=data.title, text=data.text, announcement_id=data.announcement_id, zones=data.zones,
         all_zones=data.all_zones, repeat=data.repeat, gap_ms=data.gap_ms, volume=data.volume, drill=data.drill,
-        user=g.api_user,
+        wards=data.wards, user=g.api_user,
     )
     return jsonify(alert_json(alert)), 201
 
@@ -96,13 +103,14 @@ def create_emergency():
 @token_required()
 def list_emergencies():
     drill = (request.args.get("drill") or "false").lower() in ("1", "true", "yes")
-    return jsonify([alert_json(a, with_deliveries=False) for a in emergency.list_alerts(svc(), drill=drill)])
+    return jsonify([alert_json(a, with_deliveries=False)
+                    for a in emergency.list_alerts(svc(), drill=drill, scope=g.scope)])
 
 
 @bp.get("/emergencies/<int:alert_id>")
 @token_required()
 def get_emergency(alert_id: int):
-    alert = emergency.get_alert(svc(), alert_id)
+    alert = emergency.get_alert(svc(), alert_id, g.scope)
     if alert is None:
         return err("not_found", "no such emergency", 404)
     return jsonify(alert_json(alert))
@@ -125,16 +133,19 @@ def cancel_emergency(alert_id: int):
 @bp.get("/emergency-settings")
 @token_required()
 def get_emergency_settings():
-    return jsonify({"two_person": emergency.two_person_required(svc(), wards=[]),
-                    "cancel_text": emergency.CANCEL_TEXT, "max_repeat": emergency.MAX_REPEAT})
+    ward = scheduling.settings_ward(svc(), g.api_user, request.args.get("ward", ""))
+    return jsonify({"two_person": emergency.two_person_required(svc(), wards=[ward] if ward else []),
+                    "ward": ward, "cancel_text": emergency.CANCEL_TEXT, "max_repeat": emergency.MAX_REPEAT})
 
 
 @bp.post("/emergency-settings")
 @token_required()
 def set_emergency_settings():
     data = body(TwoPersonIn)
-    emergency.set_two_person(svc(), data.two_person, g.api_user, data.ward)
-    return get_emergency_settings()
+    ward = scheduling.settings_ward(svc(), g.api_user, data.ward)
+    emergency.set_two_person(svc(), data.two_person, g.api_user, ward)
+    return jsonify({"two_person": emergency.two_person_required(svc(), wards=[ward] if ward else []),
+                    "ward": ward, "cancel_text": emergency.CANCEL_TEXT, "max_repeat": emergency.MAX_REPEAT})
 
 
 def _paths() -> dict[str, Any]:

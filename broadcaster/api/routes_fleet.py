@@ -64,7 +64,7 @@ def _csv(text: str, filename: str) -> Response:
 @token_required()
 def fleet_nodes():
     service = svc()
-    nodes = fleet.list_nodes(service, _filter())
+    nodes = fleet.list_nodes(service, _filter(), scope=g.scope)
     return jsonify({"summary": fleet.summary(nodes, service.config),
                     "nodes": [fleet.node_json(n, service.config) for n in nodes]})
 
@@ -73,7 +73,7 @@ def fleet_nodes():
 @token_required()
 def fleet_map():
     service = svc()
-    nodes = fleet.list_nodes(service, _filter())
+    nodes = fleet.list_nodes(service, _filter(), scope=g.scope)
     return jsonify([fleet.marker_json(n, service.config) for n in nodes if n.lat is not None])
 
 
@@ -82,7 +82,7 @@ def fleet_map():
 def fleet_node(node_id: str):
     service = svc()
     fleet.refresh(service)
-    node = service.get_node(node_id)
+    node = service.get_node(node_id, g.scope)
     if node is None:
         return err("not_found", f"no node {node_id!r}", 404)
     plan = node.plan_payload or {}
@@ -108,7 +108,7 @@ def fleet_update_node(node_id: str):
 @bp.get("/fleet/registry.csv")
 @token_required()
 def fleet_export():
-    return _csv(fleet.export_csv(svc()), "loaphuong-nodes.csv")
+    return _csv(fleet.export_csv(svc(), g.scope), "loaphuong-nodes.csv")
 
 
 @bp.post("/fleet/registry.csv")
@@ -131,7 +131,7 @@ def fleet_commands():
     service = svc()
     rows = fleet.commands(service, node_id=request.args.get("node_id") or None,
                           status=request.args.get("status") or None,
-                          limit=min(request.args.get("limit", 100, type=int) or 100, 1000))
+                          limit=min(request.args.get("limit", 100, type=int) or 100, 1000), scope=g.scope)
     return jsonify([fleet.command_json(c) for c in rows])
 
 
@@ -156,7 +156,7 @@ def _compliance() -> dict[str, Any]:
     last = fleet.parse_day(request.args.get("to"), "to", today)
     first = fleet.parse_day(request.args.get("from"), "from", last - timedelta(days=6))
     return fleet.compliance(service, first, last, zone=request.args.get("zone") or None,
-                            schedule_id=request.args.get("schedule_id", type=int))
+                            schedule_id=request.args.get("schedule_id", type=int), scope=g.scope)
 
 
 @bp.get("/reports/compliance.csv")
@@ -169,13 +169,13 @@ def report_compliance_csv():
 @bp.get("/reports/monthly")
 @token_required()
 def report_monthly():
-    return jsonify(fleet.monthly(svc(), request.args.get("month")))
+    return jsonify(fleet.monthly(svc(), request.args.get("month"), g.scope))
 
 
 @bp.get("/reports/monthly.csv")
 @token_required()
 def report_monthly_csv():
-    stats = fleet.monthly(svc(), request.args.get("month"))
+    stats = fleet.monthly(svc(), request.args.get("month"), g.scope)
     return _csv(fleet.monthly_csv(stats), f"monthly-{stats['month']}.csv")
 
 

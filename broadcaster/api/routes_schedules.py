@@ -9,7 +9,7 @@ from typing import Any, Literal
 from flask import g, jsonify, request
 from pydantic import Field
 
-from broadcaster import approval, scheduling
+from broadcaster import approval, scheduling, tenancy
 from broadcaster.api import openapi
 from broadcaster.api.routes import announcement_json, body, bp, err, schedule_json, svc, token_required, ts
 from broadcaster.api.schemas import _In
@@ -88,7 +88,7 @@ def _time(value: str | None, field: str):
 @bp.get("/schedules")
 @token_required()
 def list_schedules():
-    rows = svc().list_schedules()
+    rows = svc().list_schedules(g.scope)
     states = scheduling.schedule_states(svc(), rows)
     return jsonify([schedule_json(s, states[s.id]) for s in rows])
 
@@ -119,7 +119,7 @@ def create_schedule():
 @bp.get("/schedules/<int:schedule_id>")
 @token_required()
 def get_schedule(schedule_id: int):
-    sched = svc().get_schedule(schedule_id)
+    sched = svc().get_schedule(schedule_id, g.scope)
     if sched is None:
         return err("not_found", "no such schedule", 404)
     return jsonify(schedule_json(sched))
@@ -143,7 +143,7 @@ def timeline():
         return err("invalid_date", "date: YYYY-MM-DD", 400, "date")
     days = request.args.get("days", default=1, type=int)
     return jsonify(scheduling.dry_run(svc(), zone=request.args.get("zone"), node=request.args.get("node"),
-                                      day=day, days=days))
+                                      day=day, days=days, scope=g.scope))
 
 
 # ----------------------------------------------------------------------------------------- quiet hours
@@ -151,10 +151,10 @@ def timeline():
 @token_required()
 def get_quiet_hours():
     service = svc()
+    ward = scheduling.settings_ward(service, g.api_user, request.args.get("ward", ""))
     with service.db.session() as s:
-        q = scheduling.ward_quiet(s, service.config, request.args.get("ward", ""))
-    return jsonify({"ward": request.args.get("ward", ""), "quiet_hours": scheduling.quiet_json(q),
-                    "tz": service.config.TIMEZONE})
+        q = scheduling.ward_quiet(s, service.config, ward)
+    return jsonify({"ward": ward, "quiet_hours": scheduling.quiet_json(q), "tz": service.config.TIMEZONE})
 
 
 @bp.put("/settings/quiet-hours")
@@ -163,16 +163,17 @@ def set_quiet_hours():
     data = body(QuietHoursIn)
     service = svc()
     republished = scheduling.set_ward_quiet(service, data.ward, data.quiet_hours, g.api_user)
+    ward = scheduling.settings_ward(service, g.api_user, data.ward)
     with service.db.session() as s:
-        q = scheduling.ward_quiet(s, service.config, data.ward)
-    return jsonify({"ward": data.ward, "quiet_hours": scheduling.quiet_json(q), "republished": republished})
+        q = scheduling.ward_quiet(s, service.config, ward)
+    return jsonify({"ward": ward, "quiet_hours": scheduling.quiet_json(q), "republished": republished})
 
 
 # -------------------------------------------------------------------------------------------- approval
 @bp.get("/approvals")
 @token_required()
 def approval_queue():
-    return jsonify([announcement_json(a) for a in approval.queue(svc())])
+    return jsonify([announcement_json(a) for a in approval.queue(svc(), g.scope)])
 
 
 @bp.post("/announcements/<int:announcement_id>/submit")
@@ -203,14 +204,16 @@ def edit_announcement(announcement_id: int):
 
 
 # ----------------------------------------------------------------------------------------------- audit
-def audit_rows(service, limit: int = 200, target: str | None = None, action: str | None = None
-               ) -> list[dict[str, Any]]:
+def audit_rows(service, limit: int = 200, target: str | None = None, action: str | None = None,
+               scope: tenancy.Scope | None = None) -> list[dict[str, Any]]:
     from sqlalchemy import select
 
     from broadcaster.models import AuditEntry, User
 
     with service.db.session() as s:
         q = select(AuditEntry, User.username).outerjoin(User, User.id == AuditEntry.user_id)
+        if scope is not None:
+            q = scope.restrict(q, AuditEntry)
         if target:
             q = q.where(AuditEntry.target == target)
         if action:
@@ -224,7 +227,7 @@ def audit_rows(service, limit: int = 200, target: str | None = None, action: str
 @token_required()
 def audit():
     rows = audit_rows(svc(), request.args.get("limit", default=200, type=int), request.args.get("target"),
-                      request.args.get("action"))
+                      request.args.get("action"), g.scope)
     return jsonify([{**r, "at": ts(r["at"])} for r in rows])
 
 

@@ -20,7 +20,8 @@ class ZoneIn(_In):
     code: str = Field(description="Stable code, e.g. 'to-3' (lowercase letters, digits, - or _)")
     name: str = Field(description="Display name, e.g. 'Tổ dân phố 3'")
     kind: Literal["village", "residential_group"] = "residential_group"
-    ward: str = ""
+    ward: str = Field(default="", description="Ward code; default: the caller's ward (province roles give it "
+                      "while there are several wards)")
 
 
 class NodeIn(_In):
@@ -48,6 +49,8 @@ class AnnouncementIn(_In):
     approve: bool = Field(default=False, description="Leader/admin only: approve it in the same call "
                           "(otherwise it is a draft to submit for approval)")
     audio: AudioOptionsIn | None = Field(default=None, description="Audio overrides of the ward defaults")
+    ward: str | None = Field(default=None, description="Ward code; default: the caller's ward (province roles "
+                             "give it while there are several wards)")
 
 
 class ScheduleIn(_In):
@@ -61,7 +64,8 @@ class ScheduleIn(_In):
 
 
 class CommandIn(_In):
-    name: Literal["ping", "resync", "stop", "set_volume"]
+    name: Literal["ping", "resync", "stop", "set_volume", "reboot", "play_now"] = Field(
+        description="The release policy decides who may send which (broadcaster/policy.py)")
     args: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -5,10 +5,22 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from functools import wraps
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    session,
+    url_for,
+)
 from flask_login import current_user, login_required
 
-from broadcaster import policy, scheduling
+from broadcaster import fleet, policy, scheduling, tenancy
 from broadcaster.i18n import gettext as _
 from broadcaster.services import ServiceError
 from schedules.timeutil import TimeParseError, parse_local
@@ -38,6 +50,31 @@ def permission_required(action: policy.Action):
     return deco
 
 
+@bp.before_app_request
+def _ward_scope() -> None:
+    """The ward scope of a page (broadcaster/tenancy.py): a ward user's own ward; a province user's picker
+    (``session["ward"]``, set at /scope) narrows the province to one ward."""
+    if current_user.is_authenticated:
+        try:
+            g.scope = tenancy.scope_of(svc(), current_user, session.get("ward"))
+        except ServiceError:  # the picked ward is gone
+            session.pop("ward", None)
+            g.scope = tenancy.scope_of(svc(), current_user)
+
+
+@bp.get("/scope")
+@login_required
+def pick_ward():
+    """The ward picker of the province roles: ``?ward=CODE`` (empty = the whole province)."""
+    code = (request.args.get("ward") or "").strip()
+    if code and tenancy.is_province(current_user):
+        session["ward"] = code
+    else:
+        session.pop("ward", None)
+    back = request.args.get("next") or url_for("views.dashboard")
+    return redirect(back if back.startswith("/") and not back.startswith("//") else url_for("views.dashboard"))
+
+
 @bp.app_context_processor
 def _release_policy() -> dict:
     """``can("announcement.approve")`` in templates: a button shows only when the policy would accept it."""
@@ -45,7 +82,10 @@ def _release_policy() -> dict:
     def can(action: str, scope: str = "any") -> bool:
         return policy.allowed(current_user, policy.Action(action), policy.Scope(scope))
 
-    return {"can": can}
+    wards: list = []
+    if current_user.is_authenticated and tenancy.is_province(current_user):
+        wards = tenancy.list_wards(svc())
+    return {"can": can, "picker_wards": wards, "picked_ward": session.get("ward", "")}
 
 
 #: Registering, editing and re-provisioning nodes, zones and the registry import.
@@ -53,9 +93,16 @@ admin_required = permission_required(policy.Action.FLEET_MANAGE)
 
 
 def error_text(exc: ServiceError) -> str:
-    """The Vietnamese text for a service refusal (its code), else the English message."""
+    """The Vietnamese text for a service refusal (its code), else the English message; a refusal of the release
+    policy also says who may do it."""
     translated = _(f"error.{exc.code}")
-    return translated if translated != f"error.{exc.code}" else exc.message
+    text = translated if translated != f"error.{exc.code}" else exc.message
+    if isinstance(exc, policy.PolicyRefused):
+        if exc.emergency_only:
+            text += " " + _("Emergencies go through the Emergency broadcast page (two people).")
+        elif exc.roles:
+            text += " " + _("Who may: {roles}.", roles=", ".join(_("role." + r) for r in exc.roles))
+    return text
 
 
 @bp.app_template_filter("localtime")
@@ -77,9 +124,9 @@ def duration_filter(ms: int | None) -> str:
 @login_required
 def dashboard():
     service = svc()
-    nodes = service.list_nodes()
+    nodes = service.list_nodes(g.scope)
     now = datetime.now(UTC)
-    upcoming = [s for s in service.list_schedules() if s.status == "active" and s.start_at >= now]
+    upcoming = [s for s in service.list_schedules(g.scope) if s.status == "active" and s.start_at >= now]
     upcoming.sort(key=lambda s: s.start_at)
     upcoming = upcoming[:10]
     return render_template(
@@ -90,7 +137,9 @@ def dashboard():
         states=scheduling.schedule_states(service, upcoming),
         # R6: unapproved airings less than 24 h away — they will not play unless a leader approves them now
         awaiting=scheduling.awaiting_soon(service, now),
-        plays=service.plays(limit=10),
+        plays=service.plays(limit=10, scope=g.scope),
+        # the province dashboard: every ward at a glance (province roles, whole province picked)
+        province=fleet.province_today(service, g.scope) if g.scope.province else None,
     )
 
 
@@ -98,7 +147,7 @@ def dashboard():
 @bp.get("/nodes")
 @login_required
 def nodes():
-    return render_template("nodes.html", nodes=svc().list_nodes(), zones=svc().list_zones())
+    return render_template("nodes.html", nodes=svc().list_nodes(g.scope), zones=svc().list_zones(g.scope))
 
 
 @bp.post("/nodes")
@@ -112,7 +161,7 @@ def register_node():
         )
     except ServiceError as exc:
         flash(error_text(exc), "error")
-        return render_template("nodes.html", nodes=service.list_nodes(), zones=service.list_zones(),
+        return render_template("nodes.html", nodes=service.list_nodes(g.scope), zones=service.list_zones(g.scope),
                                form=request.form), exc.status
     # Shown once: only the token's hash is stored.
     return render_template("node_credentials.html", node=node, token=token,
@@ -124,10 +173,10 @@ def register_node():
 @login_required
 def node_detail(node_id: str):
     service = svc()
-    node = service.get_node(node_id)
+    node = service.get_node(node_id, g.scope)
     if node is None:
         abort(404)
-    return render_template("node_detail.html", node=node, plays=service.plays(node_id=node_id, limit=50),
+    return render_template("node_detail.html", node=node, plays=service.plays(node_id=node_id, limit=50, scope=g.scope),
                            commands=service.list_commands(node_id))
 
 
@@ -161,7 +210,8 @@ def delete_node(node_id: str):
 def create_zone():
     try:
         svc().create_zone(request.form.get("code", ""), request.form.get("name", ""),
-                          request.form.get("kind", "residential_group"), request.form.get("ward", ""))
+                          request.form.get("kind", "residential_group"), request.form.get("ward", ""),
+                          user=current_user)
         flash(_("Zone created."), "ok")
     except ServiceError as exc:
         flash(error_text(exc), "error")
@@ -172,7 +222,7 @@ def create_zone():
 @bp.get("/announcements")
 @login_required
 def announcements():
-    return render_template("announcements.html", announcements=svc().list_announcements())
+    return render_template("announcements.html", announcements=svc().list_announcements(g.scope))
 
 
 @bp.route("/announcements/new", methods=["GET", "POST"])
@@ -210,12 +260,12 @@ def preview_announcement():
 @login_required
 def announcement_detail(announcement_id: int):
     service = svc()
-    ann = service.get_announcement(announcement_id)
+    ann = service.get_announcement(announcement_id, g.scope)
     if ann is None:
         abort(404)
     default_start = service.local(datetime.now(UTC) + timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M")
-    schedules = [s for s in service.list_schedules() if s.announcement_id == announcement_id]
-    return render_template("announcement_detail.html", ann=ann, zones=service.list_zones(),
+    schedules = [s for s in service.list_schedules(g.scope) if s.announcement_id == announcement_id]
+    return render_template("announcement_detail.html", ann=ann, zones=service.list_zones(g.scope),
                            default_start=default_start, schedules=schedules,
                            states=scheduling.schedule_states(service, schedules), playable=policy.playable(ann))
 
@@ -234,7 +284,7 @@ def rerender(announcement_id: int):
 @login_required
 def announcement_audio(announcement_id: int):
     service = svc()
-    ann = service.get_announcement(announcement_id)
+    ann = service.get_announcement(announcement_id, g.scope)
     if ann is None or not ann.media_sha256:
         abort(404)
     return send_file(service.media.path(ann.media_sha256, "mp3"), mimetype="audio/mpeg", conditional=True)
@@ -294,7 +344,7 @@ def delete_abbreviation(abbr: str):
 @bp.get("/schedules")
 @login_required
 def schedules():
-    rows = svc().list_schedules()
+    rows = svc().list_schedules(g.scope)
     return render_template("schedules.html", schedules=rows, now=datetime.now(UTC),
                            states=scheduling.schedule_states(svc(), rows))
 
@@ -316,7 +366,7 @@ def cancel_schedule(schedule_id: int):
 def plays():
     schedule_id = request.args.get("schedule", type=int)
     node_id = request.args.get("node") or None
-    return render_template("plays.html", plays=svc().plays(schedule_id=schedule_id, node_id=node_id),
+    return render_template("plays.html", plays=svc().plays(schedule_id=schedule_id, node_id=node_id, scope=g.scope),
                            schedule_id=schedule_id, node_id=node_id)
 
 

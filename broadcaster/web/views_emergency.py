@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from broadcaster import emergency, policy
+from broadcaster import emergency, policy, tenancy
 from broadcaster.i18n import gettext as _
 from broadcaster.services import ServiceError
 from broadcaster.web.views import bp, error_text, svc
@@ -30,19 +30,21 @@ def _int(name: str, default: int | None, code: str) -> int | None:
 
 
 def _approved_announcements() -> list:
-    return [a for a in svc().list_announcements() if policy.playable(a)]
+    return [a for a in svc().list_announcements(g.scope) if policy.playable(a)]
 
 
 def _page(form: dict | None = None, error: str | None = None, error_field: str | None = None, status: int = 200):
     service = svc()
     return render_template(
         "emergency.html",
-        zones=service.list_zones(),
+        zones=service.list_zones(g.scope),
         announcements=_approved_announcements(),
-        live=emergency.list_alerts(service, drill=False, limit=20),
-        drills=emergency.list_alerts(service, drill=True, limit=20),
+        live=emergency.list_alerts(service, drill=False, limit=20, scope=g.scope),
+        drills=emergency.list_alerts(service, drill=True, limit=20, scope=g.scope),
         two_person=emergency.two_person_required(service, wards=[]),
-        confirmers=[u.display_name or u.username for u in policy.confirmers(service, current_user.id)],
+        confirmers=[u.display_name or u.username for u in policy.confirmers(
+            service, current_user.id, ward_id=current_user.ward_id,
+            province=tenancy.is_province(current_user))],
         max_repeat=emergency.MAX_REPEAT,
         form=form or {},
         error=error,
@@ -76,6 +78,7 @@ def emergency_create():
             gap_ms=(_int("gap_s", 3, "emergency_bad_gap") or 0) * 1000,
             volume=_int("volume", None, "emergency_bad_volume"),
             drill=drill,
+            wards=form.getlist("wards"),
             user=current_user,
         )
     except ServiceError as exc:
@@ -92,7 +95,7 @@ def emergency_create():
 
 def _detail_context(alert_id: int) -> dict:
     service = svc()
-    alert = emergency.get_alert(service, alert_id)
+    alert = emergency.get_alert(service, alert_id, g.scope)
     if alert is None:
         abort(404)
     rows = emergency.deliveries(service, alert)
@@ -102,7 +105,8 @@ def _detail_context(alert_id: int) -> dict:
     cancel_pending = emergency.cancel_pending(alert)
     # Who the second person can be (the policy decides; the page only says it).
     first = alert.cancel_requested_by_id if cancel_pending else alert.created_by_id
-    confirmers = [u.display_name or u.username for u in policy.confirmers(service, first)]
+    confirmers = [u.display_name or u.username for u in policy.confirmers(
+        service, first, ward_id=alert.ward_id, province=alert.ward_id is None)]
     may_confirm = policy.allowed(current_user, policy.Action.EMERGENCY_CONFIRM) and current_user.id != first
     return {"alert": alert, "rows": rows, "summary": emergency.summary(rows), "cancel": cancel, "names": names,
             "cancel_rows": emergency.deliveries(service, cancel) if cancel else [],

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask import Response, abort, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from broadcaster import fleet
@@ -27,7 +27,7 @@ def _filter() -> fleet.FleetFilter:
 
 def _choices() -> dict[str, Any]:
     service = svc()
-    return {"zones": service.list_zones(), "wards": fleet.wards(service)}
+    return {"zones": service.list_zones(g.scope), "wards": fleet.wards(service)}
 
 
 @bp.app_template_filter("bytes_h")
@@ -47,8 +47,8 @@ def bytes_filter(value: int | None) -> str:
 def fleet_page():
     service = svc()
     flt = _filter()
-    nodes = fleet.list_nodes(service, flt)
-    everything = fleet.list_nodes(service, refresh_first=False) if any(vars(flt).values()) else nodes
+    nodes = fleet.list_nodes(service, flt, scope=g.scope)
+    everything = fleet.list_nodes(service, refresh_first=False, scope=g.scope) if any(vars(flt).values()) else nodes
     page = max(request.args.get("page", 1, type=int) or 1, 1)
     pages = max((len(nodes) + PAGE_SIZE - 1) // PAGE_SIZE, 1)
     shown = nodes[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
@@ -66,7 +66,7 @@ def fleet_page():
 @login_required
 def fleet_map_page():
     service = svc()
-    nodes = fleet.list_nodes(service, _filter())
+    nodes = fleet.list_nodes(service, _filter(), scope=g.scope)
     markers = [fleet.marker_json(n, service.config) for n in nodes if n.lat is not None]
     return render_template("fleet_map.html", markers=markers, without_gps=len(nodes) - len(markers),
                            tiles=service.config.MAP_TILES_URL, flt=_filter(), **_choices())
@@ -77,14 +77,14 @@ def fleet_map_page():
 def fleet_node_page(node_id: str):
     service = svc()
     fleet.refresh(service)
-    node = service.get_node(node_id)
+    node = service.get_node(node_id, g.scope)
     if node is None:
         abort(404)
     return render_template("fleet_node.html", node=node, config=service.config,
                            drifting=fleet.is_drifting(node, service.config), ward=fleet.node_ward(node),
                            events=fleet.last_events(service, node_id, 30),
-                           commands=fleet.commands(service, node_id=node_id, limit=50),
-                           announcements=fleet.playable_announcements(service), zones=service.list_zones())
+                           commands=fleet.commands(service, node_id=node_id, limit=50, scope=g.scope),
+                           announcements=fleet.playable_announcements(service), zones=service.list_zones(g.scope))
 
 
 @bp.post("/fleet/nodes/<node_id>/edit")
@@ -137,7 +137,7 @@ def fleet_import():
 @bp.get("/fleet/export.csv")
 @login_required
 def fleet_export():
-    return Response(fleet.export_csv(svc()), mimetype="text/csv; charset=utf-8",
+    return Response(fleet.export_csv(svc(), g.scope), mimetype="text/csv; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="loaphuong-nodes.csv"'})
 
 
@@ -158,14 +158,14 @@ def reports_page():
     stats: dict[str, Any] | None = None
     try:
         first, last = _period()
-        report = fleet.compliance(service, first, last, zone=request.args.get("zone") or None,
+        report = fleet.compliance(service, first, last, zone=request.args.get("zone") or None, scope=g.scope,
                                   schedule_id=request.args.get("schedule_id", type=int))
-        stats = fleet.monthly(service, request.args.get("month") or None)
+        stats = fleet.monthly(service, request.args.get("month") or None, g.scope)
     except ServiceError as exc:
         flash(error_text(exc), "error")
         status = exc.status
     return render_template("reports.html", report=report, stats=stats, args=request.args,
-                           zones=service.list_zones()), status
+                           zones=service.list_zones(g.scope)), status
 
 
 @bp.get("/reports/compliance.csv")
@@ -173,7 +173,7 @@ def reports_page():
 def reports_compliance_csv():
     try:
         first, last = _period()
-        report = fleet.compliance(svc(), first, last, zone=request.args.get("zone") or None,
+        report = fleet.compliance(svc(), first, last, zone=request.args.get("zone") or None, scope=g.scope,
                                   schedule_id=request.args.get("schedule_id", type=int))
     except ServiceError as exc:
         abort(exc.status)
@@ -185,7 +185,7 @@ def reports_compliance_csv():
 @login_required
 def reports_monthly_csv():
     try:
-        stats = fleet.monthly(svc(), request.args.get("month") or None)
+        stats = fleet.monthly(svc(), request.args.get("month") or None, g.scope)
     except ServiceError as exc:
         abort(exc.status)
     return Response(fleet.monthly_csv(stats), mimetype="text/csv; charset=utf-8",

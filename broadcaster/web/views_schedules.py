@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from broadcaster import approval, scheduling, streams
@@ -104,8 +104,8 @@ def _spec_from_form(form: Any) -> scheduling.ScheduleSpec:
 
 def _form_page(form: Any, status: int = 200, **extra: Any):
     service = svc()
-    anns = [a for a in service.list_announcements() if a.media is not None]
-    return render_template("schedule_new.html", form=form, zones=service.list_zones(), announcements=anns,
+    anns = [a for a in service.list_announcements(g.scope) if a.media is not None]
+    return render_template("schedule_new.html", form=form, zones=service.list_zones(g.scope), announcements=anns,
                            sources=streams.list_sources(service),
                            weekdays=WEEKDAYS, kinds=KINDS, rows=range(1, PROGRAMME_ROWS + 1), **extra), status
 
@@ -136,7 +136,7 @@ def new_schedule():
 @login_required
 def timeline_page():
     service = svc()
-    zones = service.list_zones()
+    zones = service.list_zones(g.scope)
     zone = request.args.get("zone") or (zones[0].code if zones else "")
     try:
         day = date.fromisoformat(request.args.get("date", "")) if request.args.get("date") else None
@@ -145,7 +145,7 @@ def timeline_page():
     data = None
     if zone:
         try:
-            data = scheduling.dry_run(service, zone=zone, day=day)
+            data = scheduling.dry_run(service, zone=zone, day=day, scope=g.scope)
         except ServiceError as exc:
             flash(error_text(exc), "error")
     current = date.fromisoformat(data["date"]) if data else (day or date.today())
@@ -172,7 +172,7 @@ def set_quiet_hours():
 @bp.get("/approvals")
 @login_required
 def approvals():
-    return render_template("approvals.html", queue=approval.queue(svc()))
+    return render_template("approvals.html", queue=approval.queue(svc(), g.scope))
 
 
 def _review(action: str, announcement_id: int):
@@ -215,7 +215,7 @@ def reject_announcement(announcement_id: int):
 @login_required
 def edit_announcement(announcement_id: int):
     service = svc()
-    ann = service.get_announcement(announcement_id)
+    ann = service.get_announcement(announcement_id, g.scope)
     if ann is None:
         abort(404)
     if request.method == "GET":
@@ -237,4 +237,4 @@ def audit_log():
     from broadcaster.api.routes_schedules import audit_rows
 
     return render_template("audit.html", rows=audit_rows(svc(), 500, request.args.get("target") or None,
-                                                         request.args.get("action") or None))
+                                                         request.args.get("action") or None, g.scope))

@@ -1,0 +1,121 @@
+"""``/api/v1/users`` and ``/api/v1/auth/password``: user management and one's own password.
+
+Who may do what is decided in the service layer (``PanelService.create_user`` / ``update_user``: the release
+policy's ``users.manage`` plus the tenancy: a ward admin in her own ward with the ward roles only, a
+province_admin everywhere); these routes only parse and serialise. Officers and leaders manage nobody:
+``GET /users`` shows them only themselves. Hashes and tokens are never returned.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import g, jsonify, request
+from pydantic import Field
+
+from broadcaster import tenancy
+from broadcaster.api import openapi
+from broadcaster.api.routes import body, bp, svc, token_required, ts
+from broadcaster.api.schemas import _In
+
+ROLE_HELP = "officer | leader | admin (of a ward) | province_leader | province_admin (no ward)"
+
+
+class UserIn(_In):
+    username: str = Field(max_length=80, description="Login name: no spaces or / \\ ? # %")
+    password: str = Field(description="At least 8 characters, not the username")
+    role: str = Field(default="officer", description=ROLE_HELP)
+    ward: str | int | None = Field(default=None, description="Ward code for a ward role (a ward admin: her own, "
+                                   "the default; a one-ward installation: that ward); none for province roles")
+    display_name: str = Field(default="", max_length=200, description="Name shown in the panel (default: username)")
+
+
+class UserPatchIn(_In):
+    role: str | None = Field(default=None, description=ROLE_HELP + "; a ward admin gives ward roles only")
+    disabled: bool | None = Field(default=None, description="true: she cannot log in, her sessions and API token "
+                                  "stop working at once; nobody disables herself")
+    password: str | None = Field(default=None, description="Reset her password (her API token is revoked)")
+    ward: str | None = Field(default=None, description="province_admin only: move a ward user to this ward")
+    display_name: str | None = Field(default=None, max_length=200)
+
+
+class PasswordChangeIn(_In):
+    old_password: str = Field(description="The current password")
+    new_password: str = Field(description="At least 8 characters, not the username")
+
+
+def user_json(u, codes: dict[int, str] | None = None) -> dict[str, Any]:
+    if codes is None:
+        codes = svc().user_ward_codes([u])
+    return {
+        "username": u.username,
+        "display_name": u.display_name,
+        "role": u.role,
+        "ward": codes.get(u.ward_id) if u.ward_id is not None else None,
+        "disabled": not u.active,
+        "created_at": ts(u.created_at),
+    }
+
+
+@bp.get("/users")
+@token_required()
+def list_users():
+    scope = tenancy.scope_of(svc(), g.api_user, request.args.get("ward"))
+    users = svc().list_users(g.api_user, scope)
+    codes = svc().user_ward_codes(users)
+    return jsonify([user_json(u, codes) for u in users])
+
+
+@bp.post("/users")
+@token_required()
+def create_user():
+    data = body(UserIn)
+    user = svc().create_user(data.username, data.password, data.role, data.display_name, ward=data.ward,
+                             user=g.api_user)
+    return jsonify(user_json(user)), 201
+
+
+@bp.patch("/users/<username>")
+@token_required()
+def update_user(username: str):
+    data = body(UserPatchIn)
+    user = svc().update_user(username, role=data.role, disabled=data.disabled, password=data.password,
+                             ward=data.ward, display_name=data.display_name, user=g.api_user)
+    return jsonify(user_json(user))
+
+
+@bp.post("/auth/password")
+@token_required()
+def change_password():
+    data = body(PasswordChangeIn)
+    svc().change_password(g.api_user, data.old_password, data.new_password)
+    return jsonify({"ok": True, "username": g.api_user.username})
+
+
+def _paths() -> dict[str, Any]:
+    op, path, query = openapi._op, openapi._path, openapi._query  # noqa: SLF001
+    patch = op("Change a user (admin of her ward, or province_admin): role, disabled, password reset. A user of "
+               "another ward answers 404; a ward admin cannot give a province role or move a user to another ward "
+               "(403, audited); nobody disables herself (403) or, as the last admin, demotes herself (409)",
+               body=UserPatchIn, params=[path("username")])
+    patch["responses"]["404"] = {"description": "No such user in your scope",
+                                 "content": {"application/json": {"schema": openapi.ERROR}}}
+    create = op("Create a user (admin: in her ward, roles officer / leader / admin; province_admin: any role, any "
+                "ward). 400 invalid_role / weak_password (with field), 403 outside her ward or role, 404 unknown "
+                "ward, 409 username_taken", body=UserIn, ok=201)
+    password = op("Change one's own password: 403 wrong_password when old_password is wrong, 400 weak_password",
+                  body=PasswordChangeIn)
+    return {
+        "/users": {
+            "get": op("Users of the caller's scope (a ward admin: her ward; province roles: everyone, ?ward=CODE "
+                      "filters; officers and leaders: only themselves). Each: {username, display_name, role, "
+                      "ward, disabled, created_at}", response="array", params=[query("ward")]),
+            "post": create,
+        },
+        "/users/{username}": {"patch": patch},
+        "/auth/password": {"post": password},
+    }
+
+
+openapi.EXTRA_PATHS.append(_paths)
+openapi.EXTRA_MODELS.extend([UserIn, UserPatchIn, PasswordChangeIn])

@@ -1,0 +1,130 @@
+"""Users page (admins: create, change role, disable / enable, reset password) and "change my password" (everyone).
+
+Who may manage whom is decided by the service (``PanelService.create_user`` / ``update_user``: the release policy
+and the tenancy); the page asks the policy only to show itself, and shows a ward admin her ward's users only.
+"""
+
+from __future__ import annotations
+
+from flask import abort, flash, g, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_required
+
+from broadcaster import policy, tenancy
+from broadcaster.i18n import gettext as _
+from broadcaster.services import ServiceError
+from broadcaster.web.views import bp, error_text, svc
+
+
+@bp.app_template_global("role_label")
+def role_label(role: str | None) -> str:
+    """``role.<role>`` translated (Vietnamese names of the roles); the role itself when there is none."""
+    key = f"role.{role}"
+    text = _(key)
+    return (role or "").replace("_", " ") if text == key else text
+
+
+def _require_manage() -> None:
+    if not policy.allowed(current_user, policy.Action.USERS_MANAGE, policy.Scope.WARD):
+        policy.audit_refusal(svc(), current_user, "forbidden", "page refused by the release policy",
+                             action=policy.Action.USERS_MANAGE.value, target=request.path)
+        abort(403)
+
+
+def _ward_filter() -> str:
+    return (request.args.get("ward") or "").strip()
+
+
+def _page(form: dict | None = None, error_field: str | None = None, status: int = 200):
+    """The list follows the ward picker of the header (``g.scope``); ``?ward=CODE`` overrides it."""
+    service = svc()
+    ward = _ward_filter()
+    try:
+        scope = tenancy.scope_of(service, current_user, ward) if ward else getattr(g, "scope", None)
+    except ServiceError as exc:
+        flash(error_text(exc), "error")
+        ward, scope, status = "", getattr(g, "scope", None), exc.status
+    ward = ward or session.get("ward", "")
+    users = service.list_users(current_user, scope)
+    wards = tenancy.list_wards(service, tenancy.user_scope(current_user))
+    return render_template("users.html", users=users, codes=service.user_ward_codes(users), wards=wards,
+                           ward_names={w.code: w.name for w in wards}, roles=service.assignable_roles(current_user),
+                           province=tenancy.is_province(current_user), ward_filter=ward, form=form or {},
+                           error_field=error_field), status
+
+
+@bp.get("/users")
+@login_required
+def users_page():
+    _require_manage()
+    return _page()
+
+
+@bp.post("/users")
+@login_required
+def users_create():
+    _require_manage()
+    form = request.form
+    try:
+        svc().create_user(form.get("username", ""), form.get("password", ""), form.get("role", "officer"),
+                          form.get("display_name", ""), ward=form.get("ward") or None, user=current_user)
+    except ServiceError as exc:
+        flash(error_text(exc), "error")
+        kept = {k: v for k, v in form.items() if k not in ("password", "csrf_token")}
+        return _page(kept, exc.field, exc.status)
+    flash(_("User {name} created.", name=form.get("username", "").strip()), "ok")
+    return redirect(url_for("views.users_page", ward=_ward_filter() or None))
+
+
+def _change(username: str, ok: str, **change):
+    _require_manage()
+    try:
+        svc().update_user(username, user=current_user, **change)
+    except ServiceError as exc:
+        flash(f"{username}: {error_text(exc)}", "error")
+        return _page(error_field=exc.field, status=exc.status)
+    flash(ok, "ok")
+    return redirect(url_for("views.users_page", ward=_ward_filter() or None))
+
+
+@bp.post("/users/<username>/role")
+@login_required
+def users_role(username: str):
+    return _change(username, _("Role changed."), role=request.form.get("role", ""))
+
+
+@bp.post("/users/<username>/disable")
+@login_required
+def users_disable(username: str):
+    return _change(username, _("Account disabled: this user is logged out everywhere."), disabled=True)
+
+
+@bp.post("/users/<username>/enable")
+@login_required
+def users_enable(username: str):
+    return _change(username, _("Account enabled."), disabled=False)
+
+
+@bp.post("/users/<username>/password")
+@login_required
+def users_password(username: str):
+    return _change(username, _("Password reset: give the new password to this user."),
+                   password=request.form.get("password", ""))
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@login_required
+def account_password():
+    status, error_field = 200, None
+    if request.method == "POST":
+        form = request.form
+        try:
+            if form.get("new_password", "") != form.get("confirm_password", ""):
+                raise ServiceError("password_mismatch", "the two new passwords differ", "confirm_password")
+            svc().change_password(current_user, form.get("old_password", ""), form.get("new_password", ""))
+        except ServiceError as exc:
+            flash(error_text(exc), "error")
+            status, error_field = exc.status, exc.field
+        else:
+            flash(_("Your password was changed."), "ok")
+            return redirect(url_for("views.account_password"))
+    return render_template("account_password.html", error_field=error_field), status

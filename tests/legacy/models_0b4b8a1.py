@@ -1,0 +1,418 @@
+"""broadcaster/models.py as of commit 0b4b8a1: the last schema made by create_all alone, before migrations.
+
+Kept verbatim below this docstring (tests/test_migrations.py checks the baseline revision against it, also on a
+clone without that history). Never import it from the product."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Stores UTC, always returns aware datetimes (SQLite drops tzinfo otherwise)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime stored; use aware UTC datetimes")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None else None
+
+
+class WireJSON(TypeDecorator[dict[str, Any]]):
+    """A JSON object stored as the text it was sent as: binds a ``dict`` (serialised) or the payload's
+    ``bytes``/``str`` as they are (no second serialisation of 10 000 signed plans), reads back a ``dict``."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: dict[str, Any] | bytes | str | None, dialect: Any) -> str | None:
+        if value is None:
+            return None
+        if isinstance(value, bytes):
+            return value.decode("utf-8")
+        if isinstance(value, str):
+            return value
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+    def process_result_value(self, value: str | None, dialect: Any) -> dict[str, Any] | None:
+        return json.loads(value) if value is not None else None
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    password_hash: Mapped[str] = mapped_column(String(300))
+    role: Mapped[str] = mapped_column(String(20), default="officer")  # officer | leader | admin
+    api_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    # Flask-Login protocol
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    def get_id(self) -> str:
+        return str(self.id)
+
+
+class Zone(Base):
+    """A village (thôn) or residential group (tổ dân phố) of a ward: the unit officers target."""
+
+    __tablename__ = "zones"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(30), default="residential_group")  # village | residential_group
+    ward: Mapped[str] = mapped_column(String(200), default="")
+    nodes: Mapped[list[Node]] = relationship(back_populates="zone")
+
+
+class Node(Base):
+    """A loudspeaker cluster controller."""
+
+    __tablename__ = "nodes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    node_id: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    zone_id: Mapped[int | None] = mapped_column(ForeignKey("zones.id"), nullable=True)
+    zone: Mapped[Zone | None] = relationship(back_populates="nodes")
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # presence, from the retained status topic
+    state: Mapped[str] = mapped_column(String(20), default="unknown")  # online | offline | stopped | unknown
+    session: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_seen: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    firmware: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    volume: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    reported_plan_version: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # the plan the panel last published (kept to republish after a broker restart)
+    plan_version: Mapped[int] = mapped_column(BigInteger, default=0)
+    plan_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    plan_payload: Mapped[dict[str, Any] | None] = mapped_column(WireJSON, nullable=True)  # as sent, signed
+    plan_published_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    last_event_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: Bumped when the node is re-provisioned (e.g. after a factory reset restarts its seq at 1).
+    event_epoch: Mapped[int] = mapped_column(Integer, default=0)
+    # --- fleet registry (broadcaster/fleet.py): where the cluster is and what it is
+    ward: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    lat: Mapped[float | None] = mapped_column(Float, nullable=True)
+    lon: Mapped[float | None] = mapped_column(Float, nullable=True)
+    address: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    hardware: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    language: Mapped[str | None] = mapped_column(String(35), nullable=True)  # BCP 47 tag, e.g. vi, vi-x-tay
+    #: Mosquitto password-file hash (``$7$`` PBKDF2-SHA512) of the token, for ``loaphuong broker-config``.
+    mqtt_password_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # --- presence, debounced (broadcaster/fleet.py); ``state`` above stays the raw last report
+    presence: Mapped[str | None] = mapped_column(String(10), nullable=True)  # online | offline | None
+    presence_since: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    raw_online: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    raw_since: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    offline_alert_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    status_clock: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    clock_offset_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    clock_samples: Mapped[list[int] | None] = mapped_column(JSON, nullable=True)
+    rssi: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    free_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    uptime_s: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    heartbeat_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class Media(Base):
+    __tablename__ = "media"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(Integer)
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    content_type: Mapped[str] = mapped_column(String(50), default="audio/mpeg")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    #: EBU R128 measured on the encoded file (decoded back), see audio.processing.master_audio.
+    integrated_lufs: Mapped[float | None] = mapped_column(Float, nullable=True)
+    true_peak_dbtp: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class Announcement(Base):
+    __tablename__ = "announcements"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(300))
+    text: Mapped[str] = mapped_column(Text, default="")
+    #: What the speech engine is given (after Vietnamese normalization) — leaders approve this.
+    normalized_text: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: draft (no audio yet, or rendering failed) | ready (audio rendered)
+    status: Mapped[str] = mapped_column(String(20), default="draft")
+    media_sha256: Mapped[str | None] = mapped_column(ForeignKey("media.sha256"), nullable=True)
+    media: Mapped[Media | None] = relationship()
+    engine: Mapped[str | None] = mapped_column(String(30), nullable=True)
+    render_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: "tts" (text → speech) | "upload" (a recording through the same chain); see broadcaster/audio_settings.py
+    source: Mapped[str] = mapped_column(String(10), default="tts")
+    #: Per-announcement overrides of the ward's audio defaults: engine, voice, speed, repeat, gap_ms,
+    #: intro_chime, outro_chime (a missing key = the ward default).
+    audio_options: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    #: Cache key of the current audio (audio.render): unchanged text and settings render nothing.
+    render_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: The uploaded recording as received (``<sha256>.src`` in the media store), to re-master it later.
+    recording_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+    #: Approval (see broadcaster/approval.py): draft | submitted | approved | rejected | published.
+    #: Only approved (or published) content ever enters a plan.
+    approval: Mapped[str] = mapped_column(String(20), default="draft")
+    approval_comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+    submitted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    submitted_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    reviewed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+schedule_zones = Table(
+    "schedule_zones",
+    Base.metadata,
+    Column("schedule_id", ForeignKey("schedules.id", ondelete="CASCADE"), primary_key=True),
+    Column("zone_id", ForeignKey("zones.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Schedule(Base):
+    """When a programme plays to one or more zones: once at ``start_at``, or by a recurrence rule.
+
+    See broadcaster/scheduling.py. ``start_at`` is the first airing (the only one without ``recurrence``);
+    ``items`` (programme) is None for the classic single announcement ``announcement_id``.
+    """
+
+    __tablename__ = "schedules"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: The (first) announcement of the programme; None for a programme of streams/silence only.
+    announcement_id: Mapped[int | None] = mapped_column(ForeignKey("announcements.id"), nullable=True)
+    announcement: Mapped[Announcement | None] = relationship()
+    start_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    priority: Mapped[str] = mapped_column(String(20), default="normal")
+    status: Mapped[str] = mapped_column(String(20), default="active")  # active | cancelled
+    zones: Mapped[list[Zone]] = relationship(secondary=schedule_zones)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    title: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    #: schedules.recurrence.Recurrence as JSON (kind, start_date, times, until, weekdays, …); None = once.
+    recurrence: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    rrule: Mapped[str | None] = mapped_column(Text, nullable=True)  # the same rule as RFC 5545 text
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    #: Programme: [{kind: announcement, announcement_id} | {kind: stream, url, duration_ms, title} |
+    #: {kind: silence, duration_ms}]; None = just ``announcement_id``.
+    items: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
+    repeat: Mapped[int] = mapped_column(Integer, default=1)
+    gap_ms: Mapped[int] = mapped_column(Integer, default=0)
+    on_preempt: Mapped[str] = mapped_column(String(10), default="resume")  # resume | drop
+    on_clash: Mapped[str] = mapped_column(String(10), default="append")  # append | override
+    drill: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class WardSetting(Base):
+    """Per-ward settings; ``ward`` matches ``Zone.ward`` ("" = the default for every ward)."""
+
+    __tablename__ = "ward_settings"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ward: Mapped[str] = mapped_column(String(200), unique=True, default="")
+    quiet_start: Mapped[str] = mapped_column(String(5), default="22:00")  # local HH:MM; start == end: none
+    quiet_end: Mapped[str] = mapped_column(String(5), default="05:00")
+    #: Live emergencies need a second leader/admin to release them (see broadcaster/emergency.py).
+    emergency_two_person: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+
+
+class NodeEvent(Base):
+    """Every event a node reported, deduplicated by (node, seq): the proof-of-play record."""
+
+    __tablename__ = "node_events"
+    # The unique (node_id, epoch, seq) index also serves lookups by node_id: no second index to keep up.
+    __table_args__ = (UniqueConstraint("node_id", "epoch", "seq"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    node_id: Mapped[str] = mapped_column(String(64))
+    epoch: Mapped[int] = mapped_column(Integer, default=0)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    event: Mapped[str] = mapped_column(String(40), index=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    plan_version: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    item_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    schedule_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    scheduled_start: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    actual_start: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    offset_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
+
+
+class CommandRecord(Base):
+    __tablename__ = "commands"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    node_id: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(40))
+    args: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    issued_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending|ok|error|rejected|timed_out
+    acked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    issued_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+
+
+class Abbreviation(Base):
+    """A ward's own reading of an abbreviation, on top of (and overriding) the default dictionary."""
+
+    __tablename__ = "abbreviations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    abbr: Mapped[str] = mapped_column(String(40), unique=True)
+    expansion: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    action: Mapped[str] = mapped_column(String(60))
+    target: Mapped[str] = mapped_column(String(120), default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+alert_zones = Table(
+    "alert_zones",
+    Base.metadata,
+    Column("alert_id", ForeignKey("alerts.id", ondelete="CASCADE"), primary_key=True),
+    Column("zone_id", ForeignKey("zones.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Alert(Base):
+    """An emergency ("phát ngay") or drill, delivered to nodes as ``play_now`` commands (broadcaster/emergency.py).
+
+    ``kind`` is ``alert`` or ``cancel`` (the pre-built cancellation sent when ``cancels_id`` was cancelled).
+    Status: pending_release (waits for a second person) or releasing → released → cancelled;
+    pending_release → discarded.
+    """
+
+    __tablename__ = "alerts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10), default="alert")  # alert | cancel
+    title: Mapped[str] = mapped_column(String(300))
+    text: Mapped[str | None] = mapped_column(Text, nullable=True)
+    announcement_id: Mapped[int | None] = mapped_column(ForeignKey("announcements.id"), nullable=True)
+    media_sha256: Mapped[str] = mapped_column(ForeignKey("media.sha256"))
+    media: Mapped[Media] = relationship()
+    drill: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    all_zones: Mapped[bool] = mapped_column(Boolean, default=False)
+    zones: Mapped[list[Zone]] = relationship(secondary=alert_zones)
+    repeat: Mapped[int] = mapped_column(Integer, default=1)
+    gap_ms: Mapped[int] = mapped_column(Integer, default=3000)
+    volume: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    status: Mapped[str] = mapped_column(String(20), default="released", index=True)
+    cancels_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"), nullable=True)
+    cancel_alert_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    released_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    released_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True, index=True)
+    cancelled_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class AlertDelivery(Base):
+    """One target node of an alert and the ``play_now`` command sent to it; its state is derived from the
+    command's ack and the node's playback events (item ids ``alert:<id>:<n>``)."""
+
+    __tablename__ = "alert_deliveries"
+    __table_args__ = (UniqueConstraint("alert_id", "node_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
+    node_id: Mapped[str] = mapped_column(String(64))
+    command_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    stop_command_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class CannedMedia(Base):
+    """Audio rendered once from a fixed text and reused (e.g. the emergency cancellation message)."""
+
+    __tablename__ = "canned_media"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    media_sha256: Mapped[str] = mapped_column(ForeignKey("media.sha256"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class RenderCache(Base):
+    """Cache key of a render → the media it produced (audio.render.announcement_key / recording_key).
+
+    Only renders by the first engine of the order are remembered, so a fallback engine's audio is never
+    pinned to the preferred engine's key.
+    """
+
+    __tablename__ = "render_cache"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    media_sha256: Mapped[str] = mapped_column(ForeignKey("media.sha256"))
+    engine: Mapped[str] = mapped_column(String(30))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class AudioSettings(Base):
+    """The ward's speech and mastering defaults: one row (id 1), absent until first saved (the
+    configuration's TTS_ENGINES, TTS_VOICE, LEAD_IN_MS, MP3_BITRATE apply then)."""
+
+    __tablename__ = "audio_settings"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    engine_order: Mapped[str] = mapped_column(String(100), default="gtts,espeak")
+    voice: Mapped[str | None] = mapped_column(String(60), nullable=True)
+    speed: Mapped[float] = mapped_column(Float, default=1.0)
+    target_lufs: Mapped[float] = mapped_column(Float, default=-16.0)
+    bitrate: Mapped[str] = mapped_column(String(8), default="64k")
+    lead_in_ms: Mapped[int] = mapped_column(Integer, default=600)
+    intro_chime: Mapped[bool] = mapped_column(Boolean, default=False)
+    outro_chime: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
