@@ -236,9 +236,10 @@ def audit_refusal(service: PanelService, user: User | None, code: str, why: str,
     """Write the refusal in its own transaction: the caller's work is rolled back, the refusal stays."""
     try:
         with service.db.session() as s:
+            ward_id = user.ward_id if user is not None and user.role not in PROVINCE_ROLES else None
             s.add(AuditEntry(user_id=user.id if user else None, action="policy.refused", target=target[:120],
                              detail={"action": action, "code": code, "why": why,
-                                     "role": role_of(user), **detail}))
+                                     "role": role_of(user), **detail}, ward_id=ward_id))
     except Exception:  # noqa: BLE001 — an audit failure must not turn a refusal into a server error
         log.exception("could not audit a refusal")
 

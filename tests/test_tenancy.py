@@ -282,3 +282,11 @@ def test_settings_shared_by_every_ward_are_the_provinces_once_there_are_several(
     assert r.status_code == 200 and r.json["ward"] == a_code
     assert province["leader-b"].get("/api/v1/settings/quiet-hours").json["quiet_hours"] is None
     assert a_leader.get(f"/api/v1/settings/quiet-hours?ward={b_code}").status_code == 404
+
+
+def test_a_wards_refusals_are_in_its_own_audit_log(province):
+    officer_a = province["officer-a"]
+    assert officer_a.post("/api/v1/fleet/commands", json={"name": "stop", "zone": "to-a"}).status_code == 403
+    mine = [e for e in province["admin-a"].get("/api/v1/audit?action=policy.refused").json]
+    assert [(e["user"], e["detail"]["action"]) for e in mine] == [("officer-a", "command.stop")]
+    assert province["admin-b"].get("/api/v1/audit?action=policy.refused").json == []
