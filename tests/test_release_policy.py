@@ -13,6 +13,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from people import PASSWORD, As
 from sqlalchemy import func, select
 
 from broadcaster import policy
@@ -24,29 +25,6 @@ VN = ZoneInfo("Asia/Ho_Chi_Minh")
 TEXT = "Ủy ban nhân dân phường thông báo lịch tiêm phòng cho trẻ em tại trạm y tế phường."
 STORM = "Bão số 3 sắp đổ bộ. Đề nghị bà con khẩn trương di chuyển tới nơi an toàn."
 VOV1 = "https://stream.vov.vn/vov1.mp3"
-PASSWORD = "password-123"
-
-
-class As:
-    """API calls as one user (bearer token)."""
-
-    def __init__(self, client, username: str) -> None:
-        r = client.post("/api/v1/auth/token", json={"username": username, "password": PASSWORD})
-        assert r.status_code == 201, r.json
-        self.client, self.username = client, username
-        self.headers = {"Authorization": f"Bearer {r.json['token']}"}
-
-    def get(self, url, **kw):
-        return self.client.get(url, headers=self.headers, **kw)
-
-    def post(self, url, **kw):
-        return self.client.post(url, headers=self.headers, **kw)
-
-    def put(self, url, **kw):
-        return self.client.put(url, headers=self.headers, **kw)
-
-    def delete(self, url, **kw):
-        return self.client.delete(url, headers=self.headers, **kw)
 
 
 @pytest.fixture

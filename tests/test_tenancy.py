@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from people import PASSWORD, As
 from sqlalchemy import func, select
 
 from broadcaster.models import Alert, AuditEntry, CommandRecord, Node, Schedule, Zone
@@ -16,30 +17,7 @@ from devices import protocol as proto
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 TEXT = "Ủy ban nhân dân phường thông báo lịch tiêm phòng cho trẻ em tại trạm y tế phường."
 STORM = "Bão số 3 sắp đổ bộ. Đề nghị bà con khẩn trương di chuyển tới nơi an toàn."
-PASSWORD = "password-123"
 pytestmark = pytest.mark.both_backends  # tenancy is queries: every one on PostgreSQL too
-
-
-class As:
-    def __init__(self, client, username: str) -> None:
-        r = client.post("/api/v1/auth/token", json={"username": username, "password": PASSWORD})
-        assert r.status_code == 201, r.json
-        self.client, self.headers = client, {"Authorization": f"Bearer {r.json['token']}"}
-
-    def get(self, url, **kw):
-        return self.client.get(url, headers=self.headers, **kw)
-
-    def post(self, url, **kw):
-        return self.client.post(url, headers=self.headers, **kw)
-
-    def put(self, url, **kw):
-        return self.client.put(url, headers=self.headers, **kw)
-
-    def patch(self, url, **kw):
-        return self.client.patch(url, headers=self.headers, **kw)
-
-    def delete(self, url, **kw):
-        return self.client.delete(url, headers=self.headers, **kw)
 
 
 def tomorrow_at(hh: int) -> str:
