@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint schemas bench clean
+.PHONY: run test fuzz lint schemas bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,12 @@ test: $(STAMP)
 	fi
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q
+
+# The API fuzzer run long: schemathesis with many examples per operation and its stateful phase, against a live
+# panel on its embedded Mosquitto (tests/fuzzing.py). `make test` runs the same with a few examples.
+fuzz: $(STAMP)
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-200} FUZZ_PHASES=$${FUZZ_PHASES:-examples,coverage,fuzzing,stateful} \
+	  $(BIN)/pytest -q tests/test_api_fuzz.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

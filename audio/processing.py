@@ -180,6 +180,9 @@ class ChainSettings:
     engine_order: tuple[str, ...] = ("gtts", "espeak")
     emergency: bool = False
     tail_ms: int = 300
+    #: The longest bulletin the chain makes (speech × repeat, gaps and chimes included): a 5,000-character text
+    #: read at half speed ten times with minute-long gaps would be hours of audio, minutes of CPU and memory.
+    max_total_ms: int = 15 * 60_000
 
     def __post_init__(self) -> None:
         order = self.engine_order
@@ -200,6 +203,7 @@ class ChainSettings:
             (0 <= self.gap_ms <= 60_000, "gap_ms must be 0-60000"),
             (0.5 <= self.speed <= 2.0, "speed must be between 0.5 and 2.0"),
             (0 <= self.tail_ms <= 5_000, "tail_ms must be 0-5000"),
+            (60_000 <= self.max_total_ms <= 4 * 3600_000, "max_total_ms must be 1 min-4 h"),
             (bool(order), "engine_order must name at least one engine"),
         ]
         for ok, message in checks:
@@ -599,6 +603,10 @@ def master_audio(seg: AudioSegment, settings: ChainSettings | None = None) -> Ma
     speech = trim_silence(seg)
     if len(speech) == 0:
         raise AudioError("audio contains no sound above the silence threshold")
+    total = len(speech) * settings.repeat + settings.gap_ms * (settings.repeat - 1) + settings.lead_in_ms
+    if total > settings.max_total_ms:  # refused before any costly step
+        raise AudioError(f"the bulletin would last {total / 60_000:.1f} min; the limit is "
+                         f"{settings.max_total_ms / 60_000:.0f} min (fewer repeats, a shorter text or a faster voice)")
     if len(speech) < 500:  # ebur128 needs one full 400 ms block
         pad = AudioSegment.silent((500 - len(speech)) // 2 + 1, frame_rate=speech.frame_rate)
         speech = pad + speech + pad

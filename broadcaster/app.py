@@ -7,19 +7,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask
-from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
 
-from broadcaster import i18n, tenancy
+from broadcaster import i18n, limits, logins, tenancy
 from broadcaster.config import Config
 from broadcaster.db import Database
-from broadcaster.keys import load_or_create_secret, load_or_create_signing_key
+from broadcaster.keys import load_or_create_secret, load_or_create_signing_key, secure_data_dir
 from broadcaster.services import PanelService
+from broadcaster.web import security, sessions
 
 log = logging.getLogger(__name__)
 
 csrf = CSRFProtect()
-login_manager = LoginManager()
+login_manager = sessions.PanelLoginManager()  # the remember-me cookie's flags per request (web/sessions.py)
 
 
 @dataclass
@@ -39,7 +39,7 @@ class Runtime:
 
 def create_app(config: Config | None = None) -> Flask:
     config = config or Config()
-    config.DATA_DIR.mkdir(parents=True, exist_ok=True)
+    secure_data_dir(config)  # data dir 0700, database and key files 0600 (broadcaster/keys.py)
     app = Flask(__name__)
     app.config.from_mapping(config.as_dict())
     app.config["SECRET_KEY"] = config.SECRET_KEY or load_or_create_secret(config.DATA_DIR / "secret_key")
@@ -57,24 +57,29 @@ def create_app(config: Config | None = None) -> Flask:
     login_manager.login_view = "auth.login"
     login_manager.login_message = ""
     i18n.init_app(app)
+    limits.init_app(app)  # body size per route, the recording decode queue's 503 (broadcaster/limits.py)
+    security.init_app(app)  # CSP and the other security headers on every response (broadcaster/web/security.py)
 
     @login_manager.user_loader
-    def load_user(user_id: str):
-        # A disabled user's open sessions end at her next request (None: Flask-Login treats her as logged out).
-        user = service.get_user(int(user_id)) if user_id.isdigit() else None
-        return user if user is not None and user.active else None
+    def load_user(key: str):
+        # The key of a web login (broadcaster/logins.py, from the session or the remember-me cookie): None once
+        # it is logged out, revoked or expired, or its user disabled — Flask-Login then treats her as logged out.
+        return logins.user_for(db, key, logins.WEB)
 
+    from broadcaster.api import contract
     from broadcaster.api.routes import bp as api_bp
     from broadcaster.web.auth import bp as auth_bp
     from broadcaster.web.media import bp as media_bp
     from broadcaster.web.views import bp as views_bp
 
+    contract.install(app)  # before the blueprints: the bounded <int:> converter, JSON errors under /api/v1
     app.register_blueprint(auth_bp)
     app.register_blueprint(views_bp)
     app.register_blueprint(media_bp)
     app.register_blueprint(api_bp)
     csrf.exempt(api_bp)  # the API authenticates with bearer tokens, not cookies
     csrf.exempt(media_bp)
+    sessions.init_app(app, app.extensions["loaphuong"])  # cookies, trusted proxy, login rate limits
 
     if config.START_SERVICES:
         start_services(app)

@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, select
+from sqlalchemy.exc import IntegrityError
 
 from audio import (
     ENGINE_NAMES,
@@ -40,7 +41,7 @@ from audio import (
 )
 from audio.render import RenderResult
 from audio.upload import MAX_UPLOAD_BYTES, MAX_UPLOAD_DURATION_MS
-from broadcaster import approval, policy, tenancy
+from broadcaster import approval, limits, policy, tenancy
 from broadcaster.errors import ServiceError
 from broadcaster.models import (
     Announcement,
@@ -276,8 +277,10 @@ def build_engines(service: PanelService, order: tuple[str, ...]) -> list[SpeechE
     return engines
 
 
-def chain_settings(ward: WardAudio, options: dict[str, Any], engine_order: tuple[str, ...]) -> ChainSettings:
+def chain_settings(ward: WardAudio, options: dict[str, Any], engine_order: tuple[str, ...],
+                   max_total_ms: int = 15 * 60_000) -> ChainSettings:
     return ChainSettings(
+        max_total_ms=max_total_ms,
         lead_in_ms=ward.lead_in_ms,
         target_lufs=ward.target_lufs,
         bitrate=ward.bitrate,
@@ -320,18 +323,24 @@ def _store(service: PanelService, result: RenderResult) -> str:
     assert result.data is not None
     info = service.media.put(result.data, "mp3")
     loud = result.loudness
-    with service.db.session() as s:
-        media = s.get(Media, info.sha256)
-        if media is None:
-            media = Media(sha256=info.sha256, size=info.size, duration_ms=result.duration_ms or 0,
-                          content_type=result.content_type)
-            s.add(media)
-        if loud is not None:
-            media.integrated_lufs = round(loud.integrated_lufs, 2)
-            media.true_peak_dbtp = round(loud.true_peak_dbtp, 2)
-        s.flush()
-        if result.cacheable and s.get(RenderCache, result.key) is None:
-            s.add(RenderCache(key=result.key, media_sha256=info.sha256, engine=result.engine or "?"))
+    for attempt in (1, 2):  # two decodes of the same file at once (limits.py allows several): the second finds it
+        try:
+            with service.db.session() as s:
+                media = s.get(Media, info.sha256)
+                if media is None:
+                    media = Media(sha256=info.sha256, size=info.size, duration_ms=result.duration_ms or 0,
+                                  content_type=result.content_type)
+                    s.add(media)
+                if loud is not None:
+                    media.integrated_lufs = round(loud.integrated_lufs, 2)
+                    media.true_peak_dbtp = round(loud.true_peak_dbtp, 2)
+                s.flush()
+                if result.cacheable and s.get(RenderCache, result.key) is None:
+                    s.add(RenderCache(key=result.key, media_sha256=info.sha256, engine=result.engine or "?"))
+            break
+        except IntegrityError:
+            if attempt == 2:
+                raise
     return info.sha256
 
 
@@ -355,10 +364,11 @@ def render(service: PanelService, announcement_id: int) -> Announcement:
         if source == "upload":
             if not recording or not service.media.exists(recording, RECORDING_EXT):
                 raise AudioError("the original recording is no longer stored; upload it again")
-            settings = chain_settings(ward, options, ("upload",))
+            settings = chain_settings(ward, options, ("upload",), service.config.MAX_BULLETIN_MS)
             data = service.media.path(recording, RECORDING_EXT).read_bytes()
-            result = process_recording(data, "", settings, cache, max_bytes=max(len(data), 1),
-                                       max_duration_ms=MAX_UPLOAD_DURATION_MS)
+            with limits.decode_slots(service).slot():  # a re-master decodes the recording again (limits.py)
+                result = process_recording(data, "", settings, cache, max_bytes=max(len(data), 1),
+                                           max_duration_ms=MAX_UPLOAD_DURATION_MS)
         else:
             spoken = service.normalize_text(text)
             with service.db.session() as s:
@@ -368,8 +378,10 @@ def render(service: PanelService, announcement_id: int) -> Announcement:
             engines = build_engines(service, engine_order_for(ward, options))
             if not engines:
                 raise SpeechError("no speech engine available (is TTS_HTTP_URL configured?)")
-            settings = chain_settings(ward, options, tuple(e.name for e in engines))
+            settings = chain_settings(ward, options, tuple(e.name for e in engines), service.config.MAX_BULLETIN_MS)
             result = render_announcement(spoken, settings, engines, cache, normalize=False)
+    except limits.Busy:
+        raise  # no slot to decode the recording now: refused (503), the announcement is unchanged
     except (SpeechError, AudioError, OSError, ValueError) as exc:
         log.warning("audio rendering failed for announcement %s: %s", announcement_id, exc)
         with service.db.session() as s:
@@ -477,12 +489,14 @@ def create_recording(
     for speech_only in ("engine", "voice", "speed"):
         clean.pop(speech_only, None)
     ward = get_ward_audio(service)
-    settings = chain_settings(ward, clean, ("upload",))
+    settings = chain_settings(ward, clean, ("upload",), service.config.MAX_BULLETIN_MS)
     cache = _Cache(service)
     max_bytes = int(_cfg(service, "MAX_UPLOAD_BYTES", MAX_UPLOAD_BYTES))
     try:
-        result = process_recording(data, filename, settings, cache, max_bytes=max_bytes,
-                                   max_duration_ms=int(_cfg(service, "MAX_UPLOAD_DURATION_MS", MAX_UPLOAD_DURATION_MS)))
+        # At most MAX_CONCURRENT_DECODES at once, web and API alike; else a short wait, then 503 busy.
+        with limits.decode_slots(service).slot():
+            result = process_recording(data, filename, settings, cache, max_bytes=max_bytes, max_duration_ms=int(
+                _cfg(service, "MAX_UPLOAD_DURATION_MS", MAX_UPLOAD_DURATION_MS)))
     except UploadError as exc:
         raise UploadRefused(exc) from exc
     except AudioError as exc:  # decodes, but the chain cannot use it (e.g. too quiet to measure)

@@ -26,6 +26,10 @@ from typing import Any, Literal
 log = logging.getLogger(__name__)
 
 BrokerKind = Literal["auto", "mosquitto", "iotcore"]
+#: iotcore is a test broker only (serve/demo refuse it), like the open Mosquitto without ``dynsec``: both let a
+#: payload above the protocol's 256 KiB through (up to 1 MiB here), so that tests can check that a *node*
+#: refuses it. The panel's own broker (``dynsec``) is limited like production: brokerconf.MAX_PACKET_BYTES.
+IOTCORE_MAX_PAYLOAD = 1024 * 1024
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -117,11 +121,11 @@ class EmbeddedBroker:
         conf = self.data_dir / "mosquitto.conf"
         lines = ["per_listener_settings false", f"listener {self.port} {self.host}"]
         if self.dynsec is not None:
-            from broadcaster.brokerconf import mosquitto_auth_lines, write_dynsec_file
+            from broadcaster.brokerconf import limit_lines, mosquitto_auth_lines, write_dynsec_file
 
             dynsec_file = self.data_dir / "dynamic-security.json"
             write_dynsec_file(dynsec_file, self.dynsec() if callable(self.dynsec) else self.dynsec)
-            lines += mosquitto_auth_lines(dynsec_file)
+            lines += mosquitto_auth_lines(dynsec_file) + limit_lines()  # the panel's broker: as in production
         else:
             lines.append("allow_anonymous true")
         lines += [
@@ -145,7 +149,7 @@ class EmbeddedBroker:
         from iotcore import Broker  # imported lazily: optional at runtime when Mosquitto is used
 
         self._iotcore = Broker(
-            port=self.port, listen=self.host, max_payload_size=1024 * 1024, connection_timeout_ms=60_000
+            port=self.port, listen=self.host, max_payload_size=IOTCORE_MAX_PAYLOAD, connection_timeout_ms=60_000
         )
         self._iotcore.start(timeout=timeout)
 

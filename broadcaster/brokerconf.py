@@ -40,6 +40,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from devices.protocol import MAX_PAYLOAD_BYTES
+
 if TYPE_CHECKING:
     from broadcaster.services import PanelService
 
@@ -58,6 +60,12 @@ DYNSEC_PLUGIN_PATHS = (
 #: The plugin's control topic; its answers come on ``…/response``.
 DYNSEC_TOPIC = "$CONTROL/dynamic-security/v1"
 PANEL_ROLE = "loaphuong-panel"
+#: ``max_packet_size`` of every Mosquitto the panel configures (broker-config and the embedded broker of
+#: serve/demo): the protocol's largest payload (256 KiB, docs/protocol.md §2) plus 4 KiB for the topic and the
+#: MQTT headers. A client sending a bigger packet is disconnected by the broker before the packet is read into
+#: memory, so a node with a stolen token cannot push megabytes at the panel; the panel itself never publishes
+#: more than 256 KiB.
+MAX_PACKET_BYTES = MAX_PAYLOAD_BYTES + 4096
 NODE_ROLE_PREFIX = "node:"
 
 
@@ -190,6 +198,12 @@ def mosquitto_auth_lines(dynsec_file: Path, plugin: str | None = None) -> list[s
     return ["allow_anonymous false", f"plugin {plugin}", f"plugin_opt_config_file {dynsec_file}"]
 
 
+def limit_lines() -> list[str]:
+    """The size limit of a broker the panel configures (see ``MAX_PACKET_BYTES``)."""
+    return ["# The largest MQTT packet: a 256 KiB payload (the protocol's limit) + 4 KiB; a client sending a",
+            "# bigger one is disconnected.", f"max_packet_size {MAX_PACKET_BYTES}"]
+
+
 def config_text(out: Path, *, port: int, bind: str = "", run_as: str | None = None,
                 certfile: str | None = None, keyfile: str | None = None, dynsec_file: Path | None = None,
                 plugin: str | None = None) -> str:
@@ -204,6 +218,7 @@ def config_text(out: Path, *, port: int, bind: str = "", run_as: str | None = No
         "# Clients, passwords and per-node ACLs: the dynamic-security plugin, kept in step with the registry by",
         "# the panel over $CONTROL/dynamic-security/v1 (a rotated or deleted node is refused and disconnected).",
         *mosquitto_auth_lines(dynsec_file or out / "dynsec" / "dynamic-security.json", plugin),
+        *limit_lines(),
         "persistence true",
         f"persistence_location {out / 'data'}/",
         "autosave_interval 60",

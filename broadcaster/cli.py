@@ -24,6 +24,8 @@ import sys
 import threading
 from pathlib import Path
 
+from broadcaster.keys import write_private
+
 log = logging.getLogger("loaphuong")
 
 DEMO_ZONES = [("to-3", "Tổ dân phố 3"), ("to-5", "Tổ dân phố 5")]
@@ -68,21 +70,43 @@ def _ensure_admin(service, data_dir: Path) -> tuple[str, str | None]:
         return username, pw_file.read_text().strip() if pw_file.exists() else None
     password = password or secrets.token_urlsafe(9)
     service.create_user(username, password, role="province_admin", display_name="Quản trị viên tỉnh")
-    pw_file.write_text(password + "\n")
-    pw_file.chmod(0o600)
+    write_private(pw_file, password + "\n")  # 0600 from the start (broadcaster/keys.py)
     return username, password
 
 
-def _serve_http(app, host: str, port: int, stop: threading.Event) -> None:
-    from werkzeug.serving import make_server
+def _bootstrap_admin(service, data_dir: Path) -> tuple[str, str | None]:
+    """``_ensure_admin``, returning the password only when this start created the admin: it is printed once, at
+    the first start, and never again (it stays in ``<data>/admin-password.txt``, 0600)."""
+    from sqlalchemy import select
 
-    server = make_server(host, port, app, threaded=True)
+    from broadcaster.models import User
+
+    username = os.environ.get("LOAPHUONG_ADMIN_USER", "admin")
+    with service.db.session() as s:
+        existed = s.scalar(select(User.id).where(User.username == username)) is not None
+    user, password = _ensure_admin(service, data_dir)
+    return user, None if existed else password
+
+
+def _print_admin_login(user: str, password: str | None, data_dir: Path, prefix: str = "Admin login: ") -> None:
+    if password:
+        print(f"{prefix}{user} / {password}  (shown once; also in {data_dir / 'admin-password.txt'})", flush=True)
+    else:
+        print(f"{prefix}{user} (password: {data_dir / 'admin-password.txt'} or the one you set; "
+              "LOAPHUONG_ADMIN_PASSWORD resets it)", flush=True)
+
+
+def _serve_http(app, host: str, port: int, stop: threading.Event) -> None:
+    from broadcaster.web.security import make_panel_server
+
+    server = make_panel_server(host, port, app)  # threaded; `Server: Loa Phuong`, no versions
     thread = threading.Thread(target=server.serve_forever, name="http", daemon=True)
     thread.start()
     try:
         stop.wait()
     finally:
         server.shutdown()
+        server.server_close()
 
 
 def _start_services(app) -> bool:
@@ -114,14 +138,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         config.PORT = args.port
     app = create_app(config)
     rt = runtime(app)
-    user, password = _ensure_admin(rt.service, config.DATA_DIR)
+    user, password = _bootstrap_admin(rt.service, config.DATA_DIR)
     if not _start_services(app):
         stop_services(app)
         return 2
     stop = _wait_for_signal()
     print(f"Loa Phường panel: {config.public_url}  (broker {config.MQTT_URL})", flush=True)
-    if password:
-        print(f"Admin login: {user} / {password}", flush=True)
+    _print_admin_login(user, password, config.DATA_DIR)
     try:
         _serve_http(app, config.HOST, config.PORT, stop)
     finally:
@@ -144,7 +167,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     app = create_app(config)
     rt = runtime(app)
     service = rt.service
-    user, password = _ensure_admin(service, config.DATA_DIR)
+    user, password = _bootstrap_admin(service, config.DATA_DIR)
     for code, name in DEMO_ZONES:
         with contextlib.suppress(ServiceError):
             service.create_zone(code, name, "residential_group", "Phường demo")
@@ -160,8 +183,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         else:
             _node, token = service.register_node(node_id, name, zone)
         creds[node_id] = token
-    cred_file.write_text(json.dumps(creds, indent=1))
-    cred_file.chmod(0o600)
+    write_private(cred_file, json.dumps(creds, indent=1))  # the nodes' tokens: 0600 from the start
 
     if not _start_services(app):
         stop_services(app)
@@ -185,10 +207,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print("", flush=True)
     print("  Loa Phường — bản demo / demo", flush=True)
     print(f"  Bảng điều khiển / panel:  {config.public_url}", flush=True)
-    if password:
-        print(f"  Đăng nhập / login:        {user} / {password}", flush=True)
-    else:
-        print(f"  Đăng nhập / login:        {user} (set LOAPHUONG_ADMIN_PASSWORD to reset)", flush=True)
+    _print_admin_login(user, password, config.DATA_DIR, prefix="  Đăng nhập / login:        ")
     print(f"  MQTT broker ({rt.broker.kind if rt.broker else 'external'}): {config.MQTT_URL}", flush=True)
     print(f"  {args.nodes} loa mô phỏng / simulated nodes in {len(DEMO_ZONES)} zones; Ctrl-C to stop", flush=True)
     print("", flush=True)

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from audio.upload import MAX_UPLOAD_BYTES, MAX_UPLOAD_DURATION_MS
+from audio.upload import MAX_UPLOAD_BYTES
 
 
 def _env(name: str, default: Any = None) -> Any:
@@ -59,11 +59,26 @@ class Config:
         self.TTS_HTTP_KEY = _env("TTS_HTTP_KEY", "")
         self.TTS_HTTP_TIMEOUT = float(_env("TTS_HTTP_TIMEOUT", "15"))
         self.TTS_HTTP_VOICES = _env("TTS_HTTP_VOICES", "")  # JSON: panel voice → provider voice
+        # Resource limits (broadcaster/limits.py; README "Resource limits"). An uploaded recording: at most
+        # MAX_UPLOAD_BYTES, and MAX_UPLOAD_DURATION_MS long (10 min: the header's duration is checked before
+        # decoding, and decoding stops 1 s past the limit); at most MAX_CONCURRENT_DECODES recordings are decoded
+        # at once, DECODE_QUEUE_LENGTH more wait up to DECODE_QUEUE_WAIT_S seconds, any further one is refused at
+        # once (503 busy, Retry-After). Request bodies: MAX_CONTENT_LENGTH is derived from these (the biggest
+        # route's bound); uploads MAX_UPLOAD_BYTES + 64 KiB, the registry CSV import MAX_IMPORT_BYTES, every
+        # other request (JSON, web forms) MAX_REQUEST_BYTES; over it → 413.
         self.MAX_UPLOAD_BYTES = int(_env("MAX_UPLOAD_BYTES", str(MAX_UPLOAD_BYTES)))
-        self.MAX_UPLOAD_DURATION_MS = int(_env("MAX_UPLOAD_DURATION_MS", str(MAX_UPLOAD_DURATION_MS)))
+        self.MAX_UPLOAD_DURATION_MS = int(_env("MAX_UPLOAD_DURATION_MS", "600000"))
+        self.MAX_CONCURRENT_DECODES = int(_env("MAX_CONCURRENT_DECODES", "2"))
+        self.DECODE_QUEUE_LENGTH = int(_env("DECODE_QUEUE_LENGTH", "4"))
+        self.DECODE_QUEUE_WAIT_S = float(_env("DECODE_QUEUE_WAIT_S", "5"))
+        self.MAX_REQUEST_BYTES = int(_env("MAX_REQUEST_BYTES", str(1024 * 1024)))
+        self.MAX_IMPORT_BYTES = int(_env("MAX_IMPORT_BYTES", str(8 * 1024 * 1024)))
         self.MP3_BITRATE = _env("MP3_BITRATE", "64k")
         self.LEAD_IN_MS = int(_env("LEAD_IN_MS", "600"))
         self.MAX_TEXT_CHARS = int(_env("MAX_TEXT_CHARS", "5000"))
+        #: The longest bulletin a render makes (speech × repeat with gaps and chimes): a longer one is refused
+        #: (render_error) before it is mastered, so no option mix costs minutes of CPU (audio/processing.py).
+        self.MAX_BULLETIN_MS = int(_env("MAX_BULLETIN_MS", str(15 * 60_000)))
         self.PLAN_HORIZON_HOURS = int(_env("PLAN_HORIZON_HOURS", "48"))
         self.MAX_LATE_MS = int(_env("MAX_LATE_MS", "60000"))
         self.COMMAND_TTL_S = int(_env("COMMAND_TTL_S", "300"))
@@ -90,9 +105,23 @@ class Config:
         self.START_SERVICES = _bool(_env("START_SERVICES", "0"))
         self.WTF_CSRF_ENABLED = True
         self.WTF_CSRF_TIME_LIMIT = None
-        self.MAX_CONTENT_LENGTH = 64 * 1024 * 1024
+        self.MAX_CONTENT_LENGTH = 64 * 1024 * 1024  # create_app sets the biggest route's bound (limits.py)
         self.SESSION_COOKIE_SAMESITE = "Lax"
+        #: Sessions, login and API tokens (broadcaster/web/sessions.py, README "Sessions, login and API tokens"):
+        #: cookies get Secure on HTTPS requests ("auto"), always ("1") or never ("0"); TRUSTED_PROXIES = how many
+        #: reverse proxies' X-Forwarded-For/-Proto to believe (0: none); remember-me lasts REMEMBER_DAYS (≤ 30).
+        self.SECURE_COOKIES = _env("SECURE_COOKIES", "auto")
+        self.TRUSTED_PROXIES = int(_env("TRUSTED_PROXIES", "0"))
+        self.REMEMBER_DAYS = int(_env("REMEMBER_DAYS", "30"))
+        #: Failed logins allowed per username and per client address (web and API together), and where the
+        #: counters live: empty → the panel's database (shared by every worker); e.g. redis://host:6379/0.
+        self.LOGIN_LIMIT_PER_USER = _env("LOGIN_LIMIT_PER_USER", "10 per 15 minutes")
+        self.LOGIN_LIMIT_PER_CLIENT = _env("LOGIN_LIMIT_PER_CLIENT", "50 per 15 minutes")
+        self.RATELIMIT_STORAGE_URI = _env("RATELIMIT_STORAGE_URI", "")
         self.DEFAULT_LOCALE = _env("LOCALE", "vi")
+        #: Check every JSON answer of /api/v1 against the OpenAPI document (broadcaster/api/contract.py): on in
+        #: the test suite, so a serializer that drifts from the published contract fails a test.
+        self.VALIDATE_API_RESPONSES = _bool(_env("VALIDATE_API_RESPONSES", "0"))
         self.TESTING = False
         for key, value in overrides.items():
             setattr(self, key, value)
@@ -114,6 +143,7 @@ class TestConfig(Config):
         overrides.setdefault("TESTING", True)
         # Tests schedule "in 5 seconds" at any hour of the day; those about quiet hours set them explicitly.
         overrides.setdefault("QUIET_HOURS", "off")
+        overrides.setdefault("VALIDATE_API_RESPONSES", True)
         super().__init__(DATA_DIR=data_dir, **overrides)
         self.DATABASE_URL = f"sqlite:///{Path(data_dir).resolve() / 'loaphuong.db'}"
         self.MEDIA_DIR = Path(data_dir).resolve() / "media"

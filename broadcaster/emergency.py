@@ -298,7 +298,7 @@ def create_alert(
         target_ward_ids = {w.id for w in target_wards}
         nodes = _target_nodes(s, all_zones, zone_ids, ward_id=alert_ward_id, ward_ids=target_ward_ids)
         if not nodes:
-            raise ServiceError("emergency_no_nodes", "there is no loudspeaker in the chosen zones", "zones")
+            raise ServiceError("emergency_no_nodes", "there is no loudspeaker in the chosen zones", "zones", 404)
         ann_sha = None
         if announcement_id is not None:
             ann = policy.require_playable(service, user, s.get(Announcement, announcement_id),
@@ -451,7 +451,7 @@ def _release(service: PanelService, alert_id: int, user: User | None) -> None:
             nodes = _target_nodes(s, alert.all_zones, {z.id for z in alert.zones}, ward_id=alert.ward_id,
                                   ward_ids={w.id for w in alert.wards})
             if not nodes:
-                raise ServiceError("emergency_no_nodes", "there is no loudspeaker in the chosen zones", "zones")
+                raise ServiceError("emergency_no_nodes", "there is no loudspeaker in the chosen zones", "zones", 404)
             args = _play_now_args(service, alert)
             outgoing = [_command(s, n, "play_now", args, user, now) for n in nodes]
             _store_commands(s, outgoing, user, now)

@@ -31,13 +31,15 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from broadcaster import policy, tenancy
 from broadcaster.brokerconf import mosquitto_hash
+from broadcaster.csvsafe import csv_uncell, csv_writer
 from broadcaster.models import (
     Alert,
     Announcement,
@@ -187,7 +189,7 @@ def update_node(service: PanelService, node_id: str, data: dict[str, Any], user:
         values, errors = clean_fields({k: v for k, v in data.items() if k in EDITABLE}, zones)
         if errors:
             name, code, message = errors[0]
-            raise _service_error(code, message, name)
+            raise _service_error(code, message, name, 404 if code == "unknown_zone" else 400)
         merged = {"lat": node.lat, "lon": node.lon, **values}
         if (merged["lat"] is None) != (merged["lon"] is None):
             raise _service_error("gps_pair", "give both lat and lon, or neither", "lat")
@@ -235,7 +237,8 @@ def _read_csv(data: bytes | str) -> tuple[list[str], list[tuple[int, dict[str, s
     for record in reader:
         if not any((v or "").strip() for k, v in record.items() if k is not None):
             continue  # blank line
-        rows.append((reader.line_num, {k: (v or "") for k, v in record.items() if k is not None}))
+        # csv_uncell: a cell of the panel's own export comes back without the apostrophe that neutralised it
+        rows.append((reader.line_num, {k: csv_uncell(v or "") for k, v in record.items() if k is not None}))
     return header, rows
 
 
@@ -330,14 +333,14 @@ def import_csv(service: PanelService, data: bytes | str, user: User | None = Non
 def export_csv(service: PanelService, scope: tenancy.Scope | None = None) -> str:
     """The registry as CSV (UTF-8; a BOM so that spreadsheet programs read Vietnamese correctly)."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
+    writer = csv_writer(out)  # formula cells neutralised (broadcaster/csvsafe.py)
     writer.writerow(CSV_COLUMNS)
     with service.db.session() as s:
         q = select(Node).options(selectinload(Node.zone)).order_by(Node.node_id)
         for n in s.scalars(scope.restrict(q, Node) if scope is not None else q):
             writer.writerow([
                 n.node_id, n.name or "", n.zone.code if n.zone else "", n.ward or "",
-                "" if n.lat is None else repr(n.lat), "" if n.lon is None else repr(n.lon),
+                "" if n.lat is None else n.lat, "" if n.lon is None else n.lon,  # numbers stay numbers
                 n.address or "", n.hardware or "", n.language or "", n.firmware or "",
             ])
     return "\ufeff" + out.getvalue()
@@ -582,62 +585,121 @@ def target_nodes(service: PanelService, node_ids: Iterable[str] | None = None, z
             found |= set(s.scalars(scope.restrict(select(Node.node_id).outerjoin(Node.zone).where(
                 or_(Node.ward == ward, Node.ward.is_(None) & (Zone.ward == ward))), Node)))
     if not found:
-        raise _service_error("no_target", "no loudspeaker in that selection", "zone")
+        raise _service_error("no_target", "no loudspeaker in that selection", "zone", 404)
     return sorted(found)
 
 
-def _int(args: dict[str, Any], name: str, lo: int, hi: int, default: int | None = None) -> int | None:
-    value = args.get(name, default)
-    if value is None or value == "":
-        return default
-    try:
-        number = int(value)
-    except (TypeError, ValueError) as exc:
-        raise _service_error("invalid_field", f"{name} must be a whole number", name) from exc
-    if isinstance(value, float) and value != number or not lo <= number <= hi:
-        raise _service_error("invalid_field", f"{name} must be between {lo} and {hi}", name)
-    return number
+def _whole(value: Any, info: ValidationInfo) -> Any:
+    """A whole number: an int, a float without a fraction (``50.0``, what a JS client may send) or digits from a
+    web form; never a bool, a fraction (``50.5``) or anything else. Wire args are integers only (protocol §4)."""
+    if isinstance(value, bool):
+        raise ValueError("must be a whole number, not true/false")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("must be a whole number")
+        return int(value)
+    if isinstance(value, str):
+        if (info.context or {}).get("json"):  # the API: JSON numbers are numbers
+            raise ValueError("must be a number, not a string")
+        text = value.strip()
+        if not re.fullmatch(r"-?[0-9]{1,10}", text):
+            raise ValueError("must be a whole number")
+        return int(text)
+    if isinstance(value, int):
+        return value
+    raise ValueError("must be a whole number")
 
 
-def command_args(service: PanelService, name: str, args: dict[str, Any], user: User | None = None) -> dict[str, Any]:
-    """Validate the panel-side form of a command and build its wire ``args``."""
-    if name not in COMMANDS:
+Whole = Annotated[int, BeforeValidator(_whole)]
+
+
+class _CommandIn(BaseModel):
+    """The panel-side arguments of one command: nothing unknown, every field bounded."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class NoArgsIn(_CommandIn):
+    """``ping``, ``resync``, ``reboot``: no arguments at all."""
+
+
+class StopIn(_CommandIn):
+    alert_id: str | None = Field(default=None, pattern=proto.ALERT_ID_RE,
+                                 description="Only this alert ([A-Za-z0-9_.-]{1,64}); none: whatever plays")
+
+
+class SetVolumeIn(_CommandIn):
+    volume: Annotated[Whole, Field(ge=0, le=100, description="Base volume 0–100")]
+
+
+class PlayNowIn(_CommandIn):
+    announcement_id: Annotated[Whole, Field(ge=1, le=2**31 - 1, description="An approved announcement")]
+    repeat: Annotated[Whole, Field(ge=1, le=10)] = 1
+    gap_ms: Annotated[Whole, Field(ge=0, le=600_000)] = 3000
+    volume: Annotated[Whole, Field(ge=0, le=100)] | None = None
+    priority: Literal["normal", "priority", "emergency"] = "priority"
+
+
+#: The arguments each command accepts (the API, the web form and ``send`` all validate with these).
+COMMAND_MODELS: dict[str, type[_CommandIn]] = {
+    "ping": NoArgsIn, "resync": NoArgsIn, "reboot": NoArgsIn,
+    "stop": StopIn, "set_volume": SetVolumeIn, "play_now": PlayNowIn,
+}
+
+
+def command_fields(name: str) -> tuple[str, ...]:
+    """The argument names of a command (what a web form may send for it)."""
+    model = COMMAND_MODELS.get(name)
+    return tuple(model.model_fields) if model is not None else ()
+
+
+def validate_args(name: str, args: Any, *, json: bool = False) -> _CommandIn:
+    """Check a command's arguments against its own model: unknown, oversized or mistyped → ``invalid_field``
+    naming the field (400), before anything is stored or the release policy is asked."""
+    if name not in COMMAND_MODELS:
         raise _service_error("unknown_command", f"unknown command {name!r}", "name")
-    if name == "set_volume":
-        volume = _int(args, "volume", 0, 100)
-        if volume is None:
-            raise _service_error("required", "volume is required (0–100)", "volume")
-        return {"volume": volume}
-    if name == "stop":
-        return {"alert_id": str(args["alert_id"])} if args.get("alert_id") else {}
-    if name == "play_now":
-        ann_id = _int(args, "announcement_id", 1, 2**31)
-        if ann_id is None:
-            raise _service_error("required", "choose an approved announcement", "announcement_id")
-        ann = service.get_announcement(ann_id)
+    if args is None:
+        args = {}
+    if not isinstance(args, dict):
+        raise _service_error("invalid_field", "args must be an object", "args")
+    try:
+        return COMMAND_MODELS[name].model_validate({k: v for k, v in args.items() if v is not None},
+                                                   context={"json": json})
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first.get("loc", ()) if not str(p).startswith("function-")) or "args"
+        raise _service_error("invalid_field", f"{where[:64]}: {first.get('msg')}", where[:64]) from exc
+
+
+def command_args(service: PanelService, name: str, args: dict[str, Any] | _CommandIn,
+                 user: User | None = None) -> dict[str, Any]:
+    """Validate the panel-side form of a command and build its wire ``args``."""
+    checked = args if isinstance(args, _CommandIn) else validate_args(name, args)
+    if isinstance(checked, SetVolumeIn):
+        return {"volume": checked.volume}
+    if isinstance(checked, StopIn):
+        return {"alert_id": checked.alert_id} if checked.alert_id else {}
+    if isinstance(checked, PlayNowIn):
+        ann = service.get_announcement(checked.announcement_id)
         if ann is None:
             raise _service_error("not_found", "no such announcement", "announcement_id", 404)
         if ann.media is None:
-            raise _service_error("no_audio", "the announcement has no audio yet", "announcement_id")
+            raise _service_error("no_audio", "the announcement has no audio yet", "announcement_id", 409)
         policy.require_playable(service, user, ann, action=policy.Action.COMMAND_PLAY)  # R1: its approved audio
-        priority = args.get("priority") or "priority"
-        if priority not in ("normal", "priority", "emergency"):
-            raise _service_error("invalid_field", "priority: normal, priority or emergency", "priority")
         out: dict[str, Any] = {
             "alert_id": f"now-{uuid.uuid4().hex[:12]}",
             "media": {"url": service.media_url(ann.media.sha256), "sha256": ann.media.sha256,
                       "bytes": ann.media.size, "duration_ms": ann.media.duration_ms,
                       "content_type": ann.media.content_type},
-            "priority": priority,
-            "repeat": _int(args, "repeat", 1, 10, 1),
-            "gap_ms": _int(args, "gap_ms", 0, 600_000, 3000),
+            "priority": checked.priority,
+            "repeat": checked.repeat,
+            "gap_ms": checked.gap_ms,
             "drill": False,
             "title": ann.title[:300],
             "announcement_id": ann.id,
         }
-        volume = _int(args, "volume", 0, 100)
-        if volume is not None:
-            out["volume"] = volume
+        if checked.volume is not None:
+            out["volume"] = checked.volume
         return out
     return {}
 
@@ -649,13 +711,11 @@ def send(service: PanelService, name: str, args: dict[str, Any] | None, *, node_
     The release policy decides (broadcaster/policy.py ``check_command``: R2 no emergency priority, R3 scope by
     role, no stopping or silencing the loudspeakers of a sounding alert) before anything is stored or sent.
     """
-    if name not in COMMANDS:
-        raise _service_error("unknown_command", f"unknown command {name!r}", "name")
+    checked = validate_args(name, args)  # its own model first: a bad argument stores nothing, not even a refusal
     targets = target_nodes(service, node_ids, zone, ward, tenancy.user_scope(user))
     scope = policy.command_scope(len(targets), zone, ward)
-    raw = dict(args or {})
-    policy.check_command(service, user, name, raw, scope=scope, targets=targets)
-    wire = command_args(service, name, raw, user)
+    policy.check_command(service, user, name, checked.model_dump(exclude_none=True), scope=scope, targets=targets)
+    wire = command_args(service, name, checked, user)
     return [service.send_command(node_id, name, wire, user) for node_id in targets]
 
 
@@ -820,7 +880,7 @@ REPORT_CSV_COLUMNS = ("day", "zone", "zone_name", "schedule_id", "title", "airin
 
 def compliance_csv(report: dict[str, Any]) -> str:
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
+    writer = csv_writer(out)  # formula cells neutralised (broadcaster/csvsafe.py)
     writer.writerow(REPORT_CSV_COLUMNS)
     for row in report["rows"]:
         writer.writerow(["" if row[c] is None else row[c] for c in REPORT_CSV_COLUMNS])
@@ -886,7 +946,7 @@ MONTHLY_CSV_COLUMNS = ("month", "bulletins", "airings", "minutes", "loudspeaker_
 
 def monthly_csv(stats: dict[str, Any]) -> str:
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
+    writer = csv_writer(out)  # formula cells neutralised (broadcaster/csvsafe.py)
     writer.writerow(MONTHLY_CSV_COLUMNS)
     writer.writerow(["" if stats[c] is None else stats[c] for c in MONTHLY_CSV_COLUMNS])
     return "\ufeff" + out.getvalue()
@@ -944,7 +1004,7 @@ def province_report(service: PanelService, month: str | None = None,
 
 def province_csv(report: dict[str, Any]) -> str:
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
+    writer = csv_writer(out)  # formula cells neutralised (broadcaster/csvsafe.py)
     writer.writerow(PROVINCE_CSV_COLUMNS)
     for row in report["wards"]:
         writer.writerow([report["month"], *("" if row[c] is None else row[c] for c in PROVINCE_CSV_COLUMNS[1:])])

@@ -93,9 +93,13 @@ class User(Base):
     #: officer | leader | admin (of ``ward_id``) | province_leader | province_admin (no ward)
     role: Mapped[str] = mapped_column(String(20), default="officer")
     ward_id: Mapped[int | None] = mapped_column(ForeignKey("wards.id"), nullable=True, index=True)
+    #: Unused since 0004_login_sessions (the API tokens are rows of ``login_sessions``); always NULL.
     api_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    #: The login this instance was loaded through (the web session's or the API token's secret; not a column):
+    #: set by broadcaster/logins.py, it is what Flask-Login keeps in the session and the remember-me cookie.
+    session_key = None
 
     # Flask-Login protocol
     @property
@@ -111,7 +115,38 @@ class User(Base):
         return False
 
     def get_id(self) -> str:
-        return str(self.id)
+        # The random key of a login_sessions row, never the user id: logging out or revoking that row ends the
+        # session cookie and the remember-me cookie that carry it (broadcaster/logins.py).
+        if not self.session_key:
+            raise RuntimeError("log a user in through broadcaster.logins.start_session")
+        return self.session_key
+
+
+class LoginSession(Base):
+    """One login: a web session (its key is in the session and remember-me cookies) or an API token. Only the
+    SHA-256 of the secret is stored; revoked or expired rows authenticate nobody (broadcaster/logins.py)."""
+
+    __tablename__ = "login_sessions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))  # web | api
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    last_seen_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    user_agent: Mapped[str] = mapped_column(String(200), default="")
+    address: Mapped[str] = mapped_column(String(64), default="")
+
+
+class RateLimitCounter(Base):
+    """A fixed-window counter of the login rate limits (broadcaster/ratelimit_storage.py): shared by every
+    process of the panel through its database. ``expires_at`` is a UNIX time in seconds."""
+
+    __tablename__ = "rate_limits"
+    bucket: Mapped[str] = mapped_column(String(255), primary_key=True)
+    hits: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[float] = mapped_column(Float)
 
 
 class Zone(Base):

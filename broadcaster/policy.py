@@ -294,10 +294,10 @@ def require_playable(service: PanelService, user: User | None, ann: Announcement
     if ann is None:
         raise ServiceError("unknown_announcement", "no such announcement", field, 404)
     if not ann.media_sha256:
-        raise ServiceError("announcement_not_ready", "the announcement has no audio yet", field)
-    if not playable(ann):
+        raise ServiceError("announcement_not_ready", "the announcement has no audio yet", field, 409)
+    if not playable(ann):  # 409: the announcement's state (not approved, or changed since), not the request
         raise refuse(service, user, "not_approved", "only announcements whose audio a leader or admin approved can "
-                     "be played", action=action.value, target=f"announcement:{ann.id}", field=field, status=400)
+                     "be played", action=action.value, target=f"announcement:{ann.id}", field=field, status=409)
     return ann
 
 

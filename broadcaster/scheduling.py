@@ -190,6 +190,8 @@ def recurrence_from_dict(data: dict[str, Any], tz: str, expires_at: datetime | N
             raise
         raise ServiceError("invalid_recurrence", f"recurrence: {exc}", "recurrence") from exc
     errors = rr.validate(rec)
+    if errors == ["no_occurrence"]:  # a well-formed rule whose days have all passed: time moved on
+        raise ServiceError("no_occurrence", "recurrence: no airing left in its period", "recurrence", 409)
     if errors:
         raise ServiceError("invalid_recurrence", f"recurrence: {', '.join(errors)}", "recurrence")
     return rec
@@ -598,7 +600,7 @@ def _check_spec(spec: ScheduleSpec, now: datetime) -> None:
         if spec.start_at.tzinfo is None:
             raise ServiceError("invalid_time", "start time must carry a time zone", "start_at")
         if spec.start_at < now - timedelta(seconds=1):
-            raise ServiceError("time_in_past", "start time is in the past", "start_at")
+            raise ServiceError("time_in_past", "start time is in the past", "start_at", 409)  # time moved on
     if spec.expires_at is not None and spec.expires_at.tzinfo is None:
         raise ServiceError("invalid_time", "expiry must carry a time zone", "expires_at")
     if spec.announcement_id is None and not spec.items:
@@ -728,7 +730,7 @@ def create_schedule(service: PanelService, spec: ScheduleSpec, user: User | None
         starts = airings(sched, tz, now - timedelta(seconds=1), horizon_end)
         if not starts:
             raise ServiceError("no_occurrence", "this schedule never plays (dates, exceptions or expiry)",
-                               "recurrence" if rec is not None else "start_at")
+                               "recurrence" if rec is not None else "start_at", 409)
         new_slots = [make_slot(sched, at, slot_its) for at in starts]
         if spec.priority != "emergency" or spec.drill:  # (emergency schedules are refused by the policy)
             quiets = [ward_quiet(s, service.config, w)
@@ -879,7 +881,7 @@ def dry_run(service: PanelService, *, zone: str | int | None = None, node: str |
         elif zone is not None and zone != "":
             z = service._zone_by_ref(s, zone, scope)
         else:
-            raise ServiceError("zone_required", "give zone or node", "zone")
+            raise ServiceError("zone_required", "give zone or node", "zone", 404)  # no timeline without one
         assert z is not None
         start, _ = local_day(service, day)
         _, end = local_day(service, day + timedelta(days=days - 1))

@@ -7,8 +7,10 @@ to a :class:`Publisher` (the MQTT bridge in production, an in-memory one in unit
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,7 +24,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from audio import MediaStore
 from audio.normalize import DEFAULT_ABBREVIATIONS, normalize
-from broadcaster import policy, tenancy
+from broadcaster import logins, policy, tenancy
 from broadcaster.broker_admin import BrokerRegistry, BrokerRegistryError, NullBrokerRegistry
 from broadcaster.brokerconf import mosquitto_hash
 from broadcaster.config import Config
@@ -46,6 +48,8 @@ from schedules.plans import build_plan, next_version, plan_hash
 from schedules.timeutil import to_local
 
 log = logging.getLogger(__name__)
+#: Items a plan may hold (devices/protocol.py Plan.items, docs/protocol.md §5).
+MAX_PLAN_ITEMS = 2000
 
 
 def _insert_ignoring_duplicates(session: Session, model: type) -> Any:
@@ -67,6 +71,13 @@ _SQLITE_INSERT_EVENT = (f"INSERT INTO {NodeEvent.__tablename__} ({', '.join(_EVE
 def _aware_ts(value: str | None) -> datetime | None:
     """A protocol timestamp as the aware datetime ``UtcDateTime`` takes."""
     return proto.parse_ts(value) if value else None
+
+
+def _schedule_ref(value: str | None) -> int | None:
+    """An event's ``schedule_id`` as the panel's schedule id (an int column), None when it is not one of ours."""
+    if value and value.isascii() and value.isdigit() and int(value) <= proto.MAX_INT32:
+        return int(value)
+    return None
 
 
 def _sqlite_ts(value: str | None) -> str | None:
@@ -115,6 +126,10 @@ class PanelService:
         #: Events go to SQLite as plain tuples through the driver (see ``_ingest_events``); False takes the
         #: portable SQLAlchemy path that PostgreSQL uses (a test checks that both store the same rows).
         self.raw_sqlite_ingest = True
+        #: Node messages dropped by ingest, by reason: ``invalid`` (refused by docs/protocol.md §4/§6/§12: a
+        #: field out of bounds, malformed JSON, node id ≠ topic), ``error`` (decoding failed otherwise),
+        #: ``unstorable`` (its own store failed after the batch's did). Each is logged; the rest of the batch is kept.
+        self.ingest_dropped: Counter[str] = Counter()
 
     # ------------------------------------------------------------------ audit
     @staticmethod
@@ -205,6 +220,9 @@ class PanelService:
             assert found is not None
             if (new_role, new_ward) != (before["role"], before["ward_id"]):
                 found.role, found.ward_id = new_role, new_ward
+                # her logins carried the old role: she logs in again (from her own request, that login stays)
+                logins.revoke_all(s, found.id, keep_key=user.session_key if user is not None and
+                                  user.id == found.id else None)
                 self._audit(s, user, "user.role", found.username, ward_id=new_ward, old_role=before["role"],
                             role=new_role, old_ward_id=before["ward_id"])
             if display_name is not None and display_name.strip() and display_name.strip() != found.display_name:
@@ -213,13 +231,14 @@ class PanelService:
             if disabled is not None and bool(disabled) == bool(found.active):
                 found.active = not disabled
                 if disabled:
-                    found.api_token_hash = None  # her API token stops working at once
+                    logins.revoke_all(s, found.id)  # her sessions and API tokens stop working at once
                 self._audit(s, user, "user.disable" if disabled else "user.enable", found.username,
                             ward_id=new_ward)
             if password is not None:
                 found.password_hash = generate_password_hash(password)
-                if user is None or user.id != found.id:
-                    found.api_token_hash = None  # reset by an admin: the old token stops working
+                # reset by an admin: every session and token of hers ends (her own reset keeps this login)
+                logins.revoke_all(s, found.id, keep_key=user.session_key if user is not None and
+                                  user.id == found.id else None)
                 self._audit(s, user, "user.password_reset", found.username, ward_id=new_ward)
             return found
 
@@ -239,6 +258,7 @@ class PanelService:
             if check_password_hash(me.password_hash, new_password):
                 raise ServiceError("password_unchanged", "the new password is the current one", "new_password")
             me.password_hash = generate_password_hash(new_password)
+            logins.revoke_all(s, me.id, keep_key=user.session_key)  # her other sessions and tokens end
             self._audit(s, me, "user.password_change", me.username, ward_id=me.ward_id)
 
     def list_users(self, user: User | None = None, scope: tenancy.Scope | None = None) -> list[User]:
@@ -273,7 +293,9 @@ class PanelService:
         password = password or ""
         if len(password) < 8 or len(password) > 200:
             raise ServiceError("weak_password", "password must have 8 to 200 characters", field)
-        if password.strip().lower() == username.strip().lower() or len(set(password)) < 3:
+        # a letter and something else (a digit, a sign, a Vietnamese letter): the same rule as the API document
+        if (password.strip().lower() == username.strip().lower() or not re.search(r"[A-Za-z]", password)
+                or not re.search(r"[^A-Za-z]", password)):
             raise ServiceError("weak_password", "password is too easy to guess", field)
 
     @staticmethod
@@ -327,12 +349,11 @@ class PanelService:
             self._audit(s, None, "user.password_reset", username, ward_id=found.ward_id)
 
     def authenticate(self, username: str, password: str) -> User | None:
-        """The user, if the password is hers and she is not disabled (a disabled user cannot log in)."""
+        """The user, if the password is hers and she is not disabled (a disabled user cannot log in). The same
+        hashing work whether the username exists or not (broadcaster/logins.py)."""
         with self.db.session() as s:
             found = s.scalar(select(User).where(User.username == (username or "").strip()))
-            if found and found.active and check_password_hash(found.password_hash, password or ""):
-                return found
-        return None
+        return found if logins.check_password(found, password) else None
 
     def get_user(self, user_id: int) -> User | None:
         with self.db.session() as s:
@@ -342,20 +363,17 @@ class PanelService:
         with self.db.session() as s:
             return s.scalar(select(User).where(User.username == (username or "").strip()))
 
-    def issue_api_token(self, user: User) -> str:
-        token = new_token()
+    def issue_api_token(self, user: User, *, user_agent: str = "", address: str = "") -> str:
+        """A new API token of ``user`` (shown once); her other tokens keep working (broadcaster/logins.py)."""
+        token = logins.start(self.db, user, logins.API, user_agent=user_agent, address=address)
         with self.db.session() as s:
-            db_user = s.get(User, user.id)
-            assert db_user is not None
-            db_user.api_token_hash = token_hash(token)
-            self._audit(s, db_user, "user.api_token")
+            self._audit(s, user, "user.api_token", user.username, ward_id=user.ward_id, via="api",
+                        address=(address or "")[:64])
         return token
 
     def user_for_token(self, token: str) -> User | None:
-        if not token:
-            return None
-        with self.db.session() as s:
-            return s.scalar(select(User).where(User.api_token_hash == token_hash(token), User.active))
+        """The active user of a live (not revoked) API token; ``user.session_key`` is that token."""
+        return logins.user_for(self.db, token, logins.API)
 
     # ------------------------------------------------------------------ zones
     def create_zone(self, code: str, name: str, kind: str = "residential_group", ward: str | None = "",
@@ -508,7 +526,7 @@ class PanelService:
         abbr, expansion = (abbr or "").strip(), (expansion or "").strip()
         if not abbr or len(abbr) > 40 or any(c.isspace() for c in abbr):
             raise ServiceError("invalid_abbreviation", "abbreviation: 1–40 characters, no spaces", "abbr")
-        if not expansion or len(expansion) > 300 or any(c.isdigit() for c in expansion):
+        if not expansion or len(expansion) > 300 or any(c in "0123456789" for c in expansion):
             raise ServiceError("invalid_expansion", "reading: 1–300 characters, written in words (no digits)",
                                "expansion")
         with self.db.session() as s:
@@ -693,6 +711,27 @@ class PanelService:
                 if self._publishing == 0:
                     self.publication_idle.set()
 
+    def _signed_plan(self, node_id: str, items: list[dict[str, Any]], version: int, now: datetime,
+                     extra: dict[str, Any] | None) -> bytes:
+        """The signed plan, within what a node and the broker accept (docs/protocol.md §5: at most 2,000 items
+        and 256 KiB): an over-full plan keeps its earliest items and says so with an earlier ``valid_until``
+        (the start of the first item left out); the rest follow in a later plan as the early ones pass. Never
+        a plan the broker would refuse (it would drop the panel's own connection)."""
+        keep = items[:MAX_PLAN_ITEMS]
+        while True:
+            horizon = self.horizon
+            if len(keep) < len(items):
+                horizon = max(proto.parse_ts(items[len(keep)]["start"]) - now, timedelta(0))
+            plan = build_plan(node_id, keep, version=version, now=now, horizon=min(horizon, self.horizon),
+                              extra=extra)
+            wire = proto.sign_to_wire(plan, self.signing_key)
+            if len(wire) <= proto.MAX_PAYLOAD_BYTES or not keep:
+                if len(keep) < len(items):
+                    log.warning("plan for %s holds %d of %d items (%d bytes): the rest follow in a later plan",
+                                node_id, len(keep), len(items), len(wire))
+                return wire
+            keep = keep[: len(keep) * 3 // 4]
+
     def _publish_plans_locked(self, node_ids: Iterable[str] | None, force: bool, now: datetime) -> list[str]:
         from broadcaster import scheduling
 
@@ -727,10 +766,9 @@ class PanelService:
                     if not force and node.plan_hash is not None and digest == node.plan_hash:
                         continue
                     version = next_version(node.plan_version or 0, now)
-                    plan = build_plan(node.node_id, items, version=version, now=now, horizon=self.horizon,
-                                      extra=node_plan.extra)
                     sent_announcements.update(node_plan.announcement_ids)
-                    wire = proto.sign_to_wire(plan, self.signing_key)  # stored and published byte-identical
+                    # stored and published byte-identical
+                    wire = self._signed_plan(node.node_id, items, version, now, node_plan.extra)
                     updates.append({"nid": node.node_id, "version": version, "digest": digest, "signed": wire})
                     out.append((node.node_id, wire))
                 if updates:
@@ -784,20 +822,28 @@ class PanelService:
                 expires_at=now + timedelta(seconds=self.config.COMMAND_TTL_S),
                 issued_by_id=user.id if user else None,
             )
+            payload = {
+                "type": "command",
+                "protocol": 1,
+                "node_id": node_id,
+                "id": record.id,
+                "name": name,
+                "args": args or {},
+                "issued_at": proto.format_ts(now),
+                "expires_at": proto.format_ts(record.expires_at),
+            }
+            # Signed (and sized) before the record is committed: a payload that cannot go out (a float, over
+            # the 256 KiB a node accepts) leaves no pending command behind.
+            try:
+                wire = proto.encode(proto.sign_payload(payload, self.signing_key))
+            except proto.ProtocolError as exc:  # e.g. a float: the wire has integers only (protocol §4)
+                raise ServiceError("invalid_field", f"args: {exc}", "args") from exc
+            if len(wire) > proto.MAX_PAYLOAD_BYTES:
+                raise ServiceError("too_large", f"the command is {len(wire)} bytes, over the "
+                                   f"{proto.MAX_PAYLOAD_BYTES} a node accepts", "args", 413)
             s.add(record)
             self._audit(s, user, "command.send", node_id, name=name, args=args or {})
-        payload = {
-            "type": "command",
-            "protocol": 1,
-            "node_id": node_id,
-            "id": record.id,
-            "name": name,
-            "args": args or {},
-            "issued_at": proto.format_ts(now),
-            "expires_at": proto.format_ts(record.expires_at),
-        }
-        signed = proto.sign_payload(payload, self.signing_key)
-        self.publisher.publish(self.topics.cmd(node_id), proto.encode(signed), qos=1, retain=False)
+        self.publisher.publish(self.topics.cmd(node_id), wire, qos=1, retain=False)
         return record
 
     def list_commands(self, node_id: str, limit: int = 50) -> list[CommandRecord]:
@@ -828,7 +874,12 @@ class PanelService:
         try:
             return proto.decode_from_node(model, payload, topic_node_id=node_id)
         except proto.ProtocolError as exc:
-            log.warning("dropped %s from %s: %s", leaf, node_id, exc)
+            self.ingest_dropped["invalid"] += 1
+            log.warning("dropped %s from %s: %s", leaf, node_id, str(exc)[:500])
+            return None
+        except Exception:  # noqa: BLE001 — one message that cannot be decoded never costs the rest of the batch
+            self.ingest_dropped["error"] += 1
+            log.exception("dropped %s from %s: could not decode it", leaf, node_id)
             return None
 
     def ingest_batch(self, messages: Iterable[tuple[str, bytes]]) -> None:
@@ -865,6 +916,7 @@ class PanelService:
                     try:
                         store([message])
                     except Exception:  # noqa: BLE001
+                        self.ingest_dropped["unstorable"] += 1
                         log.exception("failed to store a message from %s", message.node_id)
 
     def _ingest_statuses(self, statuses: list[proto.Status]) -> None:
@@ -928,7 +980,7 @@ class PanelService:
                     received,
                     ev.plan_version,
                     ev.item_id[:128] if ev.item_id else ev.item_id,  # the column's length (PostgreSQL enforces it)
-                    int(ev.schedule_id) if ev.schedule_id and ev.schedule_id.isdigit() else None,
+                    _schedule_ref(ev.schedule_id),
                     ev.sha256,
                     ts(ev.scheduled_start),
                     ts(ev.actual_start),

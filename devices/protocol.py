@@ -49,6 +49,11 @@ NODE_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 SHA256_RE = r"^[0-9a-f]{64}$"
 #: Largest MQTT payload a node must accept; the panel never publishes more.
 MAX_PAYLOAD_BYTES = 256 * 1024
+#: Node → panel bounds beyond the field tables (docs/protocol.md §4): 32-bit counters and offsets, the size of
+#: an ack's ``data``.
+MAX_INT32 = 2**31 - 1
+MAX_ACK_DATA_KEYS = 16
+MAX_ACK_DATA_BYTES = 4096
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -447,20 +452,20 @@ class Status(_Model):
     protocol: Literal[1] = 1
     node_id: NodeId
     state: NodeState
-    session: int = Field(ge=0, description="Boot counter; the last-will carries the same number")
+    session: int = Field(ge=0, le=MAX_INT32, description="Boot counter; the last-will carries the same number")
     at: Timestamp | None = None
-    firmware: str | None = None
-    plan_version: int | None = None
+    firmware: str | None = Field(default=None, max_length=100, description="Firmware version")
+    plan_version: int | None = Field(default=None, ge=0, description="Version of the plan held")
     volume: int | None = Field(default=None, ge=0, le=100)
-    playing: str | None = Field(default=None, description="Plan item id currently playing, if any")
-    free_bytes: int | None = None
+    playing: str | None = Field(default=None, max_length=128, description="Plan item id currently playing, if any")
+    free_bytes: int | None = Field(default=None, ge=0, description="Free storage for media, bytes")
     clock: Timestamp | None = Field(
         default=None, description="Node clock when published; the panel's offset = clock − receive time"
     )
     rssi_dbm: StrictInt | None = Field(default=None, ge=-150, le=0, description="Radio signal strength, dBm")
     uptime_s: StrictInt | None = Field(default=None, ge=0, description="Seconds since boot")
     heartbeat_s: StrictInt | None = Field(
-        default=None, ge=1, description="The node republishes status at least this often (seconds)"
+        default=None, ge=1, le=86_400, description="The node republishes status at least this often (seconds)"
     )
 
 
@@ -483,18 +488,20 @@ class Event(_Model):
     seq: int = Field(ge=1, description="Per-node sequence, +1 per event, kept across reboots")
     at: Timestamp = Field(description="When it happened, node clock")
     event: EventName
-    plan_version: int | None = None
-    item_id: str | None = None
-    schedule_id: str | None = None
+    plan_version: int | None = Field(default=None, ge=0, description="Plan the event refers to")
+    item_id: str | None = Field(default=None, max_length=128, description="Plan item (alert:<alert_id>:<n>)")
+    schedule_id: str | None = Field(default=None, max_length=64, description="Copied from the plan item")
     sha256: str | None = Field(default=None, pattern=SHA256_RE)
     scheduled_start: Timestamp | None = None
     actual_start: Timestamp | None = None
-    offset_ms: int | None = Field(default=None, description="actual_start − scheduled_start in ms")
+    offset_ms: int | None = Field(default=None, ge=-MAX_INT32, le=MAX_INT32,
+                                  description="actual_start − scheduled_start in ms")
     reason: str | None = Field(default=None, max_length=500)
     drill: StrictBool | None = Field(default=None, description="true for events about a drill item or alert")
     priority: Priority | None = Field(default=None, description="Priority of the item the event is about")
-    command_id: str | None = Field(default=None, description="The command that caused it (play_now, stop)")
-    alert_id: str | None = Field(default=None, description="The alert of a play_now item")
+    command_id: str | None = Field(default=None, max_length=64,
+                                   description="The command that caused it (play_now, stop)")
+    alert_id: str | None = Field(default=None, max_length=64, description="The alert of a play_now item")
 
 
 class AckStatus(StrEnum):
@@ -507,16 +514,26 @@ class Ack(_Model):
     type: Literal["ack"] = "ack"
     protocol: Literal[1] = 1
     node_id: NodeId
-    command_id: str
+    command_id: str = Field(min_length=1, max_length=64, description="The id of the command answered")
     status: AckStatus
     at: Timestamp
-    error: str | None = None
-    data: dict[str, Any] = Field(default_factory=dict)
+    error: str | None = Field(default=None, max_length=500, description="Why, when status is not ok")
+    data: dict[str, Any] = Field(default_factory=dict, max_length=MAX_ACK_DATA_KEYS,
+                                 description=f"Result of the command; at most {MAX_ACK_DATA_KEYS} members and "
+                                             f"{MAX_ACK_DATA_BYTES} bytes as JSON")
 
     @field_validator("data", mode="before")
     @classmethod
     def _datawithout_nulls(cls, data: Any) -> Any:
         return without_nulls(data)
+
+    @field_validator("data")
+    @classmethod
+    def _data_small(cls, data: dict[str, Any]) -> dict[str, Any]:
+        size = len(json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+        if size > MAX_ACK_DATA_BYTES:
+            raise ValueError(f"{size} bytes as JSON, over {MAX_ACK_DATA_BYTES}")
+        return data
 
 
 #: Payload model per topic leaf.

@@ -347,7 +347,7 @@ def test_upload_api_runs_the_chain(api, service, tmp_path):
      ("truncated", "upload_corrupt", "bị hỏng hoặc không đầy đủ"),
      ("empty", "upload_empty", "rỗng")],
 )
-def test_upload_api_refuses_bad_files_and_stores_nothing(api, service, tmp_path, kind, code, words):
+def test_upload_api_refuses_bad_files_and_stores_nothing(api, client, service, tmp_path, kind, code, words):
     good = make_recording(tmp_path, "mp3", 4)
     payload = {"text": "Đây là văn bản, không phải âm thanh.".encode() * 50, "truncated": good[: len(good) // 2],
                "empty": b""}[kind]
@@ -356,7 +356,12 @@ def test_upload_api_refuses_bad_files_and_stores_nothing(api, service, tmp_path,
                                                        "title": "Tin"}, content_type="multipart/form-data")
     assert r.status_code == 400 and r.json["error"]["code"] == code, r.json
     assert words in r.json["error"]["message"] and "“tin.mp3”" in r.json["error"]["message"]
-    assert r.json["error"]["message_en"] and r.json["error"]["field"] == "file"
+    assert r.json["error"]["field"] == "file"
+    # the same refusal in English when the client asks for it (one error shape, the request's language)
+    vi = r.json["error"]["message"]
+    r = client.post("/api/v1/announcements/upload", data={"file": (io.BytesIO(payload), "tin.mp3"), "title": "Tin"},
+                    content_type="multipart/form-data", headers={**api.headers, "Accept-Language": "en"})
+    assert r.json["error"]["code"] == code and r.json["error"]["message"] not in ("", vi), r.json
     assert counts(service) == before, "nothing stored"
 
 

@@ -118,7 +118,7 @@ def test_from_an_approved_announcement_only(api, ward, client):
     leader = token_for(client, "lanh-dao")
     r = client.post("/api/v1/emergencies", headers=leader,
                     json={"title": "Lũ", "announcement_id": ann["id"], "zones": ["to-3"]})
-    assert r.status_code == 400 and r.json["error"]["code"] == "not_approved"
+    assert r.status_code == 409 and r.json["error"]["code"] == "not_approved"
     assert api.post(f"/api/v1/announcements/{ann['id']}/approve").status_code == 200
     r = client.post("/api/v1/emergencies", headers=leader,
                     json={"title": "Lũ", "announcement_id": ann["id"], "zones": ["to-3"]})
@@ -184,7 +184,7 @@ def test_bad_requests_are_refused_with_a_clear_code_and_nothing_sent(api, ward, 
 def test_zone_without_loudspeakers_is_refused(api, ward):
     assert api.post("/api/v1/zones", json={"code": "to-9", "name": "Tổ 9"}).status_code == 201
     r = send(api, zones=["to-9"])
-    assert r.status_code == 400 and r.json["error"]["code"] == "emergency_no_nodes"
+    assert r.status_code == 404 and r.json["error"]["code"] == "emergency_no_nodes"
 
 
 def test_web_form_error_is_vietnamese_and_keeps_the_input(client, ward):

@@ -274,7 +274,7 @@ def test_play_now_only_approved_announcements(ward, api, service):
     draft = api.post("/api/v1/announcements", json={"title": "Nháp", "text": "Thông báo nháp."}).json
     r = api.post("/api/v1/fleet/commands", json={"name": "play_now", "args": {"announcement_id": draft["id"]},
                                                  "node_ids": ["loa-01"]})
-    assert r.status_code == 400 and r.json["error"]["code"] == "not_approved"
+    assert r.status_code == 409 and r.json["error"]["code"] == "not_approved"
     ann = api.post("/api/v1/announcements", json={"title": "Lịch tiêm", "text": "Mời bà con đi tiêm phòng.",
                                                   "approve": True}).json
     assert ann["status"] == "ready"

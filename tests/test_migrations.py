@@ -402,9 +402,10 @@ def test_a_panel_restart_on_postgresql_keeps_schedules_and_the_scheduler_job(pg_
 
 # ------------------------------------------------------------------------------ PostgreSQL enforces lengths
 @pytest.mark.both_backends
-def test_overlong_strings_from_a_node_are_stored_on_both_backends(api, service, db_backend):
-    """SQLite ignores VARCHAR lengths, PostgreSQL refuses the row: what a node sends unbounded (a firmware name,
-    an item id, an ack's error) is cut to the column, never lost on PostgreSQL alone."""
+def test_overlong_strings_from_a_node_never_break_ingest_on_either_backend(api, service, db_backend):
+    """SQLite ignores VARCHAR lengths, PostgreSQL refuses the row: a node's over-long field (a firmware name, an
+    item id, an ack's error) is over the protocol's bounds, so that message is dropped and counted alone (issue
+    13) — on both backends the good messages of the same batch are stored."""
     import json
 
     from broadcaster.models import CommandRecord, Node, NodeEvent
@@ -414,15 +415,20 @@ def test_overlong_strings_from_a_node_are_stored_on_both_backends(api, service, 
     assert api.post("/api/v1/nodes", json={"node_id": "loa-01", "zone": "to-3"}).status_code == 201
     topics, now = service.topics, proto.format_ts(datetime.now(UTC))
     cmd = service.send_command("loa-01", "ping")
+    status = {"type": "status", "protocol": 1, "node_id": "loa-01", "state": "online", "session": 1}
+    event = {"type": "event", "protocol": 1, "node_id": "loa-01", "at": now, "event": "playback_failed"}
+    ack = {"type": "ack", "protocol": 1, "node_id": "loa-01", "command_id": cmd.id, "status": "error", "at": now}
+    dropped = sum(service.ingest_dropped.values())
     service.ingest_batch([
-        (topics.status("loa-01"), json.dumps({"type": "status", "protocol": 1, "node_id": "loa-01", "state": "online",
-                                              "session": 1, "firmware": "f" * 300}).encode()),
-        (topics.events("loa-01"), json.dumps({"type": "event", "protocol": 1, "node_id": "loa-01", "seq": 1, "at": now,
-                                              "event": "playback_failed", "item_id": "i" * 300}).encode()),
-        (topics.ack("loa-01"), json.dumps({"type": "ack", "protocol": 1, "node_id": "loa-01", "command_id": cmd.id,
-                                           "status": "error", "at": now, "error": "e" * 2000}).encode()),
+        (topics.status("loa-01"), json.dumps({**status, "firmware": "f" * 300}).encode()),
+        (topics.events("loa-01"), json.dumps({**event, "seq": 1, "item_id": "i" * 300}).encode()),
+        (topics.ack("loa-01"), json.dumps({**ack, "error": "e" * 2000}).encode()),
+        (topics.status("loa-01"), json.dumps({**status, "firmware": "f" * 100}).encode()),
+        (topics.events("loa-01"), json.dumps({**event, "seq": 2, "item_id": "i" * 128}).encode()),
+        (topics.ack("loa-01"), json.dumps({**ack, "error": "e" * 500}).encode()),
     ])
+    assert sum(service.ingest_dropped.values()) - dropped == 3
     with service.db.session() as s:
         assert s.scalar(select(Node.firmware).where(Node.node_id == "loa-01")) == "f" * 100
-        assert s.scalar(select(NodeEvent.item_id)) == "i" * 128
+        assert list(s.scalars(select(NodeEvent.item_id))) == ["i" * 128]
         assert s.scalar(select(CommandRecord.error).where(CommandRecord.id == cmd.id)) == "e" * 500

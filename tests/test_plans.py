@@ -54,3 +54,22 @@ MOMENTS = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 
 @given(st.integers(min_value=0, max_value=2**62), MOMENTS)
 def test_versions_strictly_increase(previous, now):
     assert next_version(previous, now) > previous
+
+
+def test_an_overfull_plan_keeps_its_earliest_items_within_what_a_node_and_the_broker_accept(service):
+    """2,400 airings in 48 h (a programme of 50 bulletins every hour) would be ~900 KB: the broker's packet limit
+    would drop the panel's own connection. The plan keeps its earliest items and ends its window where it stops."""
+    import json
+
+    from devices.protocol import MAX_PAYLOAD_BYTES
+
+    items = [item(NOW + timedelta(minutes=1 + i), i % 50 + 1) for i in range(2400)]
+    wire = service._signed_plan("loa-01", items, 5, NOW, None)  # noqa: SLF001
+    plan = json.loads(wire)
+    kept = len(plan["items"])
+    assert len(wire) <= MAX_PAYLOAD_BYTES and 0 < kept < 2400
+    assert plan["items"] == items[:kept]
+    assert parse_ts(plan["valid_until"]) == parse_ts(items[kept]["start"])
+    Plan.model_validate(plan)  # what a node checks
+    small = json.loads(service._signed_plan("loa-01", items[:3], 5, NOW, None))  # noqa: SLF001
+    assert len(small["items"]) == 3 and parse_ts(small["valid_until"]) == NOW + service.horizon

@@ -319,9 +319,9 @@ def test_a_file_that_is_not_the_approved_one_never_plays(ward, service):
     assert plan_items(service) == []
     r = leader.post("/api/v1/fleet/commands", json={"name": "play_now", "zone": "to-3",
                                                     "args": {"announcement_id": ann["id"]}})
-    assert r.status_code == 400 and r.json["error"]["code"] == "not_approved"
+    assert r.status_code == 409 and r.json["error"]["code"] == "not_approved"
     r = leader.post("/api/v1/emergencies", json={"title": "x", "announcement_id": ann["id"], "zones": ["to-3"]})
-    assert r.status_code == 400 and r.json["error"]["code"] == "not_approved"
+    assert r.status_code == 409 and r.json["error"]["code"] == "not_approved"
     assert published_commands(service) == [] and count(service, Alert) == 0
 
 

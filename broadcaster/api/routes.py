@@ -5,14 +5,15 @@ One error shape everywhere: ``{"error": {"code": "...", "message": "...", "field
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from functools import wraps
-from typing import Any
 
 from flask import Blueprint, current_app, g, jsonify, request, send_file
 from pydantic import ValidationError
 
 from broadcaster import policy, tenancy
+from broadcaster.api import contract
 from broadcaster.api.schemas import (
     AbbreviationIn,
     AnnouncementIn,
@@ -35,37 +36,31 @@ def svc():
 
 
 def err(code: str, message: str, status: int, field: str | None = None):
-    body: dict[str, Any] = {"code": code, "message": message}
-    if field:
-        body["field"] = field
-    return jsonify({"error": body}), status
+    """The one error shape (broadcaster/api/contract.py): the message in the request's language."""
+    return contract.error_response(code, message, status, field)
 
 
 @bp.errorhandler(ServiceError)
 def _service_error(exc: ServiceError):
-    return err(exc.code, exc.message, exc.status, exc.field)
+    return contract.service_error_response(exc)
 
 
-@bp.errorhandler(404)
-def _not_found(_exc):
-    return err("not_found", "no such resource", 404)
-
-
-@bp.errorhandler(405)
-def _not_allowed(_exc):
-    return err("method_not_allowed", "method not allowed", 405)
+@bp.before_request
+def _check_query() -> None:
+    contract.check_query()  # documented query parameters must fit their schema (400 otherwise)
 
 
 def body(model):
+    """The request body as ``model``: a JSON object, no strings a database cannot store, every field checked
+    (400 ``invalid_field`` naming each field at fault)."""
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
         raise ServiceError("invalid_json", "request body must be a JSON object")
-    try:
-        return model.model_validate(data)
+    data = contract.clean_json(data)
+    try:  # JSON mode: strict types, dates as ISO strings
+        return model.model_validate_json(json.dumps(data))
     except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(p) for p in first.get("loc", ()))
-        raise ServiceError("invalid_field", f"{loc}: {first.get('msg')}", loc or None) from exc
+        raise contract.invalid(exc, model) from exc
 
 
 def token_required(action: policy.Action | str | None = None):
@@ -207,12 +202,9 @@ def openapi():
 
 @bp.post("/auth/token")
 def login_token():
-    data = body(LoginIn)
-    user = svc().authenticate(data.username, data.password)
-    if user is None:
-        return err("invalid_credentials", "wrong username or password", 401)
-    token = svc().issue_api_token(user)
-    return jsonify({"token": token, "username": user.username, "role": user.role}), 201
+    from broadcaster.api.routes_auth import login_for_token  # a new token per login, audited, rate-limited
+
+    return login_for_token(body(LoginIn))
 
 
 @bp.get("/panel-key")
@@ -283,30 +275,6 @@ def delete_node(node_id: str):
     return "", 204
 
 
-def _node_paths() -> dict[str, Any]:
-    from broadcaster.api import openapi as doc
-
-    op = doc._op("Delete a node (admin): the broker refuses its token and closes its session at once; its "  # noqa: SLF001
-                 "retained plan is cleared; its history stays", params=[doc._path("node_id")], ok=204)  # noqa: SLF001
-    responses = op["responses"]
-    del responses["204"]["content"]
-    responses["204"]["description"] = "Deleted"
-    responses["404"] = {"description": "No such node", "content": {"application/json": {"schema": doc.ERROR}}}
-    responses["503"] = {"description": "The broker did not confirm; nothing was deleted",
-                        "content": {"application/json": {"schema": doc.ERROR}}}
-    return {"/nodes/{node_id}": {"delete": op}}
-
-
-def _register_node_paths() -> None:
-    from broadcaster.api import openapi as doc
-
-    if _node_paths not in doc.EXTRA_PATHS:
-        doc.EXTRA_PATHS.append(_node_paths)
-
-
-_register_node_paths()
-
-
 @bp.get("/nodes/<node_id>/commands")
 @token_required()
 def list_commands(node_id: str):
@@ -321,6 +289,7 @@ def send_command(node_id: str):
     from broadcaster import fleet  # the one command path: validated arguments, the release policy
 
     data = body(CommandIn)
+    fleet.validate_args(data.name, data.args, json=True)  # JSON: "50" is not the number 50
     if svc().get_node(node_id, g.scope) is None:
         return err("not_found", f"no node {node_id!r}", 404)
     (record,) = fleet.send(svc(), data.name, data.args, node_ids=[node_id], user=g.api_user)

@@ -10,7 +10,8 @@ from pydantic import Field
 
 from broadcaster import audio_settings as aset
 from broadcaster import policy
-from broadcaster.api import openapi
+from broadcaster.api import contract, openapi
+from broadcaster.api import responses as out
 from broadcaster.api.routes import announcement_json, body, bp, err, svc, token_required
 from broadcaster.api.schemas import AudioOptionsIn, _In
 
@@ -31,7 +32,8 @@ class AudioSettingsIn(_In):
 
 class CleanupIn(_In):
     dry_run: bool = Field(default=True, description="Only report what would be deleted")
-    min_age_hours: float = Field(default=24, ge=0, description="Keep files younger than this")
+    min_age_hours: float = Field(default=24, ge=0, le=87_600, description="Keep files younger than this (at most "
+                                 "ten years)")
 
 
 def settings_json() -> dict[str, Any]:
@@ -71,16 +73,9 @@ def put_audio_options(announcement_id: int):
     return jsonify(announcement_json(aset.set_options(svc(), announcement_id, data, g.api_user)))
 
 
-@bp.errorhandler(413)
-def _too_large(_exc):
-    """A body over the server's MAX_CONTENT_LENGTH never reaches a view: answer in the API's error shape."""
-    return jsonify({"error": {"code": "upload_too_large", "message": "Tệp quá lớn, máy chủ không nhận",
-                              "message_en": "the request body is larger than the server accepts"}}), 413
-
-
 def _upload_error(exc: aset.UploadRefused):
-    return jsonify({"error": {"code": exc.code, "message": exc.message_vi, "message_en": exc.message_en,
-                              "field": "file"}}), exc.status
+    message = exc.message_en if contract.api_locale() == "en" else exc.message_vi
+    return contract.error_response(exc.code, message, exc.status, "file")
 
 
 @bp.post("/announcements/upload")
@@ -112,33 +107,38 @@ def media_cleanup():
 
 
 def _paths() -> dict[str, Any]:
-    op, path = openapi._op, openapi._path
-    upload = op("Create an announcement from a recording (mp3, wav, m4a, ogg, webm; validated by decoding). "
-                "A refused file answers {error: {code: upload_<reason>, message (Vietnamese), message_en}} and "
-                "nothing is stored", ok=201)
+    op, path = openapi._op, openapi._path  # noqa: SLF001
+    upload = op("Create an announcement from a recording (mp3, wav, m4a, ogg, webm; validated by decoding, "
+                "bounded in size, length and concurrent decodes). A refused file answers {error: {code: "
+                "upload_<reason>, message, field: file}} and nothing is stored; 503 busy when too many files are "
+                "being decoded (Retry-After)", ok=201, response=out.Announcement, errors=(503,))
     upload["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": {
         "type": "object", "required": ["file", "title"],
         "properties": {
-            "file": {"type": "string", "format": "binary"}, "title": {"type": "string"},
-            "text": {"type": "string"}, "repeat": {"type": "integer"}, "gap_ms": {"type": "integer"},
+            "file": {"type": "string", "format": "binary"},
+            "title": {"type": "string", "minLength": 1, "maxLength": 300},
+            "text": {"type": "string", "maxLength": 5000}, "repeat": {"type": "integer", "minimum": 1, "maximum": 10},
+            "gap_ms": {"type": "integer", "minimum": 0, "maximum": 60000},
             "intro_chime": {"type": "boolean"}, "outro_chime": {"type": "boolean"},
         }}}}}  # fmt: skip
-    upload["responses"]["413"] = {"description": "File too large", "content": {
-        "application/json": {"schema": openapi.ERROR}}}
+    aid = [path("announcement_id", "integer")]
     return {
         "/audio-settings": {
             "get": op("The ward's audio defaults (engine order, voice, speed, loudness target, bitrate, lead-in, "
-                      "chimes) and the allowed choices"),
-            "put": op("Change the ward's audio defaults (leader/admin)", body=AudioSettingsIn),
+                      "chimes) and the allowed choices", response=out.AudioSettings),
+            "put": op("Change the ward's audio defaults (leader/admin)", body=AudioSettingsIn,
+                      response=out.AudioSettings),
         },
         "/announcements/{announcement_id}/audio-options": {
             "put": op("Set an announcement's audio overrides and render again (nothing is rendered when the "
-                      "cache key is unchanged)", body=AudioOptionsIn, params=[path("announcement_id", "integer")]),
+                      "cache key is unchanged)", body=AudioOptionsIn, params=aid, response=out.Announcement,
+                      errors=(409, 503)),
         },
         "/announcements/upload": {"post": upload},
         "/media/cleanup": {
             "post": op("Delete media nothing references (admin); media in any plan, announcement or alert is "
-                       "never deleted", body=CleanupIn),
+                       "never deleted; the body is optional", body=CleanupIn, body_required=False,
+                       response=out.CleanupReport),
         },
     }
 

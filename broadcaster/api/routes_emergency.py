@@ -2,36 +2,48 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from flask import g, jsonify, request
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from broadcaster import emergency, policy, scheduling, tenancy
 from broadcaster.api import openapi
+from broadcaster.api import responses as out
 from broadcaster.api.routes import body, bp, err, local_iso, svc, token_required, ts
-from broadcaster.api.schemas import _In
+from broadcaster.api.schemas import Id, ZoneRef, _In, text
 
 
 class EmergencyIn(_In):
-    title: str = Field(max_length=300, description="Short title, e.g. 'Bão số 3 đổ bộ'")
-    text: str | None = Field(default=None, description="Text to speak now (drills get the spoken drill notice); "
-                             "or give announcement_id")
-    announcement_id: int | None = Field(default=None, description="An approved announcement with audio")
-    zones: list[str | int] = Field(default_factory=list, description="Zone codes or ids; or all_zones")
+    """Exactly one source (text or announcement_id) and at least one target (zones, all_zones or wards)."""
+
+    model_config = ConfigDict(json_schema_extra={
+        "oneOf": [{"required": ["text"], "properties": {"text": {"type": "string"}}},
+                  {"required": ["announcement_id"], "properties": {"announcement_id": {"type": "integer"}}}],
+        "anyOf": [{"required": ["zones"], "properties": {"zones": {"minItems": 1}}},
+                  {"required": ["all_zones"], "properties": {"all_zones": {"const": True}}},
+                  {"required": ["wards"], "properties": {"wards": {"minItems": 1}}}],
+    })
+    title: str = text(300, "title_required", "title_too_long", description="Short title, e.g. 'Bão số 3 đổ bộ'")
+    text: str | None = text(5000, "emergency_source_required", "text_too_long", default=None,
+                            description="Text to speak now (drills get the spoken drill notice); or give "
+                            "announcement_id")
+    announcement_id: Id | None = Field(default=None, description="An approved announcement with audio")
+    zones: list[ZoneRef] = Field(default_factory=list, max_length=500, description="Zone codes or ids; or all_zones")
     all_zones: bool = Field(default=False, description="Every loudspeaker of the panel")
     repeat: int = Field(default=1, ge=1, le=emergency.MAX_REPEAT, description="Times to play")
     gap_ms: int = Field(default=3000, ge=0, le=emergency.MAX_GAP_MS, description="Silence between repeats")
     volume: int | None = Field(default=None, ge=0, le=100, description="Volume for this alert only")
     drill: bool = Field(default=False, description="A drill: labelled as such everywhere, listed apart")
-    wards: list[str] = Field(default_factory=list, description="Province alert (province roles): every "
+    wards: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=500,
+                                                             description="Province alert (province roles): every "
                              "loudspeaker of these wards (codes); released by a second province-level person")
 
 
 class TwoPersonIn(_In):
     two_person: bool = Field(description="Emergencies and drills need a second leader/admin to release and to "
                              "cancel them (on by default; switching it off is audited)")
-    ward: str = Field(default="", description="Ward name ('' = the default for every ward)")
+    ward: str = Field(default="", max_length=64, description="Ward code ('' = the default for every ward)")
 
 
 def alert_json(alert, with_deliveries: bool = True) -> dict[str, Any]:
@@ -155,26 +167,31 @@ def _paths() -> dict[str, Any]:
         "/emergencies": {
             "post": op("Emergency broadcast ('phát ngay') or drill to zones or all nodes: sent at once as signed "
                        "play_now commands, or waiting for a second leader/admin when two-person release is on "
-                       "(status pending_release)", body=EmergencyIn, ok=201),
+                       "(status pending_release)", body=EmergencyIn, ok=201, response=out.AlertDetail,
+                       errors=(409, 503)),
             "get": op("Live emergencies, newest first; ?drill=true lists drills instead (never mixed)",
-                      params=[query("drill", "boolean")], response="array"),
+                      params=[query("drill", "boolean"), query("ward")], response=list[out.Alert]),
         },
         "/emergencies/{alert_id}": {
             "get": op("One emergency with per-node deliveries (pending/acked/started/finished/stopped/failed/"
-                      "timeout) and their summary", params=alert_id),
+                      "timeout) and their summary", params=alert_id, response=out.AlertDetail),
         },
         "/emergencies/{alert_id}/release": {
-            "post": op("Release a pending emergency (leader/admin other than its creator)", params=alert_id),
+            "post": op("Release a pending emergency (leader/admin other than its creator)", params=alert_id,
+                       response=out.AlertDetail, errors=(409, 503)),
         },
         "/emergencies/{alert_id}/cancel": {
             "post": op("Cancel: stop it on every node and play the pre-built cancellation (a pending one is "
                        "just discarded). With two-person release on, the first leader/admin's call answers 202 "
                        "(cancel_pending, nothing sent) and a second, different leader/admin's call sends it",
-                       params=alert_id),
+                       params=alert_id, response=out.AlertDetail, responses={202: out.AlertDetail},
+                       errors=(409, 503)),
         },
         "/emergency-settings": {
-            "get": op("Emergency settings (two-person release, cancellation text)"),
-            "post": op("Turn two-person release on or off (admin; audited)", body=TwoPersonIn),
+            "get": op("Emergency settings (two-person release, cancellation text)", params=[query("ward")],
+                      response=out.EmergencySettings),
+            "post": op("Turn two-person release on or off (admin; audited)", body=TwoPersonIn,
+                       response=out.EmergencySettings),
         },
     }
 

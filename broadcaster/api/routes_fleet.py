@@ -9,33 +9,46 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from flask import Response, g, jsonify, request
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from broadcaster import fleet
 from broadcaster.api import openapi
+from broadcaster.api import responses as out
 from broadcaster.api.routes import body, bp, err, svc, token_required, ts
-from broadcaster.api.schemas import _In
+from broadcaster.api.schemas import COMMAND_ARGS_SCHEMA, Code, _In
 
 
 class NodeUpdateIn(_In):
+    """lat and lon come together (both numbers, or both null / absent)."""
+
+    model_config = ConfigDict(json_schema_extra={"dependentRequired": {"lat": ["lon"], "lon": ["lat"]}, "anyOf": [
+        {"properties": {"lat": {"type": "number"}, "lon": {"type": "number"}}},
+        {"properties": {"lat": {"type": "null"}, "lon": {"type": "null"}}}]})
     name: str | None = Field(default=None, max_length=200)
-    zone: str | None = Field(default=None, description="Zone code ('' = none)")
+    zone: str | None = Field(default=None, max_length=64, description="Zone code ('' = none)")
     ward: str | None = Field(default=None, max_length=200)
     lat: float | None = Field(default=None, ge=-90, le=90)
     lon: float | None = Field(default=None, ge=-180, le=180)
     address: str | None = Field(default=None, max_length=300)
     hardware: str | None = Field(default=None, max_length=100)
-    language: str | None = Field(default=None, max_length=35, description="BCP 47 tag, e.g. vi, vi-x-tay")
+    language: str | None = Field(default=None, max_length=35, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$",
+                                 description="BCP 47 tag, e.g. vi, vi-x-tay")
 
 
 class FleetCommandIn(_In):
+    """At least one target: node ids, a zone or a ward; the arguments of the command named."""
+
+    model_config = ConfigDict(json_schema_extra={**COMMAND_ARGS_SCHEMA, "anyOf": [
+        {"required": ["node_ids"], "properties": {"node_ids": {"minItems": 1}}},
+        {"required": ["zone"], "properties": {"zone": {"type": "string", "minLength": 1}}},
+        {"required": ["ward"], "properties": {"ward": {"type": "string", "minLength": 1}}}]})
     name: Literal["set_volume", "stop", "play_now", "reboot", "resync", "ping"]
     args: dict[str, Any] = Field(default_factory=dict, description=(
         "set_volume {volume 0–100}; stop {alert_id?}; play_now {announcement_id (approved), repeat 1–10, "
         "gap_ms, volume?, priority normal|priority|emergency}; reboot, resync, ping: none"))
-    node_ids: list[str] = Field(default_factory=list, description="Target nodes; or zone / ward")
-    zone: str | None = Field(default=None, description="Every node of this zone (code)")
-    ward: str | None = Field(default=None, description="Every node of this ward")
+    node_ids: list[Code] = Field(default_factory=list, max_length=10_000, description="Target nodes; or zone / ward")
+    zone: str | None = Field(default=None, max_length=64, description="Every node of this zone (code)")
+    ward: str | None = Field(default=None, max_length=64, description="Every node of this ward")
 
 
 def _flag(name: str) -> bool | None:
@@ -139,6 +152,7 @@ def fleet_commands():
 @token_required()
 def fleet_send_command():
     data = body(FleetCommandIn)
+    fleet.validate_args(data.name, data.args, json=True)  # JSON: "50" is not the number 50
     records = fleet.send(svc(), data.name, data.args, node_ids=data.node_ids, zone=data.zone, ward=data.ward,
                          user=g.api_user)
     return jsonify([fleet.command_json(c) for c in records]), 202
@@ -153,8 +167,15 @@ def report_compliance():
 def _compliance() -> dict[str, Any]:
     service = svc()
     today = service.local(datetime.now(UTC)).date()
-    last = fleet.parse_day(request.args.get("to"), "to", today)
-    first = fleet.parse_day(request.args.get("from"), "from", last - timedelta(days=6))
+    # a week by default: the one ending on ``to`` (today), or, given only ``from``, the one starting then
+    if request.args.get("to") or not request.args.get("from"):
+        last = fleet.parse_day(request.args.get("to"), "to", today)
+        first = fleet.parse_day(request.args.get("from"), "from", last - timedelta(days=6))
+    else:
+        first = fleet.parse_day(request.args.get("from"), "from", today)
+        last = first + timedelta(days=6)
+    first, last = min(first, last), max(first, last)  # the same period, whichever way round it was given
+    first = max(first, last - timedelta(days=366))  # at most a year: the last one of the range (see from/to)
     return fleet.compliance(service, first, last, zone=request.args.get("zone") or None,
                             schedule_id=request.args.get("schedule_id", type=int), scope=g.scope)
 
@@ -181,42 +202,58 @@ def report_monthly_csv():
 
 def _paths() -> dict[str, Any]:
     op, path, query = openapi._op, openapi._path, openapi._query  # noqa: SLF001
-    filters = [query("ward"), query("zone"), query("presence"), query("drifting", "boolean"), query("q")]
-    period = [query("from"), query("to"), query("zone"), query("schedule_id", "integer")]
-    csv_ok = {"200": {"description": "CSV (UTF-8 with BOM)", "content": {"text/csv": {}}}}
+    filters = [query("ward"), query("zone"), query("presence", enum=["online", "offline", "unknown", "alert", "true",
+                                                                        "false", "1", "0"]),
+               query("drifting", "boolean"), query("q")]
+    period = [query("from", format="date", pattern=openapi.YEARS), query("to", format="date", pattern=openapi.YEARS),
+              query("zone"), query("schedule_id", "integer"), query("ward")]
+    month = [query("month", pattern=openapi.MONTH, code="invalid_month"), query("ward")]
+    node = [path("node_id")]
     return {
         "/fleet/nodes": {"get": op("Fleet with debounced presence, offline alerts, clock offset, signal, storage; "
                                    "filters ward, zone, presence (online|offline|unknown|alert), drifting, q",
-                                   params=filters)},
+                                   params=filters, response=out.Fleet)},
         "/fleet/map": {"get": op("Map markers (nodes with GPS) coloured by status", params=filters,
-                                 response="array")},
+                                 response=list[out.Marker])},
         "/fleet/nodes/{node_id}": {
-            "get": op("One node: registry, presence, plan, last events, command history", params=[path("node_id")]),
-            "patch": op("Edit a node's registry fields (admin)", body=NodeUpdateIn, params=[path("node_id")]),
+            "get": op("One node: registry, presence, plan, last events, command history", params=node,
+                      response=out.FleetNodeDetail),
+            "patch": op("Edit a node's registry fields (admin)", body=NodeUpdateIn, params=node,
+                        response=out.FleetNode),
         },
         "/fleet/registry.csv": {
-            "get": {"summary": "Export the registry as CSV", "responses": csv_ok},
-            "post": op("Import nodes from CSV (admin): upsert by node_id, all or nothing (400 lists every bad "
-                       "row), new nodes' tokens returned once; ?dry_run=1 only checks", ok=201,
-                       params=[query("dry_run", "boolean")]),
+            "get": op("Export the registry as CSV (UTF-8 with BOM; formula-like cells neutralised)",
+                      media="text/csv", ok_text="CSV", params=[query("ward")]),
+            "post": op("Import nodes from CSV (admin): body text/csv or multipart 'file'; upsert by node_id, all or "
+                       "nothing (400 import_refused lists every bad row in 'errors'), new nodes' tokens returned "
+                       "once; ?dry_run=1 only checks (200)", ok=201, params=[query("dry_run", "boolean")],
+                       response=out.ImportResult, responses={200: out.ImportResult}, errors=(415, 503),
+                       raw_body={"text/csv": {"schema": {"type": "string", "maxLength": 10_000_000}},
+                                 "multipart/form-data": {"schema": {"type": "object", "required": ["file"],
+                                                         "properties": {"file": {"type": "string",
+                                                                                 "format": "binary"}}}}}),
         },
         "/fleet/commands": {
             "get": op("Command history with status pending | ok | error | rejected | timed_out",
-                      params=[query("node_id"), query("status"), query("limit", "integer")], response="array"),
+                      params=[query("node_id"), query("status"), query("limit", "integer", minimum=0, maximum=1000),
+                              query("ward")],
+                      response=list[out.Command]),
             "post": op("Send a command to nodes, a zone or a ward (volume, stop, play_now of an approved "
-                       "announcement, reboot (admin), resync, ping)", body=FleetCommandIn, ok=202,
-                       response="array"),
+                       "announcement, reboot (admin), resync, ping); args are checked against the command's own "
+                       "schema", body=FleetCommandIn, ok=202, response=list[out.Command], errors=(409, 503)),
         },
         "/reports/compliance": {"get": op("Proof of play: planned vs played per day, zone and bulletin, "
-                                          "compliance %", params=period)},
-        "/reports/compliance.csv": {"get": {"summary": "The compliance report as CSV", "parameters": period,
-                                            "responses": csv_ok}},
+                                          "compliance %", params=period, response=out.Compliance)},
+        "/reports/compliance.csv": {"get": op("The compliance report as CSV", params=period, media="text/csv",
+                                              ok_text="CSV")},
         "/reports/monthly": {"get": op("Monthly province statistics: bulletins, airings, minutes, emergencies, "
-                                       "success rate", params=[query("month")])},
-        "/reports/monthly.csv": {"get": {"summary": "Monthly statistics as CSV", "parameters": [query("month")],
-                                         "responses": csv_ok}},
+                                       "success rate", params=month, response=out.Monthly)},
+        "/reports/monthly.csv": {"get": op("Monthly statistics as CSV", params=month, media="text/csv",
+                                           ok_text="CSV")},
     }
 
 
 openapi.EXTRA_PATHS.append(_paths)
-openapi.EXTRA_MODELS.extend([NodeUpdateIn, FleetCommandIn])
+openapi.EXTRA_MODELS.extend([NodeUpdateIn, FleetCommandIn, fleet.NoArgsIn, fleet.StopIn, fleet.SetVolumeIn,
+                             fleet.PlayNowIn])
+openapi.NULL_MEANS_DEFAULT.update({"NoArgsIn", "StopIn", "SetVolumeIn", "PlayNowIn"})

@@ -4,53 +4,82 @@ approval of announcements and the audit log. Logic lives in broadcaster/scheduli
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from flask import g, jsonify, request
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from broadcaster import approval, scheduling, tenancy
 from broadcaster.api import openapi
+from broadcaster.api import responses as out
 from broadcaster.api.routes import announcement_json, body, bp, err, schedule_json, svc, token_required, ts
-from broadcaster.api.schemas import _In
+from broadcaster.api.schemas import Code, Id, ZoneRef, _In, codes, text
 from broadcaster.services import ServiceError
 from schedules.timeutil import TimeParseError, parse_local
+
+TIME = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+#: An instant: RFC 3339 with its offset, or a local wall-clock time without one (the ward's time zone).
+WHEN: dict[str, Any] = {"anyOf": [
+    {"type": "string", "format": "date-time"},
+    {"type": "string", "pattern": r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])T([01][0-9]|2[0-3]):[0-5][0-9]"
+                                  r"(:[0-5][0-9])?$"},
+    {"type": "null"}]}
 
 
 class RecurrenceIn(_In):
     kind: Literal["once", "daily", "weekdays", "weekly", "monthly", "hourly"]
-    start_date: str = Field(description="Local date YYYY-MM-DD of the first day")
-    times: list[str] = Field(default_factory=list, description="Local times 'HH:MM' (hourly: the minute of the "
-                             "first, e.g. ['07:00'])")
-    until: str | None = Field(default=None, description="Last local date (inclusive)")
-    weekdays: list[int | str] = Field(default_factory=list, description="0 = Monday … 6 = Sunday, or mon…sun")
-    month_days: list[int] = Field(default_factory=list, description="monthly: 1…31, -1 = last day")
-    interval: int = Field(default=1, description="Every n-th day/week/month/hour")
-    hour_range: list[int] | None = Field(default=None, description="hourly: [first, last] hour, e.g. [7, 17]")
-    exdates: list[str] = Field(default_factory=list, description="Local dates that are skipped (holidays)")
+    start_date: date = Field(description="Local date YYYY-MM-DD of the first day")
+    # the service checks these (400 invalid_recurrence, naming the rule); the document states them
+    times: list[str] = Field(
+        default_factory=list, max_length=48, json_schema_extra={"minItems": 1, "items": {"pattern": TIME}},
+        description="Local times 'HH:MM' (hourly: the minute of the first, e.g. ['07:00'])")
+    until: date | None = Field(default=None, description="Last local date (inclusive)")
+    weekdays: list[Annotated[int, Field(ge=0, le=6)] | Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = (
+        Field(default_factory=list, max_length=7, description="0 = Monday … 6 = Sunday, or mon…sun"))
+    month_days: list[int] = Field(default_factory=list, max_length=62, json_schema_extra={"items": {"anyOf": [
+        {"minimum": 1, "maximum": 31}, {"minimum": -31, "maximum": -1}]}},
+        description="monthly: 1…31, -1 = last day, -2 the one before…")
+    interval: int = Field(default=1, json_schema_extra={"minimum": 1, "maximum": 1000},
+                          description="Every n-th day/week/month/hour")
+    hour_range: list[int] | None = Field(
+        default=None, json_schema_extra={"minItems": 2, "maxItems": 2, "items": {"minimum": 0, "maximum": 23}},
+        description="hourly: [first, last] hour, e.g. [7, 17] (first ≤ last)")
+    exdates: list[date] = Field(default_factory=list, max_length=366,
+                                                               description="Local dates that are skipped (holidays)")
 
 
 class ProgrammeItemIn(_In):
     kind: Literal["announcement", "stream", "silence"]
-    announcement_id: int | None = None
-    source: str | int | None = Field(default=None, description="stream: a source of the ward's list (code or id, "
+    announcement_id: Id | None = None
+    source: Code | Id | None = Field(default=None, description="stream: a source of the ward's list (code or id, "
                                      "GET /stream-sources), e.g. 'vov1'")
-    url: str | None = Field(default=None, description="stream: accepted only when it is the URL of a listed source "
-                            "(an admin keeps the list); any other URL is refused")
-    duration_ms: int | None = Field(default=None, description="stream / silence length")
-    title: str | None = None
+    url: str | None = Field(default=None, max_length=2000, description="stream: accepted only when it is the URL "
+                            "of a listed source (an admin keeps the list); any other URL is refused")
+    duration_ms: int | None = Field(default=None, ge=1, le=6 * 3600 * 1000, description="stream / silence length")
+    title: str | None = Field(default=None, max_length=300)
 
 
 class ScheduleCreateIn(_In):
-    announcement_id: int | None = Field(default=None, description="One announcement (or give items)")
-    items: list[ProgrammeItemIn] | None = Field(default=None, description="Programme: played in order")
-    zones: list[str | int] = Field(min_length=1, description="Zone codes or ids")
-    start_at: str | None = Field(default=None, description="One-off: ISO 8601; without an offset it is local "
-                                 "time (Asia/Ho_Chi_Minh), e.g. '2026-11-23T06:00:00'")
+    """Exactly one of announcement_id / items, and exactly one of start_at / recurrence / rrule."""
+
+    model_config = ConfigDict(json_schema_extra={"allOf": [
+        {"oneOf": [{"required": ["announcement_id"], "properties": {"announcement_id": {"type": "integer"}}},
+                   {"required": ["items"], "properties": {"items": {"type": "array"}}}]},
+        {"oneOf": [{"required": ["start_at"], "properties": {"start_at": {"type": "string"}}},
+                   {"required": ["recurrence"], "properties": {"recurrence": {"type": "object"}}},
+                   {"required": ["rrule"], "properties": {"rrule": {"type": "string"}}}]}]})
+    announcement_id: Id | None = Field(default=None, description="One announcement (or give items)")
+    items: list[ProgrammeItemIn] | None = Field(default=None, min_length=1, max_length=50,
+                                                description="Programme: played in order")
+    zones: list[ZoneRef] = Field(min_length=1, max_length=500, description="Zone codes or ids")
+    start_at: str | None = Field(default=None, max_length=40, json_schema_extra=WHEN, description="One-off: ISO "
+                                 "8601; without an offset it is local time (Asia/Ho_Chi_Minh), e.g. "
+                                 "'2026-11-23T06:00:00'; in the past: 409 time_in_past")
     recurrence: RecurrenceIn | None = Field(default=None, description="Recurring (computed in local time)")
-    rrule: str | None = Field(default=None, description="Recurring, as RFC 5545 text (DTSTART;TZID=…, RRULE, "
-                              "EXDATE)")
-    expires_at: str | None = Field(default=None, description="Nothing plays at or after this instant")
+    rrule: str | None = Field(default=None, max_length=4000, description="Recurring, as RFC 5545 text "
+                              "(DTSTART;TZID=…, RRULE, EXDATE)")
+    expires_at: str | None = Field(default=None, max_length=40, json_schema_extra=WHEN,
+                                   description="Nothing plays at or after this instant")
     priority: Literal["normal", "priority", "emergency"] = "normal"
     on_preempt: Literal["resume", "drop"] = Field(default="resume", description="When cut by a higher level")
     repeat: int = Field(default=1, ge=1, le=10)
@@ -65,14 +94,20 @@ class ReviewIn(_In):
     comment: str = Field(default="", max_length=2000)
 
 
+class RejectIn(_In):
+    comment: str = text(2000, "comment_required", description="Why it is not approved (the officer reads it)")
+
+
 class AnnouncementEditIn(_In):
-    title: str = Field(max_length=300)
-    text: str
+    title: str = text(300, "title_required", "title_too_long")
+    text: str = text(5000, "text_required", "text_too_long")
 
 
 class QuietHoursIn(_In):
-    ward: str = Field(default="", description="Zone.ward ('' = the default of every ward)")
-    quiet_hours: str = Field(description="Local 'HH:MM-HH:MM' (e.g. '22:00-05:00') or 'off'")
+    ward: str = Field(default="", max_length=64, description="Ward code ('' = the default of every ward)")
+    quiet_hours: str = Field(pattern=r"^(off|([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-3]):[0-5][0-9])$",
+                             json_schema_extra=codes("invalid_quiet_hours"),
+                             description="Local 'HH:MM-HH:MM' (e.g. '22:00-05:00') or 'off'")
 
 
 def _time(value: str | None, field: str):
@@ -102,7 +137,7 @@ def create_schedule():
         announcement_id=data.announcement_id,
         items=[i.model_dump(exclude_none=True) for i in data.items] if data.items is not None else None,
         start_at=_time(data.start_at, "start_at"),
-        recurrence=data.recurrence.model_dump() if data.recurrence is not None else None,
+        recurrence=data.recurrence.model_dump(mode="json") if data.recurrence is not None else None,
         rrule=data.rrule,
         expires_at=_time(data.expires_at, "expires_at"),
         priority=data.priority, on_preempt=data.on_preempt, repeat=data.repeat, gap_ms=data.gap_ms,
@@ -192,7 +227,7 @@ def approve_announcement(announcement_id: int):
 @bp.post("/announcements/<int:announcement_id>/reject")
 @token_required()
 def reject_announcement(announcement_id: int):
-    data = body(ReviewIn)
+    data = body(RejectIn)
     return jsonify(announcement_json(approval.reject(svc(), announcement_id, g.api_user, data.comment)))
 
 
@@ -233,39 +268,48 @@ def audit():
 
 # -------------------------------------------------------------------------------------------- OpenAPI
 def _paths() -> dict[str, Any]:
-    op, path, query = openapi._op, openapi._path, openapi._query
+    op, path, query = openapi._op, openapi._path, openapi._query  # noqa: SLF001
     sid = [path("schedule_id", "integer")]
     aid = [path("announcement_id", "integer")]
-    conflict_409 = {"description": "Clashes with existing schedules: {error, conflicts: [{schedule_id, start, "
-                    "end, priority, relation}]}; send again with conflict 'override' or 'append'"}
     create = op("Schedule a programme to zones: once (start_at) or recurring (recurrence / rrule), with "
-                "priority, pre-emption, repeat and expiry; refused in quiet hours (except emergencies)",
-                body=ScheduleCreateIn, ok=201)
-    create["responses"]["409"] = conflict_409
+                "priority, pre-emption, repeat and expiry; refused in quiet hours (except emergencies). 409 when it "
+                "clashes with existing airings: {error, conflicts: [{schedule_id, start, end, priority, relation}]} "
+                "— send again with conflict 'override' or 'append'",
+                body=ScheduleCreateIn, ok=201, response=out.Schedule, errors=(409,))
     return {
-        "/schedules": {"get": op("List schedules", response="array"), "post": create},
-        "/schedules/{schedule_id}": {"get": op("One schedule", params=sid)},
-        "/schedules/{schedule_id}/cancel": {"post": op("Cancel a schedule", params=sid)},
+        "/schedules": {"get": op("List schedules", response=list[out.Schedule], params=[query("ward")]),
+                       "post": create},
+        "/schedules/{schedule_id}": {"get": op("One schedule", params=sid, response=out.Schedule)},
+        "/schedules/{schedule_id}/cancel": {"post": op("Cancel a schedule", params=sid, response=out.Schedule,
+                                                       errors=(409,))},
         "/timeline": {"get": op(
             "Dry-run timeline of a zone or node for local day(s): entries {start, end, item, schedule_id, "
             "priority, state, why} — the same computation as the plans",
-            params=[query("zone"), query("node"), query("date"), query("days", "integer")])},
+            params=[query("zone"), query("node"), query("date", format="date", pattern=openapi.YEARS),
+                    query("days", "integer", minimum=1, maximum=14)], response=out.Timeline)},
         "/settings/quiet-hours": {
-            "get": op("Quiet hours of a ward (local time)", params=[query("ward")]),
-            "put": op("Set a ward's quiet hours (leader/admin); republishes its nodes", body=QuietHoursIn),
+            "get": op("Quiet hours of a ward (local time)", params=[query("ward")], response=out.QuietHoursSetting),
+            "put": op("Set a ward's quiet hours (leader/admin); republishes its nodes", body=QuietHoursIn,
+                      response=out.QuietHoursSetting),
         },
-        "/approvals": {"get": op("Announcements waiting for approval", response="array")},
-        "/announcements/{announcement_id}/submit": {"post": op("Submit for approval (officer)", params=aid)},
-        "/announcements/{announcement_id}/approve": {"post": op("Approve (leader/admin)", params=aid)},
-        "/announcements/{announcement_id}/reject": {"post": op("Reject with a comment (leader/admin)", body=ReviewIn,
-                                                              params=aid)},
+        "/approvals": {"get": op("Announcements waiting for approval", response=list[out.Announcement])},
+        "/announcements/{announcement_id}/submit": {"post": op("Submit for approval (officer)", params=aid,
+                                                               response=out.Announcement, errors=(409,))},
+        "/announcements/{announcement_id}/approve": {"post": op("Approve (leader/admin); the body is optional",
+                                                                params=aid, body=ReviewIn, body_required=False,
+                                                                response=out.Announcement, errors=(409,))},
+        "/announcements/{announcement_id}/reject": {"post": op("Reject with a comment (leader/admin)", body=RejectIn,
+                                                               params=aid, response=out.Announcement,
+                                                               errors=(409,))},
         "/announcements/{announcement_id}": {"put": op("Edit the text; approved content goes back for approval",
-                                                       body=AnnouncementEditIn, params=aid)},
-        "/audit": {"get": op("Audit log: who did what, when", params=[query("limit", "integer"), query("target"),
-                                                                      query("action")], response="array")},
+                                                       body=AnnouncementEditIn, params=aid,
+                                                       response=out.Announcement, errors=(409, 503))},
+        "/audit": {"get": op("Audit log: who did what, when",
+                             params=[query("limit", "integer", minimum=1, maximum=2000), query("target"),
+                                     query("action")], response=list[out.AuditEntry])},
     }
 
 
 openapi.EXTRA_PATHS.append(_paths)
-openapi.EXTRA_MODELS.extend([ScheduleCreateIn, RecurrenceIn, ProgrammeItemIn, ReviewIn, AnnouncementEditIn,
+openapi.EXTRA_MODELS.extend([ScheduleCreateIn, RecurrenceIn, ProgrammeItemIn, ReviewIn, RejectIn, AnnouncementEditIn,
                              QuietHoursIn])

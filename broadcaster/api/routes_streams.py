@@ -10,14 +10,17 @@ from pydantic import Field
 
 from broadcaster import streams
 from broadcaster.api import openapi
+from broadcaster.api import responses as out
 from broadcaster.api.routes import body, bp, svc, token_required
-from broadcaster.api.schemas import _In
+from broadcaster.api.schemas import Code, _In, codes, text
 
 
 class StreamSourceIn(_In):
-    code: str = Field(max_length=64, description="Short code officers pick, e.g. 'vov1'")
-    name: str = Field(max_length=200, description="Name shown to officers, e.g. 'VOV1 — Thời sự'")
-    url: str = Field(max_length=2000, description="http(s) URL of the live stream")
+    code: Code = Field(description="Short code officers pick, e.g. 'vov1'", json_schema_extra=codes(
+        "invalid_source_code"))
+    name: str = text(200, "required", description="Name shown to officers, e.g. 'VOV1 — Thời sự'")
+    url: str = Field(max_length=2000, pattern=r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[!-~]*)?$",
+                     json_schema_extra=codes("invalid_stream_url"), description="http(s) URL of the live stream")
 
 
 @bp.get("/stream-sources")
@@ -45,12 +48,14 @@ def _paths() -> dict[str, Any]:
     op, path = openapi._op, openapi._path  # noqa: SLF001
     return {
         "/stream-sources": {
-            "get": op("Stream sources the ward may relay (schedules name one in a stream item)", response="array"),
-            "post": op("Add a stream source (admin)", body=StreamSourceIn, ok=201),
+            "get": op("Stream sources the ward may relay (schedules name one in a stream item)",
+                      response=list[out.StreamSource]),
+            "post": op("Add a stream source (admin)", body=StreamSourceIn, ok=201, response=out.StreamSource,
+                       errors=(409,)),
         },
         "/stream-sources/{source}": {
             "delete": op("Remove a stream source (admin): every plan relaying it is rebuilt without it",
-                         ok=204, params=[path("source")]),
+                         ok=204, ok_text="Deleted", params=[path("source")]),
         },
     }
 

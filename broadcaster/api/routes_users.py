@@ -8,40 +8,51 @@ province_admin everywhere); these routes only parse and serialise. Officers and 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from flask import g, jsonify, request
 from pydantic import Field
 
 from broadcaster import tenancy
 from broadcaster.api import openapi
+from broadcaster.api import responses as out
 from broadcaster.api.routes import body, bp, svc, token_required, ts
-from broadcaster.api.schemas import _In
+from broadcaster.api.schemas import _In, codes
 
+Role = Literal["officer", "leader", "admin", "province_leader", "province_admin"]
+USERNAME = r"^[^\s/\\?#%]{1,80}$"
+#: The password rules (PanelService._user_password) as JSON Schema; the service answers 400 weak_password.
+PASSWORD_RULES: dict[str, Any] = {"minLength": 8, "allOf": [{"pattern": "[A-Za-z]"}, {"pattern": "[^A-Za-z]"}]}
 ROLE_HELP = "officer | leader | admin (of a ward) | province_leader | province_admin (no ward)"
 
 
 class UserIn(_In):
-    username: str = Field(max_length=80, description="Login name: no spaces or / \\ ? # %")
-    password: str = Field(description="At least 8 characters, not the username")
-    role: str = Field(default="officer", description=ROLE_HELP)
+    username: str = Field(pattern=USERNAME, json_schema_extra=codes("invalid_username"),
+                          description="Login name: 1–80 characters, no spaces or / \\ ? # %")
+    password: str = Field(max_length=200, json_schema_extra=PASSWORD_RULES,
+                          description="8–200 characters with a letter (a–z) and something else, not the username")
+    role: Role = Field(default="officer", description=ROLE_HELP, json_schema_extra=codes("invalid_role"))
     ward: str | int | None = Field(default=None, description="Ward code for a ward role (a ward admin: her own, "
                                    "the default; a one-ward installation: that ward); none for province roles")
     display_name: str = Field(default="", max_length=200, description="Name shown in the panel (default: username)")
 
 
 class UserPatchIn(_In):
-    role: str | None = Field(default=None, description=ROLE_HELP + "; a ward admin gives ward roles only")
+    role: Role | None = Field(default=None, json_schema_extra=codes("invalid_role"),
+                              description=ROLE_HELP + "; a ward admin gives ward roles only")
     disabled: bool | None = Field(default=None, description="true: she cannot log in, her sessions and API token "
                                   "stop working at once; nobody disables herself")
-    password: str | None = Field(default=None, description="Reset her password (her API token is revoked)")
-    ward: str | None = Field(default=None, description="province_admin only: move a ward user to this ward")
+    password: str | None = Field(default=None, max_length=200, json_schema_extra=PASSWORD_RULES,
+                                 description="Reset her password (her API token is revoked)")
+    ward: str | None = Field(default=None, max_length=64,
+                             description="province_admin only: move a ward user to this ward")
     display_name: str | None = Field(default=None, max_length=200)
 
 
 class PasswordChangeIn(_In):
-    old_password: str = Field(description="The current password")
-    new_password: str = Field(description="At least 8 characters, not the username")
+    old_password: str = Field(max_length=200, description="The current password")
+    new_password: str = Field(max_length=200, json_schema_extra=PASSWORD_RULES,
+                              description="8–200 characters with a letter (a–z) and something else, not the username")
 
 
 def user_json(u, codes: dict[int, str] | None = None) -> dict[str, Any]:
@@ -97,19 +108,17 @@ def _paths() -> dict[str, Any]:
     patch = op("Change a user (admin of her ward, or province_admin): role, disabled, password reset. A user of "
                "another ward answers 404; a ward admin cannot give a province role or move a user to another ward "
                "(403, audited); nobody disables herself (403) or, as the last admin, demotes herself (409)",
-               body=UserPatchIn, params=[path("username")])
-    patch["responses"]["404"] = {"description": "No such user in your scope",
-                                 "content": {"application/json": {"schema": openapi.ERROR}}}
+               body=UserPatchIn, params=[path("username")], response=out.User, errors=(409,))
     create = op("Create a user (admin: in her ward, roles officer / leader / admin; province_admin: any role, any "
                 "ward). 400 invalid_role / weak_password (with field), 403 outside her ward or role, 404 unknown "
-                "ward, 409 username_taken", body=UserIn, ok=201)
+                "ward, 409 username_taken", body=UserIn, ok=201, response=out.User, errors=(409,))
     password = op("Change one's own password: 403 wrong_password when old_password is wrong, 400 weak_password",
-                  body=PasswordChangeIn)
+                  body=PasswordChangeIn, response=out.PasswordChanged)
     return {
         "/users": {
             "get": op("Users of the caller's scope (a ward admin: her ward; province roles: everyone, ?ward=CODE "
-                      "filters; officers and leaders: only themselves). Each: {username, display_name, role, "
-                      "ward, disabled, created_at}", response="array", params=[query("ward")]),
+                      "filters; officers and leaders: only themselves)", response=list[out.User],
+                      params=[query("ward")]),
             "post": create,
         },
         "/users/{username}": {"patch": patch},

@@ -9,13 +9,15 @@ from pydantic import Field
 
 from broadcaster import fleet, tenancy
 from broadcaster.api import openapi
+from broadcaster.api import responses as out
 from broadcaster.api.routes import body, bp, svc, token_required
-from broadcaster.api.schemas import _In
+from broadcaster.api.schemas import Code, _In, codes, text
 
 
 class WardIn(_In):
-    code: str = Field(max_length=64, description="Stable code, e.g. 'phuong-1' (lowercase letters, digits, - or _)")
-    name: str = Field(max_length=200, description="Display name, e.g. 'Phường Bến Thành'")
+    code: Code = Field(description="Stable code, e.g. 'phuong-1' (lowercase letters, digits, - or _)",
+                       json_schema_extra=codes("invalid_ward_code"))
+    name: str = text(200, description="Display name, e.g. 'Phường Bến Thành'")
 
 
 def ward_json(w) -> dict[str, Any]:
@@ -51,15 +53,17 @@ def report_province_csv():
 
 def _paths() -> dict[str, Any]:
     op, query = openapi._op, openapi._query  # noqa: SLF001
-    month = [query("month"), query("ward")]
+    month = [query("month", pattern=openapi.MONTH, code="invalid_month"), query("ward")]
     return {
         "/wards": {
-            "get": op("Wards the caller sees (a ward user: her own)", response="array"),
-            "post": op("Create a ward (province_admin)", body=WardIn, ok=201),
+            "get": op("Wards the caller sees (a ward user: her own)", response=list[out.Ward]),
+            "post": op("Create a ward (province_admin)", body=WardIn, ok=201, response=out.Ward, errors=(409,)),
         },
         "/reports/province": {"get": op("Monthly report per ward: airings planned, played, missed, nodes, nodes "
-                                        "online, emergencies (?month=YYYY-MM)", params=month)},
-        "/reports/province.csv": {"get": op("The same report as CSV", params=month)},
+                                        "online, emergencies (?month=YYYY-MM)", params=month,
+                                        response=out.ProvinceReport)},
+        "/reports/province.csv": {"get": op("The same report as CSV", params=month, media="text/csv",
+                                            ok_text="CSV")},
     }
 
 

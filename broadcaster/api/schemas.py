@@ -2,32 +2,57 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+#: The bounds below are the contract: the JSON Schema in the OpenAPI document is generated from these models,
+#: and the same models refuse (400) what does not fit, so what the document calls valid is what the panel takes.
+#: Strict: a number is never accepted as a string, nor "5" as a number, nor 0 as false.
+MAX_ID = 2**31 - 1
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+#: Codes of zones, wards, nodes, stream sources: what devices/protocol.py NODE_ID_RE accepts.
+CODE_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+Code = Annotated[str, Field(pattern=CODE_PATTERN, min_length=1, max_length=64)]
+#: A zone named by its code, or by its id.
+ZoneRef = Annotated[str, Field(pattern=CODE_PATTERN, min_length=1, max_length=64)] | Id
+
+
+def codes(invalid: str, too_long: str | None = None) -> dict[str, Any]:
+    """The field's own error codes (broadcaster/api/contract.py ``error_code``), as the service layer names the
+    same mistakes; published in the document as ``x-error-codes``."""
+    return {"x-error-codes": {"invalid": invalid, **({"too_long": too_long} if too_long else {})}}
+
+
+def text(max_length: int, invalid: str = "invalid_field", too_long: str | None = None, **kw: Any) -> Any:
+    """A required human text: 1…max characters with at least one that is not a space."""
+    return Field(min_length=1, max_length=max_length, pattern=r"^[^\u0000]*[^\s\u0000][^\u0000]*$",
+                 json_schema_extra=codes(invalid, too_long), **kw)
+
 
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class LoginIn(_In):
-    username: str
-    password: str
+    username: str = Field(max_length=200)
+    password: str = Field(max_length=200)
 
 
 class ZoneIn(_In):
-    code: str = Field(description="Stable code, e.g. 'to-3' (lowercase letters, digits, - or _)")
-    name: str = Field(description="Display name, e.g. 'Tổ dân phố 3'")
+    code: Code = Field(description="Stable code, e.g. 'to-3' (lowercase letters, digits, - or _)",
+                       json_schema_extra=codes("invalid_zone_code"))
+    name: str = text(200, "required", description="Display name, e.g. 'Tổ dân phố 3'")
     kind: Literal["village", "residential_group"] = "residential_group"
-    ward: str = Field(default="", description="Ward code; default: the caller's ward (province roles give it "
-                      "while there are several wards)")
+    ward: str = Field(default="", max_length=64, description="Ward code; default: the caller's ward (province "
+                      "roles give it while there are several wards)")
 
 
 class NodeIn(_In):
-    node_id: str = Field(description="[a-z0-9][a-z0-9_-]{0,63}; never '+', '#' or '/'")
-    name: str = ""
-    zone: str | int | None = Field(default=None, description="Zone code or id")
+    node_id: Code = Field(description="[a-z0-9][a-z0-9_-]{0,63}; never '+', '#' or '/'",
+                          json_schema_extra=codes("invalid_node_id"))
+    name: str = Field(default="", max_length=200)
+    zone: ZoneRef | None = Field(default=None, description="Zone code or id")
 
 
 class AudioOptionsIn(_In):
@@ -44,18 +69,19 @@ class AudioOptionsIn(_In):
 
 
 class AnnouncementIn(_In):
-    title: str = Field(max_length=300)
-    text: str = Field(description="Vietnamese text to be spoken (1–5000 characters by default)")
+    title: str = text(300, "title_required", "title_too_long")
+    text: str = text(5000, "text_required", "text_too_long", description="Vietnamese text to be spoken (1–5000 "
+                     "characters)")
     approve: bool = Field(default=False, description="Leader/admin only: approve it in the same call "
                           "(otherwise it is a draft to submit for approval)")
     audio: AudioOptionsIn | None = Field(default=None, description="Audio overrides of the ward defaults")
-    ward: str | None = Field(default=None, description="Ward code; default: the caller's ward (province roles "
-                             "give it while there are several wards)")
+    ward: str | None = Field(default=None, max_length=64, description="Ward code; default: the caller's ward "
+                             "(province roles give it while there are several wards)")
 
 
 class ScheduleIn(_In):
-    announcement_id: int
-    zones: list[str | int] = Field(min_length=1, description="Zone codes or ids")
+    announcement_id: Id
+    zones: list[ZoneRef] = Field(min_length=1, max_length=500, description="Zone codes or ids")
     start_at: str = Field(
         description="ISO 8601. Without an offset it is local time (Asia/Ho_Chi_Minh), "
         "e.g. '2026-11-23T06:00:00'; with 'Z' or '+07:00' it is absolute."
@@ -63,7 +89,22 @@ class ScheduleIn(_In):
     priority: Literal["normal", "priority", "emergency"] = "normal"
 
 
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+#: Each command's own arguments (broadcaster/fleet.py COMMAND_MODELS, registered by routes_fleet.py).
+COMMAND_ARGS_SCHEMA: dict[str, Any] = {"oneOf": [
+    {"properties": {"name": {"enum": ["ping", "resync", "reboot"]}, "args": _ref("NoArgsIn")}},
+    {"properties": {"name": {"const": "stop"}, "args": _ref("StopIn")}},
+    {"properties": {"name": {"const": "set_volume"}, "args": _ref("SetVolumeIn")}, "required": ["args"]},
+    {"properties": {"name": {"const": "play_now"}, "args": _ref("PlayNowIn")}, "required": ["args"]},
+]}
+
+
 class CommandIn(_In):
+    model_config = ConfigDict(json_schema_extra=COMMAND_ARGS_SCHEMA)
+
     name: Literal["ping", "resync", "stop", "set_volume", "reboot", "play_now"] = Field(
         description="The release policy decides who may send which (broadcaster/policy.py)")
     args: dict[str, Any] = Field(default_factory=dict)
@@ -74,5 +115,8 @@ class NormalizeIn(_In):
 
 
 class AbbreviationIn(_In):
-    abbr: str = Field(description="As written, e.g. 'KP'")
-    expansion: str = Field(description="How to read it, in words, e.g. 'khu phố'")
+    abbr: str = Field(pattern=r"^[^\s\u0000]{1,40}$", json_schema_extra=codes("invalid_abbreviation"),
+                      description="As written, e.g. 'KP' (1–40 characters, no spaces)")
+    expansion: str = Field(min_length=1, max_length=300, pattern=r"^[^0-9\u0000]*[^0-9\s\u0000][^0-9\u0000]*$",
+                           json_schema_extra=codes("invalid_expansion"),
+                           description="How to read it, in words (no digits), e.g. 'khu phố'")

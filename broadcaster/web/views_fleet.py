@@ -10,6 +10,7 @@ from flask import Response, abort, flash, g, redirect, render_template, request,
 from flask_login import current_user, login_required
 
 from broadcaster import fleet
+from broadcaster.csvsafe import credentials_csv
 from broadcaster.i18n import gettext as _
 from broadcaster.services import ServiceError
 from broadcaster.web.views import admin_required, bp, error_text, svc
@@ -104,7 +105,8 @@ def fleet_node_edit(node_id: str):
 def fleet_command():
     form = request.form
     name = form.get("name", "")
-    args = {k: form.get(k) for k in ("volume", "announcement_id", "repeat", "priority", "alert_id") if form.get(k)}
+    # Only the fields of the chosen command (the form shows them all), validated by fleet.send like the API's.
+    args = {k: form.get(k) for k in fleet.command_fields(name) if form.get(k)}
     target = form.get("target", "node")
     back = form.get("next") or url_for("views.fleet_page")
     if not back.startswith("/") or back.startswith("//"):
@@ -130,7 +132,7 @@ def fleet_import():
         result = fleet.import_csv(svc(), data, current_user, dry_run=bool(request.form.get("dry_run")))
     except fleet.ImportRefused as exc:
         return render_template("fleet_import.html", columns=fleet.CSV_COLUMNS, errors=exc.errors), 400
-    creds = "node_id,token\r\n" + "".join(f"{k},{v}\r\n" for k, v in result.credentials.items())
+    creds = credentials_csv(result.credentials)
     return render_template("fleet_import.html", columns=fleet.CSV_COLUMNS, result=result, credentials_csv=creds)
 
 

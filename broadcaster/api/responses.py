@@ -1,0 +1,574 @@
+"""Response bodies of the REST API: the contract the OpenAPI document publishes (``/api/v1/openapi.json``).
+
+Every model forbids extra fields (``additionalProperties: false``): a serializer that grows a field without its
+model here breaks the suite, because every JSON answer of ``/api/v1`` is validated against the document while
+the tests run (``Config.VALIDATE_API_RESPONSES``; see broadcaster/api/contract.py), and the fuzzer checks it
+from outside (tests/test_api_fuzz.py).
+
+The serializers stay plain functions returning dicts (``routes.py``, ``fleet.py``…); these models only
+describe them. Timestamps are RFC 3339 strings: ``…Z`` in UTC, or ``…_local`` in the ward's time zone.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+#: A UTC instant as sent on the wire (``2026-11-23T23:00:00Z``).
+Timestamp = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+#: A local wall-clock time with its offset (``2026-11-24T06:00:00+07:00``).
+LocalTime = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+Day = Annotated[str, Field(json_schema_extra={"format": "date"})]
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ------------------------------------------------------------------------------------------------ errors
+class FieldError(_Out):
+    field: str = Field(description="Dotted path of the field at fault, e.g. 'recurrence.times.0'")
+    code: str = Field(description="Stable code of the problem, e.g. 'missing', 'string_too_long'")
+    message: str = Field(description="What is wrong, in the request's language")
+
+
+class ErrorBody(_Out):
+    code: str = Field(description="Stable machine code, e.g. 'not_found', 'invalid_field', 'policy_refused'")
+    message: str = Field(description="Human message in the request's language (Accept-Language: vi or en; "
+                         "Vietnamese by default)")
+    field: str | None = Field(default=None, description="The (first) field at fault, when there is one")
+    fields: list[FieldError] = Field(default_factory=list, description="Every field at fault (bad input)")
+
+
+class ConflictOut(_Out):
+    schedule_id: int
+    title: str | None = None
+    start: Timestamp
+    end: Timestamp
+    start_local: LocalTime | None = None
+    priority: str
+    relation: str | None = None
+    zones: list[str] = Field(default_factory=list)
+
+
+class RowErrorOut(_Out):
+    row: int
+    field: str | None
+    code: str
+    message: str
+
+
+class Error(_Out):
+    """Every error of ``/api/v1`` (never HTML): ``{"error": {code, message, field, fields}}``. A schedule
+    clash (409) adds ``conflicts``; a refused CSV import (400) adds ``errors`` (one per bad row)."""
+
+    error: ErrorBody
+    conflicts: list[dict[str, Any]] | None = Field(default=None, description="409 schedule clash: the airings "
+                                                   "it clashes with")
+    errors: list[RowErrorOut] | None = Field(default=None, description="400 import_refused: every bad row")
+
+
+# --------------------------------------------------------------------------------------------- basics
+class Token(_Out):
+    token: str = Field(description="Send as 'Authorization: Bearer <token>'; shown once")
+    username: str
+    role: str
+    token_id: int | None = Field(default=None, description="Its id in GET /auth/tokens (to revoke it)")
+
+
+class PanelKey(_Out):
+    public_key: str = Field(description="Ed25519 public key, base64")
+    algorithm: Literal["Ed25519"]
+
+
+class Zone(_Out):
+    id: int
+    code: str
+    name: str
+    kind: str = Field(description="village | residential_group")
+    ward: str | None
+
+
+class Ward(_Out):
+    id: int
+    code: str
+    name: str
+
+
+class Node(_Out):
+    node_id: str
+    name: str
+    zone: str | None
+    state: str = Field(description="online | offline | stopped | unknown (as the node last said)")
+    last_seen: Timestamp | None
+    firmware: str | None
+    volume: int | None
+    plan_version: int | None
+    reported_plan_version: int | None
+
+
+class NodeWithPlan(Node):
+    plan: dict[str, Any] | None = Field(description="The current signed plan exactly as published (docs/protocol.md "
+                                        "§5)")
+
+
+class NodeCredentials(Node):
+    token: str = Field(description="The node's MQTT password and media bearer token; shown once")
+    panel_public_key: str
+    topic_prefix: str
+    broker_url: str | None
+    media_base_url: str
+
+
+class NodeToken(_Out):
+    node_id: str
+    token: str
+    panel_public_key: str
+    topic_prefix: str
+
+
+class Command(_Out):
+    id: str
+    node_id: str
+    name: str
+    args: dict[str, Any]
+    status: str = Field(description="pending | ok | error | rejected | timed_out")
+    issued_at: Timestamp | None
+    expires_at: Timestamp | None
+    acked_at: Timestamp | None
+    error: str | None
+
+
+class MediaRef(_Out):
+    sha256: str
+    bytes: int
+    duration_ms: int
+    content_type: str
+    url: str
+
+
+class AnnouncementAudio(_Out):
+    source: str = Field(description="tts | upload")
+    options: dict[str, Any]
+    render_key: str | None
+    integrated_lufs: float | None
+    true_peak_dbtp: float | None
+
+
+class Announcement(_Out):
+    id: int
+    title: str
+    text: str
+    normalized_text: str | None
+    status: str = Field(description="draft | ready | error | …")
+    engine: str | None
+    render_error: str | None
+    media: MediaRef | None
+    created_at: Timestamp | None
+    approval: str = Field(description="draft | submitted | approved | rejected | published")
+    approval_comment: str | None
+    awaiting_approval: bool
+    playable: bool = Field(description="Its current audio is exactly the approved audio: it may reach a loudspeaker")
+    audio: AnnouncementAudio
+
+
+class Normalized(_Out):
+    text: str
+    normalized_text: str
+
+
+class Abbreviations(_Out):
+    ward: dict[str, str]
+    defaults: dict[str, str]
+
+
+class Abbreviation(_Out):
+    abbr: str
+    expansion: str
+
+
+class Schedule(_Out):
+    id: int
+    announcement_id: int | None
+    title: str | None
+    start_at: Timestamp | None
+    start_at_local: LocalTime | None
+    priority: str
+    status: str = Field(description="active | awaiting_approval (in no plan until approved) | cancelled | ended")
+    zones: list[str]
+    recurrence: dict[str, Any] | None
+    rrule: str | None
+    describe: str | None
+    expires_at: Timestamp | None
+    items: list[dict[str, Any]] | None
+    repeat: int
+    gap_ms: int
+    on_preempt: str
+    on_clash: str
+    drill: bool
+
+
+class Play(_Out):
+    node_id: str
+    zone: str
+    item_id: str | None
+    schedule_id: int | None
+    title: str
+    sha256: str | None
+    scheduled_start: Timestamp | None
+    actual_start: Timestamp | None
+    offset_ms: int | None
+    result: str = Field(description="scheduled | started | played | failed | stopped")
+    reason: str | None
+
+
+# ------------------------------------------------------------------------------------------ scheduling
+class QuietHours(_Out):
+    start: str
+    end: str
+
+
+class QuietHoursSetting(_Out):
+    ward: str
+    quiet_hours: QuietHours | None
+    tz: str | None = None
+    republished: list[str] | None = Field(default=None, description="Nodes whose plans were republished")
+
+
+class TimelineItem(_Out):
+    kind: str
+    ref: Any = None
+    title: str | None
+    index: int | None
+    repeat: int | None
+
+
+class TimelineEntry(_Out):
+    start: Timestamp
+    end: Timestamp
+    start_local: LocalTime
+    end_local: LocalTime
+    duration_ms: int
+    schedule_id: int
+    schedule_title: str | None
+    slot_start: Timestamp | None
+    item: TimelineItem
+    priority: str
+    drill: bool
+    state: str
+    why: str | None
+    audible: bool
+    delivery: Literal["plan", "command"]
+    plan_item_id: str | None
+
+
+class Window(_Out):
+    start: Timestamp
+    end: Timestamp
+
+
+class WaitingAiring(_Out):
+    schedule_id: int
+    start: Timestamp
+    start_local: LocalTime
+    title: str
+    state: str
+
+
+class Timeline(_Out):
+    zone: str
+    zone_name: str
+    node: str | None
+    date: Day
+    days: int
+    tz: str
+    window: Window
+    quiet_hours: QuietHours | None
+    entries: list[TimelineEntry]
+    awaiting_approval: list[WaitingAiring]
+
+
+class AuditEntry(_Out):
+    id: int
+    at: Timestamp | None
+    user: str | None
+    action: str
+    target: str
+    detail: dict[str, Any]
+
+
+# ------------------------------------------------------------------------------------------------ audio
+class AudioChoices(_Out):
+    engines: list[str]
+    available_engines: list[str]
+    voices: list[str] | dict[str, Any]
+    bitrates: list[str]
+    target_lufs: list[float]
+    speed: list[float]
+
+
+class AudioSettings(_Out):
+    engine_order: list[str]
+    voice: str | None
+    speed: float
+    target_lufs: float
+    bitrate: str
+    lead_in_ms: int
+    intro_chime: bool
+    outro_chime: bool
+    saved: bool
+    choices: AudioChoices
+
+
+class CleanupReport(_Out):
+    deleted: list[str]
+    kept_referenced: int
+    kept_recent: int
+    bytes_freed: int
+    dry_run: bool
+
+
+# ------------------------------------------------------------------------------------------------ fleet
+class FleetNode(_Out):
+    node_id: str
+    name: str
+    zone: str | None
+    zone_name: str | None
+    ward: str | None
+    lat: float | None
+    lon: float | None
+    address: str | None
+    hardware: str | None
+    firmware: str | None
+    language: str | None
+    state: str
+    presence: str = Field(description="online | offline | unknown (debounced)")
+    presence_since: Timestamp | None
+    last_seen: Timestamp | None
+    offline_alert: Timestamp | None
+    clock_offset_ms: int | None
+    drifting: bool
+    rssi_dbm: int | None
+    free_bytes: int | None
+    uptime_s: int | None
+    heartbeat_s: int | None
+    volume: int | None
+    plan_version: int | None
+    reported_plan_version: int | None
+    in_sync: bool
+
+
+class FleetSummary(_Out):
+    total: int
+    online: int
+    offline: int
+    unknown: int
+    alerts: int
+    drifting: int
+
+
+class Fleet(_Out):
+    summary: FleetSummary
+    nodes: list[FleetNode]
+
+
+class Marker(_Out):
+    id: str
+    name: str
+    lat: float | None
+    lon: float | None
+    status: str = Field(description="online | drifting | offline | alert | unknown")
+    zone: str | None
+
+
+class PlanSummary(_Out):
+    version: int | None
+    items: list[dict[str, Any]]
+
+
+class NodeEvent(_Out):
+    seq: int
+    event: str
+    at: Timestamp | None
+    item_id: str | None
+    reason: str | None
+    offset_ms: int | None
+
+
+class FleetNodeDetail(FleetNode):
+    plan: PlanSummary | None
+    events: list[NodeEvent]
+    commands: list[Command]
+
+
+class ImportResult(_Out):
+    created: list[str]
+    updated: list[str]
+    unchanged: list[str]
+    credentials: dict[str, str] = Field(description="node id → token of each new node (shown once)")
+    dry_run: bool
+
+
+class ComplianceRow(_Out):
+    day: Day
+    zone: str
+    zone_name: str | None
+    schedule_id: int | None
+    title: str | None
+    airings: int
+    planned: int
+    played: int
+    failed: int
+    stopped: int
+    started: int
+    missing: int
+    missing_nodes: list[str]
+    compliance: float | None
+
+
+class Compliance(_Out):
+    from_: Day = Field(alias="from")
+    to: Day
+    zone: str | None
+    schedule_id: int | None
+    rows: list[ComplianceRow]
+    planned: int
+    played: int
+    compliance: float | None
+
+
+class Monthly(_Out):
+    month: str
+    bulletins: int
+    airings: int
+    minutes: float
+    loudspeaker_minutes: float
+    emergencies: int
+    drills: int
+    planned_plays: int
+    played: int
+    success_rate: float | None
+    zones: int
+    nodes: int
+
+
+class ProvinceWard(_Out):
+    ward: str
+    ward_name: str
+    airings: int
+    planned: int
+    played: int
+    missed: int
+    success_rate: float | None
+    nodes: int
+    nodes_online: int
+    emergencies: int
+
+
+class ProvinceTotal(_Out):
+    airings: int
+    planned: int
+    played: int
+    missed: int
+    nodes: int
+    nodes_online: int
+    emergencies: int
+    success_rate: float | None
+
+
+class ProvinceReport(_Out):
+    month: str
+    wards: list[ProvinceWard]
+    total: ProvinceTotal
+
+
+# --------------------------------------------------------------------------------------------- emergency
+class AlertMedia(_Out):
+    sha256: str
+    bytes: int
+    duration_ms: int
+    url: str
+
+
+class Delivery(_Out):
+    node_id: str
+    zone: str | None
+    node_state: str
+    state: str = Field(description="pending | acked | started | finished | stopped | failed | timeout")
+    reason: str | None
+    command_id: str | None
+    command_status: str | None
+    sent_at: Timestamp | None
+    acked_at: Timestamp | None
+    started_at: Timestamp | None
+    ended_at: Timestamp | None
+    repeats_started: int
+    repeats_finished: int
+    latency_ms: int | None
+
+
+class Alert(_Out):
+    id: int
+    kind: str = Field(description="alert | cancel")
+    drill: bool
+    title: str
+    text: str | None
+    announcement_id: int | None
+    status: str = Field(description="pending_release | released | cancelled | discarded …")
+    all_zones: bool
+    zones: list[str]
+    repeat: int
+    gap_ms: int
+    volume: int | None
+    media: AlertMedia | None
+    created_at: Timestamp | None
+    created_by: str | None
+    released_at: Timestamp | None
+    released_at_local: LocalTime | None
+    released_by: str | None
+    cancelled_at: Timestamp | None
+    cancelled_by: str | None
+    cancels_id: int | None
+    cancel_alert_id: int | None
+    cancel_pending: bool
+    cancel_requested_at: Timestamp | None
+    cancel_requested_by: str | None
+    can_confirm: list[str] = Field(description="Who can be the second person now (release or cancel)")
+    ward: str | None
+    wards: list[str]
+
+
+class AlertDetail(Alert):
+    deliveries: list[Delivery]
+    summary: dict[str, int] = Field(description="Count of deliveries per state, and total")
+
+
+class EmergencySettings(_Out):
+    two_person: bool
+    ward: str
+    cancel_text: str
+    max_repeat: int
+
+
+# ---------------------------------------------------------------------------------------------- others
+class StreamSource(_Out):
+    id: int
+    code: str
+    name: str
+    url: str
+    active: bool
+
+
+class User(_Out):
+    username: str
+    display_name: str
+    role: str
+    ward: str | None
+    disabled: bool
+    created_at: Timestamp | None
+
+
+class PasswordChanged(_Out):
+    ok: bool
+    username: str
