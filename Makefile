@@ -28,13 +28,14 @@ run: $(STAMP)
 	fi
 	$(BIN)/loaphuong demo
 
-# The suite needs the real parts it tests against: Mosquitto (+ its clients, for the ACL tests) and PostgreSQL (a
-# throwaway cluster started by tests/pg.py). Installed with apt-get when we can (root + apt), otherwise stop
+# The suite needs the real parts it tests against: Mosquitto (+ its clients, for the ACL tests), PostgreSQL (a
+# throwaway cluster started by tests/pg.py) and Chromium (pages driven by Playwright: no CSP violation). Installed with apt-get when we can (root + apt), otherwise stop
 # with the one command to run.
 TEST_PKGS_CHECK = \
 	{ command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || echo mosquitto; \
 	  command -v mosquitto_pub >/dev/null 2>&1 || echo mosquitto-clients; \
-	  command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || echo postgresql; }
+	  command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || echo postgresql; \
+	  [ -x /usr/bin/chromium ] || echo chromium; }
 
 test: $(STAMP)
 	@need="$$($(TEST_PKGS_CHECK) | tr '\n' ' ')"; \

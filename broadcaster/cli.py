@@ -18,12 +18,12 @@ import contextlib
 import json
 import logging
 import os
-import secrets
 import signal
 import sys
 import threading
 from pathlib import Path
 
+from broadcaster import logins
 from broadcaster.keys import write_private
 
 log = logging.getLogger("loaphuong")
@@ -68,7 +68,7 @@ def _ensure_admin(service, data_dir: Path) -> tuple[str, str | None]:
             service.set_password(username, password)
             return username, password
         return username, pw_file.read_text().strip() if pw_file.exists() else None
-    password = password or secrets.token_urlsafe(9)
+    password = password or logins.new_password()
     service.create_user(username, password, role="province_admin", display_name="Quản trị viên tỉnh")
     write_private(pw_file, password + "\n")  # 0600 from the start (broadcaster/keys.py)
     return username, password
@@ -225,7 +225,7 @@ def cmd_create_user(args: argparse.Namespace) -> int:
     from broadcaster.services import ServiceError
 
     app = create_app(Config())
-    password = args.password or secrets.token_urlsafe(9)
+    password = args.password or logins.new_password()
     try:
         runtime(app).service.create_user(args.username, password, args.role, ward=args.ward or None)
     except ServiceError as exc:

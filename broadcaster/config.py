@@ -113,10 +113,12 @@ class Config:
         self.SECURE_COOKIES = _env("SECURE_COOKIES", "auto")
         self.TRUSTED_PROXIES = int(_env("TRUSTED_PROXIES", "0"))
         self.REMEMBER_DAYS = int(_env("REMEMBER_DAYS", "30"))
-        #: Failed logins allowed per username and per client address (web and API together), and where the
-        #: counters live: empty → the panel's database (shared by every worker); e.g. redis://host:6379/0.
+        #: Failed logins allowed (web and API together) per username from one client address, per username from
+        #: all addresses, per client address; and where the counters live: empty → the panel's database (shared
+        #: by every worker); e.g. redis://host:6379/0.
         self.LOGIN_LIMIT_PER_USER = _env("LOGIN_LIMIT_PER_USER", "10 per 15 minutes")
-        self.LOGIN_LIMIT_PER_CLIENT = _env("LOGIN_LIMIT_PER_CLIENT", "50 per 15 minutes")
+        self.LOGIN_LIMIT_PER_ACCOUNT = _env("LOGIN_LIMIT_PER_ACCOUNT", "100 per hour")
+        self.LOGIN_LIMIT_PER_CLIENT = _env("LOGIN_LIMIT_PER_CLIENT", "200 per 15 minutes")
         self.RATELIMIT_STORAGE_URI = _env("RATELIMIT_STORAGE_URI", "")
         self.DEFAULT_LOCALE = _env("LOCALE", "vi")
         #: Check every JSON answer of /api/v1 against the OpenAPI document (broadcaster/api/contract.py): on in

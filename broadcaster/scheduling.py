@@ -180,7 +180,8 @@ def recurrence_from_dict(data: dict[str, Any], tz: str, expires_at: datetime | N
             weekdays=tuple(_weekday(d) for d in (data.get("weekdays") or [])),
             month_days=tuple(int(d) for d in (data.get("month_days") or [])),
             interval=int(data.get("interval", 1)),
-            hour_range=(int(hour_range[0]), int(hour_range[1])) if hour_range else None,
+            # [17, 7] is the same range as [7, 17]
+            hour_range=tuple(sorted((int(hour_range[0]), int(hour_range[1])))) if hour_range else None,
             exdates=tuple(sorted({_parse_date(d, "exdates") for d in (data.get("exdates") or [])})),
             expires_at=expires_at,
             tz=tz,
@@ -190,6 +191,8 @@ def recurrence_from_dict(data: dict[str, Any], tz: str, expires_at: datetime | N
             raise
         raise ServiceError("invalid_recurrence", f"recurrence: {exc}", "recurrence") from exc
     errors = rr.validate(rec)
+    if errors == ["until_before_start"]:  # a well-formed rule that ends before it starts: it never plays
+        errors = ["no_occurrence"]
     if errors == ["no_occurrence"]:  # a well-formed rule whose days have all passed: time moved on
         raise ServiceError("no_occurrence", "recurrence: no airing left in its period", "recurrence", 409)
     if errors:
@@ -729,7 +732,8 @@ def create_schedule(service: PanelService, spec: ScheduleSpec, user: User | None
         horizon_end = now + timedelta(days=CHECK_DAYS)
         starts = airings(sched, tz, now - timedelta(seconds=1), horizon_end)
         if not starts:
-            raise ServiceError("no_occurrence", "this schedule never plays (dates, exceptions or expiry)",
+            raise ServiceError("no_occurrence", f"this schedule has no airing in the next {CHECK_DAYS} days (dates, "
+                               "exceptions or expiry); schedule it nearer the time",
                                "recurrence" if rec is not None else "start_at", 409)
         new_slots = [make_slot(sched, at, slot_its) for at in starts]
         if spec.priority != "emergency" or spec.drill:  # (emergency schedules are refused by the policy)

@@ -172,7 +172,8 @@ def ward_for_new(s: Session, user: User | None, ward: str | int | None = None, *
     if ref is None:
         only = default_ward(s)
         if only is None:
-            raise ServiceError("ward_required", "there are several wards: say which one (ward)", field)
+            # 409: the request is fine for a one-ward installation; this one has several (its current state)
+            raise ServiceError("ward_required", "there are several wards: say which one (ward)", field, 409)
         return only
     found = resolve_ward(s, ref, field=field)
     return found

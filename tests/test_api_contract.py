@@ -181,3 +181,75 @@ def test_no_option_mix_makes_an_endless_render(tmp_path):
     assert "limit is 1 min" in r.json["render_error"]
     r = admin.put(f"/api/v1/announcements/{ann['id']}/audio-options", json={"repeat": 2, "gap_ms": 3000})
     assert r.json["render_error"] is None and r.json["media"]["duration_ms"] < 60_000
+
+
+# --------------------------------------------------------------------- from the outside review (issue 13)
+def test_generated_passwords_always_pass_the_password_rules():
+    from broadcaster import logins
+    from broadcaster.services import PanelService
+
+    for _ in range(3000):  # token_urlsafe alone is all letters one time in twelve: the first start crashed
+        PanelService._user_password(logins.new_password(), "admin")  # noqa: SLF001
+
+
+@pytest.mark.parametrize("abbr", ["a\u0085b", "a\u001cb", "a\ufeffb", "a\u00a0b"])
+def test_white_space_is_the_same_for_the_document_and_the_panel(admin, abbr):
+    """Python's isspace and JavaScript's \\s differ (\\x85, \\x1c…\\x1f vs \\ufeff): the patterns name both."""
+    import re
+
+    pattern = spec()["components"]["schemas"]["AbbreviationIn"]["properties"]["abbr"]["pattern"]
+    assert re.search(pattern, abbr) is None
+    assert admin.post("/api/v1/abbreviations", json={"abbr": abbr, "expansion": "khu phố"}).status_code == 400
+    title = admin.post("/api/v1/announcements", json={"title": "\ufeff", "text": "Xin chào."})
+    assert title.status_code == 400 and title.json["error"]["code"] == "title_required"
+
+
+def test_empty_ward_codes_are_refused_by_the_document_and_the_panel(admin):
+    r = admin.post("/api/v1/emergencies", json={"title": "Bão", "text": "Thử.", "wards": [""]})
+    assert r.status_code == 400 and r.json["error"]["field"] == "wards.0"
+
+
+def test_a_recurrence_needs_its_times_in_the_document_too():
+    from broadcaster.api import routes  # noqa: F401
+
+    schema = spec()["components"]["schemas"]["RecurrenceIn"]
+    assert {"kind", "start_date", "times"} <= set(schema["required"])
+
+
+def test_a_chunked_body_over_the_bound_is_413_not_bad_json(admin, app):
+    """Through a real HTTP server (the test client drops a chunked body): 413 too_large, as with Content-Length."""
+    import threading
+
+    import requests
+    from werkzeug.serving import make_server
+
+    from broadcaster.broker import free_port
+
+    server = make_server("127.0.0.1", free_port(), app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        def chunks():
+            yield b'{"title": "T", "text": "'
+            for _ in range(64):
+                yield b"a" * 32768
+            yield b'"}'
+
+        r = requests.post(f"http://127.0.0.1:{server.server_port}/api/v1/announcements", data=chunks(),
+                          headers={**admin.headers, "Content-Type": "application/json"}, timeout=30)
+        assert r.status_code == 413 and r.json()["error"]["code"] == "too_large", r.text[:300]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_options_is_not_an_html_page(client):
+    r = client.options("/api/v1/nodes")
+    assert r.status_code == 204 and "html" not in r.headers.get("Content-Type", "") and "GET" in r.headers["Allow"]
+
+
+def test_command_argument_errors_name_the_json_path(admin):
+    _zone_node(admin)
+    for args in ({"volume": 50.5}, {"volume": 1e300}, {"volume": "50"}):
+        r = admin.post("/api/v1/nodes/loa-1/commands", json={"name": "set_volume", "args": args})
+        assert r.status_code == 400 and r.json["error"]["field"] == "args.volume", r.json
+        assert r.json["error"]["fields"][0]["field"] == "args.volume"

@@ -217,7 +217,9 @@ def live_panel(tmp_path):
 
 
 def test_every_page_runs_in_chromium_without_a_csp_violation(live_panel):
-    sync_api = pytest.importorskip("playwright.sync_api")
+    from playwright import sync_api  # a test dependency (pyproject); Chromium comes from `make test` (apt)
+
+    assert Path("/usr/bin/chromium").exists(), "Chromium is missing: sudo apt-get install -y chromium"
     base = live_panel["base"]
     pages = ["/", "/announcements", "/announcements/new", "/announcements/upload",
              f"/announcements/{live_panel['announcement']}", f"/announcements/{live_panel['announcement']}/edit",

@@ -288,7 +288,7 @@ def stored(service) -> tuple[int, int, int]:
 @pytest.mark.parametrize(("name", "args", "field"), [
     ("set_volume", {"volume": 50.5}, "volume"),
     ("set_volume", {"volume": True}, "volume"),
-    ("set_volume", {"volume": "50"}, None),  # digits, as a web form sends them: fine
+    ("set_volume", {"volume": "50"}, "volume"),  # JSON: a string is not a number (the web form sends digits: fine)
     ("set_volume", {"volume": 101}, "volume"),
     ("set_volume", {}, "volume"),
     ("set_volume", {"volume": 50, "colour": "red"}, "colour"),
@@ -311,7 +311,8 @@ def test_command_arguments_are_checked_against_the_commands_own_model(node, serv
             assert r.status_code == 202, r.json
             continue
         assert r.status_code == 400, (path, r.json)
-        assert r.json["error"]["code"] == "invalid_field" and r.json["error"]["field"] == field, r.json
+        # the JSON path of the argument: args.<name> (the web form names the bare field)
+        assert r.json["error"]["code"] == "invalid_field" and r.json["error"]["field"] == f"args.{field}", r.json
         assert stored(service) == before, "nothing stored: no command, no audit entry, nothing sent"
         assert len(r.get_data()) < 2000, "the refusal does not echo the oversized value"
 

@@ -122,9 +122,10 @@ def test_bad_recurrences_are_refused_with_a_clear_error_and_nothing_stored(ward)
         ({"kind": "weekdays", "start_date": "2027-03-01", "times": []}, "invalid_recurrence"),
         ({"kind": "weekly", "start_date": "2027-03-01", "times": ["25:00"]}, "invalid_recurrence"),
         ({"kind": "daily", "start_date": "2027-03-05", "until": "2027-03-01", "times": ["06:00"]},
+         "no_occurrence"),  # it ends before it starts: it never plays
+        ({"kind": "hourly", "start_date": "2027-03-01", "times": ["07:00"], "hour_range": [7, 24]},
          "invalid_recurrence"),
-        ({"kind": "hourly", "start_date": "2027-03-01", "times": ["07:00"], "hour_range": [17, 7]},
-         "invalid_recurrence"),
+        ({"kind": "hourly", "start_date": "2027-03-01", "times": ["07:00"]}, "invalid_recurrence"),
         ({"kind": "daily", "start_date": "2020-01-01", "until": "2020-02-01", "times": ["06:00"]},
          "no_occurrence"),
     ]

@@ -461,3 +461,22 @@ def test_the_account_page_lists_my_sessions_and_ends_one(app, client, service, o
     assert "Không có phiên này" in here.get("/account/password").text
     assert admin.get("/api/v1/zones").status_code == 200
     assert [e.detail["login_id"] for e in audit(service, "user.session_revoked")] == [other]
+
+
+def test_a_stranger_cannot_lock_the_admin_out_but_many_addresses_do(tmp_path, database_url):
+    """Per username *and* client address: ten wrong passwords from one address lock that address out of that
+    account only (the admin logs in from her office); the account as a whole locks after LOGIN_LIMIT_PER_ACCOUNT
+    failures from everywhere (distributed guessing)."""
+    app = make_app(tmp_path, database_url, LOGIN_LIMIT_PER_ACCOUNT="30 per hour")
+    client = app.test_client()
+    stranger = {"environ_base": {"REMOTE_ADDR": "203.0.113.9"}}
+    office = {"environ_base": {"REMOTE_ADDR": "192.0.2.10"}}
+    for _ in range(10):
+        assert api_login(client, password="wrong-password", **stranger).status_code == 401
+    assert api_login(client, password="wrong-password", **stranger).status_code == 429
+    assert api_login(client, **office).status_code == 201  # the admin is not locked out by the stranger
+    for n in range(2, 4):  # two more addresses, ten failures each: 30 for the account
+        for _ in range(10):
+            assert api_login(client, password="wrong-password",
+                             environ_base={"REMOTE_ADDR": f"203.0.113.{n}"}).status_code == 401
+    assert api_login(client, **office).status_code == 429  # now the account itself waits

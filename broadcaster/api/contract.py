@@ -119,6 +119,22 @@ def invalid(exc: ValidationError, model: type | None = None) -> ServiceError:
     return err
 
 
+def command_args(name: str, args: Any) -> None:
+    """A command's arguments against its own model (broadcaster/fleet.py), refused like any other body field:
+    ``args.<name>`` in ``field`` and ``fields``."""
+    from broadcaster import fleet  # the service layer's models; imported here to keep this module light
+
+    try:
+        fleet.validate_args(name, args, json=True)
+    except ServiceError as exc:
+        if exc.code != "invalid_field":
+            raise
+        where = f"args.{exc.field}" if exc.field and exc.field != "args" else "args"
+        text = exc.message.split(": ", 1)[-1]
+        raise ServiceError("invalid_field", f"{where}: {text}", where,
+                           fields=[{"field": where, "code": "invalid", "message": text}]) from exc
+
+
 def error_response(code: str, message: str, status: int, field: str | None = None,
                    fields: list[dict[str, str]] | None = None, **extra: Any) -> tuple[Response, int]:
     locale = api_locale()
@@ -313,6 +329,15 @@ def install(app: Flask) -> None:
     def _api_locale() -> None:
         if request.path.startswith(PREFIX):
             g.locale = api_locale()
+
+    @app.after_request
+    def _api_options(response: Response) -> Response:
+        """Flask's automatic OPTIONS answer is an empty text/html page: under /api/v1, 204 with ``Allow``."""
+        if request.method == "OPTIONS" and request.path.startswith(PREFIX) and response.status_code == 200 \
+                and not response.get_data():
+            response.status_code = 204
+            response.headers.pop("Content-Type", None)
+        return response
 
     if app.config.get("VALIDATE_API_RESPONSES"):
         @app.after_request

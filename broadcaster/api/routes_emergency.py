@@ -35,7 +35,7 @@ class EmergencyIn(_In):
     gap_ms: int = Field(default=3000, ge=0, le=emergency.MAX_GAP_MS, description="Silence between repeats")
     volume: int | None = Field(default=None, ge=0, le=100, description="Volume for this alert only")
     drill: bool = Field(default=False, description="A drill: labelled as such everywhere, listed apart")
-    wards: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=500,
+    wards: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(default_factory=list, max_length=500,
                                                              description="Province alert (province roles): every "
                              "loudspeaker of these wards (codes); released by a second province-level person")
 

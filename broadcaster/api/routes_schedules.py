@@ -27,6 +27,13 @@ WHEN: dict[str, Any] = {"anyOf": [
 
 
 class RecurrenceIn(_In):
+    """``times`` is required (the service says which rule is broken, 400 invalid_recurrence); an hourly rule
+    needs its ``hour_range``."""
+
+    model_config = ConfigDict(json_schema_extra={
+        "required": ["kind", "start_date", "times"],
+        "allOf": [{"if": {"properties": {"kind": {"const": "hourly"}}, "required": ["kind"]},
+                   "then": {"required": ["hour_range"], "properties": {"hour_range": {"type": "array"}}}}]})
     kind: Literal["once", "daily", "weekdays", "weekly", "monthly", "hourly"]
     start_date: date = Field(description="Local date YYYY-MM-DD of the first day")
     # the service checks these (400 invalid_recurrence, naming the rule); the document states them

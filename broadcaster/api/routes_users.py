@@ -17,10 +17,10 @@ from broadcaster import tenancy
 from broadcaster.api import openapi
 from broadcaster.api import responses as out
 from broadcaster.api.routes import body, bp, svc, token_required, ts
-from broadcaster.api.schemas import _In, codes
+from broadcaster.api.schemas import WS, _In, codes
 
 Role = Literal["officer", "leader", "admin", "province_leader", "province_admin"]
-USERNAME = r"^[^\s/\\?#%]{1,80}$"
+USERNAME = rf"^[^{WS}/\\?#%\u0000]{{1,80}}$"
 #: The password rules (PanelService._user_password) as JSON Schema; the service answers 400 weak_password.
 PASSWORD_RULES: dict[str, Any] = {"minLength": 8, "allOf": [{"pattern": "[A-Za-z]"}, {"pattern": "[^A-Za-z]"}]}
 ROLE_HELP = "officer | leader | admin (of a ward) | province_leader | province_admin (no ward)"

@@ -14,6 +14,10 @@ Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 #: Codes of zones, wards, nodes, stream sources: what devices/protocol.py NODE_ID_RE accepts.
 CODE_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 Code = Annotated[str, Field(pattern=CODE_PATTERN, min_length=1, max_length=64)]
+#: White space as Python (str.isspace, what the services strip and refuse) and JavaScript regular expressions (the
+#: document's ``\s``) see it, together: patterns name these characters instead of ``\s``, so the document, the
+#: models and the services agree on every character.
+WS = r"\t\n\x0b\x0c\r \x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
 #: A zone named by its code, or by its id.
 ZoneRef = Annotated[str, Field(pattern=CODE_PATTERN, min_length=1, max_length=64)] | Id
 
@@ -26,7 +30,7 @@ def codes(invalid: str, too_long: str | None = None) -> dict[str, Any]:
 
 def text(max_length: int, invalid: str = "invalid_field", too_long: str | None = None, **kw: Any) -> Any:
     """A required human text: 1…max characters with at least one that is not a space."""
-    return Field(min_length=1, max_length=max_length, pattern=r"^[^\u0000]*[^\s\u0000][^\u0000]*$",
+    return Field(min_length=1, max_length=max_length, pattern=rf"^[^\u0000]*[^{WS}\u0000][^\u0000]*$",
                  json_schema_extra=codes(invalid, too_long), **kw)
 
 
@@ -115,8 +119,8 @@ class NormalizeIn(_In):
 
 
 class AbbreviationIn(_In):
-    abbr: str = Field(pattern=r"^[^\s\u0000]{1,40}$", json_schema_extra=codes("invalid_abbreviation"),
+    abbr: str = Field(pattern=rf"^[^{WS}\u0000]{{1,40}}$", json_schema_extra=codes("invalid_abbreviation"),
                       description="As written, e.g. 'KP' (1–40 characters, no spaces)")
-    expansion: str = Field(min_length=1, max_length=300, pattern=r"^[^0-9\u0000]*[^0-9\s\u0000][^0-9\u0000]*$",
+    expansion: str = Field(min_length=1, max_length=300, pattern=rf"^[^0-9\u0000]*[^0-9{WS}\u0000][^0-9\u0000]*$",
                            json_schema_extra=codes("invalid_expansion"),
                            description="How to read it, in words (no digits), e.g. 'khu phố'")

@@ -5,10 +5,13 @@
   Behind a TLS proxy, ``TRUSTED_PROXIES`` = N makes the panel believe the last N proxies' X-Forwarded-For and
   X-Forwarded-Proto (werkzeug's ProxyFix); without it those headers are ignored.
 - Login rate limits (Flask-Limiter, one ``Limiter`` per app): ``POST /login`` and ``POST /api/v1/auth/token``
-  share two fixed-window limits, ``LOGIN_LIMIT_PER_USER`` per username and ``LOGIN_LIMIT_PER_CLIENT`` per client
-  address; only failed attempts (401) count, and over a limit every attempt is refused (429 with Retry-After)
-  until the window ends. The counters live in ``RATELIMIT_STORAGE_URI`` (Redis, …) or by default in the panel's
-  database (``loaphuong-db://``, broadcaster/ratelimit_storage.py), so every worker shares them.
+  share three fixed-window limits: ``LOGIN_LIMIT_PER_USER`` per username from one client address (the guessing
+  bound), ``LOGIN_LIMIT_PER_ACCOUNT`` per username from every address together (distributed guessing; high
+  enough that one stranger cannot lock the admin out), ``LOGIN_LIMIT_PER_CLIENT`` per client address whatever
+  the usernames (credential stuffing); only failed attempts (401) count, and over a limit every attempt is
+  refused (429 with Retry-After) until the window ends. The counters live in ``RATELIMIT_STORAGE_URI`` (Redis,
+  …) or by default in the panel's database (``loaphuong-db://``, broadcaster/ratelimit_storage.py), so every
+  worker shares them.
 """
 
 from __future__ import annotations
@@ -86,8 +89,14 @@ def attempted_username() -> str:
 
 
 def _username_key() -> str:
-    # Hashed: a bounded key whatever an attacker sends; one bucket for every empty username.
-    return "user:" + hashlib.sha256(attempted_username().encode()).hexdigest()[:40]
+    # Hashed: a bounded key whatever an attacker sends; one bucket for every empty username. Per client address:
+    # ten wrong passwords from one stranger do not lock the admin out of her own office.
+    name = hashlib.sha256(attempted_username().encode()).hexdigest()[:40]
+    return f"user:{name}:{request.remote_addr or '-'}"
+
+
+def _account_key() -> str:
+    return "account:" + hashlib.sha256(attempted_username().encode()).hexdigest()[:40]
 
 
 def _client_key() -> str:
@@ -133,16 +142,20 @@ def init_app(app: Flask, rt: Any) -> None:
         if limiter.limiter.hit(once, "lockout-audited", breached.key):
             logins.audit(rt.service, "user.login_locked", attempted_username(), via=_via(),
                          address=request.remote_addr or "", limit=str(breached.limit),
-                         per="username" if "/user:" in breached.key else "client")
+                         per="username" if "/user:" in breached.key
+                         else "account" if "/account:" in breached.key else "client")
 
     per_user = limiter.shared_limit(cfg.LOGIN_LIMIT_PER_USER, "login-username", key_func=_username_key,
                                     methods=["POST"], deduct_when=_failed, on_breach=on_breach,
                                     error_message=LOCKED_MESSAGE)
+    per_account = limiter.shared_limit(cfg.LOGIN_LIMIT_PER_ACCOUNT, "login-account", key_func=_account_key,
+                                       methods=["POST"], deduct_when=_failed, on_breach=on_breach,
+                                       error_message=LOCKED_MESSAGE)
     per_client = limiter.shared_limit(cfg.LOGIN_LIMIT_PER_CLIENT, "login-client", key_func=_client_key,
                                       methods=["POST"], deduct_when=_failed, on_breach=on_breach,
                                       error_message=LOCKED_MESSAGE)
     for endpoint in LOGIN_ENDPOINTS:  # the views of this app, wrapped: Flask-Limiter checks when they are called
-        app.view_functions[endpoint] = per_client(per_user(app.view_functions[endpoint]))
+        app.view_functions[endpoint] = per_client(per_account(per_user(app.view_functions[endpoint])))
 
 
 def _via() -> str:

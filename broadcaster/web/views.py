@@ -20,7 +20,7 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
-from broadcaster import fleet, policy, scheduling, tenancy
+from broadcaster import fleet, logins, policy, scheduling, tenancy
 from broadcaster.i18n import gettext as _
 from broadcaster.services import ServiceError
 from schedules.timeutil import TimeParseError, parse_local
@@ -71,8 +71,7 @@ def pick_ward():
         session["ward"] = code
     else:
         session.pop("ward", None)
-    back = request.args.get("next") or url_for("views.dashboard")
-    return redirect(back if back.startswith("/") and not back.startswith("//") else url_for("views.dashboard"))
+    return redirect(logins.safe_next(request.args.get("next")) or url_for("views.dashboard"))
 
 
 @bp.app_context_processor

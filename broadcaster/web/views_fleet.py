@@ -9,7 +9,7 @@ from typing import Any
 from flask import Response, abort, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from broadcaster import fleet
+from broadcaster import fleet, logins
 from broadcaster.csvsafe import credentials_csv
 from broadcaster.i18n import gettext as _
 from broadcaster.services import ServiceError
@@ -108,9 +108,7 @@ def fleet_command():
     # Only the fields of the chosen command (the form shows them all), validated by fleet.send like the API's.
     args = {k: form.get(k) for k in fleet.command_fields(name) if form.get(k)}
     target = form.get("target", "node")
-    back = form.get("next") or url_for("views.fleet_page")
-    if not back.startswith("/") or back.startswith("//"):
-        back = url_for("views.fleet_page")
+    back = logins.safe_next(form.get("next")) or url_for("views.fleet_page")  # never off-site (logins.py)
     try:
         records = fleet.send(svc(), name, args, node_ids=[form.get("node_id", "")] if target == "node" else None,
                              zone=form.get("zone") if target == "zone" else None,

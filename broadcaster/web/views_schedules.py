@@ -9,7 +9,7 @@ from typing import Any
 from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from broadcaster import approval, scheduling, streams
+from broadcaster import approval, logins, scheduling, streams
 from broadcaster.i18n import gettext as _
 from broadcaster.services import ServiceError
 from broadcaster.web.views import bp, error_text, svc
@@ -189,8 +189,8 @@ def _review(action: str, announcement_id: int):
             flash(_("Rejected."), "ok")
     except ServiceError as exc:
         flash(error_text(exc), "error")
-    back = request.form.get("next") or url_for("views.announcement_detail", announcement_id=announcement_id)
-    return redirect(back if back.startswith("/") else url_for("views.approvals"))
+    return redirect(logins.safe_next(request.form.get("next"))
+                    or url_for("views.announcement_detail", announcement_id=announcement_id))
 
 
 @bp.post("/announcements/<int:announcement_id>/submit")
