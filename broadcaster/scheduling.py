@@ -745,7 +745,7 @@ def create_schedule(service: PanelService, spec: ScheduleSpec, user: User | None
                 local = service.local(sl.start).strftime("%H:%M %d/%m/%Y")
                 raise ServiceError("quiet_hours", f"the airing at {local} would sound in quiet hours "
                                    f"({q.describe()}); only an emergency released by two people may",
-                                   "start_at")
+                                   "start_at", 409)  # 409: the ward's quiet hours as they are set now
         if spec.priority != "emergency" and spec.conflict is None:
             clashes = check_clashes(service, s, new_slots, [z.id for z in zones])
             if clashes:

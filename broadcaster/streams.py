@@ -118,7 +118,7 @@ def resolve_items(service: PanelService, s: Session, items: list[dict[str, Any]]
                 raise policy.refuse(service, user, "stream_source_required",
                                     "relay only a stream source from the ward's list (an admin adds sources)",
                                     action=policy.Action.SCHEDULE_CREATE.value, target="schedule:new",
-                                    field=where, status=400, url=str(url)[:200])
+                                    field=where, status=403, url=str(url)[:200])  # R1: the policy refuses it
         item.pop("source", None)
         item["source_id"] = src.id
         item["url"] = src.url

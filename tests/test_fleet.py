@@ -261,7 +261,7 @@ def test_volume_per_zone_and_per_node_signed_commands(ward, api):
         assert cmd.name == "set_volume" and proto.parse_args(cmd.name, cmd.args).volume == 35
     r = api.post("/api/v1/fleet/commands", json={"name": "set_volume", "args": {"volume": 101},
                                                  "node_ids": ["loa-03"]})
-    assert r.status_code == 400 and r.json["error"]["field"] == "volume"
+    assert r.status_code == 400 and r.json["error"]["field"] == "args.volume"
     r = api.post("/api/v1/fleet/commands", json={"name": "set_volume", "args": {"volume": 5}, "node_ids": ["nope"]})
     assert r.status_code == 404
     r = api.post("/api/v1/fleet/commands", json={"name": "resync"})

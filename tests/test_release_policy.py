@@ -103,7 +103,7 @@ def test_streams_only_from_the_admins_list(ward, service):
     body = {"zones": ["to-3"], "start_at": tomorrow_at(9),
             "items": [{"kind": "stream", "url": "http://evil.example/x.mp3", "duration_ms": 60_000}]}
     r = officer.post("/api/v1/schedules", json=body)
-    assert r.status_code == 400 and r.json["error"]["code"] == "stream_source_required"
+    assert r.status_code == 403 and r.json["error"]["code"] == "stream_source_required"
     assert count(service, Schedule) == 0 and plan_items(service) == []
     (refused,) = refusals(service)
     assert refused.detail["action"] == "schedule.create" and refused.detail["code"] == "stream_source_required"

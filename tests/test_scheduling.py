@@ -264,7 +264,7 @@ def test_quiet_hours_refused_at_scheduling_time_except_live_emergencies(ward, se
     for start in ("23:00:00", "03:15:00", "04:59:59"):
         r = ward.post("/api/v1/schedules", json={"announcement_id": ann["id"], "zones": ["to-3"],
                                                  "start_at": f"{day}T{start}"})
-        assert r.status_code == 400 and r.json["error"]["code"] == "quiet_hours", start
+        assert r.status_code == 409 and r.json["error"]["code"] == "quiet_hours", start
     # an item that would still sound at 22:00 is refused too; a daily rule with one quiet airing is refused
     r = ward.post("/api/v1/schedules", json={"announcement_id": ann["id"], "zones": ["to-3"],
                                              "start_at": f"{day}T21:59:59"})

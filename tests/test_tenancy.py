@@ -193,9 +193,9 @@ def test_province_report_per_ward(province):
 def test_province_roles_name_the_ward_of_what_they_create_when_there_are_several(province, service):
     pa = province["province_admin"]
     r = pa.post("/api/v1/zones", json={"code": "to-z", "name": "Tổ Z"})
-    assert r.status_code == 400 and r.json["error"]["code"] == "ward_required"
+    assert r.status_code == 409 and r.json["error"]["code"] == "ward_required"
     r = pa.post("/api/v1/announcements", json={"title": "T", "text": TEXT})
-    assert r.status_code == 400 and r.json["error"]["code"] == "ward_required"
+    assert r.status_code == 409 and r.json["error"]["code"] == "ward_required"
     r = pa.post("/api/v1/announcements", json={"title": "T", "text": TEXT, "ward": province["codes"][1]})
     assert r.status_code == 201
     assert [x["id"] for x in province["officer-b"].get("/api/v1/announcements").json] == [r.json["id"]]

@@ -99,7 +99,7 @@ def test_province_admin_creates_any_role_in_any_ward(client, service, wards):
     assert r.status_code == 201 and r.json["ward"] is None
     # several wards: a ward role needs its ward; a province role has none; an unknown ward is 404
     r = tinh.post("/api/v1/users", json={"username": "x1", "password": PASSWORD, "role": "officer"})
-    assert r.status_code == 400 and r.json["error"]["code"] == "ward_required"
+    assert r.status_code == 409 and r.json["error"]["code"] == "ward_required"
     r = tinh.post("/api/v1/users", json={"username": "x1", "password": PASSWORD, "role": "province_leader",
                                          "ward": "xa-b"})
     assert r.status_code == 400 and r.json["error"]["field"] == "ward"
@@ -255,7 +255,7 @@ def test_province_admin_patches_anyone(client, service, wards):
     r = api_patch(client, tinh, "canbo-a", role="province_leader")
     assert r.status_code == 200 and r.json["ward"] is None and r.json["role"] == "province_leader"
     r = api_patch(client, tinh, "canbo-a", role="officer")  # back to a ward role: several wards, say which
-    assert r.status_code == 400 and r.json["error"]["code"] == "ward_required"
+    assert r.status_code == 409 and r.json["error"]["code"] == "ward_required"
     r = api_patch(client, tinh, "canbo-a", role="officer", ward="phuong")
     assert r.status_code == 200 and r.json["ward"] == "phuong"
     r = api_patch(client, tinh, "admin-b", disabled=True)

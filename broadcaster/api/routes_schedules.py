@@ -56,13 +56,24 @@ class RecurrenceIn(_In):
 
 
 class ProgrammeItemIn(_In):
+    """An announcement (its id), a stream (a source of the list, or its exact URL; 1 s … 6 h) or a silence
+    (1 ms … 1 h)."""
+
+    model_config = ConfigDict(json_schema_extra={"oneOf": [
+        {"properties": {"kind": {"const": "announcement"}}, "required": ["announcement_id"]},
+        {"properties": {"kind": {"const": "stream"}, "duration_ms": {"minimum": 1000, "maximum": 6 * 3600_000}},
+         "required": ["duration_ms"], "anyOf": [{"required": ["source"], "properties": {"source": {"not": {
+             "type": "null"}}}}, {"required": ["url"], "properties": {"url": {"type": "string"}}}]},
+        {"properties": {"kind": {"const": "silence"}, "duration_ms": {"maximum": 3600_000}},
+         "required": ["duration_ms"]}]})
     kind: Literal["announcement", "stream", "silence"]
     announcement_id: Id | None = None
     source: Code | Id | None = Field(default=None, description="stream: a source of the ward's list (code or id, "
                                      "GET /stream-sources), e.g. 'vov1'")
     url: str | None = Field(default=None, max_length=2000, description="stream: accepted only when it is the URL "
                             "of a listed source (an admin keeps the list); any other URL is refused")
-    duration_ms: int | None = Field(default=None, ge=1, le=6 * 3600 * 1000, description="stream / silence length")
+    duration_ms: int | None = Field(default=None, ge=1, le=6 * 3600 * 1000, description="stream (1 s … 6 h) / "
+                                    "silence (1 ms … 1 h) length")
     title: str | None = Field(default=None, max_length=300)
 
 
