@@ -704,14 +704,16 @@ def command_args(service: PanelService, name: str, args: dict[str, Any] | _Comma
     return {}
 
 
-def send(service: PanelService, name: str, args: dict[str, Any] | None, *, node_ids: Iterable[str] | None = None,
+def send(service: PanelService, name: str, args: dict[str, Any] | _CommandIn | None, *,
+         node_ids: Iterable[str] | None = None,
          zone: str | None = None, ward: str | None = None, user: User | None = None) -> list[CommandRecord]:
     """Send one command to a node, a zone or a ward; each node gets its own signed, expiring command.
 
     The release policy decides (broadcaster/policy.py ``check_command``: R2 no emergency priority, R3 scope by
     role, no stopping or silencing the loudspeakers of a sounding alert) before anything is stored or sent.
     """
-    checked = validate_args(name, args)  # its own model first: a bad argument stores nothing, not even a refusal
+    # its own model first (or already checked by the caller): a bad argument stores nothing, not even a refusal
+    checked = args if isinstance(args, _CommandIn) else validate_args(name, args)
     targets = target_nodes(service, node_ids, zone, ward, tenancy.user_scope(user))
     scope = policy.command_scope(len(targets), zone, ward)
     policy.check_command(service, user, name, checked.model_dump(exclude_none=True), scope=scope, targets=targets)

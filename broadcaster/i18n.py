@@ -33,6 +33,16 @@ def translate(text: str, locale: str, **params: object) -> str:
     return out.format(**params) if params else out
 
 
+def error_message(code: str, message: str, locale: str) -> str:
+    """The catalogue's text for a refusal's code (``error.<code>``), else its message as given (English); the
+    web pages and the API's error shape both say refusals this way."""
+    if locale == "en":
+        return message
+    key = f"error.{code}"
+    text = translate(key, locale)
+    return message if text == key else text
+
+
 def current_locale() -> str:
     return getattr(g, "locale", None) or "vi"
 

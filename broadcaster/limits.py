@@ -164,9 +164,15 @@ def init_app(app: Any) -> None:
         ceiling = app.config.get("MAX_CONTENT_LENGTH")
         if ceiling:
             limit = min(limit, int(ceiling))
-        # A body without Content-Length (chunked) is cut at the limit by werkzeug when it is read: 413 too.
         request.max_content_length = limit
-        if request.content_length is not None and request.content_length > limit:
+        size = request.content_length
+        if size is None and request.environ.get("wsgi.input_terminated"):
+            # Chunked, no Content-Length: werkzeug reads at most the limit and stops there without a word, so
+            # read it now (cached for the view and the form parser) and call a body that reaches the limit too
+            # large — never a silently cut body (bad JSON, a truncated file).
+            size = len(request.get_data(cache=True, parse_form_data=False))
+            size = size + 1 if size >= limit else size
+        if size is not None and size > limit:
             if request.endpoint == "api.upload_announcement":  # the recording's own refusal code (upload_<reason>)
                 raise ServiceError("upload_too_large", f"the file is too large: the limit is {_size(limit)}",
                                    "file", 413)

@@ -18,7 +18,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
 from broadcaster.errors import ServiceError
-from broadcaster.i18n import translate
+from broadcaster.i18n import error_message
 
 log = logging.getLogger(__name__)
 
@@ -42,15 +42,6 @@ def api_locale() -> str:
         return asked
     best = request.accept_languages.best_match(["vi", "en"])
     return best or "vi"
-
-
-def message_for(code: str, message: str, locale: str) -> str:
-    """The catalogue's text for ``error.<code>`` in Vietnamese, else the (English) message as given."""
-    if locale == "en":
-        return message
-    key = f"error.{code}"
-    text = translate(key, locale)
-    return message if text == key else text
 
 
 #: Vietnamese for pydantic's error types (the field path is shown separately).
@@ -119,13 +110,13 @@ def invalid(exc: ValidationError, model: type | None = None) -> ServiceError:
     return err
 
 
-def command_args(name: str, args: Any) -> None:
-    """A command's arguments against its own model (broadcaster/fleet.py), refused like any other body field:
-    ``args.<name>`` in ``field`` and ``fields``."""
+def command_args(name: str, args: Any) -> Any:
+    """A command's arguments checked against its own model (broadcaster/fleet.py) as JSON, refused like any
+    other body field (``args.<name>`` in ``field`` and ``fields``); the checked model goes on to ``fleet.send``."""
     from broadcaster import fleet  # the service layer's models; imported here to keep this module light
 
     try:
-        fleet.validate_args(name, args, json=True)
+        return fleet.validate_args(name, args, json=True)
     except ServiceError as exc:
         if exc.code != "invalid_field":
             raise
@@ -138,7 +129,7 @@ def command_args(name: str, args: Any) -> None:
 def error_response(code: str, message: str, status: int, field: str | None = None,
                    fields: list[dict[str, str]] | None = None, **extra: Any) -> tuple[Response, int]:
     locale = api_locale()
-    body: dict[str, Any] = {"code": code, "message": message_for(code, message, locale)}
+    body: dict[str, Any] = {"code": code, "message": error_message(code, message, locale)}
     if field:
         body["field"] = field
     if fields:
@@ -315,9 +306,7 @@ def install(app: Flask) -> None:
         return response, status
 
     @app.errorhandler(Exception)
-    def _unexpected(exc: Exception):
-        if isinstance(exc, HTTPException):
-            return _http_error(exc)
+    def _unexpected(exc: Exception):  # (an HTTPException goes to the handler above)
         if not request.path.startswith(PREFIX):
             raise exc
         if current_app.config.get("TESTING"):

@@ -41,17 +41,6 @@ class ErrorBody(_Out):
     fields: list[FieldError] = Field(default_factory=list, description="Every field at fault (bad input)")
 
 
-class ConflictOut(_Out):
-    schedule_id: int
-    title: str | None = None
-    start: Timestamp
-    end: Timestamp
-    start_local: LocalTime | None = None
-    priority: str
-    relation: str | None = None
-    zones: list[str] = Field(default_factory=list)
-
-
 class RowErrorOut(_Out):
     row: int
     field: str | None
@@ -65,7 +54,8 @@ class Error(_Out):
 
     error: ErrorBody
     conflicts: list[dict[str, Any]] | None = Field(default=None, description="409 schedule clash: the airings "
-                                                   "it clashes with")
+                                                   "it clashes with {schedule_id, title, start, end, start_local, "
+                                                   "end_local, priority, relation}")
     errors: list[RowErrorOut] | None = Field(default=None, description="400 import_refused: every bad row")
 
 

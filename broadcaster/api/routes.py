@@ -9,9 +9,8 @@ import json
 from datetime import datetime
 from functools import wraps
 
-from flask import Blueprint, current_app, g, jsonify, request, send_file
+from flask import Blueprint, Response, current_app, g, jsonify, request, send_file
 from pydantic import ValidationError
-from werkzeug.exceptions import RequestEntityTooLarge
 
 from broadcaster import policy, tenancy
 from broadcaster.api import contract
@@ -54,11 +53,6 @@ def _check_query() -> None:
 def body(model):
     """The request body as ``model``: a JSON object, no strings a database cannot store, every field checked
     (400 ``invalid_field`` naming each field at fault)."""
-    raw = request.get_data(cache=True)
-    limit = request.max_content_length
-    if request.content_length is None and limit is not None and len(raw) >= limit:
-        # a chunked body is cut at the route's bound when read (broadcaster/limits.py): too large, not bad JSON
-        raise RequestEntityTooLarge(f"the request body is larger than this route accepts ({limit} bytes)")
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
         raise ServiceError("invalid_json", "request body must be a JSON object")
@@ -94,6 +88,12 @@ def token_required(action: policy.Action | str | None = None):
         return wrapper
 
     return deco
+
+
+def csv_response(text: str, filename: str) -> Response:
+    """A CSV download (the text comes from the service layer, formula cells already neutralised)."""
+    return Response(text, mimetype="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 def ts(moment: datetime | None) -> str | None:
@@ -295,10 +295,10 @@ def send_command(node_id: str):
     from broadcaster import fleet  # the one command path: validated arguments, the release policy
 
     data = body(CommandIn)
-    contract.command_args(data.name, data.args)  # its own schema; JSON: "50" is not the number 50
+    args = contract.command_args(data.name, data.args)  # its own schema; JSON: "50" is not the number 50
     if svc().get_node(node_id, g.scope) is None:
         return err("not_found", f"no node {node_id!r}", 404)
-    (record,) = fleet.send(svc(), data.name, data.args, node_ids=[node_id], user=g.api_user)
+    (record,) = fleet.send(svc(), data.name, args, node_ids=[node_id], user=g.api_user)
     return jsonify(command_json(record)), 202
 
 

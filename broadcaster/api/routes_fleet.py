@@ -8,13 +8,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from flask import Response, g, jsonify, request
+from flask import g, jsonify, request
 from pydantic import ConfigDict, Field
 
 from broadcaster import fleet
 from broadcaster.api import contract, openapi
 from broadcaster.api import responses as out
-from broadcaster.api.routes import body, bp, err, svc, token_required, ts
+from broadcaster.api.routes import body, bp, csv_response, err, svc, token_required, ts
 from broadcaster.api.schemas import COMMAND_ARGS_SCHEMA, Code, _In
 
 
@@ -68,11 +68,6 @@ def _filter() -> fleet.FleetFilter:
                              presence=presence, drifting=_flag("drifting"), q=request.args.get("q") or None)
 
 
-def _csv(text: str, filename: str) -> Response:
-    return Response(text, mimetype="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
-
-
 @bp.get("/fleet/nodes")
 @token_required()
 def fleet_nodes():
@@ -121,7 +116,7 @@ def fleet_update_node(node_id: str):
 @bp.get("/fleet/registry.csv")
 @token_required()
 def fleet_export():
-    return _csv(fleet.export_csv(svc(), g.scope), "loaphuong-nodes.csv")
+    return csv_response(fleet.export_csv(svc(), g.scope), "loaphuong-nodes.csv")
 
 
 @bp.post("/fleet/registry.csv")
@@ -152,8 +147,8 @@ def fleet_commands():
 @token_required()
 def fleet_send_command():
     data = body(FleetCommandIn)
-    contract.command_args(data.name, data.args)  # its own schema; JSON: "50" is not the number 50
-    records = fleet.send(svc(), data.name, data.args, node_ids=data.node_ids, zone=data.zone, ward=data.ward,
+    args = contract.command_args(data.name, data.args)  # its own schema; JSON: "50" is not the number 50
+    records = fleet.send(svc(), data.name, args, node_ids=data.node_ids, zone=data.zone, ward=data.ward,
                          user=g.api_user)
     return jsonify([fleet.command_json(c) for c in records]), 202
 
@@ -184,7 +179,7 @@ def _compliance() -> dict[str, Any]:
 @token_required()
 def report_compliance_csv():
     report = _compliance()
-    return _csv(fleet.compliance_csv(report), f"compliance-{report['from']}-{report['to']}.csv")
+    return csv_response(fleet.compliance_csv(report), f"compliance-{report['from']}-{report['to']}.csv")
 
 
 @bp.get("/reports/monthly")
@@ -197,7 +192,7 @@ def report_monthly():
 @token_required()
 def report_monthly_csv():
     stats = fleet.monthly(svc(), request.args.get("month"), g.scope)
-    return _csv(fleet.monthly_csv(stats), f"monthly-{stats['month']}.csv")
+    return csv_response(fleet.monthly_csv(stats), f"monthly-{stats['month']}.csv")
 
 
 def _paths() -> dict[str, Any]:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, g, jsonify, request
+from flask import g, jsonify, request
 from pydantic import Field
 
 from broadcaster import fleet, tenancy
 from broadcaster.api import openapi
 from broadcaster.api import responses as out
-from broadcaster.api.routes import body, bp, svc, token_required
+from broadcaster.api.routes import body, bp, csv_response, svc, token_required
 from broadcaster.api.schemas import Code, _In, codes, text
 
 
@@ -47,8 +47,7 @@ def report_province():
 @token_required()
 def report_province_csv():
     report = fleet.province_report(svc(), request.args.get("month"), g.scope)
-    return Response(fleet.province_csv(report), mimetype="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="province-{report["month"]}.csv"'})
+    return csv_response(fleet.province_csv(report), f"province-{report['month']}.csv")
 
 
 def _paths() -> dict[str, Any]:

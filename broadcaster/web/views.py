@@ -21,6 +21,7 @@ from flask import (
 from flask_login import current_user, login_required
 
 from broadcaster import fleet, logins, policy, scheduling, tenancy
+from broadcaster.i18n import current_locale, error_message
 from broadcaster.i18n import gettext as _
 from broadcaster.services import ServiceError
 from schedules.timeutil import TimeParseError, parse_local
@@ -94,8 +95,7 @@ admin_required = permission_required(policy.Action.FLEET_MANAGE)
 def error_text(exc: ServiceError) -> str:
     """The Vietnamese text for a service refusal (its code), else the English message; a refusal of the release
     policy also says who may do it."""
-    translated = _(f"error.{exc.code}")
-    text = translated if translated != f"error.{exc.code}" else exc.message
+    text = error_message(exc.code, exc.message, current_locale())
     if isinstance(exc, policy.PolicyRefused):
         if exc.emergency_only:
             text += " " + _("Emergencies go through the Emergency broadcast page (two people).")
