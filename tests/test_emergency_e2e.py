@@ -109,10 +109,12 @@ def test_emergency_preempts_the_bulletin_in_the_chosen_zones_cancel_and_drill(st
     assert not [e for e in node_events(stack, node_id="loa-05") if (e.item_id or "").startswith("alert:")]
     assert not node_events(stack, node_id="loa-05", event="playback_stopped")
 
-    detail = wait_for(lambda: (lambda d: d if d["summary"]["started"] == 4 else None)(
-        stack.api("GET", f"/emergencies/{alert['id']}", 200)), 5, "the panel to show the emergency started")
+    # the acknowledgement and the playback report travel on different topics: wait for both
+    detail = wait_for(lambda: (lambda d: d if d["summary"]["started"] == 4
+                               and all(x["command_status"] == "ok" for x in d["deliveries"]) else None)(
+        stack.api("GET", f"/emergencies/{alert['id']}", 200)),
+        10, "the panel to show the emergency started and acknowledged")
     assert sorted(d["node_id"] for d in detail["deliveries"]) == TARGET
-    assert all(d["command_status"] == "ok" for d in detail["deliveries"])
 
     # ---- cancel: the emergency stops everywhere, then the cancellation plays
     asked = stack.api("POST", f"/emergencies/{alert['id']}/cancel", 202)
