@@ -96,6 +96,8 @@ class User(Base):
     #: Unused since 0004_login_sessions (the API tokens are rows of ``login_sessions``); always NULL.
     api_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: Where the notification centre also sends what she must act on (optional; NOTIFY_SMTP_* settings).
+    email: Mapped[str | None] = mapped_column(String(254), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     #: The login this instance was loaded through (the web session's or the API token's secret; not a column):
     #: set by broadcaster/logins.py, it is what Flask-Login keeps in the session and the remember-me cookie.
@@ -264,6 +266,11 @@ class Announcement(Base):
     reviewed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     #: The audio the approver approved (broadcaster/policy.py ``playable``): a different file never plays.
     approved_media_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: Render progress 0–100 while speech is produced in the background (None when no render runs).
+    render_progress: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    #: Archived ("deleted" in the officer's words): hidden from lists, restorable (undo) until purged.
+    archived_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    archived_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
 
 
 class StreamSource(Base):
@@ -320,6 +327,9 @@ class Schedule(Base):
     on_clash: Mapped[str] = mapped_column(String(10), default="append")  # append | override
     drill: Mapped[bool] = mapped_column(Boolean, default=False)
     ward_id: Mapped[int | None] = mapped_column(ForeignKey("wards.id"), nullable=True, index=True)
+    #: Archived (deleted with undo): never in a plan, hidden from lists, restorable until purged.
+    archived_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    archived_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
 
 
 class WardSetting(Base):
@@ -504,3 +514,30 @@ class AudioSettings(Base):
     outro_chime: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
     updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+
+
+class Notification(Base):
+    """Something a person must act on or know (approve an announcement, confirm an emergency): the notification
+    centre (broadcaster/notifications.py). Stored as a kind + parameters so each reader sees it in her language."""
+
+    __tablename__ = "notifications"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    link: Mapped[str] = mapped_column(String(300), default="")
+    ward_id: Mapped[int | None] = mapped_column(ForeignKey("wards.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    read_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class FormSubmission(Base):
+    """One submitted web form, by its one-time key (broadcaster/web/idempotency.py): a double tap or a retried
+    request gets the first answer again instead of a duplicate."""
+
+    __tablename__ = "form_submissions"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
+    #: Where the first submission led (a redirect), or empty while it is still being processed.
+    location: Mapped[str] = mapped_column(String(500), default="")

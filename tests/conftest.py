@@ -187,3 +187,67 @@ def sim_fleet():
     yield start
     for fleet in fleets:
         fleet.stop()
+
+
+# ------------------------------------------------------------------------------- browser (tests/browser.py)
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    """Remember each phase's outcome on the test item, so a browser fixture can keep a screenshot on failure."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """One headless Chromium (Debian's package, installed by `make test`) for the whole run."""
+    from pathlib import Path
+
+    from browser import CHROMIUM
+    from playwright import sync_api
+
+    assert Path(CHROMIUM).exists(), "Chromium is missing: sudo apt-get install -y chromium"
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def live(tmp_path):
+    """A live panel with an admin, an officer (canbo), two leaders (lanhdao, lanhdao2), three zones and three
+    nodes with coordinates (tests/browser.py)."""
+    from browser import start_panel
+
+    panel = start_panel(tmp_path / "panel")
+    yield panel
+    panel.close()
+
+
+def _browser_page(request, chromium, size):
+    from browser import keep_screenshot, new_page
+
+    page = new_page(chromium, size)
+    yield page
+    failed = getattr(request.node, "rep_call", None)
+    if failed is not None and failed.failed:
+        keep_screenshot(page, request.node.nodeid)
+    page.context.close()
+
+
+@pytest.fixture
+def phone(request, chromium):
+    """A page in a 390×844 phone-size window (Vietnamese, Asia/Ho_Chi_Minh); screenshot kept on failure."""
+    from browser import PHONE
+
+    yield from _browser_page(request, chromium, PHONE)
+
+
+@pytest.fixture
+def desktop(request, chromium):
+    """A page in a 1280×800 window; screenshot kept on failure."""
+    from browser import DESKTOP
+
+    yield from _browser_page(request, chromium, DESKTOP)

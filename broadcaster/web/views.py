@@ -113,10 +113,29 @@ def localtime_filter(moment: datetime | None, fmt: str = "%H:%M:%S %d/%m/%Y") ->
 
 @bp.app_template_filter("duration")
 def duration_filter(ms: int | None) -> str:
+    """A duration the way people say it: "1 giờ 5 phút", "1 phút 30 giây", "45 giây" (English: "1 min 30 s")."""
     if not ms:
         return "—"
     seconds = round(ms / 1000)
-    return f"{seconds // 60}:{seconds % 60:02d}"
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [(hours, _("{n} h")), (minutes, _("{n} min")), (secs, _("{n} s"))]
+    if hours:  # to the minute when it is over an hour
+        parts = parts[:2]
+    said = [unit.format(n=n) for n, unit in parts if n]
+    return " ".join(said) or _("{n} s").format(n=0)
+
+
+@bp.app_template_filter("number")
+def number_filter(value: float | int | None, digits: int = 1) -> str:
+    """A number with the decimal separator of the page's language (Vietnamese: comma) and grouped thousands
+    (Vietnamese: dot): 1.234,5."""
+    if value is None:
+        return "—"
+    text = f"{value:,.{digits}f}" if isinstance(value, float) else f"{value:,}"
+    if current_locale() == "vi":
+        text = text.replace(",", "\0").replace(".", ",").replace("\0", ".")
+    return text
 
 
 @bp.get("/")
