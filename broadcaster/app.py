@@ -14,7 +14,7 @@ from broadcaster.config import Config
 from broadcaster.db import Database
 from broadcaster.keys import load_or_create_secret, load_or_create_signing_key, secure_data_dir
 from broadcaster.services import PanelService
-from broadcaster.web import security, sessions
+from broadcaster.web import idempotency, security, sessions
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,7 @@ def create_app(config: Config | None = None) -> Flask:
     i18n.init_app(app)
     limits.init_app(app)  # body size per route, the recording decode queue's 503 (broadcaster/limits.py)
     security.init_app(app)  # CSP and the other security headers on every response (broadcaster/web/security.py)
+    idempotency.init_app(app)  # a double tap or a retried form never duplicates (broadcaster/web/idempotency.py)
 
     @login_manager.user_loader
     def load_user(key: str):
