@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The suite's tests are independent (free ports, their own data dirs): two workers halve `make test` on CI's 2 cores.
+TEST_WORKERS ?= 2
 
 .PHONY: run test fuzz lint schemas bench clean
 
@@ -40,16 +42,17 @@ TEST_PKGS_CHECK = \
 test: $(STAMP)
 	@need="$$($(TEST_PKGS_CHECK) | tr '\n' ' ')"; \
 	if [ -n "$$need" ]; then \
-	  if [ "$$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" -eq 0 ]; then sudo=""; elif sudo -n true 2>/dev/null; then sudo="sudo -n"; else sudo=none; fi; \
+	  if [ "$$sudo" != none ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "Installing what the suite needs: $$need"; \
-	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$need \
+	    $$sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q --no-install-recommends $$need \
 	      || { echo "error: could not install them; run: sudo apt-get install -y $$need" >&2; exit 1; }; \
 	  else \
 	    echo "error: the tests need: $$need; run: sudo apt-get install -y $$need" >&2; exit 1; \
 	  fi; \
 	fi
 	$(BIN)/ruff check .
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS)
 
 # The API fuzzer run long: schemathesis with many examples per operation and its stateful phase, against a live
 # panel on its embedded Mosquitto (tests/fuzzing.py). `make test` runs the same with a few examples.

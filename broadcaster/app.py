@@ -14,7 +14,7 @@ from broadcaster.config import Config
 from broadcaster.db import Database
 from broadcaster.keys import load_or_create_secret, load_or_create_signing_key, secure_data_dir
 from broadcaster.services import PanelService
-from broadcaster.web import idempotency, security, sessions
+from broadcaster.web import error_pages, humanize, idempotency, menu, security, sessions
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,9 @@ def create_app(config: Config | None = None) -> Flask:
     i18n.init_app(app)
     limits.init_app(app)  # body size per route, the recording decode queue's 503 (broadcaster/limits.py)
     security.init_app(app)  # CSP and the other security headers on every response (broadcaster/web/security.py)
+    humanize.init_app(app)  # records said in words (audit log)
+    menu.init_app(app)  # the menu fitted to the role, folded on a phone
+    error_pages.init_app(app)  # 403/404/500 pages in the reader's language
     idempotency.init_app(app)  # a double tap or a retried form never duplicates (broadcaster/web/idempotency.py)
 
     @login_manager.user_loader

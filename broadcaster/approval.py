@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
-from broadcaster import policy, tenancy
+from broadcaster import notifications, policy, tenancy
 from broadcaster.errors import ServiceError
 from broadcaster.models import Announcement, User
 
@@ -46,6 +46,7 @@ def void(service: PanelService, s: Session, ann: Announcement, user: User | None
     if before != "submitted":
         service._audit(s, user, "announcement.approval_voided", str(ann.id), ward_id=ann.ward_id,
                        **{"from": before, "to": "submitted"}, why=why)
+        notifications.submitted_when_committed(service, s, ann, user)  # the approvers are told again
     return before != "submitted"
 
 
@@ -59,6 +60,9 @@ def _transition(service: PanelService, announcement_id: int, user: User | None, 
             raise ServiceError("not_found", "no such announcement", status=404)
         tenancy.check_user(user, ann.ward_id, "announcement")
         current = ann.approval or "draft"
+        if ann.archived_at is not None:  # deleted (archived): restore it first
+            raise ServiceError("announcement_archived", "the announcement is deleted (archived); restore it first",
+                               "approval", 409)
         if current not in allowed_from:
             raise ServiceError("invalid_transition", f"cannot {action} an announcement that is {current}",
                                "approval", 409)
@@ -86,13 +90,15 @@ def _transition(service: PanelService, announcement_id: int, user: User | None, 
 
 def submit(service: PanelService, announcement_id: int, user: User | None) -> Announcement:
     policy.require(service, user, policy.Action.ANNOUNCEMENT_SUBMIT, target=f"announcement:{announcement_id}")
-    return _transition(service, announcement_id, user, "submit", ("draft", "rejected"), "submitted")
+    ann = _transition(service, announcement_id, user, "submit", ("draft", "rejected"), "submitted")
+    return notifications.submitted(service, ann, user)  # the approvers are told
 
 
 def approve(service: PanelService, announcement_id: int, user: User | None, comment: str = "") -> Announcement:
     policy.require(service, user, policy.Action.ANNOUNCEMENT_APPROVE, target=f"announcement:{announcement_id}")
-    return _transition(service, announcement_id, user, "approve", ("draft", "submitted", "rejected"), "approved",
-                       comment)
+    ann = _transition(service, announcement_id, user, "approve", ("draft", "submitted", "rejected"), "approved",
+                      comment)
+    return notifications.reviewed(service, ann, user)  # the author is told
 
 
 def reject(service: PanelService, announcement_id: int, user: User | None, comment: str) -> Announcement:
@@ -100,8 +106,9 @@ def reject(service: PanelService, announcement_id: int, user: User | None, comme
     comment = (comment or "").strip()
     if not comment:
         raise ServiceError("comment_required", "say why it is rejected", "comment")
-    return _transition(service, announcement_id, user, "reject", ("submitted", "approved", "published"),
-                       "rejected", comment)
+    ann = _transition(service, announcement_id, user, "reject", ("submitted", "approved", "published"),
+                      "rejected", comment)
+    return notifications.reviewed(service, ann, user)  # the author is told, with the comment
 
 
 def edit(service: PanelService, announcement_id: int, title: str, text: str, user: User | None) -> Announcement:
@@ -137,5 +144,6 @@ def queue(service: PanelService, scope: tenancy.Scope | None = None) -> list[Ann
 
     with service.db.session() as s:
         q = (select(Announcement).options(selectinload(Announcement.media))
-             .where(Announcement.approval == "submitted").order_by(Announcement.submitted_at))
+             .where(Announcement.approval == "submitted", Announcement.archived_at.is_(None))
+             .order_by(Announcement.submitted_at))
         return list(s.scalars(scope.restrict(q, Announcement) if scope is not None else q))

@@ -19,6 +19,7 @@ import json
 import logging
 import re
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -344,13 +345,17 @@ def _store(service: PanelService, result: RenderResult) -> str:
     return info.sha256
 
 
-def render(service: PanelService, announcement_id: int) -> Announcement:
+def render(service: PanelService, announcement_id: int,
+           progress: Callable[[int], None] | None = None) -> Announcement:
     """(Re-)render an announcement's audio with the ward defaults and its own overrides.
 
     Text is normalised with the ward's abbreviations and stored as ``normalized_text`` (what leaders
     approve). A cache hit points the announcement at the existing media and runs no engine and no
-    ffmpeg. A failure keeps the announcement (``render_error`` says why; status draft).
+    ffmpeg. A failure keeps the announcement (``render_error`` says why; status draft). ``progress`` is told
+    each stage's percentage (a background render shows it: PanelService.render_in_background).
     """
+    step = progress or (lambda _percent: None)
+    step(10)
     with service.db.session() as s:
         ann = s.get(Announcement, announcement_id)
         if ann is None:
@@ -375,10 +380,12 @@ def render(service: PanelService, announcement_id: int) -> Announcement:
                 row = s.get(Announcement, announcement_id)
                 assert row is not None
                 row.normalized_text = spoken
+            step(25)
             engines = build_engines(service, engine_order_for(ward, options))
             if not engines:
                 raise SpeechError("no speech engine available (is TTS_HTTP_URL configured?)")
             settings = chain_settings(ward, options, tuple(e.name for e in engines), service.config.MAX_BULLETIN_MS)
+            step(40)  # speech and mastering: the long stage
             result = render_announcement(spoken, settings, engines, cache, normalize=False)
     except limits.Busy:
         raise  # no slot to decode the recording now: refused (503), the announcement is unchanged
@@ -390,7 +397,9 @@ def render(service: PanelService, announcement_id: int) -> Announcement:
             ann.render_error = str(exc)
             ann.status = "draft"
         return service.get_announcement(announcement_id)  # type: ignore[return-value]
+    step(85)
     sha = _store(service, result)
+    step(95)
     engine = (cache.engine if result.cached else result.engine) or source
     log.info("announcement %s: %s audio %s by %s in %.2f s%s", announcement_id,
              "cached" if result.cached else "rendered", sha[:12], engine, time.perf_counter() - started,

@@ -184,6 +184,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
             _node, token = service.register_node(node_id, name, zone)
         creds[node_id] = token
     write_private(cred_file, json.dumps(creds, indent=1))  # the nodes' tokens: 0600 from the start
+    # Where the demo loudspeakers stand (a ward of Hoàn Kiếm, Hà Nội), so that the map shows them; a position an
+    # operator set is kept.
+    places = {"loa-01": (21.0372, 105.8516, "Nhà văn hóa tổ 3, phố Hàng Buồm"),
+              "loa-02": (21.0366, 105.8527, "Ngã ba chợ, phố Hàng Buồm"),
+              "loa-03": (21.0351, 105.8539, "Đầu hẻm 12, phố Hàng Bạc")}
+    from broadcaster import fleet as registry
+
+    for node_id, _n, _z in DEMO_NODES[: args.nodes]:
+        node = service.get_node(node_id)
+        if node is not None and node.lat is None and node_id in places:
+            lat, lon, address = places[node_id]
+            registry.update_node(service, node_id, {"lat": lat, "lon": lon, "address": address})
 
     if not _start_services(app):
         stop_services(app)

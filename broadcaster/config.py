@@ -101,6 +101,19 @@ class Config:
         self.CLOCK_SAMPLES = int(_env("CLOCK_SAMPLES", "5"))
         #: Tile URL template of the fleet map (Leaflet itself is served by the panel).
         self.MAP_TILES_URL = _env("MAP_TILES_URL", "https://tile.openstreetmap.org/{z}/{x}/{y}.png")
+        #: The notification centre's outgoing messages (broadcaster/notifications.py) to the people who must act:
+        #: a JSON POST to NOTIFY_WEBHOOK_URL, and e-mail through NOTIFY_SMTP_HOST to users with an address; both
+        #: optional, sent in the background with NOTIFY_TIMEOUT_S, failures only logged.
+        self.NOTIFY_WEBHOOK_URL = _env("NOTIFY_WEBHOOK_URL", "")
+        self.NOTIFY_SMTP_HOST = _env("NOTIFY_SMTP_HOST", "")
+        self.NOTIFY_SMTP_PORT = int(_env("NOTIFY_SMTP_PORT", "25"))
+        self.NOTIFY_SMTP_FROM = _env("NOTIFY_SMTP_FROM", "")
+        self.NOTIFY_SMTP_USER = _env("NOTIFY_SMTP_USER", "")
+        self.NOTIFY_SMTP_PASSWORD = _env("NOTIFY_SMTP_PASSWORD", "")
+        self.NOTIFY_SMTP_STARTTLS = _bool(_env("NOTIFY_SMTP_STARTTLS", "0"))
+        self.NOTIFY_TIMEOUT_S = float(_env("NOTIFY_TIMEOUT_S", "5"))
+        #: How often every page asks for the unread count and for an emergency waiting for its reader (seconds).
+        self.NOTIFY_POLL_S = float(_env("NOTIFY_POLL_S", "15"))
         #: Start the broker connection and the scheduler with the app (the CLI does; unit tests do not).
         self.START_SERVICES = _bool(_env("START_SERVICES", "0"))
         self.WTF_CSRF_ENABLED = True

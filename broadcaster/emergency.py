@@ -48,7 +48,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from audio import SpeechError, decode, default_engines, prepare_for_broadcast, render_speech
 from audio.processing import AudioError
-from broadcaster import policy, tenancy
+from broadcaster import notifications, policy, tenancy
 from broadcaster.errors import ServiceError
 from broadcaster.models import (
     Alert,
@@ -325,6 +325,7 @@ def create_alert(
         _audit(s, user, alert, "create", title=title, zones="all" if all_zones else sorted(
             z.code for z in alert.zones), repeat=repeat, volume=volume, two_person=needs_second)
         alert_id = alert.id
+    notifications.emergency_created(service, alert_id, user, waiting=needs_second)  # the second person is told
     if not needs_second:
         _release(service, alert_id, user)
     # The cancellation is pre-built now (once; after the release, so it never delays the alert) so that a
@@ -369,6 +370,7 @@ def release_alert(service: PanelService, alert_id: int, user: User | None) -> Al
         raise ServiceError("emergency_not_pending", f"the emergency is {status}, not waiting for release",
                            status=409)
     _release(service, alert_id, user)
+    notifications.emergency_settled(service, alert_id, user)  # the others need not act any more
     return get_alert(service, alert_id)  # type: ignore[return-value]
 
 
@@ -581,6 +583,7 @@ def cancel_alert(service: PanelService, alert_id: int, user: User | None) -> Ale
         _publish(service, outgoing, now)
     if nodes:
         _republish_plans(service, nodes, [o.command_id for o in outgoing if o.name == "play_now"])
+    notifications.emergency_settled(service, alert_id, user)  # a discard: the others need not act any more
     return get_alert(service, alert_id)  # type: ignore[return-value]
 
 
@@ -594,6 +597,11 @@ def _request_cancel(service: PanelService, alert_id: int, user: User | None, now
         if alert.cancel_requested_by_id is None:
             alert.cancel_requested_by_id, alert.cancel_requested_at = user.id, now
             _audit(s, user, alert, "cancel_requested")
+            asked = True
+        else:
+            asked = False
+    if asked:
+        notifications.emergency_cancel_requested(service, alert_id, user)  # the second person is told
     return get_alert(service, alert_id)  # type: ignore[return-value]
 
 

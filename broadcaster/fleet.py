@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
 import re
 import uuid
@@ -344,6 +345,32 @@ def export_csv(service: PanelService, scope: tenancy.Scope | None = None) -> str
                 n.address or "", n.hardware or "", n.language or "", n.firmware or "",
             ])
     return "\ufeff" + out.getvalue()
+
+
+# ============================================================================================ provisioning
+#: The provisioning file a vendor's installer reads (docs/protocol.md §3, "Provisioning file").
+NODE_CONFIG_FORMAT = "loaphuong-node-config"
+
+
+def node_config(service: PanelService, node: Node, token: str, broker_url: str | None) -> dict[str, Any]:
+    """What a node must store at provisioning (docs/protocol.md §3), as the JSON of the downloadable file and of
+    the QR code on the credentials page. The token is the one just issued: it is never stored, only its hash."""
+    return {
+        "format": NODE_CONFIG_FORMAT,
+        "version": 1,
+        "node_id": node.node_id,
+        "username": node.node_id,
+        "token": token,
+        "broker_url": broker_url or None,
+        "topic_prefix": service.config.MQTT_PREFIX,
+        "media_base_url": service.config.public_url,
+        "panel_public_key": service.public_key_b64,
+    }
+
+
+def node_config_json(config: dict[str, Any]) -> str:
+    """The file's text: keys in a fixed order, UTF-8, a final newline."""
+    return json.dumps(config, ensure_ascii=False, indent=1) + "\n"
 
 
 # ================================================================================================ presence
@@ -840,14 +867,30 @@ def _outcomes(service: PanelService, plays: list[PlannedPlay], start: datetime, 
     return {(p.node_id, p.item_id): _outcome(by_key.get((p.node_id, p.item_id), [])) for p in plays}
 
 
+def _now() -> datetime:
+    """The instant that separates airings that were due from those still to come (a test may move it)."""
+    return datetime.now(UTC)
+
+
+def split_due(plays: list[PlannedPlay], now: datetime | None = None) -> tuple[list[PlannedPlay], list[PlannedPlay]]:
+    """(due, upcoming): an airing counts as planned — and can count against the ward — only once its start time
+    has passed; the rest of the period is still to come ("sắp phát"), neither played nor missed."""
+    now = now or _now()
+    return [p for p in plays if p.start < now], [p for p in plays if p.start >= now]
+
+
 def compliance(service: PanelService, first: date, last: date, *, zone: str | None = None,
-               schedule_id: int | None = None, scope: tenancy.Scope | None = None) -> dict[str, Any]:
-    """Planned vs played per day, zone and bulletin (schedule), with compliance % = played / planned."""
+               schedule_id: int | None = None, scope: tenancy.Scope | None = None,
+               now: datetime | None = None) -> dict[str, Any]:
+    """Planned vs played per day, zone and bulletin (schedule), with compliance % = played / planned.
+
+    Planned means due: airings of the period whose start time is before ``now``. Those still to come are
+    counted apart (``upcoming`` node plays in ``upcoming_airings`` airings)."""
     if last < first:
         raise _service_error("invalid_range", "the end date is before the start date", "to")
     if (last - first).days > 366:
         raise _service_error("invalid_range", "at most one year per report", "to")
-    plays = planned_plays(service, first, last, zone, schedule_id, scope)
+    plays, later = split_due(planned_plays(service, first, last, zone, schedule_id, scope), now)
     start, end = _local_day_bounds(service, first, last)
     outcome = _outcomes(service, plays, start, end)
     groups: dict[tuple, dict[str, Any]] = {}
@@ -873,7 +916,31 @@ def compliance(service: PanelService, first: date, last: date, *, zone: str | No
     played = sum(r["played"] for r in rows)
     return {"from": first.isoformat(), "to": last.isoformat(), "zone": zone, "schedule_id": schedule_id,
             "rows": rows, "planned": planned, "played": played,
-            "compliance": round(100.0 * played / planned, 1) if planned else None}
+            "compliance": round(100.0 * played / planned, 1) if planned else None,
+            "upcoming": len(later), "upcoming_airings": len({(p.zone, p.item_id) for p in later})}
+
+
+def daily_by_zone(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Planned (due) and played node plays per zone and day of a compliance report, every day of its period
+    (empty days too): the rows of the report's charts and of the tables that carry the same numbers."""
+    first, last = date.fromisoformat(report["from"]), date.fromisoformat(report["to"])
+    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    zones: dict[str, dict[str, Any]] = {}
+    for row in report["rows"]:
+        z = zones.setdefault(row["zone"], {"zone": row["zone"], "zone_name": row["zone_name"] or row["zone"],
+                                           "counts": defaultdict(lambda: [0, 0])})
+        counts = z["counts"][date.fromisoformat(row["day"])]
+        counts[0] += row["planned"]
+        counts[1] += row["played"]
+    out = []
+    for code in sorted(zones):
+        z = zones[code]
+        series = [{"day": d, "planned": z["counts"][d][0] if d in z["counts"] else 0,
+                   "played": z["counts"][d][1] if d in z["counts"] else 0} for d in days]
+        planned, played = sum(x["planned"] for x in series), sum(x["played"] for x in series)
+        out.append({"zone": code, "zone_name": z["zone_name"], "days": series, "planned": planned, "played": played,
+                    "compliance": round(100.0 * played / planned, 1) if planned else None})
+    return out
 
 
 REPORT_CSV_COLUMNS = ("day", "zone", "zone_name", "schedule_id", "title", "airings", "planned", "played", "failed",
@@ -915,8 +982,9 @@ def monthly(service: PanelService, month: str | None = None, scope: tenancy.Scop
     """Province statistics for one month (what the provincial information source system asks of a ward):
     bulletins aired, airings, broadcast minutes, loudspeaker-minutes played, emergencies, success rate."""
     first, last = parse_month(month, service.local(datetime.now(UTC)).date())
-    report = compliance(service, first, last, scope=scope)
-    plays = planned_plays(service, first, last, scope=scope)
+    now = _now()
+    report = compliance(service, first, last, scope=scope, now=now)
+    plays, _later = split_due(planned_plays(service, first, last, scope=scope), now)  # due ones only, as above
     start, end = _local_day_bounds(service, first, last)
     outcome = _outcomes(service, plays, start, end)
     airings: dict[tuple[str, str], int] = {}
@@ -939,6 +1007,7 @@ def monthly(service: PanelService, month: str | None = None, scope: tenancy.Scop
         "success_rate": report["compliance"],
         "zones": len({p.zone for p in plays}),
         "nodes": len({p.node_id for p in plays}),
+        "upcoming_airings": report["upcoming_airings"],
     }
 
 

@@ -29,7 +29,9 @@ def catalogue(locale: str) -> dict[str, str]:
 
 
 def translate(text: str, locale: str, **params: object) -> str:
-    out = catalogue(locale).get(text, text) if locale != "en" else text
+    """``text`` in ``locale``. English is the source language: its catalogue only holds the words of codes
+    (``role.officer``, ``audit.announcement.approve``), every other string is already English."""
+    out = catalogue(locale).get(text, text)
     return out.format(**params) if params else out
 
 

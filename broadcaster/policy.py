@@ -70,6 +70,7 @@ class Action(StrEnum):
     ANNOUNCEMENT_WRITE = "announcement.write"
     ANNOUNCEMENT_SUBMIT = "announcement.submit"
     ANNOUNCEMENT_APPROVE = "announcement.approve"
+    ANNOUNCEMENT_ARCHIVE = "announcement.archive"
     SCHEDULE_CREATE = "schedule.create"
     SCHEDULE_EMERGENCY = "schedule.emergency"
     SCHEDULE_CANCEL = "schedule.cancel"
@@ -123,6 +124,8 @@ TABLE: dict[tuple[Action, Scope], dict[str, Rule]] = {
     (Action.ANNOUNCEMENT_WRITE, Scope.ANY): _row(A, A, A),
     (Action.ANNOUNCEMENT_SUBMIT, Scope.ANY): _row(A, A, A),
     (Action.ANNOUNCEMENT_APPROVE, Scope.ANY): _row(D, A, A),
+    (Action.ANNOUNCEMENT_ARCHIVE, Scope.OWN): _row(A, A, A),
+    (Action.ANNOUNCEMENT_ARCHIVE, Scope.ANY): _row(D, A, A),
     (Action.SCHEDULE_CREATE, Scope.ZONE): _row(P, P, P),
     (Action.SCHEDULE_EMERGENCY, Scope.ANY): _row(D, D, D),
     (Action.SCHEDULE_CANCEL, Scope.OWN): _row(A, A, A),
@@ -159,6 +162,8 @@ DESCRIPTIONS: dict[Action, str] = {
                                "(a change after approval sends it back for approval)",
     Action.ANNOUNCEMENT_SUBMIT: "send an announcement for approval",
     Action.ANNOUNCEMENT_APPROVE: "approve or reject an announcement (its exact audio)",
+    Action.ANNOUNCEMENT_ARCHIVE: "delete (archive, with undo) or restore an announcement; not while an active schedule "
+                                 "will still play it",
     Action.SCHEDULE_CREATE: "schedule announcements or relays (normal / priority) to zones (an announcement plays once "
                             "approved; a relay of a source on the admin's list counts as approved)",
     Action.SCHEDULE_EMERGENCY: "schedule with emergency priority",
@@ -281,8 +286,8 @@ def require(service: PanelService, user: User | None, action: Action, scope: Sco
 
 def playable(ann: Announcement | None) -> bool:
     """True when the announcement's current audio is exactly the audio a leader or admin approved."""
-    if ann is None or not ann.media_sha256:
-        return False
+    if ann is None or not ann.media_sha256 or getattr(ann, "archived_at", None) is not None:
+        return False  # an archived ("deleted") announcement never plays
     if (ann.approval or "draft") not in APPROVED_STATES:
         return False
     return ann.approved_media_sha256 == ann.media_sha256
@@ -345,6 +350,14 @@ def schedule_check(service: PanelService, user: User | None, *, priority: str, t
     if priority == "emergency":
         require(service, user, Action.SCHEDULE_EMERGENCY, Scope.ANY, target=target, field="priority")
     return require(service, user, Action.SCHEDULE_CREATE, Scope.ZONE, target=target)
+
+
+def announcement_archive_check(service: PanelService, user: User | None, created_by_id: int | None,
+                               announcement_id: int) -> Decision:
+    """Archive or restore an announcement: her own (the author), anyone's (a leader or admin)."""
+    own = user is not None and created_by_id == user.id
+    return require(service, user, Action.ANNOUNCEMENT_ARCHIVE, Scope.OWN if own else Scope.ANY,
+                   target=f"announcement:{announcement_id}")
 
 
 def schedule_cancel_check(service: PanelService, user: User | None, created_by_id: int | None,

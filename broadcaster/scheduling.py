@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from broadcaster import policy, streams, tenancy
+from broadcaster import notifications, policy, streams, tenancy
 from broadcaster.errors import ServiceError
 from broadcaster.models import Announcement, Media, Node, Schedule, StreamSource, User, Ward, WardSetting, Zone
 from devices.protocol import PRIORITY_RANK, Priority, format_ts
@@ -384,6 +384,7 @@ def _schedules_for_zones(s: Session, zone_ids: Sequence[int], start: datetime, e
         .where(
             Schedule.id.in_(targeted),
             Schedule.status == "active",
+            Schedule.archived_at.is_(None),
             Schedule.start_at < end,
             or_(Schedule.recurrence.is_not(None), Schedule.start_at >= start),
             or_(Schedule.expires_at.is_(None), Schedule.expires_at > start),
@@ -695,6 +696,9 @@ def create_schedule(service: PanelService, spec: ScheduleSpec, user: User | None
             ann = s.get(Announcement, aid)
             if ann is None or (scope is not None and not scope.sees(ann.ward_id)):
                 raise ServiceError("unknown_announcement", f"no announcement {aid}", "announcement_id", 404)
+            if ann.archived_at is not None:  # deleted (archived): restore it first
+                raise ServiceError("announcement_archived", "the announcement is deleted (archived); restore it "
+                                   "first", "announcement_id", 409)
             if ann.status != "ready" or not ann.media_sha256:
                 raise ServiceError("announcement_not_ready", "the announcement has no rendered audio yet",
                                    "announcement_id")
@@ -764,6 +768,7 @@ def create_schedule(service: PanelService, spec: ScheduleSpec, user: User | None
                 ann.submitted_by_id, ann.submitted_at = (user.id if user else None), now
                 service._audit(s, user, "announcement.submit", str(ann.id), ward_id=ann.ward_id,
                                **{"from": "draft", "to": "submitted", "via": f"schedule:{sched.id}"})
+                notifications.submitted_when_committed(service, s, ann, user)  # the approvers are told
         sched_id = sched.id
         affected = nodes_of_zones(s, [z.id for z in zones])
     service.publish_plans(affected)
@@ -811,7 +816,7 @@ def awaiting_soon(service: PanelService, now: datetime | None = None,
     tz = service.config.TIMEZONE
     with service.db.session() as s:
         scheds = list(s.scalars(select(Schedule).options(selectinload(Schedule.zones), selectinload(
-            Schedule.announcement)).where(Schedule.status == "active")))
+            Schedule.announcement)).where(Schedule.status == "active", Schedule.archived_at.is_(None))))
     states = schedule_states(service, scheds)
     out = []
     for sched in scheds:
@@ -828,7 +833,7 @@ def affected_nodes_for_announcement(s: Session, announcement_id: int) -> list[st
     """Nodes of the zones of every active schedule whose programme uses the announcement."""
     zone_ids: set[int] = set()
     for sched in s.scalars(select(Schedule).options(selectinload(Schedule.zones))
-                           .where(Schedule.status == "active")):
+                           .where(Schedule.status == "active", Schedule.archived_at.is_(None))):
         if announcement_id in announcement_ids(programme(sched)):
             zone_ids.update(z.id for z in sched.zones)
     return nodes_of_zones(s, zone_ids)
@@ -911,3 +916,54 @@ def dry_run(service: PanelService, *, zone: str | int | None = None, node: str |
                  "title": (everything.schedules[sl.schedule_id].title or ""), "state": AWAITING_APPROVAL}
                 for sl in waiting[:200]],
         }
+
+
+# ----------------------------------------------------------------------------------------- calendar
+
+
+def calendar(service: PanelService, first_day: date, days: int, zone: str | None = None,
+             scope: tenancy.Scope | None = None) -> dict[date, list[dict[str, Any]]]:
+    """Local day → the airings planned in it, per zone (``zone`` = one zone's code, else every zone in scope),
+    from the same slot expansion the plans use (:func:`load_slots`). Each airing: ``start``/``end`` (local),
+    ``zone``/``zone_name``, ``schedule_id``, ``title``, ``state`` (``active`` | ``awaiting_approval``: in no
+    plan until a leader approves) and ``clashes`` (the other schedules whose planned airing overlaps it in the
+    same zone, ``[{schedule_id, title}]``)."""
+    start, _ = local_day(service, first_day)
+    _, end = local_day(service, first_day + timedelta(days=days - 1))
+    out: dict[date, list[dict[str, Any]]] = {first_day + timedelta(days=i): [] for i in range(days)}
+    with service.db.session() as s:
+        if zone:
+            zones = [service._zone_by_ref(s, zone, scope)]
+        else:
+            q = select(Zone).order_by(Zone.name)
+            zones = list(s.scalars(scope.restrict(q, Zone) if scope is not None else q))
+        for z in zones:
+            if z is None:
+                continue
+            zs = load_slots(service, s, [z.id], start, end, approved_only=False, emergencies=False)
+            states = _states_in(s, zs)
+            slots = sorted((sl for sl in zs.slots if start <= sl.start < end), key=lambda sl: sl.start)
+            titles = {sid: (sc.title or (sc.announcement.title if sc.announcement else "")) or f"#{sid}"
+                      for sid, sc in zs.schedules.items()}
+            for sl in slots:
+                stop = slot_end(sl)
+                clashes = {o.schedule_id for o in zs.slots
+                           if o.schedule_id != sl.schedule_id and o.start < stop and sl.start < slot_end(o)}
+                day = service.local(sl.start).date()  # type: ignore[union-attr]
+                out.setdefault(day, []).append({
+                    "start": service.local(sl.start), "end": service.local(stop), "zone": z.code,
+                    "zone_name": z.name, "schedule_id": sl.schedule_id, "title": titles.get(sl.schedule_id, ""),
+                    "state": states.get(sl.schedule_id, "active"),
+                    "clashes": [{"schedule_id": c, "title": titles.get(c, "")} for c in sorted(clashes)],
+                })
+    for items in out.values():
+        items.sort(key=lambda a: (a["start"], a["zone_name"]))
+    return out
+
+
+def _states_in(s: Session, zs: ZoneSlots) -> dict[int, str]:
+    """schedule id → active | awaiting_approval, with the catalogue ``zs`` already holds (see schedule_states)."""
+    catalog = zs.catalog
+    catalog.load_sources(s)
+    return {sid: "active" if slot_items(sc, catalog, approved_only=True) else AWAITING_APPROVAL
+            for sid, sc in zs.schedules.items()}

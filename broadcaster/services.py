@@ -86,6 +86,9 @@ def _sqlite_ts(value: str | None) -> str | None:
 
 
 ROLES = tenancy.ALL_ROLES  # every role (broadcaster/tenancy.py)
+#: (service, announcement id) being rendered by a thread of this process (PanelService.render_in_background).
+_RENDERING: set[tuple[int, int]] = set()
+_RENDERING_LOCK = threading.Lock()
 ZONE_KINDS = ("village", "residential_group")
 
 
@@ -576,13 +579,14 @@ class PanelService:
 
     def create_announcement(
         self, title: str, text: str, user: User | None = None, *, audio_options: dict[str, Any] | None = None,
-        ward: str | None = None,
+        ward: str | None = None, render: bool = True,
     ) -> Announcement:
         """Save the text, then render speech at once (never at play time).
 
         ``audio_options`` overrides the ward's audio defaults for this announcement (engine, voice, speed,
         repeat, gap_ms, intro_chime, outro_chime; see broadcaster/audio_settings.py). A render failure
-        keeps the draft with ``render_error`` set; the caller shows it.
+        keeps the draft with ``render_error`` set; the caller shows it. ``render=False`` only saves the draft:
+        the web page then renders it with :meth:`render_in_background` and shows the progress.
         """
         from broadcaster.audio_settings import validate_options
 
@@ -596,14 +600,92 @@ class PanelService:
             s.flush()
             self._audit(s, user, "announcement.create", str(ann.id), ward_id=w.id)
             ann_id = ann.id
+        if not render:
+            return self.get_announcement(ann_id)  # type: ignore[return-value]
         return self.render_announcement(ann_id)
 
-    def render_announcement(self, announcement_id: int) -> Announcement:
+    def render_announcement(self, announcement_id: int,
+                            progress: Callable[[int], None] | None = None) -> Announcement:
         """Render (or find in the render cache) the announcement's audio: status ready, or draft with
         ``render_error``. Unchanged text and settings render nothing (broadcaster.audio_settings.render)."""
         from broadcaster.audio_settings import render
 
-        return render(self, announcement_id)
+        return render(self, announcement_id, progress)
+
+    #: A render whose progress has not moved for this long is taken as interrupted (the panel restarted).
+    RENDER_STALE = timedelta(minutes=3)
+
+    def render_in_background(self, announcement_id: int) -> threading.Thread | None:
+        """Render in a thread of this process; ``render_progress`` (0–100) says how far it is, None when it has
+        ended (``status`` ready, or ``render_error`` says why not). Speech takes seconds to a minute with gTTS:
+        the page that started it shows the progress instead of waiting. One render per announcement at a time:
+        None when one is already running. Each step is its own short transaction (fine on SQLite and PostgreSQL).
+        """
+        with _RENDERING_LOCK:
+            if (id(self), announcement_id) in _RENDERING:
+                return None
+            _RENDERING.add((id(self), announcement_id))
+        try:
+            self._set_render_progress(announcement_id, 0, clear_error=True)
+        except BaseException:
+            with _RENDERING_LOCK:
+                _RENDERING.discard((id(self), announcement_id))
+            raise
+        thread = threading.Thread(target=self._render_job, args=(announcement_id,), name=f"render-{announcement_id}",
+                                  daemon=True)
+        thread.start()
+        return thread
+
+    def _render_job(self, announcement_id: int) -> None:
+        try:
+            self.render_announcement(announcement_id,
+                                     lambda percent: self._set_render_progress(announcement_id, percent))
+        except Exception as exc:  # noqa: BLE001 — a thread has nobody to raise to: the draft keeps the reason
+            log.exception("background render of announcement %s failed", announcement_id)
+            reason = "busy: too many recordings are being processed; try again" if exc.__class__.__name__ == \
+                "Busy" else f"{exc.__class__.__name__}: {exc}"
+            try:
+                with self.db.session() as s:
+                    ann = s.get(Announcement, announcement_id)
+                    if ann is not None:
+                        ann.render_error = reason[:2000]
+                        if not ann.media_sha256:
+                            ann.status = "draft"
+            except Exception:  # noqa: BLE001
+                log.exception("could not record the render failure of announcement %s", announcement_id)
+        finally:
+            try:
+                self._set_render_progress(announcement_id, None)
+            except Exception:  # noqa: BLE001 — the database went away (shutdown): nothing more to do
+                log.warning("could not clear the render progress of announcement %s", announcement_id)
+            with _RENDERING_LOCK:
+                _RENDERING.discard((id(self), announcement_id))
+
+    def _set_render_progress(self, announcement_id: int, percent: int | None, *, clear_error: bool = False) -> None:
+        with self.db.session() as s:
+            ann = s.get(Announcement, announcement_id)
+            if ann is None:
+                return
+            ann.render_progress = percent
+            ann.updated_at = datetime.now(UTC)
+            if clear_error:
+                ann.render_error = None
+
+    def render_state(self, ann: Announcement) -> dict[str, Any]:
+        """Where speech production stands: ``rendering`` with ``progress``, ``ready``, ``failed`` (with ``error``)
+        or ``none`` (no audio, nothing running — e.g. interrupted by a restart)."""
+        progress = ann.render_progress
+        if progress is not None:
+            with _RENDERING_LOCK:
+                here = (id(self), ann.id) in _RENDERING
+            updated = ann.updated_at or ann.created_at
+            if here or (updated is not None and datetime.now(UTC) - updated < self.RENDER_STALE):
+                return {"state": "rendering", "progress": max(0, min(100, progress)), "error": None}
+        if ann.status == "ready" and ann.media_sha256:
+            return {"state": "ready", "progress": 100, "error": None}
+        if ann.render_error:
+            return {"state": "failed", "progress": None, "error": ann.render_error}
+        return {"state": "none", "progress": None, "error": None}
 
     def get_announcement(self, announcement_id: int, scope: tenancy.Scope | None = None) -> Announcement | None:
         """The announcement, or None (also for one of a ward the scope does not see)."""
@@ -615,10 +697,83 @@ class PanelService:
             )
             return ann if ann is not None and (scope is None or scope.sees(ann.ward_id)) else None
 
-    def list_announcements(self, scope: tenancy.Scope | None = None) -> list[Announcement]:
+    def list_announcements(self, scope: tenancy.Scope | None = None, *, archived: bool | None = False,
+                           search: str = "", approval: str = "") -> list[Announcement]:
+        """Announcements, newest first. ``archived``: False hides the archived ("deleted") ones, True shows only
+        them, None both; ``search`` finds words of the title or text (case-insensitive); ``approval`` one state."""
         with self.db.session() as s:
             q = select(Announcement).options(selectinload(Announcement.media)).order_by(Announcement.id.desc())
-            return list(s.scalars(scope.restrict(q, Announcement) if scope is not None else q))
+            if archived is not None:
+                q = q.where(Announcement.archived_at.is_not(None) if archived else Announcement.archived_at.is_(None))
+            if approval:
+                q = q.where(func.coalesce(Announcement.approval, "draft") == approval)
+            rows = list(s.scalars(scope.restrict(q, Announcement) if scope is not None else q))
+        words = (search or "").casefold().split()
+        if words:  # in Python: SQLite's lower() knows no Vietnamese capitals (Ư, Đ…)
+            rows = [a for a in rows if all(w in f"{a.title}\n{a.text}".casefold() for w in words)]
+        return rows
+
+    def announcement_in_use(self, s: Session, announcement_id: int, now: datetime | None = None) -> list[int]:
+        """Ids of the active schedules that will still play the announcement (an airing at or after ``now``)."""
+        from broadcaster import scheduling
+
+        now = now or datetime.now(UTC)
+        today = self.local(now).date()  # type: ignore[union-attr]
+        used: list[int] = []
+        for sched in s.scalars(select(Schedule).where(Schedule.status == "active", Schedule.archived_at.is_(None))):
+            if announcement_id not in scheduling.announcement_ids(scheduling.programme(sched)):
+                continue
+            if sched.expires_at is not None and sched.expires_at <= now:
+                continue
+            if sched.recurrence:
+                until = (sched.recurrence or {}).get("until")
+                if until and str(until)[:10] < today.isoformat():
+                    continue
+            elif sched.start_at < now:
+                continue
+            used.append(sched.id)
+        return used
+
+    def archive_announcement(self, announcement_id: int, user: User | None = None) -> Announcement:
+        """"Delete" with undo: the announcement is archived (hidden from the lists, never in a plan, cannot be
+        scheduled) until restored. Refused (409 ``announcement_in_use``) while an active schedule will still play
+        it: cancel that schedule first, so nothing silently stops playing. Its author or a leader may do it."""
+        self._archive_target(announcement_id, user)
+        with self.db.session() as s:
+            ann = s.get(Announcement, announcement_id)
+            assert ann is not None
+            if ann.archived_at is not None:
+                return self.get_announcement(announcement_id)  # type: ignore[return-value]
+            used = self.announcement_in_use(s, announcement_id)
+            if used:
+                raise ServiceError("announcement_in_use", f"schedule(s) {', '.join(map(str, used))} will still play "
+                                   "this announcement: cancel them first", "announcement_id", 409)
+            ann.archived_at = datetime.now(UTC)
+            ann.archived_by_id = user.id if user else None
+            self._audit(s, user, "announcement.archive", str(announcement_id), ward_id=ann.ward_id)
+        return self.get_announcement(announcement_id)  # type: ignore[return-value]
+
+    def restore_announcement(self, announcement_id: int, user: User | None = None) -> Announcement:
+        """Undo an archive: the announcement is back in the lists, as it was (approval unchanged)."""
+        self._archive_target(announcement_id, user)
+        with self.db.session() as s:
+            ann = s.get(Announcement, announcement_id)
+            assert ann is not None
+            if ann.archived_at is not None:
+                ann.archived_at = None
+                ann.archived_by_id = None
+                self._audit(s, user, "announcement.restore", str(announcement_id), ward_id=ann.ward_id)
+        return self.get_announcement(announcement_id)  # type: ignore[return-value]
+
+    def _archive_target(self, announcement_id: int, user: User | None) -> None:
+        """404 for an unknown announcement (or another ward's), then the release policy (author or leader)."""
+        with self.db.session() as s:
+            ann = s.get(Announcement, announcement_id)
+            if ann is None:
+                raise ServiceError("not_found", "no such announcement", status=404)
+            tenancy.check_user(user, ann.ward_id, "announcement")
+            author = ann.created_by_id
+        policy.announcement_archive_check(self, user, author, announcement_id)
 
     # ------------------------------------------------------------------ schedules
     def create_schedule(
@@ -656,6 +811,60 @@ class PanelService:
         self.publish_plans(affected)
         return self.get_schedule(schedule_id)  # type: ignore[return-value]
 
+    def archive_schedule(self, schedule_id: int, user: User | None = None) -> Schedule:
+        """"Xóa" with undo: the schedule leaves every plan at once and every list; :meth:`restore_schedule`
+        brings it back. The same permission as cancelling it (release policy)."""
+        with self.db.session() as s:
+            sched = s.get(Schedule, schedule_id)
+            if sched is None:
+                raise ServiceError("not_found", "no such schedule", status=404)
+            tenancy.check_user(user, sched.ward_id, "schedule")
+            created_by = sched.created_by_id
+        policy.schedule_cancel_check(self, user, created_by, schedule_id)
+        with self.db.session() as s:
+            sched = s.get(Schedule, schedule_id)
+            assert sched is not None
+            if sched.archived_at is None:
+                sched.archived_at = datetime.now(UTC)
+                sched.archived_by_id = user.id if user else None
+                self._audit(s, user, "schedule.archive", str(schedule_id), ward_id=sched.ward_id)
+            zone_ids = [z.id for z in sched.zones]
+            affected = list(s.scalars(select(Node.node_id).where(Node.zone_id.in_(zone_ids))))
+        self.publish_plans(affected)
+        return self.get_schedule(schedule_id)  # type: ignore[return-value]
+
+    def restore_schedule(self, schedule_id: int, user: User | None = None, now: datetime | None = None) -> Schedule:
+        """Undo of :meth:`archive_schedule`; refused (409 ``schedule_passed``) when nothing of it can play any
+        more (a one-off whose time has gone, a rule with no airing left)."""
+        from broadcaster import scheduling
+
+        now = now or datetime.now(UTC)
+        with self.db.session() as s:
+            sched = s.get(Schedule, schedule_id)
+            if sched is None:
+                raise ServiceError("not_found", "no such schedule", status=404)
+            tenancy.check_user(user, sched.ward_id, "schedule")
+            created_by = sched.created_by_id
+        policy.schedule_cancel_check(self, user, created_by, schedule_id)
+        with self.db.session() as s:
+            sched = s.get(Schedule, schedule_id)
+            assert sched is not None
+            if sched.archived_at is None:
+                raise ServiceError("not_archived", "the schedule is not deleted", status=409)
+            try:
+                left = scheduling.airings(sched, self.config.TIMEZONE, now,
+                                          now + timedelta(days=scheduling.CHECK_DAYS))
+            except ServiceError:
+                left = []
+            if not left or sched.status != "active":
+                raise ServiceError("schedule_passed", "its time has passed: schedule it again", status=409)
+            sched.archived_at, sched.archived_by_id = None, None
+            self._audit(s, user, "schedule.restore", str(schedule_id), ward_id=sched.ward_id)
+            zone_ids = [z.id for z in sched.zones]
+            affected = list(s.scalars(select(Node.node_id).where(Node.zone_id.in_(zone_ids))))
+        self.publish_plans(affected)
+        return self.get_schedule(schedule_id)  # type: ignore[return-value]
+
     def get_schedule(self, schedule_id: int, scope: tenancy.Scope | None = None) -> Schedule | None:
         with self.db.session() as s:
             sched = s.scalar(
@@ -668,7 +877,7 @@ class PanelService:
     def list_schedules(self, scope: tenancy.Scope | None = None) -> list[Schedule]:
         with self.db.session() as s:
             q = (select(Schedule).options(selectinload(Schedule.zones), selectinload(Schedule.announcement))
-                 .order_by(Schedule.start_at.desc()))
+                 .where(Schedule.archived_at.is_(None)).order_by(Schedule.start_at.desc()))
             return list(s.scalars(scope.restrict(q, Schedule) if scope is not None else q))
 
     # ------------------------------------------------------------------ plans

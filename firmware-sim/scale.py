@@ -1,13 +1,15 @@
 """Scale simulator: thousands of protocol v1 nodes in one process, on one asyncio event loop.
 
-Each :class:`ScaleNode` is a full node of docs/protocol.md — its own MQTT connection, client id, username and
-token, clean session 0, keepalive, retained last-will; it verifies every plan and command (strict decoding and
-Ed25519 through :mod:`firmware_sim.wire`), fetches media over HTTP with its token and checks size and sha256,
-plays at the start time from its own (optionally skewed) clock, reports status, heartbeat and numbered events
-through a persisted outbox, and acks commands (``ping``, ``resync``, ``stop``, ``set_volume``, ``play_now``,
-``reboot``). Playback is simulated: it lasts ``duration_ms``, nothing is decoded.
+Each :class:`ScaleNode` is the shared node core (:mod:`firmware_sim.core`, the same state machine the protocol
+simulator :mod:`firmware_sim.node` drives) plus the I/O of one node: its own MQTT connection, client id,
+username and token, clean session 0, keepalive, retained last-will; media fetched over HTTP with its token; its
+own (optionally skewed) clock; state, plan and outbox persisted before anything is sent. So every plan and
+command is verified (strict decoding and Ed25519), every file's size and sha256 checked, expiry, quiet hours,
+pre-emption and the volume profile applied, events numbered and acks given exactly as by the reference node.
+Playback is simulated: it lasts ``duration_ms``, nothing is decoded.
 
-What makes 10 000 of them fit in one process (see docs/performance.md, "Fleet"):
+What makes 10 000 of them fit in one process (see docs/performance.md, "Fleet") is only how the cores are
+multiplexed:
 
 * no thread and no ``select()`` per client: :mod:`firmware_sim.mqtt_async` is an ``asyncio.Protocol``, so every
   socket is one epoll registration of one loop; one ticker does keepalives and heartbeats for all nodes;
@@ -38,56 +40,22 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from firmware_sim.core import NodeCore, Playing, verify_media
 from firmware_sim.http_async import FaultProxy, HttpError, MediaFaults, http_get
 from firmware_sim.mqtt_async import CONNACK_REASONS, MqttConnection, connect_packet
 from firmware_sim.scale_store import FleetStore
-from firmware_sim.wire import decode_from_panel
 
-from devices.protocol import (
-    PRIORITY_RANK,
-    Command,
-    Event,
-    EventName,
-    Media,
-    Plan,
-    Priority,
-    ProtocolError,
-    Topics,
-    format_ts,
-    load_public_key,
-    parse_ts,
-)
+from devices.protocol import Event, EventName, Media, NodeState, Topics, load_public_key
 
 log = logging.getLogger("firmware_sim.scale")
 
-DEFAULT_VOLUME = 80
-OUTCOME_MEMORY_S = 4 * 24 * 3600
 OUTBOX_MAX = 10_000
-MEDIA_RETRY_FIRST_S = 1.0
-MEDIA_RETRY_MAX_S = 60.0
-#: play_now: give up (ack ``error``) when the media cannot be fetched within this many attempts.
-PLAY_NOW_FETCH_ATTEMPTS = 3
-#: play_now: an alert repeat may start this late (ms) before it counts as stale.
-ALERT_MAX_LATE_MS = 300_000
-#: The result of a command accepted but never answered before a restart (docs/protocol.md §9: the answer to
-#: its duplicates).
-COMMAND_INTERRUPTED = "not completed: the node restarted"
-#: "playback_stopped" is an addition of protocol v1 agreed in this release; older wire models lack it.
-STOPPED_EVENT = "playback_stopped" if "playback_stopped" in EventName.__members__ else "playback_failed"
-
-
-def _ts(epoch: float) -> str:
-    return format_ts(datetime.fromtimestamp(epoch, UTC))
-
-
-def _short(text: object, limit: int = 500) -> str:
-    value = str(text)
-    return value if len(value) <= limit else value[: limit - 1] + "…"
+#: A node with nothing to do re-checks its clock this often (the wall clock may step).
+IDLE_TICK_S = 60.0
 
 
 @dataclass(slots=True)
@@ -95,65 +63,6 @@ class NodeCred:
     node_id: str
     token: str
     clock_offset_ms: float = 0.0
-
-
-@dataclass(slots=True)
-class _Entry:
-    """A plan item (or an alert repeat) with its times on the node clock."""
-
-    key: str
-    item_id: str
-    start: float
-    deadline: float
-    rank: int
-    plan_version: int | None
-    scheduled_start: str
-    media: Media | None
-    duration_ms: int
-    schedule_id: str | None = None
-    end_at: float | None = None
-    title: str = ""
-    drill: bool | None = None
-    alert: _Alert | None = None
-
-    @property
-    def sha256(self) -> str | None:
-        return self.media.sha256 if self.media is not None else None
-
-
-@dataclass(slots=True)
-class _Alert:
-    alert_id: str
-    command_id: str
-    media: Media | None
-    priority: str
-    rank: int
-    repeat: int
-    gap_ms: int
-    duration_ms: int
-    drill: bool
-    title: str
-    acked: bool = False
-    n: int = 1
-
-
-@dataclass(slots=True)
-class _Playing:
-    entry: _Entry
-    actual_start: float
-    end: float
-    cut_by_end_at: bool = False
-
-
-@dataclass(slots=True)
-class _Fetch:
-    attempts: int = 0
-    delay: float = MEDIA_RETRY_FIRST_S
-    last_reason: str | None = None
-    running: bool = False
-    handle: asyncio.TimerHandle | None = None
-    #: A resync came while an attempt was in flight: if that attempt fails, retry at once, not after back-off.
-    retry_now: bool = False
 
 
 class DigestMemo:
@@ -180,26 +89,13 @@ class DigestMemo:
         return digest
 
 
-def _plan_entries(plan: Plan) -> dict[str, _Entry]:
-    out = {}
-    for item in plan.items:
-        media = getattr(item, "media", None)
-        stream = getattr(item, "stream", None)
-        start = parse_ts(item.start).timestamp()
-        end_at = getattr(item, "end_at", None)
-        duration = media.duration_ms if media is not None else int(getattr(stream, "duration_ms", 1) or 1)
-        key = f"{item.id}|{format_ts(parse_ts(item.start))}|{media.sha256 if media else 'stream'}"
-        out[key] = _Entry(
-            key=key, item_id=item.id, start=start, deadline=start + item.max_late_ms / 1000.0,
-            rank=PRIORITY_RANK[item.priority], plan_version=plan.version, scheduled_start=item.start, media=media,
-            duration_ms=duration, schedule_id=item.schedule_id, title=item.title,
-            end_at=parse_ts(end_at).timestamp() if end_at else None, drill=getattr(item, "drill", None) or None,
-        )
-    return out
-
-
 class ScaleNode:
-    """One simulated node. Lives on the fleet's event loop; never blocks it."""
+    """One simulated node: a :class:`NodeCore` and its I/O on the fleet's event loop (never blocking it).
+
+    It is the core's :class:`firmware_sim.core.NodeIO`. Durability goes through the fleet's group commit: an
+    event is in :attr:`outbox` from the moment it is numbered until its PUBACK, but goes on the wire only once
+    the commit that holds it (and the state with its seq) is done; an ack likewise.
+    """
 
     def __init__(self, fleet: ScaleFleet, cred: NodeCred, saved: dict[str, Any] | None = None) -> None:
         self.fleet = fleet
@@ -211,84 +107,105 @@ class ScaleNode:
         self.topic_status = fleet.topics.status(self.node_id)
         self.topic_events = fleet.topics.events(self.node_id)
         self.topic_ack = fleet.topics.ack(self.node_id)
-        self.boot = 0
-        self.seq = 0
-        self.volume = DEFAULT_VOLUME
-        self.plan: Plan | None = None
-        self.entries: dict[str, _Entry] = {}
-        self.alert_entries: dict[str, _Entry] = {}
-        self.handled: set[str] = set()
-        self.ready_reported: set[str] = set()
-        self.due_seen: set[str] = set()
-        self.seen_commands: dict[str, float] = {}  # id → expires_at (epoch s) of every command accepted
-        self.command_results: dict[str, str] = {}  # id → its first ack as sent: the answer to a duplicate (§9)
-        self.dup_waiting: dict[str, int] = {}  # duplicates that came before their command's result (RAM only)
-        self.verified: set[str] = set()
-        self.fetches: dict[str, _Fetch] = {}
-        self.current: _Playing | None = None
-        self.outbox: OrderedDict[int, bytes] = OrderedDict()
+        self.core = NodeCore(self.node_id, fleet.public_key, self.now, self, rng=fleet.rng,
+                             max_idle_s=IDLE_TICK_S, counts=fleet.stats)
+        self.outbox: OrderedDict[int, bytes] = OrderedDict()  # seq → event, from numbering until PUBACK
+        self.durable_seq = 0  # events up to this seq are committed (and may go on the wire)
         self.pending_acks: dict[int, bytes] = {}
         self.link_down = False  # fault injection: the node's network is cut (ScaleFleet.cut_link)
         self._ack_counter = 0
         self.mids: dict[int, tuple[str, int]] = {}
         self.conn: MqttConnection | None = None
         self.connected = False
-        self.halted = False
         self.backoff = 1.0
         self.connected_since = 0.0
         self.booted_at = time.time()
         self.next_heartbeat = 0.0
         self._timer: asyncio.TimerHandle | None = None
         self._reconnect: asyncio.TimerHandle | None = None
-        self._restore(saved or {})
+        self._media_timer: asyncio.TimerHandle | None = None
+        self._media_pending = False
+        self._boot(saved or {})
 
-    # ------------------------------------------------------------------------------------ clock
+    # ------------------------------------------------------------------------------------ clock and state
     def now(self) -> float:
         return time.time() + self.clock_offset
 
-    # ------------------------------------------------------------------------------------ state
-    def state(self) -> dict[str, Any]:
-        playing = None
-        if self.current is not None and self.current.entry.alert is None:
-            e = self.current.entry
-            playing = {"item_id": e.item_id, "schedule_id": e.schedule_id, "plan_version": e.plan_version,
-                       "sha256": e.sha256, "scheduled_start": e.scheduled_start,
-                       "actual_start": _ts(self.current.actual_start),
-                       "offset_ms": round((self.current.actual_start - e.start) * 1000)}
-        return {"boot": self.boot, "seq": self.seq, "volume": self.volume, "handled": sorted(self.handled),
-                "ready": sorted(self.ready_reported), "seen_commands": self.seen_commands,
-                "command_results": self.command_results, "verified": sorted(self.verified), "playing": playing}
+    @property
+    def halted(self) -> bool:
+        return self.core.halted
 
-    def _restore(self, saved: dict[str, Any]) -> None:
+    def state(self) -> dict[str, Any]:
+        """What the store persists (``Persistent``): the core's snapshot."""
+        return self.core.snapshot()
+
+    def _boot(self, saved: dict[str, Any]) -> None:
         """Boot (§11 step 1): counters, outcomes, plan, outbox from the store; ``session`` + 1."""
-        state = saved.get("state") or {}
-        self.boot = int(state.get("boot", 0)) + 1
-        self.seq = int(state.get("seq", 0))
-        self.volume = int(state.get("volume", DEFAULT_VOLUME))
-        self.handled = set(state.get("handled", []))
-        self.ready_reported = set(state.get("ready", []))
-        self.seen_commands = {str(k): float(v) for k, v in state.get("seen_commands", {}).items()}
-        self.command_results = {str(k): str(v) for k, v in state.get("command_results", {}).items()
-                                if k in self.seen_commands}
-        for cid in self.seen_commands.keys() - self.command_results.keys():
-            # Accepted but never answered before the restart (a play_now not sounding yet): that is its result.
-            self.command_results[cid] = self._ack_payload(cid, "error", COMMAND_INTERRUPTED, None).decode("utf-8")
-        # Media are re-checked at boot: only files the fleet's cache holds with the right hash count.
-        self.verified = {sha for sha in state.get("verified", []) if sha in self.fleet.media}
+        state = saved.get("state") or None
         for seq, payload in saved.get("outbox", []):
             self.outbox[seq] = payload
-        raw = saved.get("plan")
-        if raw:
-            try:
-                self._set_plan(self.fleet.decode_plan(raw, self.node_id))
-            except ProtocolError as exc:
-                log.error("%s: stored plan refused at boot (%s)", self.node_id, exc)
-        interrupted = state.get("playing")
+        self.durable_seq = max([int((state or {}).get("seq", 0)), *self.outbox])
+        # Media are re-checked at boot: only files the fleet's cache holds with the right hash count.
+        verified = {sha for sha in (state or {}).get("verified", []) if sha in self.fleet.media}
+        self.core.boot(state, saved.get("plan"), verified)
+
+    # ------------------------------------------------------------------------------------ NodeIO
+    def persist(self) -> None:
         self.fleet.store.save_state(self)
-        if interrupted:
-            self._emit("playback_failed", reason="interrupted", **interrupted)
-            self.fleet._record({**interrupted, "node_id": self.node_id, "result": "interrupted",
-                                "reason": "interrupted"})
+
+    def event(self, event: Event, payload: bytes) -> None:
+        store = self.fleet.store
+        seq = event.seq
+        store.save_state(self)
+        store.add_outbox(self.node_id, seq, payload)
+        self.outbox[seq] = payload
+        if len(self.outbox) > OUTBOX_MAX:
+            dropped, _ = self.outbox.popitem(last=False)
+            store.delete_outbox(self.node_id, dropped)
+        store.after_commit(self._committed, seq)
+        self.fleet.count_event(event)
+
+    def _committed(self, seq: int) -> None:
+        if self.halted:
+            return
+        self.durable_seq = max(self.durable_seq, seq)
+        payload = self.outbox.get(seq)
+        if payload is not None:
+            self._publish(self.topic_events, payload, tag=("event", seq))
+
+    def ack(self, payload: bytes) -> None:
+        # After the command id and result are durable (a replay after a reboot must still be refused).
+        self.fleet.store.after_commit(self._send_ack, payload)
+
+    def _send_ack(self, payload: bytes) -> None:
+        if self.halted:
+            return
+        self._ack_counter += 1
+        key = self._ack_counter
+        self.pending_acks[key] = payload
+        self._publish(self.topic_ack, payload, tag=("ack", key))
+
+    def save_plan(self, raw: bytes) -> None:
+        self.fleet.store.save_plan(self.node_id, raw)
+
+    def status_changed(self) -> None:
+        self.fleet.store.after_commit(self.publish_status)
+
+    def record(self, record: dict[str, Any]) -> None:
+        record["clock_offset_ms"] = round(self.clock_offset * 1000, 3)
+        self.fleet._record(record)
+
+    def started(self, playing: Playing) -> None:
+        self.fleet._started(self, playing)
+
+    def reboot_requested(self) -> None:
+        # The reboot command: the ack goes out after the commit, then a clean restart.
+        self.fleet.store.after_commit(self.fleet._reboot_soon, self.node_id)
+
+    def media_wanted(self) -> None:
+        if not self._media_pending:
+            self._media_pending = True
+            self.fleet.loop.call_soon(self._media)
 
     # ------------------------------------------------------------------------------------ MQTT
     def connect(self) -> None:
@@ -354,7 +271,9 @@ class ScaleNode:
         self.mids.clear()
         conn.publish(self.topic_status, self.fleet.encode_status(self, "online"), 1, True)
         conn.subscribe([(self.topic_plan, 1), (self.topic_cmd, 1)])
-        for seq, payload in self.outbox.items():  # unacknowledged events first, in seq order
+        for seq, payload in self.outbox.items():  # unacknowledged durable events first, in seq order
+            if seq > self.durable_seq:
+                break  # not committed yet: sent by its commit callback
             self.mids[conn.publish(self.topic_events, payload, 1, False)] = ("event", seq)
         for key, payload in self.pending_acks.items():
             self.mids[conn.publish(self.topic_ack, payload, 1, False)] = ("ack", key)
@@ -390,11 +309,14 @@ class ScaleNode:
             return
         try:
             if topic == self.topic_plan:
-                self._handle_plan(payload)
+                self.core.on_plan(payload)
             elif topic == self.topic_cmd:
-                self._handle_command(payload, retain)
+                self.core.on_command(payload, retained=retain)
+            else:
+                return
         except Exception:  # a bad message must never take the loop down
             log.exception("%s: error handling a message on %s", self.node_id, topic)
+        self._step()
 
     def _publish(self, topic: str, payload: bytes, retain: bool = False, tag: tuple[str, int] | None = None) -> None:
         conn = self.conn
@@ -407,203 +329,42 @@ class ScaleNode:
         self._publish(self.topic_status, self.fleet.encode_status(self, "online"), retain=True)
         self.next_heartbeat = time.time() + self.fleet.heartbeat_s
 
-    # ------------------------------------------------------------------------------------ events
-    def _emit(self, name: str, **fields: Any) -> None:
-        """Next seq, validated (§6.5), persisted (group commit), then published and kept until PUBACK."""
-        if self.halted:
-            return
-        self.seq += 1
-        data: dict[str, Any] = {"type": "event", "protocol": 1, "node_id": self.node_id, "seq": self.seq,
-                                "at": _ts(self.now()), "event": name}
-        for key, value in fields.items():
-            if value is not None:
-                data[key] = _short(value) if key == "reason" else value
-        Event.model_validate(data)  # a node must send valid payloads (§8); unknown keys are additive fields
-        payload = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-        store = self.fleet.store
-        store.save_state(self)
-        store.add_outbox(self.node_id, self.seq, payload)
-        store.after_commit(self._committed, self.seq, payload)
-        self.fleet.stats["events"] += 1
-
-    def _committed(self, seq: int, payload: bytes) -> None:
-        if self.halted:
-            return
-        self.outbox[seq] = payload
-        if len(self.outbox) > OUTBOX_MAX:
-            dropped, _ = self.outbox.popitem(last=False)
-            self.fleet.store.delete_outbox(self.node_id, dropped)
-        self._publish(self.topic_events, payload, tag=("event", seq))
-
-    def _ack_payload(self, command_id: str, status: str, error: str | None, data: dict[str, Any] | None) -> bytes:
-        ack: dict[str, Any] = {"type": "ack", "protocol": 1, "node_id": self.node_id, "command_id": command_id,
-                               "status": status, "at": _ts(self.now()), "data": data or {}}
-        if error is not None:
-            ack["error"] = _short(error)
-        return json.dumps(ack, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-    def _ack(self, cmd: Command, status: str, *, error: str | None = None,
-             data: dict[str, Any] | None = None) -> None:
-        payload = self._ack_payload(cmd.id, status, error, data)
-        copies = 1
-        if cmd.id in self.seen_commands and cmd.id not in self.command_results:
-            # The first answer to an accepted command is its result: durable before it is sent (the ack is
-            # published after the commit), and sent again, byte for byte, for every duplicate (§9).
-            self.command_results[cmd.id] = payload.decode("utf-8")
-            copies += self.dup_waiting.pop(cmd.id, 0)
-            self.fleet.store.save_state(self)
-        for _ in range(copies):
-            self._send_ack(payload)
-
-    def _send_ack(self, payload: bytes) -> None:
-        self._ack_counter += 1
-        key = self._ack_counter
-        self.pending_acks[key] = payload
-        # After the command id is durable (a replay after a reboot must still be refused).
-        self.fleet.store.after_commit(self._publish, self.topic_ack, payload, False, ("ack", key))
-
-    # ------------------------------------------------------------------------------------ plans
-    def _handle_plan(self, raw: bytes) -> None:
-        if not raw:
-            return  # cleared retained topic: keep the plan
-        held = self.plan.version if self.plan is not None else None
-        try:
-            plan = self.fleet.decode_plan(raw, self.node_id)
-        except Exception as exc:  # ProtocolError or anything unforeseen: refused either way
-            reason = str(exc) if isinstance(exc, ProtocolError) else f"{type(exc).__name__}: {exc}"
-            self.fleet.stats["plans_rejected"] += 1
-            self._emit("plan_rejected", plan_version=held, reason=reason)
-            return
-        if held is not None and plan.version < held:
-            self.fleet.stats["plans_rejected"] += 1
-            self._emit("plan_rejected", plan_version=held,
-                       reason=f"replayed or stale plan: version {plan.version} < held {held}")
-            return
-        if held is not None and plan.version == held:
-            return
-        self.fleet.store.save_plan(self.node_id, bytes(raw))
-        self._set_plan(plan)
-        self._emit("plan_applied", plan_version=plan.version)
-        self.fleet.store.after_commit(self.publish_status)
-        self.fleet.stats["plans_applied"] += 1
-        self._fetch_missing()
-        self._step()
-
-    def _set_plan(self, plan: Plan) -> None:
-        entries = _plan_entries(plan)
-        self.plan = plan
-        self.entries = entries
-        self.due_seen &= set(entries)
-        horizon = self.now() - OUTCOME_MEMORY_S
-
-        def keep(key: str) -> bool:
-            if key in entries:
-                return True
-            try:
-                return parse_ts(key.rsplit("|", 2)[1]).timestamp() >= horizon
-            except (ProtocolError, IndexError, ValueError):
-                return False
-
-        self.handled = {k for k in self.handled if keep(k)}
-        self.ready_reported = {k for k in self.ready_reported if keep(k)}
-        cur = self.current
-        if cur is not None and cur.entry.alert is None:
-            if cur.entry.key not in entries:
-                self._end_current(STOPPED_EVENT, "removed")
-            else:
-                cur.entry = entries[cur.entry.key]
-        needed = {e.sha256 for e in self._all_entries() if e.sha256}
-        for sha in list(self.fetches):
-            if sha not in needed and not self.fetches[sha].running:
-                fetch = self.fetches.pop(sha)
-                if fetch.handle is not None:
-                    fetch.handle.cancel()
-
-    def _all_entries(self) -> list[_Entry]:
-        return [*self.entries.values(), *self.alert_entries.values()]
-
     # ------------------------------------------------------------------------------------ media
-    def _fetch_missing(self) -> None:
-        now = self.now()
-        for entry in self._all_entries():
-            sha = entry.sha256
-            if sha is None or entry.key in self.handled:
-                continue
-            if sha in self.verified or sha in self.fetches or now > entry.deadline:
-                continue
-            self.fetches[sha] = _Fetch()
-            self._start_fetch(sha)
-        self._report_ready()
-
-    def _start_fetch(self, sha: str) -> None:
-        fetch = self.fetches.get(sha)
-        if fetch is None or fetch.running or self.halted:
+    def _media(self) -> None:
+        """Start the fetches the core asks for; arm a timer for the next retry."""
+        self._media_pending = False
+        if self.halted:
             return
-        fetch.handle = None
-        fetch.running = True
-        fetch.retry_now = False
-        self.fleet.loop.create_task(self._fetch(sha, fetch))
+        if self._media_timer is not None:
+            self._media_timer.cancel()
+            self._media_timer = None
+        todo, next_due = self.core.media_todo()
+        for sha, media in todo:
+            self.fleet.loop.create_task(self._fetch(sha, media))
+        if any(not st.running for st in self.core.fetch.values()):
+            self._media_timer = self.fleet.loop.call_later(next_due, self.media_wanted)
 
-    async def _fetch(self, sha: str, fetch: _Fetch) -> None:
-        entry = next((e for e in self._all_entries() if e.sha256 == sha and e.key not in self.handled), None)
-        if entry is None or entry.media is None:
-            self.fetches.pop(sha, None)
-            return
-        media = entry.media
-        error: str | None = None
+    async def _fetch(self, sha: str, media: Media) -> None:
+        error: str | None
         try:
             status, body = await self.fleet.download(media.url, sha, self.token)
             if status != 200:
                 error = f"HTTP {status}"
             elif len(body) != media.bytes:
-                error = f"size mismatch: {len(body)} bytes, expected {media.bytes}"
+                error = verify_media(media, len(body), "")
             else:
-                got = self.fleet.sha256(body)  # every node checks the bytes it is given
-                if got != sha:
-                    error = f"sha256 mismatch: got {got}"
+                error = verify_media(media, len(body), self.fleet.sha256(body))  # every node checks its bytes
         except HttpError as exc:
             error = f"download error: {exc}"
-        fetch.running = False
         if self.halted:
             return
-        if error is None:
-            self.fetches.pop(sha, None)
-            self.verified.add(sha)
-            self.fleet.store.save_state(self)
-            self._report_ready()
+        if error is not None:
+            self.fleet.stats["media_failures"] += 1
+        try:
+            self.core.media_result(sha, error)
+        finally:
+            self.media_wanted()
             self._step()
-            return
-        fetch.attempts += 1
-        self.fleet.stats["media_failures"] += 1
-        if error != fetch.last_reason:
-            self._emit("media_failed", plan_version=entry.plan_version, item_id=entry.item_id,
-                       schedule_id=entry.schedule_id, sha256=sha,
-                       reason=f"{error} (attempt {fetch.attempts}, retry in {fetch.delay:.0f} s)")
-        fetch.last_reason = error
-        if entry.alert is not None and not entry.alert.acked and fetch.attempts >= PLAY_NOW_FETCH_ATTEMPTS:
-            self._fail_alert(entry, f"media cannot be fetched: {error}")
-            return
-        # Retry until the last window needing this file has closed (late media play late, §7.1).
-        deadline = max((e.deadline for e in self._all_entries() if e.sha256 == sha and e.key not in self.handled),
-                       default=0.0)
-        delay = 0.0 if fetch.retry_now else fetch.delay * random.uniform(0.8, 1.2)  # resync while in flight
-        fetch.delay = min(fetch.delay * 2, MEDIA_RETRY_MAX_S)
-        if self.now() + delay > deadline:
-            self.fetches.pop(sha, None)
-            self._step()
-            return
-        fetch.handle = self.fleet.loop.call_later(delay, self._start_fetch, sha)
-
-    def _report_ready(self) -> None:
-        for entry in self.entries.values():
-            sha = entry.sha256
-            if sha in self.verified and entry.key not in self.ready_reported and entry.key not in self.handled:
-                self.ready_reported.add(entry.key)
-                self._emit("media_ready", plan_version=entry.plan_version, item_id=entry.item_id,
-                           schedule_id=entry.schedule_id, sha256=sha)
-
-    def _ready(self, entry: _Entry) -> bool:
-        return entry.media is None or entry.media.sha256 in self.verified
 
     # ------------------------------------------------------------------------------------ playback
     def _on_timer(self) -> None:
@@ -613,277 +374,26 @@ class ScaleNode:
             self.fleet.loop.call_soon(self._step, self.now())
 
     def _step(self, now: float | None = None) -> None:
-        """Do everything due at ``now`` (node clock); arm the timer for the next thing to do."""
+        """Tick the core (at ``now``, node clock, if given) and arm the timer for the next thing to do."""
         if self.halted:
             return
-        if now is None:
-            now = self.now()
-        cur = self.current
-        if cur is not None and now >= cur.end:
-            cut = cur.cut_by_end_at
-            self._end_current(STOPPED_EVENT if cut else "playback_finished", "end_at" if cut else None)
-        while True:
-            due = [e for e in self._all_entries() if e.key not in self.handled and e.start <= now]
-            for entry in due:
-                if now > entry.deadline:
-                    self.handled.add(entry.key)
-                    missing = not self._ready(entry) and entry.key in self.due_seen
-                    self.due_seen.discard(entry.key)
-                    self._fail_unplayed(entry, "media_unavailable" if missing else "stale")
-                else:
-                    self.due_seen.add(entry.key)
-            ready = [e for e in due if e.key not in self.handled and self._ready(e)]
-            if not ready:
-                break
-            best = max(ready, key=lambda e: (e.rank, -e.start))
-            if self.current is not None and best.rank <= self.current.entry.rank:
-                break
-            if self.current is not None:
-                self._end_current(STOPPED_EVENT, "preempted")
-            self._begin(best, now)
-        self._arm()
-
-    def _arm(self) -> None:
-        now = self.now()
-        wake = now + 60.0  # re-check at least every minute: the wall clock may step
-        if self.current is not None:
-            wake = min(wake, self.current.end)
-        for entry in self._all_entries():
-            if entry.key not in self.handled:
-                wake = min(wake, entry.start if entry.start > now else entry.deadline + 0.001)
+        wake = self.core.step(now)
         if self._timer is not None:
             self._timer.cancel()
-        self._timer = self.fleet.loop.call_later(max(0.0, wake - now), self._on_timer)
-
-    def _event_fields(self, entry: _Entry, actual: float | None = None) -> dict[str, Any]:
-        fields: dict[str, Any] = {"plan_version": entry.plan_version, "item_id": entry.item_id,
-                                  "schedule_id": entry.schedule_id, "sha256": entry.sha256,
-                                  "scheduled_start": entry.scheduled_start, "drill": entry.drill}
-        if entry.alert is not None:
-            fields.update(alert_id=entry.alert.alert_id, command_id=entry.alert.command_id,
-                          priority=entry.alert.priority)
-        if actual is not None:
-            fields.update(actual_start=_ts(actual), offset_ms=round((actual - entry.start) * 1000))
-        return fields
-
-    def _begin(self, entry: _Entry, actual: float) -> None:
-        self._report_ready()  # media_ready precedes playback_started
-        self.handled.add(entry.key)
-        self.due_seen.discard(entry.key)
-        end = actual + entry.duration_ms / 1000.0
-        cut = entry.end_at is not None and entry.end_at < end
-        self.current = _Playing(entry, actual, min(end, entry.end_at) if cut else end, cut)
-        self._emit("playback_started", **self._event_fields(entry, actual))
-        self.fleet.stats["plays_started"] += 1
-        self.fleet._started(self, entry, actual)
-        alert = entry.alert
-        if alert is not None and not alert.acked:
-            alert.acked = True
-            self._ack_alert(alert, "ok", None)
-
-    def _end_current(self, event: str, reason: str | None) -> None:
-        cur = self.current
-        if cur is None:
-            return
-        self.current = None
-        entry = cur.entry
-        self._emit(event, reason=reason, **self._event_fields(entry, cur.actual_start))
-        result = "finished" if event == "playback_finished" else str(reason)
-        self.fleet.stats["plays_finished" if result == "finished" else "plays_cut"] += 1
-        self.fleet._record(self._record(entry, result, cur.actual_start, reason))
-        alert = entry.alert
-        if alert is not None:
-            self.alert_entries.pop(entry.key, None)
-            if reason not in ("command", "preempted", "shutdown") and alert.n < alert.repeat:
-                self._next_repeat(alert, cur.end + alert.gap_ms / 1000.0)
-
-    def _fail_unplayed(self, entry: _Entry, reason: str) -> None:
-        self._emit("playback_failed", reason=reason, **self._event_fields(entry))
-        self.fleet.stats["plays_failed"] += 1
-        self.fleet._record(self._record(entry, reason, None, reason))
-        if entry.alert is not None:
-            self.alert_entries.pop(entry.key, None)
-
-    def _record(self, entry: _Entry, result: str, actual: float | None, reason: str | None) -> dict[str, Any]:
-        return {
-            "node_id": self.node_id, "item_id": entry.item_id, "schedule_id": entry.schedule_id,
-            "alert_id": entry.alert.alert_id if entry.alert else None, "plan_version": entry.plan_version,
-            "sha256": entry.sha256, "scheduled_start": entry.scheduled_start,
-            "actual_start": _ts(actual) if actual is not None else None,
-            "offset_ms": round((actual - entry.start) * 1000, 3) if actual is not None else None,
-            "clock_offset_ms": round(self.clock_offset * 1000, 3), "duration_ms": entry.duration_ms,
-            "result": result, "reason": reason,
-        }
-
-    # ------------------------------------------------------------------------------------ commands
-    def _handle_command(self, raw: bytes, retained: bool) -> None:
-        if not raw:
-            return
-        try:
-            cmd = self.fleet.decode_command(raw, self.node_id)
-        except Exception as exc:
-            reason = str(exc) if isinstance(exc, ProtocolError) else f"{type(exc).__name__}: {exc}"
-            self._emit("command_rejected", reason=reason)
-            return
-        if retained:
-            self._emit("command_rejected", reason=f"retained command {cmd.id}")
-            return
-        now = self.now()
-        self.seen_commands = {k: v for k, v in self.seen_commands.items() if v >= now}
-        self.command_results = {k: v for k, v in self.command_results.items() if k in self.seen_commands}
-        if cmd.id in self.seen_commands:
-            # A duplicate (QoS 1 redelivery, replay): not executed again, answered with the first result — or
-            # as soon as that is known (a play_now not sounding yet).
-            self.fleet.stats["duplicate_commands"] += 1
-            first = self.command_results.get(cmd.id)
-            if first is None:
-                self.dup_waiting[cmd.id] = self.dup_waiting.get(cmd.id, 0) + 1
-            else:
-                self._send_ack(first.encode("utf-8"))
-            return
-        expires = parse_ts(cmd.expires_at).timestamp()
-        if expires < now:
-            self._ack(cmd, "rejected", error=f"expired at {cmd.expires_at}")
-            return
-        self.seen_commands[cmd.id] = expires
-        self.fleet.store.save_state(self)
-        self.fleet.stats["commands"] += 1
-        handler = getattr(self, f"_cmd_{cmd.name}", None)
-        if handler is None:
-            self._ack(cmd, "rejected", error=f"unknown command {cmd.name!r}")
-        else:
-            handler(cmd)
-
-    def _cmd_ping(self, cmd: Command) -> None:
-        self._ack(cmd, "ok", data={"time": _ts(self.now())})
-
-    def _cmd_resync(self, cmd: Command) -> None:
-        self.fleet.store.after_commit(self.publish_status)
-        for sha, fetch in self.fetches.items():
-            if fetch.running:
-                fetch.retry_now = True
-            elif fetch.handle is not None:
-                fetch.handle.cancel()
-                self._start_fetch(sha)
-        self._ack(cmd, "ok", data={} if self.plan is None else {"plan_version": self.plan.version})
-
-    def _cmd_set_volume(self, cmd: Command) -> None:
-        volume = cmd.args.get("volume")
-        if isinstance(volume, bool) or not isinstance(volume, int) or not 0 <= volume <= 100:
-            self._ack(cmd, "error", error="args.volume must be an integer 0..100")
-            return
-        self.volume = volume
-        self.fleet.store.save_state(self)
-        self.fleet.store.after_commit(self.publish_status)
-        self._ack(cmd, "ok", data={"volume": volume})
-
-    def _cmd_stop(self, cmd: Command) -> None:
-        alert_id = cmd.args.get("alert_id")
-        cur = self.current
-        stopped = None
-        if alert_id is not None:
-            alert_id = str(alert_id)
-            for key in [k for k, e in self.alert_entries.items() if e.alert and e.alert.alert_id == alert_id]:
-                if cur is None or cur.entry.key != key:
-                    self.alert_entries.pop(key)
-            if cur is not None and cur.entry.alert is not None and cur.entry.alert.alert_id == alert_id:
-                stopped = cur.entry.item_id
-                cur.entry.alert.repeat = cur.entry.alert.n  # forget its remaining repeats
-                self._end_current(STOPPED_EVENT, "command")
-        elif cur is not None:
-            stopped = cur.entry.item_id
-            if cur.entry.alert is not None:
-                cur.entry.alert.repeat = cur.entry.alert.n
-            self._end_current(STOPPED_EVENT, "command")
-        self._step()
-        self._ack(cmd, "ok", data={} if stopped is None else {"stopped": stopped})
-
-    def _cmd_reboot(self, cmd: Command) -> None:
-        self._ack(cmd, "ok", data={"session": self.boot})
-        self.fleet.store.after_commit(self.fleet._reboot_soon, self.node_id)
-
-    def _cmd_play_now(self, cmd: Command) -> None:
-        args = cmd.args
-        alert_id = args.get("alert_id")
-        priority = args.get("priority", "emergency")
-        repeat = args.get("repeat", 1)
-        gap_ms = args.get("gap_ms", 3000)
-        problem = None
-        media = None
-        duration = 0
-        if not isinstance(alert_id, str | int) or isinstance(alert_id, bool) or str(alert_id) == "":
-            problem = "args.alert_id is required"
-        elif priority not in {p.value for p in Priority}:
-            problem = "args.priority must be normal, priority or emergency"
-        elif isinstance(repeat, bool) or not isinstance(repeat, int) or not 1 <= repeat <= 10:
-            problem = "args.repeat must be an integer 1..10"
-        elif isinstance(gap_ms, bool) or not isinstance(gap_ms, int) or gap_ms < 0:
-            problem = "args.gap_ms must be an integer ≥ 0"
-        elif isinstance(args.get("media"), dict):
-            try:
-                media = Media.model_validate(args["media"])
-                duration = media.duration_ms
-            except ValueError as exc:
-                problem = f"args.media: {exc}"
-        elif isinstance(args.get("stream"), dict) and isinstance(args["stream"].get("duration_ms"), int):
-            duration = max(1, args["stream"]["duration_ms"])
-        else:
-            problem = "args.media or args.stream is required"
-        if problem is not None:
-            self._ack(cmd, "error", error=problem)
-            return
-        alert = _Alert(alert_id=str(alert_id), command_id=cmd.id, media=media, priority=str(priority),
-                       rank=PRIORITY_RANK[Priority(priority)], repeat=repeat, gap_ms=gap_ms, duration_ms=duration,
-                       drill=bool(args.get("drill", False)), title=str(args.get("title", "")))
-        self._replace_alert(alert)
-        self._next_repeat(alert, self.now())
-        self._fetch_missing()
-        self._step()
-
-    def _replace_alert(self, alert: _Alert) -> None:
-        # A newer alert with the same id replaces the remaining repeats of the old one.
-        for key in [k for k, e in self.alert_entries.items() if e.alert and e.alert.alert_id == alert.alert_id]:
-            if self.current is None or self.current.entry.key != key:
-                self.alert_entries.pop(key)
-
-    def _next_repeat(self, alert: _Alert, start: float) -> None:
-        n = alert.n if alert.n == 1 and not alert.acked else alert.n + 1
-        alert.n = n
-        item_id = f"alert:{alert.alert_id}:{n}"
-        entry = _Entry(key=f"{item_id}|{alert.command_id}", item_id=item_id, start=start,
-                       deadline=start + ALERT_MAX_LATE_MS / 1000.0, rank=alert.rank, plan_version=None,
-                       scheduled_start=_ts(start), media=alert.media, duration_ms=alert.duration_ms,
-                       drill=alert.drill, title=alert.title, alert=alert)
-        self.alert_entries[entry.key] = entry
-        self._arm()
-
-    def _fail_alert(self, entry: _Entry, error: str) -> None:
-        alert = entry.alert
-        assert alert is not None
-        alert.acked = True
-        self.alert_entries.pop(entry.key, None)
-        self.handled.add(entry.key)
-        self.fetches.pop(entry.sha256 or "", None)
-        self._ack_alert(alert, "error", error)
-
-    def _ack_alert(self, alert: _Alert, status: str, error: str | None) -> None:
-        fake = Command.model_construct(id=alert.command_id)
-        self._ack(fake, status, error=error, data={"alert_id": alert.alert_id} if status == "ok" else None)
+        self._timer = self.fleet.loop.call_later(max(0.0, wake - self.now()), self._on_timer)
 
     # ------------------------------------------------------------------------------------ lifecycle
     def power_off(self, clean: bool) -> None:
         """Stop this run: clean (end the play with ``shutdown``, ``stopped`` status, DISCONNECT) or a power cut
-        (drop the TCP connection, the broker publishes the will; nothing more is written)."""
+        (drop the TCP connection, the broker publishes the will; nothing not yet committed survives)."""
         if self.halted:
             return
         if clean:
-            if self.current is not None:
-                self._end_current(STOPPED_EVENT, "shutdown")
-            self.fleet.store.save_state(self)
+            self.core.shutdown()
         else:
             self.fleet.store.forget(self.node_id)
-        self.halted = True
-        for handle in (self._timer, self._reconnect, *(f.handle for f in self.fetches.values())):
+        self.core.halt()
+        for handle in (self._timer, self._reconnect, self._media_timer):
             if handle is not None:
                 handle.cancel()
         conn = self.conn
@@ -949,6 +459,8 @@ class ScaleFleet:
         self.store: FleetStore = None  # type: ignore[assignment]  # created on the loop thread
         self.connect_slots: asyncio.Semaphore = None  # type: ignore[assignment]
         self._ticker: asyncio.Task[None] | None = None
+        #: Jitter of the nodes' media retries (seeded with ``config.seed`` for reproducible runs).
+        self.rng = random.Random(config.seed)
         if config.seed is not None:
             random.seed(config.seed)
 
@@ -1007,7 +519,7 @@ class ScaleFleet:
         self.store.commit()
         for node in self.nodes.values():
             node._step()
-            node._fetch_missing()
+            node.media_wanted()
             node.connect()
         self._ticker = self.loop.create_task(self._tick())
         # Boot allocated most long-lived objects: keep the cyclic GC from walking them at every collection
@@ -1044,24 +556,9 @@ class ScaleFleet:
             self._flush_log()
 
     # ------------------------------------------------------------------------------------ shared work
-    def decode_plan(self, raw: bytes, node_id: str) -> Plan:
-        return decode_from_panel(Plan, raw, self.public_key, node_id=node_id)
-
-    def decode_command(self, raw: bytes, node_id: str) -> Command:
-        return decode_from_panel(Command, raw, self.public_key, node_id=node_id)
-
     def encode_status(self, node: ScaleNode, state: str) -> bytes:
-        data: dict[str, Any] = {"type": "status", "protocol": 1, "node_id": node.node_id, "state": state,
-                                "session": node.boot}
-        if state != "offline":
-            now = node.now()
-            data.update(at=_ts(now), clock=_ts(now), firmware=self.config.firmware, volume=node.volume,
-                        uptime_s=int(time.time() - node.booted_at), heartbeat_s=self.heartbeat_s)
-            if node.plan is not None:
-                data["plan_version"] = node.plan.version
-            if node.current is not None:
-                data["playing"] = node.current.entry.item_id
-        return json.dumps(data, separators=(",", ":")).encode("utf-8")
+        return node.core.status(NodeState(state), firmware=self.config.firmware,
+                                uptime_s=int(time.time() - node.booted_at), heartbeat_s=max(1, self.heartbeat_s))
 
     async def download(self, url: str, sha256: str, token: str) -> tuple[int, bytes]:
         """One HTTP GET per file at a time for the whole fleet; a verified body is kept in memory and on disk.
@@ -1104,9 +601,25 @@ class ScaleFleet:
             for hook in self.delivered_hooks:
                 hook(node.node_id, data, wall)
 
-    def _started(self, node: ScaleNode, entry: _Entry, actual: float) -> None:
+    def count_event(self, event: Event) -> None:
+        """Fleet counters from the events the cores produce."""
+        stats = self.stats
+        stats["events"] += 1
+        name = event.event
+        if name == EventName.playback_started:
+            stats["plays_started"] += 1
+        elif name == EventName.playback_finished:
+            stats["plays_finished"] += 1
+        elif name in (EventName.playback_stopped, EventName.playback_failed):
+            stats["plays_cut" if event.actual_start is not None else "plays_failed"] += 1
+        elif name == EventName.plan_applied:
+            stats["plans_applied"] += 1
+        elif name == EventName.plan_rejected:
+            stats["plans_rejected"] += 1
+
+    def _started(self, node: ScaleNode, playing: Playing) -> None:
         for hook in self.started_hooks:
-            hook(node.node_id, entry.item_id, actual - node.clock_offset, entry.start)
+            hook(node.node_id, playing.entry.item.id, playing.actual_start - node.clock_offset, playing.entry.start)
 
     def _record(self, record: dict[str, Any]) -> None:
         if self.config.playback_log is not None:
@@ -1132,14 +645,14 @@ class ScaleFleet:
             nodes = self.nodes.values()
             versions: dict[int, int] = {}
             for n in nodes:
-                if n.plan is not None:
-                    versions[n.plan.version] = versions.get(n.plan.version, 0) + 1
+                if (version := n.core.plan_version) is not None:
+                    versions[version] = versions.get(version, 0) + 1
             return {
                 "nodes": len(self.nodes),
                 "connected": sum(1 for n in nodes if n.connected),
-                "with_plan": sum(1 for n in nodes if n.plan is not None),
+                "with_plan": sum(1 for n in nodes if n.core.plan is not None),
                 "plan_versions": versions,
-                "playing": sum(1 for n in nodes if n.current is not None),
+                "playing": sum(1 for n in nodes if n.core.current is not None),
                 "outbox": sum(len(n.outbox) for n in nodes),
                 **self.stats,
             }
@@ -1148,10 +661,11 @@ class ScaleFleet:
     def node_info(self, node_id: str) -> dict[str, Any]:
         def work() -> dict[str, Any]:
             n = self.nodes[node_id]
-            return {"seq": n.seq, "session": n.boot, "connected": n.connected, "volume": n.volume,
-                    "plan_version": n.plan.version if n.plan else None, "outbox": len(n.outbox),
-                    "verified": sorted(n.verified), "playing": n.current.entry.item_id if n.current else None,
-                    "plan_items": len(n.plan.items) if n.plan else 0}
+            core = n.core
+            return {"seq": core.seq, "session": core.session, "connected": n.connected, "volume": core.volume,
+                    "plan_version": core.plan_version, "outbox": len(n.outbox), "verified": sorted(core.verified),
+                    "playing": core.current.entry.item.id if core.current else None,
+                    "plan_items": len(core.plan.items) if core.plan else 0}
         return self.call(work)
 
     # ------------------------------------------------------------------------------------ faults
@@ -1212,7 +726,7 @@ class ScaleFleet:
             node = ScaleNode(self, self.creds[nid], saved.get(nid))
             self.nodes[nid] = node
             node._step()
-            node._fetch_missing()
+            node.media_wanted()
             node.connect()
 
     def set_clock_skew(self, offsets_ms: dict[str, float]) -> None:

@@ -79,8 +79,13 @@ class FleetStore:
         self._soon()
 
     def forget(self, node_id: str) -> None:
-        """Drop queued state snapshots of a node that is powered off (its plan/outbox writes stay)."""
+        """A power cut: drop every write of the node not yet committed — its state snapshot, plan and new
+        outbox entries together, as a real node's flash keeps all of a write or none of it. (Dropping only the
+        snapshot kept an event whose ``seq`` the stored counter had not reached, so the next boot numbered a
+        new event with the same ``seq``.) Deletions of PUBACKed events stay: losing one only resends it."""
         self._dirty.pop(node_id, None)
+        self._plans.pop(node_id, None)
+        self._add = [row for row in self._add if row[0] != node_id]
 
     # ------------------------------------------------------------------------------------ commit
     def commit(self) -> None:

@@ -40,7 +40,7 @@ ENGLISH = re.compile(r"\b(the|and|of|Save|Delete|Cancel|Status|Active|Pending|Er
                      r"Forbidden|Not Found|Internal Server Error|LUFS|SHA-?256|sha256)\b")
 ISO_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
 #: A raw code: snake_case or dotted identifiers shown to a person (``playback_started``, ``schedule.create``).
-RAW_CODE = re.compile(r"\b[a-z]+(?:[_.][a-z]+)+\b")
+RAW_CODE = re.compile(r"\b[a-z]{2,}(?:[_.][a-z]{2,})+\b")
 
 
 @dataclass

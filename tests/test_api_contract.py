@@ -136,7 +136,7 @@ def test_the_node_pages_show_a_plan_that_relays_a_stream(client, admin):
     login(client)
     page = client.get("/nodes/loa-1")
     html = page.get_data(as_text=True)
-    assert page.status_code == 200 and "<td>1:00</td>" in html, html[html.find("<table"):][:1500]
+    assert page.status_code == 200 and ">1 phút</td>" in html, html[html.find("<table"):][:1500]
 
 
 # ------------------------------------------------------------------------------------- the document

@@ -118,13 +118,13 @@ def test_approval_pages(client, people, service):
     people("canbo", "POST", f"/api/v1/announcements/{ann['id']}/submit")
     login(client, "chutich", "leader-password")
     page = client.get("/approvals").text
-    assert "Chờ duyệt" in page and "Họp tổ" in page and "Không duyệt" in page
+    assert "Chờ duyệt" in page and "Họp tổ" in page and "Trả lại" in page  # reject = "send back"
     token = csrf(client, "/approvals")
     r = client.post(f"/announcements/{ann['id']}/reject", data={"csrf_token": token, "comment": "Sai giờ",
                                                                 "next": "/approvals"})
     assert r.status_code == 302
     detail = client.get(f"/announcements/{ann['id']}").text
-    assert "không được duyệt" in detail and "Sai giờ" in detail
+    assert "Bị trả lại" in detail and "Sai giờ" in detail
     audit = client.get("/audit").text
     assert "Nhật ký thao tác" in audit and "announcement.reject" in audit and "chutich" in audit
     assert client.get("/schedules/new").status_code == 200

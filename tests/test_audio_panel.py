@@ -163,7 +163,7 @@ def test_settings_page(client, service):
     login(client)
     page = client.get("/audio-settings")
     assert page.status_code == 200
-    assert "Thiết lập âm thanh" in page.text and "Độ lớn chuẩn (LUFS)" in page.text
+    assert "Thiết lập âm thanh" in page.text and "Độ to chuẩn" in page.text
     token = csrf(client, "/audio-settings")
     form = {"csrf_token": token, "engine_order": ["gtts", "espeak", ""], "voice": "south", "speed": "1.1",
             "target_lufs": "-17", "bitrate": "64k", "lead_in_ms": "800", "outro_chime": "on"}

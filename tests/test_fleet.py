@@ -336,7 +336,7 @@ def test_fleet_pages_render_in_vietnamese_with_map_and_node_detail(ward, client,
     assert api.get("/api/v1/fleet/map").json == markers
     api.post("/api/v1/fleet/commands", json={"name": "set_volume", "args": {"volume": 20}, "node_ids": ["loa-01"]})
     d = client.get("/fleet/nodes/loa-01")
-    assert d.status_code == 200 and "Lịch sử lệnh" in d.text and "đang chờ" in d.text and "volume=20" in d.text
+    assert d.status_code == 200 and "Lịch sử lệnh" in d.text and "đang chờ" in d.text and "Âm lượng: 20" in d.text
     assert client.get("/fleet/nodes/nope").status_code == 404
     assert client.get("/fleet/import").status_code == 200
     assert client.get("/fleet/export.csv").data.decode().startswith("\ufeffnode_id,")

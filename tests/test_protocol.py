@@ -961,6 +961,23 @@ def _doc_json_examples() -> list[dict[str, Any]]:
 def test_doc_json_examples_validate():
     seen = set()
     for example_payload in _doc_json_examples():
+        if example_payload.get("format") == "loaphuong-node-config":  # the provisioning file (§3), not a message
+            from broadcaster.fleet import NODE_CONFIG_FORMAT, node_config
+
+            class _Config:
+                MQTT_PREFIX, public_url = "loaphuong", "https://panel"
+
+            class _Service:
+                config, public_key_b64 = _Config, "key"
+
+            class _Node:
+                node_id = "n1"
+
+            made = node_config(_Service(), _Node(), "token", None)  # type: ignore[arg-type]
+            assert list(example_payload) == list(made) and example_payload["format"] == NODE_CONFIG_FORMAT
+            assert example_payload["username"] == example_payload["node_id"]
+            seen.add("provisioning")
+            continue
         if "type" not in example_payload:  # panel presence: {"state", "at"}
             assert set(example_payload) == {"state", "at"}
             assert example_payload["state"] in ("online", "stopped", "offline")
@@ -979,7 +996,7 @@ def test_doc_json_examples_validate():
         for key, value in example_payload.items():
             if key in ("at", "start", "generated_at", "valid_until", "issued_at", "expires_at"):
                 parse_ts(value)
-    assert seen == {*TOPIC_MODELS, "panel"}
+    assert seen == {*TOPIC_MODELS, "panel", "provisioning"}
 
 
 def test_doc_python_snippet_verifies_the_examples():

@@ -352,7 +352,7 @@ def test_unapproved_schedule_waits_is_shown_as_such_and_plays_once_approved(ward
     login(client, "can-bo", PASSWORD)
     dashboard = client.get("/").text
     assert "Đang chờ duyệt — sẽ không phát nếu chưa được duyệt" in dashboard and "Tiêm phòng" in dashboard
-    assert "chờ duyệt" in client.get("/schedules").text
+    assert "Chờ duyệt — sẽ không phát nếu chưa được duyệt" in client.get("/schedules").text
 
     assert leader.post(f"/api/v1/announcements/{ann['id']}/approve").status_code == 200
     assert officer.get(f"/api/v1/schedules/{sched.json['id']}").json["status"] == "active"

@@ -13,11 +13,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from test_panel import login
 
+from broadcaster import fleet
 from devices import protocol as proto
 
 
 @pytest.fixture
-def aired(api, service):
+def aired(api, service, monkeypatch):
+    """Two bulletins a few minutes from now, and the report read as if a quarter of an hour later (when both
+    were due), with the nodes' reports of what they played."""
     for code in ("to-1", "to-2"):
         api.post("/api/v1/zones", json={"code": code, "name": f"Tổ {code}", "ward": "P1"})
     for node_id, zone in (("loa-01", "to-1"), ("loa-02", "to-1"), ("loa-03", "to-2")):
@@ -33,6 +36,7 @@ def aired(api, service):
     sb = api.post("/api/v1/schedules", json={"announcement_id": b["id"], "zones": ["to-1"],
                                              "start_at": proto.format_ts(start + timedelta(minutes=5))})
     assert sb.status_code == 201, sb.json
+    monkeypatch.setattr(fleet, "_now", lambda: start + timedelta(minutes=15))
     items = {n: {it["schedule_id"]: it for it in service.get_node(n).plan_payload["items"]}
              for n in ("loa-01", "loa-02", "loa-03")}
     seq = {n: 0 for n in items}
@@ -143,6 +147,46 @@ def test_reports_page(client, aired):
     login(client)
     page = client.get(f"/reports?{period(aired['day'])}")
     assert page.status_code == 200 and "Tỉ lệ tuân thủ" in page.text and "Lịch tiêm chủng" in page.text
-    assert "60.0 %" in page.text and 'id="monthly"' in page.text
+    assert "60,0 %" in page.text and 'id="monthly"' in page.text  # decimal comma
+    assert aired["day"].strftime("%d/%m/%Y") in page.text and aired["day"].isoformat() not in page.text.replace(
+        f'value="{aired["day"] - timedelta(days=1)}"', "").replace(f'value="{aired["day"] + timedelta(days=1)}"', "")
+    # the month's chart per zone: an SVG named for screen readers, with its numbers as a table
+    assert page.text.count('role="img"') == 2 and "Tổ to-1: đã phát 2/4 lượt theo kế hoạch" in page.text
     assert client.get(f"/reports/compliance.csv?{period(aired['day'])}").data.decode().startswith("\ufeffday,")
     assert client.get("/reports?from=bad").status_code == 400
+
+
+def test_only_airings_whose_time_has_passed_are_planned(api, service):
+    """A daily bulletin from three days ago to three days ahead (today skipped, whatever the hour): the report
+    plans the three past airings per loudspeaker, none of which was reported, and counts the three to come apart
+    ("sắp phát") instead of as missed."""
+    api.post("/api/v1/zones", json={"code": "to-1", "name": "Tổ 1", "ward": "P1"})
+    for node_id in ("loa-01", "loa-02"):
+        api.post("/api/v1/nodes", json={"node_id": node_id, "zone": "to-1"})
+    a = api.post("/api/v1/announcements", json={"title": "Lịch tiêm chủng", "text": "Mời bà con đi tiêm.",
+                                                "approve": True}).json
+    today = service.local(datetime.now(UTC)).date()
+    r = api.post("/api/v1/schedules", json={"announcement_id": a["id"], "zones": ["to-1"], "recurrence": {
+        "kind": "daily", "start_date": str(today - timedelta(days=3)), "until": str(today + timedelta(days=3)),
+        "times": ["09:00"], "exdates": [str(today)]}})
+    assert r.status_code == 201, r.json
+    query = f"from={today - timedelta(days=3)}&to={today + timedelta(days=3)}"
+    report = api.get(f"/api/v1/reports/compliance?{query}").json
+    assert (report["planned"], report["played"], report["compliance"]) == (6, 0, 0.0)
+    assert (report["upcoming"], report["upcoming_airings"]) == (6, 3)
+    assert {x["day"] for x in report["rows"]} == {str(today - timedelta(days=d)) for d in (1, 2, 3)}
+    # the same numbers per zone and day for the charts, every day of the period (future days empty)
+    [zone] = fleet.daily_by_zone(report)
+    assert zone["zone"] == "to-1" and len(zone["days"]) == 7 and (zone["planned"], zone["played"]) == (6, 0)
+    assert [d["planned"] for d in zone["days"]] == [2, 2, 2, 0, 0, 0, 0]
+    # as if the whole week were over: everything is due, nothing to come
+    later = fleet.compliance(service, today - timedelta(days=3), today + timedelta(days=3),
+                             now=datetime.now(UTC) + timedelta(days=5))
+    assert (later["planned"], later["upcoming"]) == (12, 0)
+    # the month's statistics count the due airings only
+    month = f"{today.year:04d}-{today.month:02d}"
+    stats = api.get(f"/api/v1/reports/monthly?month={month}").json
+    in_month = [today + timedelta(days=d) for d in (-3, -2, -1, 1, 2, 3)]
+    past = sum(1 for d in in_month[:3] if d.month == today.month)
+    assert (stats["airings"], stats["planned_plays"], stats["played"]) == (past, 2 * past, 0)
+    assert stats["upcoming_airings"] == sum(1 for d in in_month[3:] if d.month == today.month)

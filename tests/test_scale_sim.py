@@ -9,6 +9,7 @@ bench/bench_fleet.py; the skew asserted here is deliberately loose.
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections import defaultdict
@@ -16,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from firmware_sim.http_async import MediaFaults
 from firmware_sim.mqtt_async import MqttConnection
 from firmware_sim.scale import DigestMemo, FleetConfig, NodeCred, ScaleFleet
@@ -23,7 +25,7 @@ from sqlalchemy import select
 from stack import wait_for
 
 from broadcaster.models import NodeEvent
-from devices.protocol import format_ts, parse_ts
+from devices.protocol import format_ts, parse_ts, public_key_b64, sign_payload
 
 pytestmark = pytest.mark.slow
 
@@ -179,7 +181,9 @@ def test_power_cut_reboot_keeps_seq_and_session_counting(panel_stack):
         ann, sched, start = schedule(stack, "to-4", 3)
         wait_for(lambda: fleet.summary()["plays_started"] == 30, 30, "playing")
         # The started events durable and delivered first: a cut within the group-commit window (4 ms) would
-        # rightly lose an event that was never published, and this test is about the interrupted report.
+        # rightly lose an event that was never published (test_power_cut_in_the_commit_window_loses_it_whole),
+        # and this test is about the interrupted report. A node's outbox holds an event from its numbering to
+        # its PUBACK, so an empty outbox means every playback_started is durable and at the broker.
         wait_for(lambda: fleet.summary()["outbox"] == 0, 30, "playback_started delivered")
         victims = sorted(stack.tokens)[:10]
         before = {n: fleet.node_info(n) for n in victims}
@@ -215,6 +219,47 @@ def test_power_cut_reboot_keeps_seq_and_session_counting(panel_stack):
         # The panel sees the new session of each rebooted node.
         wait_for(lambda: all(stack.service.get_node(n).session == before[n]["session"] + 1 for n in victims), 20,
                  "new sessions at the panel")
+    finally:
+        fleet.stop()
+
+
+def test_power_cut_in_the_commit_window_loses_it_whole(tmp_path):
+    """A power cut before the group commit loses the state, the plan and the events of that window together,
+    as a flash write is all or nothing. (It used to keep the queued outbox row but not the counter: the
+    rebooted node then held event seq 1 with seq counter 0, and numbered its next event 1 again.)"""
+    key = Ed25519PrivateKey.generate()
+    with socket.socket() as probe:  # a port nobody listens on: the node stays offline, which is beside the point
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = FleetConfig(broker_host="127.0.0.1", broker_port=port, panel_public_key=public_key_b64(key),
+                         data_dir=tmp_path / "scale")
+    fleet = ScaleFleet(config, [NodeCred("cut-1", "token-cut-1")])
+    fleet.start()
+    try:
+        now = datetime.now(UTC)
+        plan = sign_payload({"type": "plan", "protocol": 1, "node_id": "cut-1", "version": 1,
+                             "generated_at": format_ts(now), "valid_until": format_ts(now + timedelta(hours=48)),
+                             "items": []}, key)
+        raw = json.dumps(plan).encode()
+
+        def apply_then_cut() -> tuple[int, int]:
+            node = fleet.nodes["cut-1"]
+            node.on_message(None, node.topic_plan, raw, False)  # type: ignore[arg-type]
+            numbered = (node.core.seq, len(node.outbox))
+            node.power_off(clean=False)  # the same loop turn: the 4 ms commit has not run
+            return numbered
+
+        assert fleet.call(apply_then_cut) == (1, 1)  # plan_applied numbered, waiting for the commit
+        fleet.reboot(["cut-1"], clean=False)
+        after = fleet.node_info("cut-1")
+        assert (after["seq"], after["outbox"], after["plan_version"], after["session"]) == (0, 0, None, 2)
+
+        # Applied again after the reboot: numbered 1 (nothing with that seq exists), committed, kept.
+        fleet.call(lambda: fleet.nodes["cut-1"].on_message(None, fleet.nodes["cut-1"].topic_plan, raw, False))
+        fleet.flush()
+        fleet.reboot(["cut-1"], clean=False)
+        after = fleet.node_info("cut-1")
+        assert (after["seq"], after["outbox"], after["plan_version"], after["session"]) == (1, 1, 1, 3)
     finally:
         fleet.stop()
 

@@ -317,12 +317,14 @@ def test_scheduling_web_page_shows_the_clash_and_lets_the_officer_choose(client,
     assert r.status_code == 409 and "trùng giờ" in r.text and "Ghi đè chương trình cũ" in r.text
     assert re.search(r'name="times" value="07:00, 17:00"', r.text)  # the form keeps what was typed
     r = client.post("/schedules/new", data={**form, "conflict": "append"})
-    assert r.status_code == 302 and "/timeline" in r.headers["Location"]
+    assert r.status_code == 302 and "/calendar" in r.headers["Location"]
     page = client.get(r.headers["Location"]).text
-    assert "Dòng thời gian" in page and "appended_after" in page and 'name="viewport"' in page
+    assert "Lịch tuần, tháng" in page and "Trùng giờ với" in page and 'name="viewport"' in page
+    page = client.get(f"/timeline?zone=to-3&date={day}").text
+    assert "Chờ lịch #1 phát xong rồi phát" in page and "appended_after" not in page  # reasons in words
     assert "các ngày trong tuần" in client.get("/schedules").text
     r = client.post("/schedules/new", data={**form, "times": "6:61"})
-    assert r.status_code == 400 and "Quy tắc lặp lại không hợp lệ" in r.text
+    assert r.status_code == 400 and "Giờ phát không hợp lệ" in r.text
 
 
 def test_timeline_of_unknown_zone_or_bad_date(ward):

@@ -324,7 +324,7 @@ def test_null_counts_as_absent_and_type_protocol_may_be_absent(broker, panel, co
     body = {k: v for k, v in panel.plan(NODE, 1, [item]).items() if k not in ("type", "protocol", "signature")}
     panel.publish_plan(NODE, sign_payload(body, panel.key))
     assert node.wait_for_plan(1, 5)
-    held = node._plan.items[0]  # noqa: SLF001
+    held = node.core.plan.items[0]
     assert (held.priority, held.max_late_ms, held.title, held.schedule_id) == ("normal", 60_000, "", None)
     panel.publish_plan(NODE, sign_payload({**body, "version": 2, "protocol": 2}, panel.key))
     assert "invalid plan: protocol" in collector.wait_events(NODE, "plan_rejected")[0]["reason"]

@@ -21,7 +21,7 @@ from broadcaster.services import ServiceError
 pytestmark = pytest.mark.both_backends
 
 PASSWORD = "password-123"
-USER_KEYS = {"username", "display_name", "role", "ward", "disabled", "created_at"}
+USER_KEYS = {"username", "display_name", "role", "ward", "disabled", "email", "created_at"}
 
 
 class As:

@@ -295,7 +295,8 @@ def install(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
         if not request.path.startswith(PREFIX + "/") and request.path != PREFIX:
-            return exc
+            page = current_app.extensions.get("web_error_page")  # the panel's own page (broadcaster/web)
+            return page(exc) if page is not None else exc
         code = {404: "not_found", 405: "method_not_allowed", 413: "too_large", 415: "unsupported_media_type",
                 429: "rate_limited"}.get(exc.code or 500, (exc.name or "error").lower().replace(" ", "_"))
         response, status = error_response(code, exc.description or exc.name or "error", exc.code or 500)

@@ -199,7 +199,10 @@ def _core_paths() -> dict[str, Any]:
                        response=out.Command, errors=(409, 503)),
         },
         "/announcements": {
-            "get": op("List announcements", response=list[out.Announcement], params=[query("ward")]),
+            "get": op("List announcements (the archived ones only with archived=true); q: words of the title or "
+                      "text; approval: one approval state", response=list[out.Announcement],
+                      params=[query("ward"), query("archived", "boolean"), query("q"),
+                              query("approval", enum=["draft", "submitted", "approved", "rejected", "published"])]),
             "post": op("Create an announcement; speech is rendered at once (status 'ready'), or the draft "
                        "is kept with 'render_error'", body=AnnouncementIn, ok=201, response=out.Announcement,
                        errors=(503,)),
@@ -209,6 +212,15 @@ def _core_paths() -> dict[str, Any]:
         },
         "/announcements/{announcement_id}/render": {
             "post": op("Render speech again", params=aid, response=out.Announcement, errors=(409, 503))
+        },
+        "/announcements/{announcement_id}/archive": {
+            "post": op("Delete an announcement with undo (archive): hidden from the list, never played, cannot be "
+                       "scheduled; its author or a leader/admin; 409 while an active schedule will still play it",
+                       params=aid, response=out.Announcement, errors=(409,))
+        },
+        "/announcements/{announcement_id}/restore": {
+            "post": op("Undo a delete (restore an archived announcement), as it was", params=aid,
+                       response=out.Announcement)
         },
         "/announcements/{announcement_id}/audio": {
             "get": op("The rendered MP3", params=aid, media="audio/mpeg", ok_text="MP3")

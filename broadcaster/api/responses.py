@@ -161,6 +161,8 @@ class Announcement(_Out):
     awaiting_approval: bool
     playable: bool = Field(description="Its current audio is exactly the approved audio: it may reach a loudspeaker")
     audio: AnnouncementAudio
+    render_progress: int | None = Field(description="0–100 while speech is produced in the background; null otherwise")
+    archived_at: Timestamp | None = Field(description="When it was deleted (archived, restorable); null when in use")
 
 
 class Normalized(_Out):
@@ -423,9 +425,11 @@ class Compliance(_Out):
     zone: str | None
     schedule_id: int | None
     rows: list[ComplianceRow]
-    planned: int
+    planned: int = Field(description="Node plays due: airings whose start time has passed")
     played: int
     compliance: float | None
+    upcoming: int = Field(description="Node plays of the period still to come (not counted as planned)")
+    upcoming_airings: int
 
 
 class Monthly(_Out):
@@ -441,6 +445,7 @@ class Monthly(_Out):
     success_rate: float | None
     zones: int
     nodes: int
+    upcoming_airings: int = Field(description="Airings of the month still to come (not counted above)")
 
 
 class ProvinceWard(_Out):
@@ -556,9 +561,30 @@ class User(_Out):
     role: str
     ward: str | None
     disabled: bool
+    email: str | None = Field(default=None, description="For the notifications she must act on")
     created_at: Timestamp | None
 
 
 class PasswordChanged(_Out):
     ok: bool
     username: str
+
+
+# ------------------------------------------------------------------------------------ notifications
+class NotificationOut(_Out):
+    """One item of the notification centre (broadcaster/notifications.py), for its recipient only."""
+
+    id: int
+    kind: Literal["approval_requested", "announcement_approved", "announcement_rejected", "emergency_confirm",
+                  "emergency_cancel_confirm"]
+    text: str = Field(description="What happened, in the request's language")
+    params: dict[str, Any] = Field(description="The kind's parameters (announcement_id or alert_id, title, by…)")
+    link: str = Field(description="The panel page where she acts, e.g. /announcements/12 or /emergency/3")
+    created_at: Timestamp
+    read: bool
+    read_at: Timestamp | None
+
+
+class NotificationsRead(_Out):
+    ok: bool
+    marked: int = Field(description="How many were unread and are now read")

@@ -148,6 +148,8 @@ def announcement_json(a) -> dict:
         # its current audio is exactly the approved audio: it may reach a loudspeaker
         "playable": policy.playable(a),
         "audio": announcement_audio_json(a),  # source, overrides, measured loudness (audio_settings.py)
+        "render_progress": a.render_progress,  # 0–100 while a background render (the web page's) runs
+        "archived_at": ts(a.archived_at),  # "deleted" with undo: never played, cannot be scheduled
     }
 
 
@@ -305,7 +307,12 @@ def send_command(node_id: str):
 @bp.get("/announcements")
 @token_required()
 def list_announcements():
-    return jsonify([announcement_json(a) for a in svc().list_announcements(g.scope)])
+    """The announcements in use; ``?archived=true`` the archived ("deleted") ones instead; ``?q=`` words of the
+    title or text; ``?approval=`` one approval state."""
+    archived = (request.args.get("archived") or "").strip().lower() in ("1", "true", "yes", "on")
+    rows = svc().list_announcements(g.scope, archived=archived, search=request.args.get("q") or "",
+                                    approval=request.args.get("approval") or "")
+    return jsonify([announcement_json(a) for a in rows])
 
 
 @bp.post("/announcements")
@@ -339,6 +346,23 @@ def render_announcement(announcement_id: int):
     if svc().get_announcement(announcement_id, g.scope) is None:
         return err("not_found", "no such announcement", 404)
     return jsonify(announcement_json(svc().render_announcement(announcement_id)))
+
+
+@bp.post("/announcements/<int:announcement_id>/archive")
+@token_required()
+def archive_announcement(announcement_id: int):
+    """Delete with undo: archived (404 unknown, 403 not its author nor a leader, 409 a schedule will still play it)."""
+    if svc().get_announcement(announcement_id, g.scope) is None:
+        return err("not_found", "no such announcement", 404)
+    return jsonify(announcement_json(svc().archive_announcement(announcement_id, g.api_user)))
+
+
+@bp.post("/announcements/<int:announcement_id>/restore")
+@token_required()
+def restore_announcement(announcement_id: int):
+    if svc().get_announcement(announcement_id, g.scope) is None:
+        return err("not_found", "no such announcement", 404)
+    return jsonify(announcement_json(svc().restore_announcement(announcement_id, g.api_user)))
 
 
 @bp.get("/announcements/<int:announcement_id>/audio")

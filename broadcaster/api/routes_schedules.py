@@ -175,13 +175,27 @@ def get_schedule(schedule_id: int):
     sched = svc().get_schedule(schedule_id, g.scope)
     if sched is None:
         return err("not_found", "no such schedule", 404)
-    return jsonify(schedule_json(sched))
+    return jsonify(schedule_json(sched, "archived" if sched.archived_at is not None else None))
 
 
 @bp.post("/schedules/<int:schedule_id>/cancel")
 @token_required()
 def cancel_schedule(schedule_id: int):
     return jsonify(schedule_json(svc().cancel_schedule(schedule_id, g.api_user)))
+
+
+@bp.post("/schedules/<int:schedule_id>/archive")
+@token_required()
+def archive_schedule(schedule_id: int):
+    """"Xóa" with undo: out of every plan and list at once; ``/restore`` brings it back."""
+    return jsonify(schedule_json(svc().archive_schedule(schedule_id, g.api_user), "archived"))
+
+
+@bp.post("/schedules/<int:schedule_id>/restore")
+@token_required()
+def restore_schedule(schedule_id: int):
+    sched = svc().restore_schedule(schedule_id, g.api_user)
+    return jsonify(schedule_json(sched, scheduling.schedule_states(svc(), [sched])[sched.id]))
 
 
 # -------------------------------------------------------------------------------------------- timeline
@@ -297,9 +311,16 @@ def _paths() -> dict[str, Any]:
     return {
         "/schedules": {"get": op("List schedules", response=list[out.Schedule], params=[query("ward")]),
                        "post": create},
-        "/schedules/{schedule_id}": {"get": op("One schedule", params=sid, response=out.Schedule)},
+        "/schedules/{schedule_id}": {"get": op("One schedule (a deleted one, until restored: status 'archived')",
+                                                params=sid, response=out.Schedule)},
         "/schedules/{schedule_id}/cancel": {"post": op("Cancel a schedule", params=sid, response=out.Schedule,
                                                        errors=(409,))},
+        "/schedules/{schedule_id}/archive": {"post": op(
+            "Delete (archive) a schedule, with undo: it leaves the nodes' plans at once and the lists; status "
+            "'archived'", params=sid, response=out.Schedule)},
+        "/schedules/{schedule_id}/restore": {"post": op(
+            "Undo the deletion of a schedule (plans republished); 409 not_archived, or schedule_passed when its "
+            "time has gone", params=sid, response=out.Schedule, errors=(409,))},
         "/timeline": {"get": op(
             "Dry-run timeline of a zone or node for local day(s): entries {start, end, item, schedule_id, "
             "priority, state, why} — the same computation as the plans",

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from flask import g, jsonify, request
 from pydantic import Field
 
-from broadcaster import tenancy
+from broadcaster import notifications, tenancy
 from broadcaster.api import openapi
 from broadcaster.api import responses as out
 from broadcaster.api.routes import body, bp, svc, token_required, ts
@@ -26,6 +26,11 @@ PASSWORD_RULES: dict[str, Any] = {"minLength": 8, "allOf": [{"pattern": "[A-Za-z
 ROLE_HELP = "officer | leader | admin (of a ward) | province_leader | province_admin (no ward)"
 
 
+
+#: An e-mail address as broadcaster/notifications.py ``EMAIL_RE`` takes it (white space around it is stripped).
+_NOT = rf"[^@{WS}\u0000]"
+EMAIL_PATTERN = rf"[{WS}]*{_NOT}{{1,64}}@{_NOT}{{1,190}}\.{_NOT}{{2,63}}[{WS}]*"
+
 class UserIn(_In):
     username: str = Field(pattern=USERNAME, json_schema_extra=codes("invalid_username"),
                           description="Login name: 1–80 characters, no spaces or / \\ ? # %")
@@ -35,6 +40,9 @@ class UserIn(_In):
     ward: str | int | None = Field(default=None, description="Ward code for a ward role (a ward admin: her own, "
                                    "the default; a one-ward installation: that ward); none for province roles")
     display_name: str = Field(default="", max_length=200, description="Name shown in the panel (default: username)")
+    email: str | None = Field(default=None, max_length=254, pattern=rf"^(?:[{WS}]*|{EMAIL_PATTERN})$",
+                              json_schema_extra=codes("invalid_email"),
+                              description="E-mail address for the notifications she must act on (optional)")
 
 
 class UserPatchIn(_In):
@@ -47,6 +55,9 @@ class UserPatchIn(_In):
     ward: str | None = Field(default=None, max_length=64,
                              description="province_admin only: move a ward user to this ward")
     display_name: str | None = Field(default=None, max_length=200)
+    email: str | None = Field(default=None, max_length=254, pattern=rf"^(?:[{WS}]*|{EMAIL_PATTERN})$",
+                              json_schema_extra=codes("invalid_email"),
+                              description="E-mail address for notifications; empty string removes it")
 
 
 class PasswordChangeIn(_In):
@@ -64,6 +75,7 @@ def user_json(u, codes: dict[int, str] | None = None) -> dict[str, Any]:
         "role": u.role,
         "ward": codes.get(u.ward_id) if u.ward_id is not None else None,
         "disabled": not u.active,
+        "email": u.email or None,
         "created_at": ts(u.created_at),
     }
 
@@ -81,8 +93,12 @@ def list_users():
 @token_required()
 def create_user():
     data = body(UserIn)
+    if data.email:  # checked before the user exists: a bad address creates nobody
+        notifications.check_email(data.email)
     user = svc().create_user(data.username, data.password, data.role, data.display_name, ward=data.ward,
                              user=g.api_user)
+    if data.email:
+        user = notifications.set_email(svc(), g.api_user, user.username, data.email)
     return jsonify(user_json(user)), 201
 
 
@@ -90,8 +106,12 @@ def create_user():
 @token_required()
 def update_user(username: str):
     data = body(UserPatchIn)
+    if data.email is not None:
+        notifications.check_email(data.email)
     user = svc().update_user(username, role=data.role, disabled=data.disabled, password=data.password,
                              ward=data.ward, display_name=data.display_name, user=g.api_user)
+    if data.email is not None:
+        user = notifications.set_email(svc(), g.api_user, username, data.email)
     return jsonify(user_json(user))
 
 

@@ -182,9 +182,9 @@ def register_node():
         return render_template("nodes.html", nodes=service.list_nodes(g.scope), zones=service.list_zones(g.scope),
                                form=request.form), exc.status
     # Shown once: only the token's hash is stored.
-    return render_template("node_credentials.html", node=node, token=token,
-                           public_key=service.public_key_b64, config=service.config,
-                           broker_url=current_app.config.get("MQTT_URL") or service.config.MQTT_URL)
+    from broadcaster.web.views_fleet import credentials_page
+
+    return credentials_page(node, token)
 
 
 @bp.get("/nodes/<node_id>")
@@ -207,9 +207,9 @@ def rotate_token(node_id: str):
     except ServiceError as exc:
         flash(error_text(exc), "error")
         return redirect(url_for("views.nodes"))
-    return render_template("node_credentials.html", node=service.get_node(node_id), token=token,
-                           public_key=service.public_key_b64, config=service.config,
-                           broker_url=service.config.MQTT_URL)
+    from broadcaster.web.views_fleet import credentials_page
+
+    return credentials_page(service.get_node(node_id), token)
 
 
 @bp.post("/nodes/<node_id>/delete")
@@ -237,10 +237,70 @@ def create_zone():
 
 
 # ---------------------------------------------------------------------------------- announcements
+#: Approval states offered by the list's filter, in the order of the workflow.
+APPROVAL_FILTER = ("draft", "submitted", "approved", "rejected", "published")
+
+
 @bp.get("/announcements")
 @login_required
 def announcements():
-    return render_template("announcements.html", announcements=svc().list_announcements(g.scope))
+    """The list: search (title and text), a filter by approval state, the archived ones apart; ``?undo=ID`` right
+    after a delete shows the "Hoàn tác" (undo) box."""
+    search = (request.args.get("q") or "").strip()[:200]
+    wanted = request.args.get("approval") or ""
+    wanted = wanted if wanted in APPROVAL_FILTER else ""
+    archived = request.args.get("show") == "archived"
+    rows = svc().list_announcements(g.scope, archived=archived, search=search, approval=wanted)
+    undo = None
+    if request.args.get("undo", "").isdigit():
+        found = svc().get_announcement(int(request.args["undo"]), g.scope)
+        undo = found if found is not None and found.archived_at is not None else None
+    return render_template("announcements.html", announcements=rows, search=search, approval=wanted,
+                           archived=archived, states=APPROVAL_FILTER, undo=undo,
+                           render={a.id: svc().render_state(a) for a in rows})
+
+
+def _render_now_or_soon(announcement_id: int):
+    """Start speech production in the background and wait a moment for it (``RENDER_WAIT_S``, 2 s): a fast render
+    (espeak, the render cache) shows its audio at once, a slow one (gTTS over a poor link) its progress bar."""
+    service = svc()
+    thread = service.render_in_background(announcement_id)
+    wait = float(current_app.config.get("RENDER_WAIT_S", 2.0))
+    if thread is not None and wait > 0:
+        thread.join(wait)
+    return service.get_announcement(announcement_id)
+
+
+def render_problem(error: str | None) -> str:
+    """Why speech could not be produced, in the page's language (the engines' own messages are technical English:
+    they stay in the log and, for an administrator, under "Thông số kỹ thuật")."""
+    text = (error or "").lower()
+    if not text:
+        return ""
+    if "no speech engine" in text:
+        return _("No speech engine is available; ask the administrator to check the audio settings.")
+    if "no longer stored" in text:
+        return _("The original recording is no longer stored; upload it again.")
+    if "busy" in text:
+        return _("The panel is busy with other recordings; try again in a moment.")
+    if "timed out" in text or "timeout" in text or "connection" in text:
+        return _("The speech service did not answer in time (is the internet connection down?).")
+    if "empty" in text or "nothing to synthesize" in text or "no text" in text:
+        return _("There is no text to read.")
+    if "ffmpeg" in text:
+        return _("The audio could not be processed.")
+    return _("The speech engines could not read this text.")
+
+
+def _flash_render_outcome(ann, saved: bool) -> None:
+    state = svc().render_state(ann)["state"]
+    if state == "ready":
+        flash(_("Announcement saved and speech rendered.") if saved else _("Speech produced."), "ok")
+    elif state == "failed":
+        flash(_("Speech could not be produced; the draft is saved. Reason: {reason}",
+                reason=render_problem(ann.render_error)), "error")
+    elif saved:
+        flash(_("Announcement saved. Speech is being produced; you can leave this page."), "ok")
 
 
 @bp.route("/announcements/new", methods=["GET", "POST"])
@@ -252,26 +312,24 @@ def new_announcement():
         from broadcaster.audio_settings import options_from_form  # the "Audio options" fields of the form
 
         ann = svc().create_announcement(request.form.get("title", ""), request.form.get("text", ""), current_user,
-                                        audio_options=options_from_form(request.form))
+                                        audio_options=options_from_form(request.form), render=False)
     except ServiceError as exc:
         # Nothing is lost: the form comes back filled in, with the error next to the field.
         return render_template("announcement_new.html", form=request.form, error=error_text(exc),
                                error_field=exc.field), exc.status
-    if ann.status != "ready":
-        flash(_("Speech could not be produced; the draft is saved. Reason: {reason}", reason=ann.render_error),
-              "error")
-    else:
-        flash(_("Announcement saved and speech rendered."), "ok")
+    # The draft is saved now; speech is produced in the background (the detail page shows the progress).
+    _flash_render_outcome(_render_now_or_soon(ann.id), saved=True)
     return redirect(url_for("views.announcement_detail", announcement_id=ann.id))
 
 
 @bp.post("/announcements/preview")
 @login_required
 def preview_announcement():
-    """Show what will be said (normalized text) before anything is saved or rendered."""
+    """Show what will be said (normalized text) before anything is saved or rendered; the form keeps everything
+    typed and "Lưu và tạo giọng đọc" on it saves (it posts to /announcements/new)."""
     text = request.form.get("text", "")
     return render_template("announcement_new.html", form=request.form,
-                           preview=svc().normalize_text(text) if text.strip() else "")
+                           preview=svc().normalize_text(text) if text.strip() else "", previewed=True)
 
 
 @bp.get("/announcements/<int:announcement_id>")
@@ -283,19 +341,81 @@ def announcement_detail(announcement_id: int):
         abort(404)
     default_start = service.local(datetime.now(UTC) + timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M")
     schedules = [s for s in service.list_schedules(g.scope) if s.announcement_id == announcement_id]
+    render = service.render_state(ann)
     return render_template("announcement_detail.html", ann=ann, zones=service.list_zones(g.scope),
                            default_start=default_start, schedules=schedules,
-                           states=scheduling.schedule_states(service, schedules), playable=policy.playable(ann))
+                           states=scheduling.schedule_states(service, schedules), playable=policy.playable(ann),
+                           render=render, render_problem=render_problem(render["error"]),
+                           own=current_user.id == ann.created_by_id, loudness=loudness_word(ann))
+
+
+def loudness_word(ann) -> str | None:
+    """How loud the audio is, as an officer says it ("Độ to: chuẩn"): the measured loudness against the ward's
+    target, within 2 LU counts as the standard. The figures themselves are for an administrator."""
+    from broadcaster.audio_settings import get_ward_audio
+
+    measured = ann.media.integrated_lufs if ann.media is not None else None
+    if measured is None:
+        return None
+    off = measured - get_ward_audio(svc()).target_lufs
+    return "quiet" if off < -2 else "loud" if off > 2 else "standard"
+
+
+@bp.get("/announcements/<int:announcement_id>/status")
+@login_required
+def announcement_status(announcement_id: int):
+    """Speech production of one announcement, for the detail page's progress bar (polled about once a second)."""
+    ann = svc().get_announcement(announcement_id, g.scope)
+    if ann is None:
+        abort(404)
+    state = svc().render_state(ann)
+    return {"state": state["state"], "progress": state["progress"], "error": render_problem(state["error"]) or None,
+            "approval": ann.approval or "draft"}
 
 
 @bp.post("/announcements/<int:announcement_id>/render")
 @login_required
 def rerender(announcement_id: int):
-    ann = svc().render_announcement(announcement_id)
-    if ann.status != "ready":
-        flash(_("Speech could not be produced; the draft is saved. Reason: {reason}", reason=ann.render_error),
-              "error")
+    if svc().get_announcement(announcement_id, g.scope) is None:
+        abort(404)
+    try:
+        policy.require(svc(), current_user, policy.Action.ANNOUNCEMENT_WRITE,
+                       target=f"announcement:{announcement_id}")
+    except ServiceError as exc:
+        flash(error_text(exc), "error")
+        return redirect(url_for("views.announcement_detail", announcement_id=announcement_id))
+    ann = _render_now_or_soon(announcement_id)
+    _flash_render_outcome(ann, saved=False)
     return redirect(url_for("views.announcement_detail", announcement_id=announcement_id))
+
+
+@bp.post("/announcements/<int:announcement_id>/archive")
+@login_required
+def archive_announcement(announcement_id: int):
+    """"Xóa": archived, with "Hoàn tác" (undo) on the list it leads to."""
+    if svc().get_announcement(announcement_id, g.scope) is None:
+        abort(404)
+    try:
+        svc().archive_announcement(announcement_id, current_user)
+    except ServiceError as exc:
+        flash(error_text(exc), "error")
+        return redirect(url_for("views.announcement_detail", announcement_id=announcement_id))
+    return redirect(url_for("views.announcements", undo=announcement_id))
+
+
+@bp.post("/announcements/<int:announcement_id>/restore")
+@login_required
+def restore_announcement(announcement_id: int):
+    if svc().get_announcement(announcement_id, g.scope) is None:
+        abort(404)
+    try:
+        svc().restore_announcement(announcement_id, current_user)
+    except ServiceError as exc:
+        flash(error_text(exc), "error")
+        return redirect(url_for("views.announcements", show="archived"))
+    flash(_("Announcement restored."), "ok")
+    return redirect(logins.safe_next(request.form.get("next"))
+                    or url_for("views.announcement_detail", announcement_id=announcement_id))
 
 
 @bp.get("/announcements/<int:announcement_id>/audio")
@@ -359,23 +479,7 @@ def delete_abbreviation(abbr: str):
 
 
 # -------------------------------------------------------------------------------------- schedules
-@bp.get("/schedules")
-@login_required
-def schedules():
-    rows = svc().list_schedules(g.scope)
-    return render_template("schedules.html", schedules=rows, now=datetime.now(UTC),
-                           states=scheduling.schedule_states(svc(), rows))
-
-
-@bp.post("/schedules/<int:schedule_id>/cancel")
-@login_required
-def cancel_schedule(schedule_id: int):
-    try:
-        svc().cancel_schedule(schedule_id, current_user)
-        flash(_("Schedule cancelled."), "ok")
-    except ServiceError as exc:
-        flash(error_text(exc), "error")
-    return redirect(url_for("views.schedules"))
+# /schedules, /schedules/<id>/cancel, /archive, /restore, /calendar and /today: broadcaster/web/views_schedules.py
 
 
 # ----------------------------------------------------------------------------------- proof of play

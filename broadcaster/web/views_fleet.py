@@ -3,17 +3,22 @@ CSV import/export, proof-of-play reports. Logic lives in broadcaster/fleet.py.""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import json
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from flask import Response, abort, flash, g, redirect, render_template, request, url_for
+import segno
+from flask import Response, abort, current_app, flash, g, make_response, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
+from markupsafe import Markup
 
 from broadcaster import fleet, logins
 from broadcaster.csvsafe import credentials_csv
 from broadcaster.i18n import gettext as _
+from broadcaster.models import Node
 from broadcaster.services import ServiceError
 from broadcaster.web.views import admin_required, bp, error_text, svc
+from devices import protocol as proto
 
 PAGE_SIZE = 200
 
@@ -43,6 +48,29 @@ def bytes_filter(value: int | None) -> str:
     return f"{size:.1f} GB"
 
 
+@bp.app_template_filter("coded")
+def coded_filter(value: str | None, prefix: str) -> str:
+    """A protocol code in words (``playback_started|coded("event.")`` → "bắt đầu phát"); a value the catalogue
+    does not know (a node's own free text) is shown as it came."""
+    if not value:
+        return ""
+    key = prefix + value
+    text = _(key)
+    return value if text == key else text
+
+
+@bp.app_template_filter("ts_local")
+def ts_local_filter(value: str | None, fmt: str = "%H:%M:%S %d/%m/%Y") -> str:
+    """A protocol timestamp string (a plan item's ``start``) in the panel's local time."""
+    if not value:
+        return "—"
+    try:
+        moment = proto.parse_ts(value)
+    except (ValueError, TypeError):
+        return value
+    return svc().local(moment).strftime(fmt)
+
+
 @bp.get("/fleet")
 @login_required
 def fleet_page():
@@ -68,9 +96,11 @@ def fleet_page():
 def fleet_map_page():
     service = svc()
     nodes = fleet.list_nodes(service, _filter(), scope=g.scope)
-    markers = [fleet.marker_json(n, service.config) for n in nodes if n.lat is not None]
+    markers = [fleet.marker_json(n, service.config) for n in nodes if n.lat is not None and n.lon is not None]
+    choices = _choices()
     return render_template("fleet_map.html", markers=markers, without_gps=len(nodes) - len(markers),
-                           tiles=service.config.MAP_TILES_URL, flt=_filter(), **_choices())
+                           tiles=(service.config.MAP_TILES_URL or "").strip(), flt=_filter(),
+                           zone_names={z.code: z.name for z in choices["zones"]}, **choices)
 
 
 @bp.get("/fleet/nodes/<node_id>")
@@ -149,6 +179,39 @@ def _period() -> tuple[Any, Any]:
     return first, last
 
 
+@bp.app_template_filter("dmy")
+def dmy_filter(value: str | date | None) -> str:
+    """A calendar day as people write it here: 07/12/2026 (reports carry ISO days: 2026-12-07)."""
+    if not value:
+        return "—"
+    day = date.fromisoformat(value) if isinstance(value, str) else value
+    return day.strftime("%d/%m/%Y")
+
+
+#: The charts' drawing box (SVG user units; the picture scales to the width of the screen).
+CHART_W, CHART_H, CHART_LEFT, CHART_TOP, CHART_BOTTOM = 640.0, 240.0, 40.0, 14.0, 34.0
+
+
+def chart(zone: dict[str, Any]) -> dict[str, Any]:
+    """Bars of one zone's month (fleet.daily_by_zone): per day a pale bar for the plays that were due and a dark
+    one in front for those played, on a common scale; day numbers under the 1st and every 5th day."""
+    days = zone["days"]
+    plot_w, plot_h = CHART_W - CHART_LEFT - 6, CHART_H - CHART_TOP - CHART_BOTTOM
+    step = plot_w / max(len(days), 1)
+    width = max(step * 0.72, 1.0)
+    top = max([d["planned"] for d in days] + [1])
+    bars = []
+    for i, d in enumerate(days):
+        x = CHART_LEFT + i * step + (step - width) / 2
+        planned_h, played_h = plot_h * d["planned"] / top, plot_h * min(d["played"], d["planned"]) / top
+        bars.append({"x": round(x, 1), "w": round(width, 1), "cx": round(x + width / 2, 1),
+                     "planned_y": round(CHART_TOP + plot_h - planned_h, 1), "planned_h": round(planned_h, 1),
+                     "played_y": round(CHART_TOP + plot_h - played_h, 1), "played_h": round(played_h, 1),
+                     "label": d["day"].day if d["day"].day == 1 or d["day"].day % 5 == 0 else None})
+    return {**zone, "bars": bars, "top": top, "w": CHART_W, "h": CHART_H, "left": CHART_LEFT,
+            "base": CHART_TOP + plot_h, "y_top": CHART_TOP}
+
+
 @bp.get("/reports")
 @login_required
 def reports_page():
@@ -156,16 +219,37 @@ def reports_page():
     status = 200
     report: dict[str, Any] | None = None
     stats: dict[str, Any] | None = None
+    charts: list[dict[str, Any]] = []
+    month: dict[str, Any] | None = None
     try:
         first, last = _period()
         report = fleet.compliance(service, first, last, zone=request.args.get("zone") or None, scope=g.scope,
                                   schedule_id=request.args.get("schedule_id", type=int))
         stats = fleet.monthly(service, request.args.get("month") or None, g.scope)
+        m_first, m_last = fleet.parse_month(stats["month"])
+        month = fleet.compliance(service, m_first, m_last, zone=request.args.get("zone") or None, scope=g.scope)
+        charts = [chart(z) for z in fleet.daily_by_zone(month)]
     except ServiceError as exc:
         flash(error_text(exc), "error")
         status = exc.status
-    return render_template("reports.html", report=report, stats=stats, args=request.args,
-                           zones=service.list_zones(g.scope)), status
+    return render_template("reports.html", report=report, stats=stats, month=month, charts=charts,
+                           months=_months(service, stats["month"] if stats else None),
+                           args=request.args, zones=service.list_zones(g.scope)), status
+
+
+def _months(service: Any, shown: str | None) -> list[str]:
+    """The month picker's choices (YYYY-MM, newest first): the last 24 months and the one shown. A list of
+    "12/2026" rather than the browser's month input, which speaks the browser's language, not the page's."""
+    today = service.local(datetime.now(UTC)).date()
+    year, month = today.year, today.month
+    out = []
+    for _i in range(24):
+        out.append(f"{year:04d}-{month:02d}")
+        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+    if shown and shown not in out:
+        out.append(shown)
+        out.sort(reverse=True)
+    return out
 
 
 @bp.get("/reports/compliance.csv")
@@ -190,3 +274,46 @@ def reports_monthly_csv():
         abort(exc.status)
     return Response(fleet.monthly_csv(stats), mimetype="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="monthly-{stats["month"]}.csv"'})
+
+
+# ------------------------------------------------------------------------------------------ provisioning
+def broker_url() -> str | None:
+    """The broker a node connects to: the one the running panel uses, else the configured one."""
+    return current_app.config.get("MQTT_URL") or svc().config.MQTT_URL or None
+
+
+def qr_svg(text: str, title: str) -> Markup:
+    """A QR code of ``text`` as inline SVG (segno: pure Python; no style attribute, so the CSP holds), sized by
+    CSS (``.qr-box svg.qr``), named for screen readers by its ``<title>``."""
+    svg = segno.make(text, error="m").svg_inline(scale=1, border=4, omitsize=True, svgclass="qr", lineclass=None,
+                                                 title=title, dark="#000", light="#fff")
+    return Markup(svg.replace("<svg ", '<svg role="img" ', 1))  # noqa: S704 - segno's own SVG, title escaped
+
+
+def credentials_page(node: Node, token: str) -> Response:
+    """The page shown once after registering a node or issuing it a new token: each value with a copy button,
+    a QR code of the provisioning file and the file itself to download. Never cached: it holds the token."""
+    service = svc()
+    cfg = fleet.node_config(service, node, token, broker_url())
+    qr = qr_svg(json.dumps(cfg, ensure_ascii=False, separators=(",", ":")),
+                _("QR code of the configuration of {node}", node=node.node_id))
+    response = make_response(render_template("node_credentials.html", node=node, token=token, cfg=cfg, qr=qr))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/nodes/<node_id>/config")
+@admin_required
+def node_config_file(node_id: str):
+    """The provisioning file (docs/protocol.md §3) of the credentials page: the page posts the token it shows
+    (the panel keeps only its hash), and only the node's current token gives a file."""
+    service = svc()
+    token = request.form.get("token", "")
+    node = service.node_for_token(token) if token else None
+    if node is None or node.node_id != node_id or service.get_node(node_id, g.scope) is None:
+        flash(_("This token is no longer valid: issue a new one to get a configuration file."), "error")
+        return redirect(url_for("views.node_detail", node_id=node_id), 303)
+    text = fleet.node_config_json(fleet.node_config(service, node, token, broker_url()))
+    return Response(text, mimetype="application/json", headers={
+        "Content-Disposition": f'attachment; filename="loaphuong-{node.node_id}.json"',
+        "Cache-Control": "no-store"})

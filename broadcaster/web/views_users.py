@@ -9,8 +9,9 @@ from __future__ import annotations
 from flask import abort, flash, g, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required
 
-from broadcaster import policy, tenancy
+from broadcaster import notifications, policy, tenancy
 from broadcaster.i18n import gettext as _
+from broadcaster.models import User
 from broadcaster.services import ServiceError
 from broadcaster.web.views import bp, error_text, svc
 
@@ -65,8 +66,11 @@ def users_create():
     _require_manage()
     form = request.form
     try:
-        svc().create_user(form.get("username", ""), form.get("password", ""), form.get("role", "officer"),
-                          form.get("display_name", ""), ward=form.get("ward") or None, user=current_user)
+        email = notifications.check_email(form.get("email", ""))  # before the user exists: a bad one creates nobody
+        created = svc().create_user(form.get("username", ""), form.get("password", ""), form.get("role", "officer"),
+                                    form.get("display_name", ""), ward=form.get("ward") or None, user=current_user)
+        if email:
+            notifications.set_email(svc(), current_user, created.username, email)
     except ServiceError as exc:
         flash(error_text(exc), "error")
         kept = {k: v for k, v in form.items() if k not in ("password", "csrf_token")}
@@ -104,6 +108,19 @@ def users_enable(username: str):
     return _change(username, _("Account enabled."), disabled=False)
 
 
+@bp.post("/users/<username>/email")
+@login_required
+def users_email(username: str):
+    _require_manage()
+    try:
+        notifications.set_email(svc(), current_user, username, request.form.get("email", ""))
+    except ServiceError as exc:
+        flash(f"{username}: {error_text(exc)}", "error")
+        return _page(error_field=exc.field, status=exc.status)
+    flash(_("E-mail address saved."), "ok")
+    return redirect(url_for("views.users_page", ward=_ward_filter() or None))
+
+
 @bp.post("/users/<username>/password")
 @login_required
 def users_password(username: str):
@@ -127,4 +144,24 @@ def account_password():
         else:
             flash(_("Your password was changed."), "ok")
             return redirect(url_for("views.account_password"))
-    return render_template("account_password.html", error_field=error_field), status
+    return render_template("account_password.html", error_field=error_field, email=_my_email()), status
+
+
+def _my_email() -> str:
+    with svc().db.session() as s:
+        me = s.get(User, current_user.id)
+        return (me.email or "") if me is not None else ""
+
+
+@bp.post("/account/email")
+@login_required
+def account_email():
+    """Her own e-mail address, for the notifications she must act on (empty removes it)."""
+    try:
+        notifications.set_email(svc(), current_user, current_user.username, request.form.get("email", ""))
+    except ServiceError as exc:
+        flash(error_text(exc), "error")
+        return render_template("account_password.html", error_field=exc.field,
+                               email=request.form.get("email", "")), exc.status
+    flash(_("E-mail address saved."), "ok")
+    return redirect(url_for("views.account_password"))

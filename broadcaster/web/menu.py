@@ -1,0 +1,68 @@
+"""The panel's menu, fitted to the person: what her role may do (the release policy decides, not the menu), the
+daily work first, the settings of the ward last. On a phone it folds behind one "Menu" button."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Flask, current_app, request, url_for
+from flask_login import current_user
+
+from broadcaster import policy
+from broadcaster.i18n import gettext as _
+
+
+@dataclass(frozen=True)
+class Item:
+    endpoint: str
+    label: str
+    #: the release-policy action that must be allowed (None: every logged-in user)
+    action: str | None = None
+    scope: str = "any"
+    group: str = "work"  # work | ward (the ward's settings and records)
+    css: str = ""
+
+
+def _items() -> list[Item]:
+    return [
+        Item("views.emergency_page", _("Emergency broadcast"), css="nav-emergency"),
+        Item("views.announcements", _("Announcements")),
+        Item("views.approvals", _("Approvals"), "announcement.approve"),
+        Item("views.schedules", _("Schedules")),
+        Item("views.calendar_page", _("Calendar")),
+        Item("views.today_page", _("Today")),
+        Item("views.plays", _("Proof of play")),
+        Item("views.reports_page", _("Reports")),
+        Item("views.nodes", _("Loudspeakers")),
+        Item("views.notifications_page", _("Notifications"), group="hidden"),  # in the header already
+        Item("views.timeline_page", _("Timeline"), group="ward"),
+        Item("views.fleet_page", _("Fleet"), "fleet.manage", "ward", "ward"),
+        Item("views.abbreviations", _("Abbreviations"), group="ward"),
+        Item("views.audit_log", _("Audit log"), group="ward"),
+        Item("views.audio_settings", _("Audio settings"), "audio_settings.set", "ward", "ward"),
+        Item("views.stream_sources", _("Stream sources"), "stream_sources.manage", "ward", "ward"),
+        Item("views.users_page", _("Users"), "users.manage", "ward", "ward"),
+    ]
+
+
+def menu() -> dict[str, list[dict[str, object]]]:
+    """``{"work": [...], "ward": [...]}``: each ``{"href", "label", "current", "css"}`` the user may open."""
+    if not current_user.is_authenticated:
+        return {"work": [], "ward": []}
+    endpoints = current_app.view_functions
+    groups: dict[str, list[dict[str, object]]] = {"work": [], "ward": []}
+    for item in _items():
+        if item.group not in groups or item.endpoint not in endpoints:
+            continue
+        if item.action and not policy.allowed(current_user, policy.Action(item.action), policy.Scope(item.scope)):
+            continue
+        css = item.css
+        if css == "nav-emergency" and not policy.allowed(current_user, policy.Action.EMERGENCY_CREATE):
+            css = ""  # she follows emergencies, she does not start them: no red button
+        groups[item.group].append({"href": url_for(item.endpoint), "label": item.label, "css": css,
+                                   "current": request.endpoint == item.endpoint})
+    return groups
+
+
+def init_app(app: Flask) -> None:
+    app.jinja_env.globals["menu"] = menu
