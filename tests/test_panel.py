@@ -372,6 +372,17 @@ def test_every_ui_string_has_a_vietnamese_translation():
     assert not missing, f"untranslated: {sorted(missing)}"
 
 
+def test_every_code_word_has_english_words_too():
+    """English is the source language, but the words of codes (``state.online``, ``priority.normal``) are keys:
+    each one the Vietnamese pages can show has English words, so the English pages never show a key."""
+    from broadcaster.i18n import catalogue
+
+    vi, en = catalogue("vi"), catalogue("en")
+    keys = {k for k in vi if re.fullmatch(r"[a-z_]+(\.[a-z0-9_+]+)+", k) and not k.startswith("error.")}
+    assert keys, "no code words found"
+    assert sorted(k for k in keys if k not in en) == []
+
+
 def test_domain_packages_do_not_import_web_or_mqtt():
     forbidden = re.compile(r"^\s*(from|import)\s+(flask|paho|broadcaster|werkzeug)\b", re.M)
     for package in ("schedules", "devices", "audio"):
