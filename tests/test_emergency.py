@@ -437,7 +437,7 @@ def test_every_state_and_status_reads_in_vietnamese_and_english(client, ward):
         from broadcaster.web.views_emergency import em_label
 
         g.locale = "en"
-        assert em_label("status", "pending_release") == "pending release"
+        assert em_label("status", "pending_release") == "waiting for a second person to confirm"
         g.locale = "vi"
         assert em_label("status", "pending_release") == "chờ người thứ hai xác nhận"
 

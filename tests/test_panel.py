@@ -67,7 +67,8 @@ def test_officer_flow_through_forms(client, service):
     token = csrf(client, "/nodes")
     client.post("/zones", data={"code": "to-3", "name": "Tổ dân phố 3", "kind": "residential_group",
                                 "csrf_token": token})
-    r = client.post("/nodes", data={"node_id": "loa-09", "name": "Loa 9", "zone": "to-3", "csrf_token": token})
+    r = client.post("/nodes", data={"node_id": "loa-09", "name": "Loa 9", "zone": "to-3", "csrf_token": token},
+                    follow_redirects=True)  # post → redirect → the credentials page (a GET: reloading it is safe)
     assert r.status_code == 200 and "chỉ hiển thị một lần" in r.text
     shown = re.search(r'class="secret">([^<]+)<', r.text).group(1)
     assert service.node_for_token(shown).node_id == "loa-09"

@@ -327,6 +327,31 @@ def test_scheduling_web_page_shows_the_clash_and_lets_the_officer_choose(client,
     assert r.status_code == 400 and "Giờ phát không hợp lệ" in r.text
 
 
+def test_a_time_already_gone_today_means_tomorrow(client, ward, service):
+    """"6h30" typed in the afternoon with the form's default date (today): the next 6h30, tomorrow, said so."""
+    from zoneinfo import ZoneInfo
+
+    from test_panel import csrf, login
+
+    assert ward.put("/api/v1/settings/quiet-hours", json={"quiet_hours": "off"}).status_code == 200
+    a1 = announcement(ward, "Tin 1")
+    now = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh"))
+    gone = (now - timedelta(minutes=2)).strftime("%H:%M")  # two minutes ago (yesterday's clock just after 0:00)
+    expected = now.date() + timedelta(days=1) if gone <= now.strftime("%H:%M") else now.date()
+    login(client)
+    form = {"csrf_token": csrf(client, "/schedules/new"), "announcement_id": str(a1["id"]), "zones": ["to-3"],
+            "kind": "once", "day": now.strftime("%d/%m/%Y"), "times": gone.replace(":", "h")}
+    r = client.post("/schedules/new", data=form)
+    assert r.status_code == 302, r.text[:2000]
+    (sched,) = ward.get("/api/v1/schedules").json
+    assert sched["start_at_local"].startswith(f"{expected.isoformat()}T{gone}")
+    if expected != now.date():
+        assert "đã lên lịch cho ngày mai" in client.get(r.headers["Location"]).text
+    # a date typed in the past is still refused: only today's date rolls over
+    form["day"] = (now.date() - timedelta(days=2)).strftime("%d/%m/%Y")
+    assert client.post("/schedules/new", data=form).status_code == 409
+
+
 def test_timeline_of_unknown_zone_or_bad_date(ward):
     assert ward.get("/api/v1/timeline?zone=nowhere").status_code == 404
     assert ward.get("/api/v1/timeline?zone=to-3&date=30/04/2027").json["error"]["code"] == "invalid_date"

@@ -111,3 +111,104 @@ def test_an_officer_deletes_a_draft_and_undoes_it(live, phone):
     page.goto(live.url("/announcements?approval=draft"))
     expect(page.get_by_role("link", name="Nháp họp tổ")).to_be_visible()
     clean(page)
+
+
+def test_preview_in_place_back_after_saving_and_scheduling_by_day_and_time(live, phone):
+    """"Xem trước" shows the spoken text without leaving the page, so Back after saving lands on the form, not on
+    Chromium's "resend the form" error (net::ERR_CACHE_MISS) and nothing is saved twice. Then the schedule card:
+    "Ngày phát" (dd/mm/yyyy, today) and "Giờ phát" as said ("6h30"); a wrong time is refused naming the field;
+    a time already gone today is scheduled for tomorrow, and the message says so."""
+    from datetime import UTC, datetime, timedelta
+
+    page = phone
+    login(page, live, "canbo")
+    page.goto(live.url("/announcements/new"))
+    page.get_by_label("Tiêu đề").fill("Họp tổ dân phố")
+    page.get_by_label("Nội dung cần đọc").fill(TEXT)
+    page.get_by_role("button", name=re.compile("^Xem trước")).click()
+    expect(page.get_by_text("một một bốn")).to_be_visible()
+    assert page.url == live.url("/announcements/new")  # shown in place: no POST result in the history
+    expect(page.get_by_label("Nội dung cần đọc")).to_have_value(TEXT)
+    clean(page)
+    page.get_by_role("button", name="Lưu và tạo giọng đọc").click()
+    expect(page.get_by_label("Nghe bản tin")).to_be_visible(timeout=30000)
+    ann_id = int(page.url.rstrip("/").split("/")[-1])
+
+    page.go_back()
+    page.wait_for_load_state()
+    assert not page.url.startswith("chrome-error"), page.url
+    assert page.url == live.url("/announcements/new"), page.url
+    expect(page.get_by_role("heading", name=re.compile("Bản tin mới"))).to_be_visible()
+    clean(page)
+    saved = [a for a in live.api("canbo", "GET", "/announcements", 200) if a["title"] == "Họp tổ dân phố"]
+    assert [a["id"] for a in saved] == [ann_id]  # saved once
+
+    tz = live.service.local(datetime.now(UTC)).tzinfo
+    today = datetime.now(tz).date()
+    later = today + timedelta(days=3)
+    page.goto(live.url(f"/announcements/{ann_id}"))
+    card = page.get_by_role("region", name="Lên lịch phát bản tin này")
+    expect(card.get_by_label("Ngày phát")).to_have_value(today.strftime("%d/%m/%Y"))
+    expect(card.get_by_role("link", name="Lặp lại hằng tuần hoặc nhiều giờ…")).to_have_attribute(
+        "href", re.compile(rf"/schedules/new\?.*announcement_id={ann_id}\b"))
+    clean(page)
+
+    def mine() -> list[dict]:
+        return [s for s in live.api("canbo", "GET", "/schedules", 200) if s["announcement_id"] == ann_id]
+
+    card.get_by_label("Tổ dân phố 1").check()
+    card.get_by_label("Ngày phát").fill(later.strftime("%d/%m/%Y"))
+    card.get_by_label("Giờ phát").fill("25h")
+    card.get_by_role("button", name="Lên lịch").click()
+    expect(page.get_by_role("alert").filter(has_text="Giờ phát không hợp lệ (“25h”)")).to_be_visible()
+    assert mine() == []  # nothing created; what was typed is still there
+    expect(card.get_by_label("Giờ phát")).to_have_value("25h")
+    expect(card.get_by_label("Ngày phát")).to_have_value(later.strftime("%d/%m/%Y"))
+    expect(card.get_by_label("Tổ dân phố 1")).to_be_checked()
+    clean(page)
+
+    card.get_by_label("Giờ phát").fill("6h30")
+    card.get_by_role("button", name="Lên lịch").click()
+    expect(page.get_by_text(f"Đã lên lịch phát lúc 06:30:00 {later.strftime('%d/%m/%Y')}.")).to_be_visible()
+    [first] = mine()
+    assert datetime.fromisoformat(first["start_at"]) == datetime(later.year, later.month, later.day, 6, 30, tzinfo=tz)
+    assert first["zones"] == ["to-1"]
+
+    page.goto(live.url(f"/announcements/{ann_id}"))  # today (as filled in) at a time already gone: tomorrow
+    card.get_by_label("Tổ dân phố 2").check()
+    card.get_by_label("Giờ phát").fill("0 giờ")
+    card.get_by_role("button", name="Lên lịch").click()
+    tomorrow = today + timedelta(days=1)
+    expect(page.get_by_text(f"Giờ này hôm nay đã qua: đã lên lịch cho ngày mai {tomorrow.strftime('%d/%m/%Y')} "
+                            "lúc 00:00.")).to_be_visible()
+    clean(page)
+    second = [s for s in mine() if s["id"] != first["id"]]
+    assert [datetime.fromisoformat(s["start_at"]) for s in second] == [
+        datetime(tomorrow.year, tomorrow.month, tomorrow.day, 0, 0, tzinfo=tz)]
+
+
+def test_the_day_and_time_of_one_play_as_an_officer_writes_them(app):
+    """"Ngày phát" + "Giờ phát" of the schedule card (broadcaster/web/views.py ``one_play_start``): a time already
+    gone today means tomorrow; a day gone, several times or a wrong value are refused naming the field."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from broadcaster.web.views import PlayTimeProblem, one_play_start
+
+    tz = ZoneInfo("Asia/Ho_Chi_Minh")
+    now = datetime(2026, 12, 7, 15, 55, 20, tzinfo=tz)
+    assert one_play_start("10/12/2026", "6h30", now) == (datetime(2026, 12, 10, 6, 30, tzinfo=tz), False)
+    assert one_play_start("7/12", "5 giờ chiều", now) == (datetime(2026, 12, 7, 17, 0, tzinfo=tz), False)
+    assert one_play_start("07/12/2026", "6h30", now) == (datetime(2026, 12, 8, 6, 30, tzinfo=tz), True)
+    assert one_play_start("07/12/2026", "15h55", now) == (datetime(2026, 12, 8, 15, 55, tzinfo=tz), True)
+    assert one_play_start("07/12/2026", "15h56", now) == (datetime(2026, 12, 7, 15, 56, tzinfo=tz), False)
+    with app.test_request_context("/"):  # the refusals are said in the request's language (Vietnamese)
+        for day, time, field, says in (("", "6h30", "day", "Ngày phát"), ("32/12/2026", "6h30", "day", "Ngày phát"),
+                                       ("06/12/2026", "6h30", "day", "Ngày phát 06/12/2026 đã qua"),
+                                       ("08/12/2026", "", "time", "Giờ phát"),
+                                       ("08/12/2026", "18h sáng", "time", "Giờ phát không hợp lệ"),
+                                       ("08/12/2026", "6h30, 17h", "time", "Lặp lại hằng tuần hoặc nhiều giờ")):
+            with pytest.raises(PlayTimeProblem) as refused:
+                one_play_start(day, time, now)
+            assert refused.value.field == field and says in refused.value.text, (day, time, refused.value.text)
+

@@ -64,7 +64,7 @@ def test_admin_registers_a_node_and_copies_scans_and_downloads_its_credentials(l
     form.get_by_label("Mã thiết bị").fill("loa-09")
     form.get_by_label("Tên", exact=True).fill("Loa đầu ngõ 9")
     form.get_by_label("Khu vực").select_option(label="Tổ dân phố 2")
-    with phone.expect_response(lambda r: r.url.endswith("/nodes") and r.request.method == "POST") as answer:
+    with phone.expect_response(lambda r: "/nodes/loa-09/credentials?k=" in r.url) as answer:
         form.get_by_role("button", name="Đăng ký", exact=True).click()
     assert answer.value.status == 200 and answer.value.headers["cache-control"] == "no-store"
     token = phone.locator("#cred-token").inner_text().strip()
@@ -89,6 +89,79 @@ def test_admin_registers_a_node_and_copies_scans_and_downloads_its_credentials(l
         phone.get_by_role("button", name="Tải tệp cấu hình").click()
     assert json.loads(Path(again.value.path()).read_text(encoding="utf-8"))["token"] == token
     assert phone.script_errors == []
+
+
+def test_credentials_page_survives_a_reload_and_back_then_expires(live, phone):
+    """Post → redirect → get: reloading the credentials page shows the same token (no second registration, no 409),
+    Back returns to the list; after the keeping time it says the token is gone and a new one can be issued."""
+    login(phone, live, "admin")
+    phone.goto(live.url("/nodes"))
+    form = phone.locator("form", has=phone.get_by_role("button", name="Đăng ký", exact=True))
+    form.get_by_label("Mã thiết bị").fill("loa-10")
+    form.get_by_role("button", name="Đăng ký", exact=True).click()
+    phone.wait_for_url(re.compile(r".*/nodes/loa-10/credentials\?k=.+"))
+    token = phone.locator("#cred-token").inner_text().strip()
+    assert live.service.node_for_token(token).node_id == "loa-10"
+    answer = phone.reload()
+    assert answer.status == 200 and answer.headers["cache-control"] == "no-store"
+    assert phone.locator("#cred-token").inner_text().strip() == token
+    assert "đã được đăng ký" not in phone.inner_text("body")
+    shown = phone.url
+    phone.go_back()
+    assert phone.url == live.url("/nodes") and "đã được đăng ký" not in phone.inner_text("body")
+    phone.go_forward()
+    assert phone.locator("#cred-token").inner_text().strip() == token
+    # fifteen minutes later: the token is no longer shown; "Cấp mã mới" issues another one
+    store = live.app.extensions["node_credentials"]
+    later = store.clock() + 15 * 60 + 1
+    store.clock = lambda: later
+    answer = phone.goto(shown)
+    assert answer.status == 200 and answer.headers["cache-control"] == "no-store"
+    phone.get_by_role("heading", name="Mã truy cập không còn được hiển thị").wait_for()
+    assert phone.locator("#cred-token").count() == 0 and token not in phone.content()
+    assert page_problems(phone) == []
+    phone.once("dialog", lambda dialog: dialog.accept())
+    phone.get_by_role("button", name="Cấp mã mới").click()
+    phone.wait_for_url(re.compile(r".*/nodes/loa-10/credentials\?k=.+"))
+    new = phone.locator("#cred-token").inner_text().strip()
+    assert new != token and live.service.node_for_token(new).node_id == "loa-10"
+    assert live.service.node_for_token(token) is None
+    assert phone.script_errors == []
+
+
+def _client_as(live, username: str):
+    client = live.app.test_client()
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
+    client.post("/login", data={"username": username, "password": PASSWORD, "csrf_token": csrf})
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/nodes").text).group(1)
+    return client, csrf
+
+
+def test_credentials_are_kept_for_their_issuer_only_and_not_after_a_new_token(live):
+    live.service.create_user("admin2", PASSWORD, role="admin", display_name="Quản trị 2")
+    client, csrf = _client_as(live, "admin")
+    r = client.post("/nodes/loa-01/token", data={"csrf_token": csrf})
+    assert r.status_code == 303 and "token" not in r.headers.get("Set-Cookie", "")
+    where = r.headers["Location"]
+    assert re.fullmatch(r"/nodes/loa-01/credentials\?k=[\w-]{20,}", where)
+    page = client.get(where)
+    token = re.search(r'class="secret">([^<]+)<', page.text).group(1)
+    assert page.status_code == 200 and live.service.node_for_token(token).node_id == "loa-01"
+    assert token not in where and client.get(where).text.count(token) >= 2  # the same page again
+    # another admin with the same link, a guessed id, another node's page: not shown
+    other, _csrf = _client_as(live, "admin2")
+    for c, url in ((other, where), (client, "/nodes/loa-01/credentials?k=guess"),
+                   (client, where.replace("loa-01", "loa-02"))):
+        gone = c.get(url)
+        assert gone.status_code == 200 and token not in gone.text and "Cấp mã mới" in gone.text
+        assert "không còn được hiển thị" in gone.text and gone.headers["Cache-Control"] == "no-store"
+    # a newer token replaces it: the old page no longer shows the old token
+    newer = client.get(client.post("/nodes/loa-01/token", data={"csrf_token": csrf}).headers["Location"])
+    assert newer.status_code == 200 and token not in newer.text
+    assert "không còn được hiển thị" in client.get(where).text
+    # an officer may not see the page at all
+    officer, _csrf = _client_as(live, "canbo")
+    assert officer.get(where).status_code == 403
 
 
 def test_configuration_file_needs_the_current_token(live):

@@ -18,6 +18,9 @@ PAGES = ["/", "/announcements", "/announcements/new", "/announcements/upload", "
 def seeded(live):
     ann = live.api("canbo", "POST", "/announcements", 201,
                    json={"title": "Tiêm phòng", "text": "Sáng thứ Bảy tiêm phòng tại trạm y tế phường."})
+    # an approved one too: the emergency page then offers its select (which must have a label)
+    live.api("admin", "POST", "/announcements", 201,
+             json={"title": "Phòng chống bão", "text": "Bà con chằng chống nhà cửa.", "approve": True})
     alert = live.api("lanhdao", "POST", "/emergencies", (201, 202),
                      json={"title": "Bão số 3", "text": "Bão sắp đổ bộ.", "zones": ["to-1"]})
     return {"ann": ann["id"], "alert": alert["id"]}

@@ -26,3 +26,60 @@
   }
   window.setTimeout(poll, 500);
 })();
+
+// New announcement (announcement_new.html): "Xem trước" shows what the loudspeaker will say right on the page.
+// The button's own form POST (to /announcements/preview) would leave a POST result in the history, and Back after
+// "Lưu và tạo giọng đọc" would then show Chromium's "resend the form" error; so with JavaScript the text is sent
+// with fetch (the form's CSRF token goes with it; Accept: application/json) and the answer fills the box in place.
+// If that fails (offline, logged out, an old page), the button does what it does without JavaScript.
+(function () {
+  "use strict";
+  var button = document.querySelector("[data-preview-button]");
+  var box = document.querySelector("[data-preview-box]");
+  if (!button || !box || !window.fetch || !window.FormData) { return; }
+  var form = button.form;
+  function show(preview) {
+    box.textContent = "";
+    if (preview) {
+      var spoken = document.createElement("div"), title = document.createElement("h3"), text = document.createElement("p");
+      spoken.className = "spoken";
+      spoken.id = "preview";
+      title.textContent = box.dataset.textTitle;
+      text.textContent = preview;
+      text.setAttribute("data-preview", "");
+      spoken.appendChild(title);
+      spoken.appendChild(text);
+      box.appendChild(spoken);
+    } else {
+      var warn = document.createElement("p");
+      warn.className = "flash warn";
+      warn.textContent = box.dataset.textEmpty;
+      box.appendChild(warn);
+    }
+  }
+  button.addEventListener("click", function (e) {
+    if (button.dataset.nojs === "1") { return; }  // the fallback: let the form post as without JavaScript
+    e.preventDefault();
+    if (button.getAttribute("aria-busy") === "true") { return; }
+    var data = new FormData(form);
+    data.delete("form_key");  // a preview creates nothing: the one-time key stays for "Lưu"
+    button.setAttribute("aria-busy", "true");
+    fetch(button.formAction, {method: "POST", body: data, credentials: "same-origin",
+                              headers: {"Accept": "application/json"}})
+      .then(function (r) {
+        var type = r.headers.get("Content-Type") || "";
+        if (!r.ok || type.indexOf("application/json") !== 0) { throw new Error(String(r.status)); }
+        return r.json();
+      })
+      .then(function (answer) {
+        button.removeAttribute("aria-busy");
+        show(answer.preview || "");
+        box.scrollIntoView({block: "nearest"});
+      })
+      .catch(function () {
+        button.removeAttribute("aria-busy");
+        button.dataset.nojs = "1";
+        button.click();
+      });
+  });
+})();

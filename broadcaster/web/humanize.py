@@ -70,6 +70,8 @@ def _value(key: str, value: Any) -> str:
         return error_message(text, text, current_locale())
     if key == "command":
         return _t(f"command.{text}") or text
+    if key in ("comment", "why", "reason"):  # the panel's own words in a record (a person's comment stays as is)
+        return translate(text, current_locale())
     return text
 
 

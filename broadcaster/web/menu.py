@@ -56,11 +56,13 @@ def menu() -> dict[str, list[dict[str, object]]]:
             continue
         if item.action and not policy.allowed(current_user, policy.Action(item.action), policy.Scope(item.scope)):
             continue
-        css = item.css
-        if css == "nav-emergency" and not policy.allowed(current_user, policy.Action.EMERGENCY_CREATE):
-            css = ""  # she follows emergencies, she does not start them: no red button
-        groups[item.group].append({"href": url_for(item.endpoint), "label": item.label, "css": css,
-                                   "current": request.endpoint == item.endpoint})
+        entry = {"href": url_for(item.endpoint), "label": item.label, "css": item.css,
+                 "current": request.endpoint == item.endpoint}
+        if item.css == "nav-emergency" and not policy.allowed(current_user, policy.Action.EMERGENCY_CREATE):
+            # she follows emergencies, she does not start them: no red button first, a plain link last
+            entry["css"], entry["last"] = "", True
+        groups[item.group].append(entry)
+    groups["work"].sort(key=lambda e: bool(e.get("last")))
     return groups
 
 

@@ -24,6 +24,7 @@ from broadcaster import fleet, logins, policy, scheduling, tenancy
 from broadcaster.i18n import current_locale, error_message
 from broadcaster.i18n import gettext as _
 from broadcaster.services import ServiceError
+from schedules.spoken import SpokenTimeError, parse_day, parse_times
 from schedules.timeutil import TimeParseError, parse_local
 
 bp = Blueprint("views", __name__)
@@ -181,10 +182,11 @@ def register_node():
         flash(error_text(exc), "error")
         return render_template("nodes.html", nodes=service.list_nodes(g.scope), zones=service.list_zones(g.scope),
                                form=request.form), exc.status
-    # Shown once: only the token's hash is stored.
-    from broadcaster.web.views_fleet import credentials_page
+    # Only the token's hash is stored; the page that shows it is a GET of its own (post → redirect → get), so a
+    # reload or Back does not register the node twice (views_fleet.show_credentials).
+    from broadcaster.web.views_fleet import show_credentials
 
-    return credentials_page(node, token)
+    return show_credentials(node.node_id, token)
 
 
 @bp.get("/nodes/<node_id>")
@@ -207,9 +209,9 @@ def rotate_token(node_id: str):
     except ServiceError as exc:
         flash(error_text(exc), "error")
         return redirect(url_for("views.nodes"))
-    from broadcaster.web.views_fleet import credentials_page
+    from broadcaster.web.views_fleet import show_credentials
 
-    return credentials_page(service.get_node(node_id), token)
+    return show_credentials(node_id, token)
 
 
 @bp.post("/nodes/<node_id>/delete")
@@ -326,10 +328,21 @@ def new_announcement():
 @login_required
 def preview_announcement():
     """Show what will be said (normalized text) before anything is saved or rendered; the form keeps everything
-    typed and "Lưu và tạo giọng đọc" on it saves (it posts to /announcements/new)."""
+    typed and "Lưu và tạo giọng đọc" on it saves (it posts to /announcements/new).
+
+    With JavaScript (static/announcements.js) the button asks for JSON (``Accept: application/json``) and shows
+    the answer in place: the page is never a POST result, so Back after saving never meets Chromium's "resend the
+    form" error page. Without JavaScript the form posts here and this page comes back filled in."""
     text = request.form.get("text", "")
-    return render_template("announcement_new.html", form=request.form,
-                           preview=svc().normalize_text(text) if text.strip() else "", previewed=True)
+    preview = svc().normalize_text(text) if text.strip() else ""
+    if _wants_json():
+        return {"preview": preview}
+    return render_template("announcement_new.html", form=request.form, preview=preview, previewed=True)
+
+
+def _wants_json() -> bool:
+    """The script of a page asking (``Accept: application/json`` first), not a browser navigating."""
+    return request.accept_mimetypes["application/json"] > request.accept_mimetypes["text/html"]
 
 
 @bp.get("/announcements/<int:announcement_id>")
@@ -339,11 +352,15 @@ def announcement_detail(announcement_id: int):
     ann = service.get_announcement(announcement_id, g.scope)
     if ann is None:
         abort(404)
-    default_start = service.local(datetime.now(UTC) + timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M")
+    # "Lên lịch phát bản tin này": today's date to start from, or what was typed before a refusal
+    typed = session.pop(SCHEDULE_FORM, None)
+    sched_form = typed if isinstance(typed, dict) and typed.get("id") == announcement_id else {}
+    sched_form["today"] = service.local(datetime.now(UTC)).strftime("%d/%m/%Y")  # type: ignore[union-attr]
+    sched_form.setdefault("day", sched_form["today"])
     schedules = [s for s in service.list_schedules(g.scope) if s.announcement_id == announcement_id]
     render = service.render_state(ann)
     return render_template("announcement_detail.html", ann=ann, zones=service.list_zones(g.scope),
-                           default_start=default_start, schedules=schedules,
+                           sched_form=sched_form, schedules=schedules,
                            states=scheduling.schedule_states(service, schedules), playable=policy.playable(ann),
                            render=render, render_problem=render_problem(render["error"]),
                            own=current_user.id == ann.created_by_id, loudness=loudness_word(ann))
@@ -428,24 +445,91 @@ def announcement_audio(announcement_id: int):
     return send_file(service.media.path(ann.media_sha256, "mp3"), mimetype="audio/mpeg", conditional=True)
 
 
+#: The schedule card's fields as typed (a day, a time, zones, priority), kept in the session over the redirect
+#: after a refusal: the card comes back filled in, and the page is never a POST result (Back stays harmless).
+SCHEDULE_FORM = "announcement_schedule_form"
+
+
+class PlayTimeProblem(ValueError):
+    """A field of the schedule card that cannot be read; ``text`` says so in the page's language."""
+
+    def __init__(self, field: str, text: str) -> None:
+        super().__init__(text)
+        self.field, self.text = field, text
+
+
+def one_play_start(day_text: str, time_text: str, now_local: datetime) -> tuple[datetime, bool]:
+    """When a one-off play starts, from "Ngày phát" (30/04/2026, 30/4) and "Giờ phát" (6h30, 18h, 5 giờ chiều),
+    as a local (aware) time; True when today's time had already gone and it moved to tomorrow. An officer who
+    writes "6h30" at 07:00 means the next 6h30, not an error; a day before today is refused."""
+    today = now_local.date()
+    example = today.strftime("%d/%m/%Y")
+    day_text, time_text = (day_text or "").strip(), (time_text or "").strip()
+    if not day_text:
+        raise PlayTimeProblem("day", _("Play date: write the day, like {example}.", example=example))
+    try:
+        day = parse_day(day_text, today)
+    except SpokenTimeError as exc:
+        raise PlayTimeProblem("day", _("Play date is not a valid date (“{typed}”): write it like {example}.",
+                                     typed=day_text, example=example)) from exc
+    if not time_text:
+        raise PlayTimeProblem("time", _("Play time: write the time of day, like 6h30, 18h or 5 giờ chiều."))
+    try:
+        times = parse_times(time_text)
+    except SpokenTimeError as exc:
+        raise PlayTimeProblem("time", _("Play time is not valid (“{typed}”): write it like 6h30 or 18h.",
+                                        typed=time_text)) from exc
+    if len(times) > 1:
+        raise PlayTimeProblem("time", _("Play time: one time only; for more use “Repeat weekly or at several times…”."))
+    if day < today:
+        raise PlayTimeProblem("day", _("Play date {day} has already passed.", day=day.strftime("%d/%m/%Y")))
+    start = datetime.combine(day, times[0], tzinfo=now_local.tzinfo)
+    if day == today and start <= now_local:
+        return start + timedelta(days=1), True
+    return start, False
+
+
 @bp.post("/announcements/<int:announcement_id>/schedule")
 @login_required
 def schedule_announcement(announcement_id: int):
+    """"Lên lịch phát bản tin này": one play of this announcement in the chosen zones at "Ngày phát" + "Giờ phát"
+    (Vietnam time). A refusal (a field that cannot be read, no zone, a clash) comes back to the detail page with
+    the reason naming the field and everything typed kept; nothing is created. (``start_at``, an ISO local time,
+    is still taken from a client that sends it without the two fields.)"""
     service = svc()
+    form = request.form
+    back = redirect(url_for("views.announcement_detail", announcement_id=announcement_id))
+    moved = False
     try:
-        start = parse_local(request.form.get("start_at", ""), service.config.TIMEZONE)
-    except TimeParseError:
-        flash(_("error.invalid_time"), "error")
-        return redirect(url_for("views.announcement_detail", announcement_id=announcement_id))
-    try:
-        sched = service.create_schedule(
-            announcement_id, request.form.getlist("zones"), start,
-            request.form.get("priority", "normal"), current_user,
-        )
-    except ServiceError as exc:
-        flash(error_text(exc), "error")
-        return redirect(url_for("views.announcement_detail", announcement_id=announcement_id))
-    flash(_("Scheduled for {time}.", time=localtime_filter(sched.start_at)), "ok")
+        if "time" not in form and "day" not in form and form.get("start_at"):
+            start = parse_local(form.get("start_at", ""), service.config.TIMEZONE)
+        else:
+            now_local = service.local(datetime.now(UTC))
+            assert now_local is not None
+            local_start, moved = one_play_start(form.get("day", ""), form.get("time", ""), now_local)
+            start = local_start.astimezone(UTC)
+        sched = service.create_schedule(announcement_id, form.getlist("zones"), start,
+                                        form.get("priority", "normal"), current_user)
+    except (TimeParseError, PlayTimeProblem, ServiceError) as exc:
+        if isinstance(exc, PlayTimeProblem):
+            text, field = exc.text, exc.field
+        elif isinstance(exc, ServiceError):
+            text, field = error_text(exc), ("zones" if exc.field == "zones" else "time"
+                                            if exc.field == "start_at" else "")
+        else:
+            text, field = _("error.invalid_time"), "time"
+        flash(text, "error")
+        session[SCHEDULE_FORM] = {"id": announcement_id, "day": form.get("day", "")[:40],
+                                  "time": form.get("time", "")[:60], "zones": form.getlist("zones")[:50],
+                                  "priority": form.get("priority", "normal")[:20], "error_field": field}
+        return back
+    when = service.local(sched.start_at)
+    assert when is not None
+    if moved:
+        flash(_("That time has already passed today: scheduled for tomorrow {day} at {time}.",
+                day=when.strftime("%d/%m/%Y"), time=when.strftime("%H:%M")), "ok")
+    else:
+        flash(_("Scheduled for {time}.", time=localtime_filter(sched.start_at)), "ok")
     return redirect(url_for("views.schedules"))
 
 

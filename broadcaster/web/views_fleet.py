@@ -4,6 +4,11 @@ CSV import/export, proof-of-play reports. Logic lives in broadcaster/fleet.py.""
 from __future__ import annotations
 
 import json
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -290,14 +295,92 @@ def qr_svg(text: str, title: str) -> Markup:
     return Markup(svg.replace("<svg ", '<svg role="img" ', 1))  # noqa: S704 - segno's own SVG, title escaped
 
 
+#: How long the credentials page of a new token can be opened again (a reload, Back, the phone's browser
+#: reloading a tab) by the person who issued it. After that the token is gone: the panel keeps only its hash.
+CREDENTIALS_KEEP_S = 15 * 60
+
+
+@dataclass
+class _Issued:
+    node_id: str
+    token: str
+    user_id: str
+    until: float  # on the store's clock
+
+
+class CredentialsStore:
+    """New node tokens waiting to be shown, in the panel process's memory (never in the cookie, never in the
+    database): a random one-time id → (node, token, the user who issued it), for ``keep_s`` seconds. The panel
+    is one process (a threaded server), so memory is enough; a restart forgets them, which only means issuing
+    the token again."""
+
+    def __init__(self, keep_s: float = CREDENTIALS_KEEP_S, clock: Callable[[], float] = time.monotonic) -> None:
+        self.keep_s = keep_s
+        self.clock = clock
+        self._items: dict[str, _Issued] = {}
+        self._lock = threading.Lock()
+
+    def put(self, node_id: str, token: str, user_id: str) -> str:
+        """Keep a new token; returns the id of the page that shows it."""
+        key = secrets.token_urlsafe(18)
+        with self._lock:
+            now = self.clock()
+            self._items = {k: v for k, v in self._items.items() if v.until > now}
+            self._items[key] = _Issued(node_id, token, user_id, now + self.keep_s)
+        return key
+
+    def get(self, key: str, node_id: str, user_id: str) -> str | None:
+        """The token kept under ``key`` for this node and this user, while it is kept; else None."""
+        with self._lock:
+            item = self._items.get(key)
+            if item is None or item.until <= self.clock():
+                self._items.pop(key, None)
+                return None
+        if item.node_id != node_id or item.user_id != user_id:
+            return None
+        return item.token
+
+
+def credentials_store() -> CredentialsStore:
+    """The panel's store of new tokens (one per app)."""
+    return current_app.extensions.setdefault("node_credentials", CredentialsStore())
+
+
+def show_credentials(node_id: str, token: str) -> Response:
+    """After registering a node or issuing it a new token: keep the token for a while and send the browser to the
+    page that shows it (303), so reloading that page shows it again instead of sending the form twice."""
+    key = credentials_store().put(node_id, token, str(current_user.get_id()))
+    return redirect(url_for("views.node_credentials", node_id=node_id, k=key), 303)
+
+
+@bp.get("/nodes/<node_id>/credentials")
+@admin_required
+def node_credentials(node_id: str):
+    """The credentials of a new token, for its issuer, for CREDENTIALS_KEEP_S; later (or to anyone else, or once
+    the token was replaced) a page that says it is no longer shown and offers a new one."""
+    service = svc()
+    node = service.get_node(node_id, g.scope)
+    if node is None:
+        abort(404)
+    token = credentials_store().get(request.args.get("k", ""), node_id, str(current_user.get_id()))
+    current = service.node_for_token(token) if token else None
+    if current is not None and current.node_id == node_id:
+        return credentials_page(node, token or "")
+    response = make_response(render_template("node_credentials.html", node=node, token=None,
+                                             minutes=CREDENTIALS_KEEP_S // 60))  # a page, not an error
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 def credentials_page(node: Node, token: str) -> Response:
-    """The page shown once after registering a node or issuing it a new token: each value with a copy button,
-    a QR code of the provisioning file and the file itself to download. Never cached: it holds the token."""
+    """The credentials of a new token: each value with a copy button, a QR code of the provisioning file and the
+    file itself to download. Never cached: it holds the token."""
     service = svc()
     cfg = fleet.node_config(service, node, token, broker_url())
     qr = qr_svg(json.dumps(cfg, ensure_ascii=False, separators=(",", ":")),
                 _("QR code of the configuration of {node}", node=node.node_id))
-    response = make_response(render_template("node_credentials.html", node=node, token=token, cfg=cfg, qr=qr))
+    response = make_response(render_template("node_credentials.html", node=node, token=token, cfg=cfg, qr=qr,
+                                             minutes=CREDENTIALS_KEEP_S // 60))
     response.headers["Cache-Control"] = "no-store"
     return response
 

@@ -161,6 +161,11 @@ def _recurrence(form: Any) -> dict[str, Any]:
         rec["start_date"] = _day(form, "day" if form.get("day") or not form.get("start_date") else "start_date",
                                  _("Date"), required=True)
         rec["until"], rec["interval"] = None, 1
+        # "6h30" typed in the afternoon with today's date (the form's default): she means the next 6h30, tomorrow
+        now = svc().local(datetime.now(UTC))
+        if rec["start_date"] == now.date().isoformat() and all(t <= now.strftime("%H:%M") for t in times):
+            tomorrow = now.date() + timedelta(days=1)
+            rec["start_date"], g.rolled_to = tomorrow.isoformat(), tomorrow
         return rec
     rec["start_date"] = _day(form, "start_date", _("From date")) or _today().isoformat()
     if kind == "weekly":
@@ -276,7 +281,8 @@ def new_schedule():
     service = svc()
     if request.method == "GET":
         form = {"kind": "once", "day": _today().strftime("%d/%m/%Y"), "priority": "normal", "repeat": "1",
-                "announcement_id": request.args.get("announcement", ""), "on_preempt": "resume"}
+                "announcement_id": request.args.get("announcement") or request.args.get("announcement_id", ""),
+                "on_preempt": "resume"}
         return _form_page(form)
     try:
         sched = scheduling.create_schedule(service, _spec_from_form(request.form), current_user)
@@ -290,6 +296,9 @@ def new_schedule():
             exc = ServiceError("time_in_past", "start time is in the past", "start_at", 409)  # a day and time gone
         return _form_page(request.form, exc.status, error=error_text(exc), error_field=_field_of(exc))
     flash(_("Schedule saved; the loudspeakers of its zones have their new plans."), "ok")
+    if g.get("rolled_to"):
+        flash(_("That time has passed today: it is scheduled for tomorrow, {day}.",
+                day=g.rolled_to.strftime("%d/%m/%Y")), "warn")
     if scheduling.schedule_states(service, [sched]).get(sched.id) == scheduling.AWAITING_APPROVAL:
         flash(_("Awaiting approval — will not play unless approved."), "warn")
     first = service.local(sched.start_at).date()  # type: ignore[union-attr]

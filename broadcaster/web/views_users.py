@@ -24,6 +24,52 @@ def role_label(role: str | None) -> str:
     return (role or "").replace("_", " ") if text == key else text
 
 
+#: Browsers by the token their User-Agent carries, most specific first (Edge and Opera also say "Chrome/", Chrome
+#: also says "Safari/"): (token, name). Names are the products' own; the same in every language.
+_BROWSERS: tuple[tuple[str, str], ...] = (
+    ("Edg", "Edge"), ("OPR/", "Opera"), ("Opera", "Opera"), ("coc_coc", "Cốc Cốc"), ("CocCoc", "Cốc Cốc"),
+    ("SamsungBrowser/", "Samsung Internet"), ("Zalo", "Zalo"), ("Firefox/", "Firefox"), ("FxiOS/", "Firefox"),
+    ("CriOS/", "Chrome"), ("Chromium/", "Chromium"), ("Chrome/", "Chrome"),
+)
+#: Systems, most specific first (an iPhone also says "like Mac OS X", Android also says "Linux").
+_SYSTEMS: tuple[tuple[str, str], ...] = (
+    ("iPhone", "iPhone"), ("iPad", "iPad"), ("Android", "Android"), ("Windows", "Windows"), ("CrOS", "ChromeOS"),
+    ("Macintosh", "macOS"), ("Mac OS X", "macOS"), ("Linux", "Linux"),
+)
+#: Programs that log in to the API, by the start of their User-Agent (lower case).
+_PROGRAMS: tuple[tuple[str, str], ...] = (
+    ("curl/", "curl"), ("wget/", "Wget"), ("python", "Python"), ("postman", "Postman"), ("loaphuong", "Loa Phường"),
+)
+
+
+def describe_user_agent(user_agent: str | None) -> str:
+    """A login's User-Agent as a person would say it: "Chrome trên Linux", "Safari trên iPhone", "Chương trình
+    Python"; "Trình duyệt khác" for a browser this does not know. A few substring rules, not a full parser: it only
+    has to let an officer recognise her own phone in the list of her sessions."""
+    ua = (user_agent or "").strip()
+    if not ua:
+        return _("Unknown device")
+    low = ua.lower()
+    for prefix, program in _PROGRAMS:
+        if low.startswith(prefix):
+            return _("{program} program", program=program)
+    if not ua.startswith("Mozilla/"):
+        return _("Other program")
+    browser = next((name for token, name in _BROWSERS if token in ua), None)
+    system = next((name for token, name in _SYSTEMS if token in ua), None)
+    if browser is None and "Safari/" in ua and "Version/" in ua:
+        browser = "Safari"
+    if browser is None:
+        return _("Other browser on {system}", system=system) if system else _("Other browser")
+    return _("{browser} on {system}", browser=browser, system=system) if system else browser
+
+
+@bp.app_template_filter("device")
+def device_filter(user_agent: str | None) -> str:
+    """``row.user_agent|device`` (describe_user_agent)."""
+    return describe_user_agent(user_agent)
+
+
 def _require_manage() -> None:
     if not policy.allowed(current_user, policy.Action.USERS_MANAGE, policy.Scope.WARD):
         policy.audit_refusal(svc(), current_user, "forbidden", "page refused by the release policy",
