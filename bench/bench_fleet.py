@@ -109,18 +109,25 @@ class Run:
     def _observe(self, leaf: str) -> tuple[Any, list[float]]:
         """``mosquitto_sub`` (its own process: an observer inside this one would take the panel's GIL) noting
         the arrival time of every live (not retained) message on ``nodes/+/<leaf>``. Returns the process and a
-        list that :meth:`_observed` fills."""
+        list that :meth:`_observed` fills.
+
+        Its output goes to a file, not a pipe: nobody reads a pipe during the measurement, and 10,000 lines fill
+        a pipe's 64 KiB, after which ``mosquitto_sub`` blocks and the count at the broker came out short."""
+        out = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed by _observed, after the process
         proc = subprocess.Popen(["mosquitto_sub", "-h", self.broker.host, "-p", str(self.broker.port), "-q", "1",
                                  "-R", "-F", "%U", "-t", self.panel.service.topics.all_nodes(leaf)],
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                                stdout=out, stderr=subprocess.DEVNULL, text=True)
+        proc.output = out  # type: ignore[attr-defined]
         time.sleep(1.0 + (self.n / 5000 if leaf == "plan" else 0))  # subscribed; retained copies skipped
         return proc, []
 
     @staticmethod
     def _observed(proc: Any, seen: list[float]) -> None:
         proc.terminate()
-        out, _ = proc.communicate(timeout=30)
-        seen.extend(float(line) for line in out.split() if line.strip())
+        proc.wait(timeout=30)
+        proc.output.seek(0)
+        seen.extend(float(line) for line in proc.output.read().split() if line.strip())
+        proc.output.close()
 
     # ------------------------------------------------------------------------------------ (a)
     def plan_change(self, ann: dict[str, Any], lead_s: float) -> tuple[dict[str, Any], datetime]:
