@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
-from broadcaster import i18n, limits, logins, tenancy
+from broadcaster import emergency, i18n, limits, logins, tenancy
 from broadcaster.config import Config
 from broadcaster.db import Database
 from broadcaster.keys import load_or_create_secret, load_or_create_signing_key, secure_data_dir
@@ -173,6 +173,7 @@ def start_services(app: Flask) -> Runtime:
             rt.broker_admin.sync(n.node_id for n in rt.service.list_nodes())
         except BrokerRegistryError as exc:
             log.warning("broker: could not compare its logins with the registry: %s", exc)
+    emergency.recover_at_start(rt.service)  # no alert stays "releasing" across a restart
     rt.scheduler = start_scheduler(rt.service, cfg.DATABASE_URL, cfg.ROLLOVER_MINUTES)
     rt.service.rollover()
     return rt

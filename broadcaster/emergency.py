@@ -40,6 +40,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from pydub import AudioSegment
@@ -94,7 +95,35 @@ ITEM_PREFIX = "alert:"
 #: Audible end states of a delivery (the rest may still change).
 FINAL_STATES = frozenset({"finished", "failed", "stopped"})
 STATES = ("pending", "acked", "started", "finished", "stopped", "failed", "timeout")
-ALERT_STATUSES = ("pending_release", "releasing", "released", "cancelled", "discarded")
+
+
+class AlertStatus(StrEnum):
+    """Where an alert is (docs/architecture.md, "Emergencies": the table of transitions)."""
+
+    PENDING_RELEASE = "pending_release"  # waits for the second person (two-person release)
+    RELEASING = "releasing"  # one person may release it: going out now (a transitional state, never for long)
+    RELEASED = "released"  # its play_now commands are out
+    CANCELLED = "cancelled"  # released, then stopped everywhere and the cancellation played
+    DISCARDED = "discarded"  # never went out (discarded while waiting, or its release failed)
+
+
+ALERT_STATUSES = tuple(status.value for status in AlertStatus)
+#: The one table of allowed changes of an alert's status (:func:`_move`).
+TRANSITIONS: dict[AlertStatus, frozenset[AlertStatus]] = {
+    AlertStatus.PENDING_RELEASE: frozenset({AlertStatus.RELEASED, AlertStatus.DISCARDED}),
+    AlertStatus.RELEASING: frozenset({AlertStatus.RELEASED, AlertStatus.DISCARDED}),
+    AlertStatus.RELEASED: frozenset({AlertStatus.CANCELLED}),
+    AlertStatus.CANCELLED: frozenset(),
+    AlertStatus.DISCARDED: frozenset(),
+}
+
+
+def _move(alert: Alert, to: AlertStatus) -> None:
+    """The one place an alert's status changes; a change the table does not allow is a bug, never data."""
+    current = AlertStatus(alert.status)
+    if to not in TRANSITIONS[current]:
+        raise AssertionError(f"alert {alert.id}: {current} → {to} is not a transition")
+    alert.status = to.value
 
 _locks: dict[int, threading.Lock] = {}
 
@@ -317,7 +346,8 @@ def create_alert(
             all_zones=all_zones or bool(ward_refs),
             zones=[] if all_zones else list(s.scalars(select(Zone).where(Zone.id.in_(zone_ids)))),
             repeat=repeat, gap_ms=gap_ms, volume=volume,
-            status="pending_release" if needs_second else "releasing", created_by_id=user.id,
+            status=(AlertStatus.PENDING_RELEASE if needs_second else AlertStatus.RELEASING).value,
+            created_by_id=user.id,
             ward_id=alert_ward_id, wards=list(s.scalars(select(Ward).where(Ward.id.in_(target_ward_ids)))),
         )
         s.add(alert)
@@ -327,7 +357,11 @@ def create_alert(
         alert_id = alert.id
     notifications.emergency_created(service, alert_id, user, waiting=needs_second)  # the second person is told
     if not needs_second:
-        _release(service, alert_id, user)
+        try:
+            _release(service, alert_id, user)
+        except BaseException:
+            _release_failed(service, alert_id, user, "the release failed")  # never left "releasing"
+            raise
     # The cancellation is pre-built now (once; after the release, so it never delays the alert) so that a
     # cancel never waits for speech synthesis.
     try:
@@ -335,6 +369,31 @@ def create_alert(
     except ServiceError:
         log.exception("cancellation message could not be pre-built")
     return get_alert(service, alert_id)  # type: ignore[return-value]
+
+
+def _release_failed(service: PanelService, alert_id: int, user: User | None, why: str) -> None:
+    """An alert that could not go out is discarded (audited), so that nobody takes it for sent."""
+    try:
+        with _lock(service), service.db.session() as s:
+            alert = s.get(Alert, alert_id)
+            if alert is not None and alert.status == AlertStatus.RELEASING:
+                _move(alert, AlertStatus.DISCARDED)
+                alert.cancelled_at = datetime.now(UTC)
+                _audit(s, user, alert, "release_failed", why=why)
+    except Exception:  # noqa: BLE001 — the original error is the one to report
+        log.exception("could not mark emergency %s as not sent", alert_id)
+
+
+def recover_at_start(service: PanelService) -> list[int]:
+    """At start no release is running: an alert still "releasing" was cut off by a crash between its creation
+    and its release. It is not sent late (the situation has moved on); it is discarded, audited and logged, and
+    the leader sees it as not sent. Returns the ids."""
+    with service.db.session() as s:
+        stuck = list(s.scalars(select(Alert.id).where(Alert.status == AlertStatus.RELEASING.value)))
+    for alert_id in stuck:
+        log.warning("emergency %s was left being released by a stop of the panel: marked as not sent", alert_id)
+        _release_failed(service, alert_id, None, "the panel stopped while releasing it; it was not sent")
+    return stuck
 
 
 def _target_nodes(s: Session, all_zones: bool, zone_ids: set[int], *, ward_id: int | None = None,
@@ -458,7 +517,7 @@ def _release(service: PanelService, alert_id: int, user: User | None) -> None:
             outgoing = [_command(s, n, "play_now", args, user, now) for n in nodes]
             _store_commands(s, outgoing, user, now)
             _store_deliveries(s, alert.id, outgoing, now)
-            alert.status = "released"
+            _move(alert, AlertStatus.RELEASED)
             alert.released_at = now
             alert.released_by_id = user.id if user else None
             _audit(s, user, alert, "release", nodes=len(nodes))
@@ -552,7 +611,7 @@ def cancel_alert(service: PanelService, alert_id: int, user: User | None) -> Ale
             alert.cancelled_at = now
             alert.cancelled_by_id = user.id
             if alert.status == "pending_release":
-                alert.status = "discarded"  # nothing went out: nothing to stop or announce
+                _move(alert, AlertStatus.DISCARDED)  # nothing went out: nothing to stop or announce
                 _audit(s, user, alert, "discard")
                 outgoing: list[_Outgoing] = []
             else:
@@ -566,7 +625,7 @@ def cancel_alert(service: PanelService, alert_id: int, user: User | None) -> Ale
                 )
                 s.add(cancel)
                 s.flush()
-                alert.status = "cancelled"
+                _move(alert, AlertStatus.CANCELLED)
                 alert.cancel_alert_id = cancel.id
                 stops = {n: _command(s, n, "stop", {"alert_id": str(alert.id)}, user, now) for n in nodes}
                 args = _play_now_args(service, cancel)

@@ -448,3 +448,59 @@ def test_openapi_documents_the_emergency_routes(api):
                  "/emergencies/{alert_id}/cancel", "/emergency-settings"):
         assert path in paths
     assert re.search("two-person", paths["/emergencies"]["post"]["summary"])
+
+
+# ------------------------------------------------------------------------------------ the alert's states
+def test_alert_states_change_only_through_the_one_table(api, ward):
+    from broadcaster.emergency import TRANSITIONS, AlertStatus, _move
+    from broadcaster.models import Alert
+
+    assert set(TRANSITIONS) == set(AlertStatus) and set(emergency.ALERT_STATUSES) == {s.value for s in AlertStatus}
+    alert = Alert(id=1, status="released")
+    _move(alert, AlertStatus.CANCELLED)
+    assert alert.status == "cancelled"
+    with pytest.raises(AssertionError, match="not a transition"):
+        _move(alert, AlertStatus.RELEASED)  # a cancelled alert never sounds again
+    # the end states are ends; a waiting one never goes back to waiting
+    assert not TRANSITIONS[AlertStatus.CANCELLED] and not TRANSITIONS[AlertStatus.DISCARDED]
+    assert AlertStatus.PENDING_RELEASE not in {t for ts in TRANSITIONS.values() for t in ts}
+
+
+def test_an_alert_left_releasing_by_a_crash_is_not_sent_late_but_marked_at_start(api, ward):
+    from sqlalchemy import select
+
+    from broadcaster.models import Alert, AuditEntry
+
+    r = send(api, title="Cháy chợ", text=TEXT, zones=["to-3"])
+    assert r.status_code == 201 and r.json["status"] == "released"
+    # as if the panel had stopped between creating an alert and releasing it
+    with ward.db.session() as s:
+        stuck = Alert(kind="alert", title="Lũ", text=TEXT, media_sha256=r.json["media"]["sha256"],
+                      status="releasing", created_by_id=None, repeat=1, gap_ms=0,
+                      ward_id=s.get(Alert, r.json["id"]).ward_id)
+        s.add(stuck)
+        s.flush()
+        stuck_id = stuck.id
+    ward.publisher.messages.clear()
+    assert emergency.recover_at_start(ward) == [stuck_id]
+    got = api.get(f"/api/v1/emergencies/{stuck_id}").json
+    assert got["status"] == "discarded"
+    assert ward.publisher.messages == []  # nothing goes out late
+    with ward.db.session() as s:
+        actions = list(s.scalars(select(AuditEntry.action).where(AuditEntry.target == f"alert:{stuck_id}")))
+    assert actions == ["emergency.live.release_failed"]
+    assert api.get(f"/api/v1/emergencies/{r.json['id']}").json["status"] == "released"  # the others untouched
+    assert emergency.recover_at_start(ward) == []  # once
+
+
+def test_a_release_that_fails_leaves_the_alert_not_sent(api, ward, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("broker gone")
+
+    monkeypatch.setattr(emergency, "_play_now_args", broken)  # fails inside the release, before it commits
+    with pytest.raises(RuntimeError):
+        emergency.create_alert(ward, title="Bão", text=TEXT, announcement_id=None, zones=["to-3"], all_zones=False,
+                               repeat=1, gap_ms=0, volume=None, drill=False, wards=[],
+                               user=ward.get_user_by_name("admin"))
+    (alert,) = [a for a in emergency.list_alerts(ward) if a.title == "Bão"]
+    assert alert.status == "discarded"
