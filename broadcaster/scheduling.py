@@ -484,7 +484,9 @@ def entries_to_items(
     items: list[tuple[tuple, dict[str, Any]]] = []
     used: set[int] = set()
     for e in entries:
-        if e.state not in AUDIBLE_STATES or e.kind == "silence" or e.end <= e.start:
+        # (on the wire times have milliseconds: a piece cut to under a millisecond would read as end_at == start,
+        # and a node refuses the whole plan for it; it would not be heard anyway)
+        if e.state not in AUDIBLE_STATES or e.kind == "silence" or format_ts(e.end) <= format_ts(e.start):
             continue
         if (e.schedule_id, e.slot_start) in by_command:
             continue

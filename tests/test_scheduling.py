@@ -374,6 +374,25 @@ def test_emergency_slots_delivered_by_command_become_no_plan_items(service):
     assert items[1]["start"] == proto.format_ts(t0 + timedelta(minutes=2, seconds=30))
 
 
+def test_a_piece_cut_to_under_a_millisecond_never_reaches_a_plan(service):
+    """An alert released a fraction of a millisecond after a bulletin started cuts it to a piece that would read
+    end_at == start on the wire (milliseconds): nodes refuse a whole plan for such an item. It is left out."""
+    from broadcaster.scheduling import ZoneSlots, _Catalog, entries_to_items
+    from schedules.timeline import Slot, SlotItem, build_timeline
+
+    t0 = datetime(2027, 3, 1, 3, 0, 0, 100, tzinfo=UTC)
+    bulletin = Slot(7, t0, (SlotItem("stream", 600_000, VOV1, "VOV1"),))
+    alert = Slot(-3, t0 + timedelta(microseconds=400), (SlotItem("announcement", 30_000, "alert:3", "Bão"),),
+                 priority="emergency", on_preempt="resume", created_seq=10**13)
+    zs = ZoneSlots([bulletin, alert], _Catalog(), {})
+    entries = build_timeline(zs.slots, t0, t0 + timedelta(hours=1))
+    assert any(e.schedule_id == 7 and e.end - e.start < timedelta(milliseconds=1) for e in entries)
+    items, _ = entries_to_items(service, entries, zs)
+    for item in items:  # every item is one a node accepts
+        proto.PlanItem.model_validate(item)
+    assert [i["schedule_id"] for i in items] == ["7"]  # only the resumed bulletin, after the alert
+
+
 SLOTS = st.lists(
     st.tuples(st.integers(1, 6), st.integers(0, 3600), st.sampled_from(["normal", "priority", "emergency"]),
               st.sampled_from(["resume", "drop"]), st.sampled_from(["append", "override"]),
