@@ -260,35 +260,25 @@ def emergency_created(service: PanelService, alert_id: int, user: User | None, *
     """Hook of :func:`broadcaster.emergency.create_alert`: an alert that waits for the second person is told at
     once to everyone who may confirm it."""
     if waiting:
-        _safely("emergency", _emergency_waiting, service, alert_id, user)
-
-
-def _emergency_waiting(service: PanelService, alert_id: int, user: User | None) -> None:
-    with service.db.session() as s:
-        alert = s.get(Alert, alert_id)
-        if alert is None or alert.status != "pending_release":
-            return
-        ward_id, title, drill = alert.ward_id, alert.title, bool(alert.drill)
-    who = policy.confirmers(service, user.id if user else None, ward_id=ward_id, province=ward_id is None)
-    _create(service, who, EMERGENCY_CONFIRM, {"alert_id": alert_id, "title": title, "by": _name(user),
-                                              "drill": drill}, f"/emergency/{alert_id}", ward_id)
+        _safely("emergency", _tell_confirmers, service, alert_id, user, EMERGENCY_CONFIRM, "pending_release")
 
 
 def emergency_cancel_requested(service: PanelService, alert_id: int, user: User | None) -> None:
     """Hook of the first of two people asking to cancel a sounding emergency: the others who may confirm the
     cancel are told at once (the alert keeps sounding until one of them does)."""
-    _safely("emergency cancel", _emergency_cancel_waiting, service, alert_id, user)
+    _safely("emergency cancel", _tell_confirmers, service, alert_id, user, EMERGENCY_CANCEL, "released")
 
 
-def _emergency_cancel_waiting(service: PanelService, alert_id: int, user: User | None) -> None:
+def _tell_confirmers(service: PanelService, alert_id: int, user: User | None, kind: str, status: str) -> None:
+    """``kind`` to everyone but ``user`` who may be the second person for the alert, while it is in ``status``."""
     with service.db.session() as s:
         alert = s.get(Alert, alert_id)
-        if alert is None or alert.status != "released":
+        if alert is None or alert.status != status:
             return
         ward_id, title, drill = alert.ward_id, alert.title, bool(alert.drill)
     who = policy.confirmers(service, user.id if user else None, ward_id=ward_id, province=ward_id is None)
-    _create(service, who, EMERGENCY_CANCEL, {"alert_id": alert_id, "title": title, "by": _name(user),
-                                             "drill": drill}, f"/emergency/{alert_id}", ward_id)
+    _create(service, who, kind, {"alert_id": alert_id, "title": title, "by": _name(user), "drill": drill},
+            f"/emergency/{alert_id}", ward_id)
 
 
 def emergency_settled(service: PanelService, alert_id: int, user: User | None) -> None:

@@ -794,33 +794,20 @@ class PanelService:
         return scheduling.create_schedule(self, spec, user, now)
 
     def cancel_schedule(self, schedule_id: int, user: User | None = None) -> Schedule:
-        with self.db.session() as s:
-            sched = s.get(Schedule, schedule_id)
-            if sched is None:
-                raise ServiceError("not_found", "no such schedule", status=404)
-            tenancy.check_user(user, sched.ward_id, "schedule")
-            created_by = sched.created_by_id
-        policy.schedule_cancel_check(self, user, created_by, schedule_id)
+        self._schedule_change_target(schedule_id, user)
         with self.db.session() as s:
             sched = s.get(Schedule, schedule_id)
             assert sched is not None
             sched.status = "cancelled"
-            zone_ids = [z.id for z in sched.zones]
             self._audit(s, user, "schedule.cancel", str(schedule_id))
-            affected = list(s.scalars(select(Node.node_id).where(Node.zone_id.in_(zone_ids))))
+            affected = self._nodes_of_schedule(s, sched)
         self.publish_plans(affected)
         return self.get_schedule(schedule_id)  # type: ignore[return-value]
 
     def archive_schedule(self, schedule_id: int, user: User | None = None) -> Schedule:
         """"Xóa" with undo: the schedule leaves every plan at once and every list; :meth:`restore_schedule`
         brings it back. The same permission as cancelling it (release policy)."""
-        with self.db.session() as s:
-            sched = s.get(Schedule, schedule_id)
-            if sched is None:
-                raise ServiceError("not_found", "no such schedule", status=404)
-            tenancy.check_user(user, sched.ward_id, "schedule")
-            created_by = sched.created_by_id
-        policy.schedule_cancel_check(self, user, created_by, schedule_id)
+        self._schedule_change_target(schedule_id, user)
         with self.db.session() as s:
             sched = s.get(Schedule, schedule_id)
             assert sched is not None
@@ -828,8 +815,7 @@ class PanelService:
                 sched.archived_at = datetime.now(UTC)
                 sched.archived_by_id = user.id if user else None
                 self._audit(s, user, "schedule.archive", str(schedule_id), ward_id=sched.ward_id)
-            zone_ids = [z.id for z in sched.zones]
-            affected = list(s.scalars(select(Node.node_id).where(Node.zone_id.in_(zone_ids))))
+            affected = self._nodes_of_schedule(s, sched)
         self.publish_plans(affected)
         return self.get_schedule(schedule_id)  # type: ignore[return-value]
 
@@ -839,13 +825,7 @@ class PanelService:
         from broadcaster import scheduling
 
         now = now or datetime.now(UTC)
-        with self.db.session() as s:
-            sched = s.get(Schedule, schedule_id)
-            if sched is None:
-                raise ServiceError("not_found", "no such schedule", status=404)
-            tenancy.check_user(user, sched.ward_id, "schedule")
-            created_by = sched.created_by_id
-        policy.schedule_cancel_check(self, user, created_by, schedule_id)
+        self._schedule_change_target(schedule_id, user)
         with self.db.session() as s:
             sched = s.get(Schedule, schedule_id)
             assert sched is not None
@@ -860,10 +840,26 @@ class PanelService:
                 raise ServiceError("schedule_passed", "its time has passed: schedule it again", status=409)
             sched.archived_at, sched.archived_by_id = None, None
             self._audit(s, user, "schedule.restore", str(schedule_id), ward_id=sched.ward_id)
-            zone_ids = [z.id for z in sched.zones]
-            affected = list(s.scalars(select(Node.node_id).where(Node.zone_id.in_(zone_ids))))
+            affected = self._nodes_of_schedule(s, sched)
         self.publish_plans(affected)
         return self.get_schedule(schedule_id)  # type: ignore[return-value]
+
+    def _schedule_change_target(self, schedule_id: int, user: User | None) -> None:
+        """404 for an unknown schedule (or another ward's), then the release policy: whoever may cancel it may
+        also delete (archive) and restore it."""
+        with self.db.session() as s:
+            sched = s.get(Schedule, schedule_id)
+            if sched is None:
+                raise ServiceError("not_found", "no such schedule", status=404)
+            tenancy.check_user(user, sched.ward_id, "schedule")
+            created_by = sched.created_by_id
+        policy.schedule_cancel_check(self, user, created_by, schedule_id)
+
+    @staticmethod
+    def _nodes_of_schedule(s: Session, sched: Schedule) -> list[str]:
+        """The nodes of the schedule's zones: their plans change with it."""
+        zone_ids = [z.id for z in sched.zones]
+        return list(s.scalars(select(Node.node_id).where(Node.zone_id.in_(zone_ids))))
 
     def get_schedule(self, schedule_id: int, scope: tenancy.Scope | None = None) -> Schedule | None:
         with self.db.session() as s:

@@ -169,26 +169,6 @@ def nodes():
     return render_template("nodes.html", nodes=svc().list_nodes(g.scope), zones=svc().list_zones(g.scope))
 
 
-@bp.post("/nodes")
-@admin_required
-def register_node():
-    service = svc()
-    try:
-        node, token = service.register_node(
-            request.form.get("node_id", ""), request.form.get("name", ""), request.form.get("zone") or None,
-            user=current_user,
-        )
-    except ServiceError as exc:
-        flash(error_text(exc), "error")
-        return render_template("nodes.html", nodes=service.list_nodes(g.scope), zones=service.list_zones(g.scope),
-                               form=request.form), exc.status
-    # Only the token's hash is stored; the page that shows it is a GET of its own (post → redirect → get), so a
-    # reload or Back does not register the node twice (views_fleet.show_credentials).
-    from broadcaster.web.views_fleet import show_credentials
-
-    return show_credentials(node.node_id, token)
-
-
 @bp.get("/nodes/<node_id>")
 @login_required
 def node_detail(node_id: str):
@@ -198,20 +178,6 @@ def node_detail(node_id: str):
         abort(404)
     return render_template("node_detail.html", node=node, plays=service.plays(node_id=node_id, limit=50, scope=g.scope),
                            commands=service.list_commands(node_id))
-
-
-@bp.post("/nodes/<node_id>/token")
-@admin_required
-def rotate_token(node_id: str):
-    service = svc()
-    try:
-        token = service.rotate_node_token(node_id, current_user)
-    except ServiceError as exc:
-        flash(error_text(exc), "error")
-        return redirect(url_for("views.nodes"))
-    from broadcaster.web.views_fleet import show_credentials
-
-    return show_credentials(node_id, token)
 
 
 @bp.post("/nodes/<node_id>/delete")

@@ -353,6 +353,36 @@ def show_credentials(node_id: str, token: str) -> Response:
     return redirect(url_for("views.node_credentials", node_id=node_id, k=key), 303)
 
 
+@bp.post("/nodes")
+@admin_required
+def register_node():
+    service = svc()
+    try:
+        node, token = service.register_node(
+            request.form.get("node_id", ""), request.form.get("name", ""), request.form.get("zone") or None,
+            user=current_user,
+        )
+    except ServiceError as exc:
+        flash(error_text(exc), "error")
+        return render_template("nodes.html", nodes=service.list_nodes(g.scope), zones=service.list_zones(g.scope),
+                               form=request.form), exc.status
+    # Only the token's hash is stored; the page that shows it is a GET of its own (post → redirect → get), so a
+    # reload or Back does not register the node twice.
+    return show_credentials(node.node_id, token)
+
+
+@bp.post("/nodes/<node_id>/token")
+@admin_required
+def rotate_token(node_id: str):
+    service = svc()
+    try:
+        token = service.rotate_node_token(node_id, current_user)
+    except ServiceError as exc:
+        flash(error_text(exc), "error")
+        return redirect(url_for("views.nodes"))
+    return show_credentials(node_id, token)
+
+
 @bp.get("/nodes/<node_id>/credentials")
 @admin_required
 def node_credentials(node_id: str):
