@@ -1,6 +1,8 @@
 """Speech synthesis, broadcast mastering, recorded uploads and content-addressed media storage.
 
-Domain package: imports neither Flask nor paho-mqtt.
+Domain package: imports neither Flask nor paho-mqtt. Inside, imports go one way (no cycle): :mod:`audio.codec`
+(ffmpeg, WAV/MP3) ← :mod:`audio.chimes`, :mod:`audio.tts` ← :mod:`audio.processing` (the broadcast chain)
+← :mod:`audio.render`; :mod:`audio.upload` sits on codec, under render.
 
 Entry points: :func:`render_announcement` (text → verified MP3, cache-aware), :func:`process_recording`
 (uploaded file → verified MP3), :func:`render_speech` (older, simpler API), :func:`cli_tts`.

@@ -21,10 +21,8 @@ import struct
 import wave
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from pydub import AudioSegment
+from .codec import AudioSegment
 
 __all__ = ["CHIME_KINDS", "chime_duration_ms", "chime_pcm", "chime_segment", "chime_wav"]
 
@@ -137,6 +135,4 @@ def chime_wav(kind: str, sample_rate: int = 44100) -> bytes:
 
 def chime_segment(kind: str, sample_rate: int = 44100) -> AudioSegment:
     """The chime as a pydub AudioSegment (mono, 16-bit)."""
-    from .processing import AudioSegment
-
     return AudioSegment(data=chime_pcm(kind, sample_rate), sample_width=2, frame_rate=sample_rate, channels=1)

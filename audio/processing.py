@@ -1,7 +1,7 @@
 """Broadcast mastering with the bundled ffmpeg: decode, trim, chime, level to a loudness target, encode, verify.
 
-imageio-ffmpeg ships ffmpeg but no ffprobe, so nothing here lets pydub probe a file: decoding runs ffmpeg
-ourselves into a WAV file, which pydub then reads in pure Python.
+Built on :mod:`audio.codec` (ffmpeg, WAV/MP3 in and out), :mod:`audio.chimes` and, for :func:`render_speech`,
+:mod:`audio.tts`; none of them imports this module.
 
 The chain (:func:`master_audio`), for speech of 1 s to 10 min and any recording:
 
@@ -30,28 +30,30 @@ import hashlib
 import json
 import logging
 import math
-import os
 import re
-import subprocess
 import tempfile
-import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-import imageio_ffmpeg
-
-# pydub warns at import time when no ffmpeg is on PATH; we always point it at our own binary.
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", RuntimeWarning)
-    from pydub import AudioSegment
-    from pydub import silence as _silence
+from pydub import silence
 
 from .chimes import chime_segment
-
-if TYPE_CHECKING:
-    from .tts import SpeechEngine
+from .codec import (
+    SAMPLE_RATE,
+    AudioError,
+    AudioSegment,
+    change_tempo,
+    decode,
+    encode_mp3,
+    ffmpeg_exe,
+    mp3_output,
+    pcm_input,
+    read_wav,
+    run_ffmpeg,
+    to_mono16,
+)
+from .tts import SpeechEngine, synthesize_with_fallback
 
 log = logging.getLogger(__name__)
 
@@ -72,15 +74,12 @@ __all__ = [
     "render_speech",
 ]
 
-#: Output sample rate. 44.1 kHz MPEG-1 Layer III is the most widely supported by hardware decoders.
-SAMPLE_RATE = 44100
 #: Speech is "silence" when quieter than this many dB below its own peak.
 SILENCE_BELOW_PEAK_DB = 45.0
 #: Silence kept before the first / after the last detected sound, so soft onsets are not chopped.
 TRIM_PAD_MS = 30
 #: The decoded MP3 may differ from the planned length by at most this much.
 VERIFY_TOLERANCE_MS = 150
-FFMPEG_TIMEOUT_S = 300.0
 
 #: Guaranteed: the encoded MP3 measures within this many LU of the target.
 LOUDNESS_TOLERANCE_LU = 1.0
@@ -102,10 +101,6 @@ CHAIN_VERSION = 2
 
 _BITRATES = ("32k", "40k", "48k", "56k", "64k", "80k", "96k", "112k", "128k", "160k", "192k")
 _MAX_ATTEMPTS = 4
-
-
-class AudioError(Exception):
-    """Audio could not be decoded, processed or encoded."""
 
 
 @dataclass(frozen=True)
@@ -233,36 +228,7 @@ class ChainSettings:
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
-# ------------------------------------------------------------------------------------------- ffmpeg
-
-
-def ffmpeg_exe() -> str:
-    """Path of the ffmpeg binary: $LOAPHUONG_FFMPEG, else the one bundled by imageio-ffmpeg.
-
-    Also points pydub's ``AudioSegment.converter`` at it so pydub never looks for ffmpeg on PATH.
-    """
-    exe = os.environ.get("LOAPHUONG_FFMPEG") or imageio_ffmpeg.get_ffmpeg_exe()
-    AudioSegment.converter = exe
-    return exe
-
-
-def _run_ffmpeg(
-    args: Sequence[str], *, stdin: bytes | None = None, what: str, loglevel: str = "error"
-) -> subprocess.CompletedProcess:
-    exe = ffmpeg_exe()
-    cmd = [exe, "-hide_banner", "-nostats", "-loglevel", loglevel, "-y"]
-    cmd += [*(["-nostdin"] if stdin is None else []), *args]
-    try:
-        proc = subprocess.run(cmd, input=stdin, capture_output=True, timeout=FFMPEG_TIMEOUT_S, check=False)
-    except FileNotFoundError as exc:
-        raise AudioError(f"ffmpeg not found at {exe!r} (set LOAPHUONG_FFMPEG)") from exc
-    except subprocess.TimeoutExpired as exc:
-        raise AudioError(f"ffmpeg timed out after {FFMPEG_TIMEOUT_S:.0f} s while trying to {what}") from exc
-    if proc.returncode != 0:
-        lines = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-        detail = [ln for ln in lines if not ln.startswith(" ")][-3:] or lines[-3:]
-        raise AudioError(f"ffmpeg could not {what}: {' | '.join(detail) or f'exit code {proc.returncode}'}")
-    return proc
+# ------------------------------------------------------------------------------------------- measure
 
 
 _NUM = r"(-?inf|-?nan|-?\d+(?:\.\d+)?)"
@@ -294,18 +260,14 @@ def _parse_ebur128(stderr: str) -> Loudness:
     return Loudness(integrated, peak, lra, threshold, duration_ms)
 
 
-def _pcm_input(seg: AudioSegment) -> list[str]:
-    return ["-f", "s16le", "-ar", str(seg.frame_rate), "-ac", "1", "-i", "pipe:0"]
-
-
 def _measure_segment(seg: AudioSegment, filters: str = "", out: Path | None = None) -> Loudness:
     """EBU R128 of mono 16-bit ``seg`` after ``filters``; optionally write the filtered audio as WAV."""
     chain = f"{filters}," if filters else ""
     if FIRST_PASS == "loudnorm" and out is None and not filters:
         return _measure_with_loudnorm(seg)
     output = ["-c:a", "pcm_s16le", "-f", "wav", str(out)] if out else ["-f", "null", "-"]
-    proc = _run_ffmpeg(
-        [*_pcm_input(seg), "-af", f"{chain}ebur128=peak=true:framelog=quiet", *output],
+    proc = run_ffmpeg(
+        [*pcm_input(seg), "-af", f"{chain}ebur128=peak=true:framelog=quiet", *output],
         stdin=seg.raw_data, what="measure loudness", loglevel="info",
     )  # fmt: skip
     return _parse_ebur128(proc.stderr.decode("utf-8", "replace"))
@@ -320,8 +282,8 @@ def _loudnorm_json(stderr: str) -> dict[str, str]:
 
 def _measure_with_loudnorm(seg: AudioSegment) -> Loudness:
     """loudnorm's own first pass (``print_format=json``): same numbers as ebur128, runs at 192 kHz."""
-    proc = _run_ffmpeg(
-        [*_pcm_input(seg), "-af", "loudnorm=I=-16:TP=-1.5:LRA=11:print_format=json", "-f", "null", "-"],
+    proc = run_ffmpeg(
+        [*pcm_input(seg), "-af", "loudnorm=I=-16:TP=-1.5:LRA=11:print_format=json", "-f", "null", "-"],
         stdin=seg.raw_data, what="measure loudness", loglevel="info",
     )  # fmt: skip
     stats = _loudnorm_json(proc.stderr.decode("utf-8", "replace"))
@@ -342,7 +304,7 @@ def measure_loudness(data: bytes) -> Loudness:
 
 
 def _measure_file(path: Path) -> Loudness:
-    proc = _run_ffmpeg(
+    proc = run_ffmpeg(
         ["-i", str(path), "-map", "0:a:0", "-af", "ebur128=peak=true:framelog=quiet", "-f", "null", "-"],
         what="decode and measure the audio", loglevel="info",
     )  # fmt: skip
@@ -352,90 +314,12 @@ def _measure_file(path: Path) -> Loudness:
 # ------------------------------------------------------------------------------------- basic tools
 
 
-def decode(data: bytes) -> AudioSegment:
-    """Decode any audio format ffmpeg understands into a 16-bit PCM AudioSegment.
-
-    Input goes through a temporary file rather than a pipe because some containers (MP4/M4A with the
-    index at the end) need seeking; the output is a real WAV file so its header carries true sizes.
-    """
-    if not data:
-        raise AudioError("cannot decode empty audio data")
-    with tempfile.TemporaryDirectory(prefix="loaphuong-dec-") as tmp:
-        src, dst = Path(tmp, "input"), Path(tmp, "output.wav")
-        src.write_bytes(data)
-        _run_ffmpeg(
-            ["-i", str(src), "-map", "0:a:0", "-vn", "-sn", "-dn"] + ["-c:a", "pcm_s16le", "-f", "wav", str(dst)],
-            what="decode the audio data",
-        )
-        seg = _read_wav(dst)
-    if seg.frame_count() == 0:
-        raise AudioError("audio data decoded to zero samples")
-    return seg
-
-
-def _read_wav(path: Path) -> AudioSegment:
-    try:
-        return AudioSegment(data=path.read_bytes())  # from_wav(path) leaks its file handle
-    except Exception as exc:  # pydub raises assorted errors on a malformed WAV
-        raise AudioError(f"decoded WAV is unreadable: {exc}") from exc
-
-
-def _to_mono16(seg: AudioSegment) -> AudioSegment:
-    return seg.set_channels(1).set_sample_width(2)
-
-
-def encode_mp3(seg: AudioSegment, bitrate: str = "64k") -> bytes:
-    """Encode as mono 44.1 kHz constant-bitrate MP3 with a LAME/Xing header (exact length, gapless)."""
-    seg = _to_mono16(seg)
-    with tempfile.TemporaryDirectory(prefix="loaphuong-enc-") as tmp:
-        dst = Path(tmp, "output.mp3")
-        _run_ffmpeg([*_pcm_input(seg), *_mp3_output(bitrate, dst)], stdin=seg.raw_data, what="encode MP3")
-        return dst.read_bytes()
-
-
-def _mp3_output(bitrate: str, dst: Path) -> list[str]:
-    return [
-        "-ar", str(SAMPLE_RATE), "-ac", "1", "-c:a", "libmp3lame", "-b:a", bitrate,
-        "-map_metadata", "-1", "-f", "mp3", str(dst),
-    ]  # fmt: skip
-
-
-def change_tempo(seg: AudioSegment, factor: float) -> AudioSegment:
-    """Speed speech up or down without changing its pitch (ffmpeg ``atempo``)."""
-    if not 0.25 <= factor <= 4.0:
-        raise ValueError(f"tempo factor must be between 0.25 and 4.0, got {factor}")
-    if abs(factor - 1.0) < 1e-3:
-        return seg
-    stages: list[str] = []
-    remaining = factor
-    while remaining > 2.0 or remaining < 0.5:  # one atempo stage accepts 0.5..2.0
-        step = 2.0 if remaining > 2.0 else 0.5
-        stages.append(f"atempo={step}")
-        remaining /= step
-    stages.append(f"atempo={remaining:.6f}")
-    seg = seg.set_sample_width(2)
-    with tempfile.TemporaryDirectory(prefix="loaphuong-tempo-") as tmp:
-        dst = Path(tmp, "output.wav")
-        _run_ffmpeg(
-            [
-                "-f", "s16le", "-ar", str(seg.frame_rate), "-ac", str(seg.channels), "-i", "pipe:0",
-                "-af", ",".join(stages), "-c:a", "pcm_s16le", "-f", "wav", str(dst),
-            ],
-            stdin=seg.raw_data,
-            what="change the tempo",
-        )  # fmt: skip
-        return _read_wav(dst)
-
-
 def trim_silence(seg: AudioSegment) -> AudioSegment:
     """Cut leading and trailing silence (quieter than 45 dB below the peak), keeping 30 ms of padding."""
     threshold = seg.max_dBFS - SILENCE_BELOW_PEAK_DB
-    start = _silence.detect_leading_silence(seg, silence_threshold=threshold, chunk_size=5)
-    end = len(seg) - _silence.detect_leading_silence(seg.reverse(), silence_threshold=threshold, chunk_size=5)
+    start = silence.detect_leading_silence(seg, silence_threshold=threshold, chunk_size=5)
+    end = len(seg) - silence.detect_leading_silence(seg.reverse(), silence_threshold=threshold, chunk_size=5)
     return seg[max(0, start - TRIM_PAD_MS) : min(len(seg), end + TRIM_PAD_MS)]
-
-
-_trim_silence = trim_silence  # old private name
 
 
 # ------------------------------------------------------------------------------------------ levelling
@@ -485,7 +369,7 @@ def _shape_speech(
             ceiling, shaped.integrated_lufs, shaped.true_peak_dbtp, plr, allowed_plr,
         )  # fmt: skip
         if plr <= allowed_plr:
-            return _read_wav(out), shaped, ceiling
+            return read_wav(out), shaped, ceiling
         slope = 0.8
         if previous is not None and abs(ceiling - previous[0]) > 1e-6:
             slope = min(1.0, max(0.2, (plr - previous[1]) / (ceiling - previous[0])))
@@ -581,8 +465,8 @@ def _encode_program(
         filters.append(f"apad=pad_len={layout.tail_samples}")
     filters += [loudnorm, f"aresample={SAMPLE_RATE}"]
     loop = ["-stream_loop", str(layout.repeat - 1)] if layout.repeat > 1 else []
-    proc = _run_ffmpeg(
-        [*loop, "-i", str(unit_path), "-af", ",".join(filters), *_mp3_output(bitrate, dst)],
+    proc = run_ffmpeg(
+        [*loop, "-i", str(unit_path), "-af", ",".join(filters), *mp3_output(bitrate, dst)],
         what="level and encode MP3", loglevel="info",
     )  # fmt: skip
     if linear:
@@ -597,7 +481,7 @@ def master_audio(seg: AudioSegment, settings: ChainSettings | None = None) -> Ma
     Raises AudioError when the audio is silent or cannot be brought to the target.
     """
     settings = settings or ChainSettings()
-    seg = _to_mono16(seg)
+    seg = to_mono16(seg)
     if seg.frame_count() == 0 or seg.max == 0:
         raise AudioError("audio is completely silent")
     speech = trim_silence(seg)
@@ -694,8 +578,6 @@ def render_speech(
     chimes, repeats and caching. ``warnings`` lists the engines that failed before one succeeded.
     Raises SpeechError when every engine fails, AudioError when the audio cannot be mastered.
     """
-    from .tts import synthesize_with_fallback  # late import: tts itself depends on this module
-
     seg, engine, errors = synthesize_with_fallback(text, engines, voice=voice, speed=speed)
     mastered = master_audio(seg, ChainSettings(lead_in_ms=lead_in_ms, bitrate=bitrate))
     return RenderedAudio(

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from .normalize import normalize
 from .processing import CHAIN_VERSION, AudioError, ChainSettings, Loudness, master_audio
 from .tts import ENGINE_NAMES, SpeechEngine, SpeechError, default_engines, synthesize_with_fallback
 from .upload import MAX_UPLOAD_BYTES, MAX_UPLOAD_DURATION_MS, validate_upload
@@ -93,10 +94,6 @@ class RenderResult:
 def _normalize(text: str, abbreviations: Mapping[str, str] | None) -> tuple[str, list[str]]:
     clean = " ".join(unicodedata.normalize("NFC", text).split())
     try:
-        from .normalize import normalize
-    except ImportError:  # the normaliser is optional; NFC text still speaks
-        return clean, []
-    try:
         spoken = normalize(clean, abbreviations=abbreviations)
     except Exception as exc:  # a normaliser bug must not block a bulletin
         log.exception("text normalisation failed; speaking the text as written")
@@ -106,7 +103,7 @@ def _normalize(text: str, abbreviations: Mapping[str, str] | None) -> tuple[str,
 
 def normalize_for_speech(text: str, abbreviations: Mapping[str, str] | None = None) -> str:
     """The text as the engine will speak it: :func:`audio.normalize.normalize` (numbers, dates, acronyms
-    in words) when available, always NFC with whitespace collapsed."""
+    in words), always NFC with whitespace collapsed."""
     return _normalize(text, abbreviations)[0]
 
 

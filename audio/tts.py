@@ -26,11 +26,12 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
+import espeakng_loader
 import requests
 from gtts import gTTS
 from gtts.tts import gTTSError
 
-from .processing import AudioError, AudioSegment, change_tempo, decode
+from .codec import AudioError, AudioSegment, change_tempo, decode
 
 log = logging.getLogger(__name__)
 
@@ -254,15 +255,15 @@ _POS_CHARACTER = 1
 _ESPEAK_CHARS_UTF8 = 1
 _EE_OK = 0
 
-_SynthCallback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
+# int SynthCallback(short *wav, int numsamples, espeak_EVENT *events): both pointers are taken as plain
+# addresses (c_void_p arrives as an int, or None for NULL) and the samples copied with ctypes.string_at.
+_SynthCallback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p)
 
 
 class _Espeak:
     """The process-wide libespeak-ng instance. Every use must hold ``_ESPEAK_LOCK``."""
 
     def __init__(self) -> None:
-        import espeakng_loader
-
         lib = ctypes.CDLL(espeakng_loader.get_library_path())
         lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
         lib.espeak_Initialize.restype = ctypes.c_int
@@ -287,7 +288,7 @@ class _Espeak:
         self._callback = _SynthCallback(self._on_samples)  # keep a reference: C holds the pointer
         lib.espeak_SetSynthCallback(self._callback)
 
-    def _on_samples(self, wav: ctypes._Pointer, count: int, _events: int | None) -> int:
+    def _on_samples(self, wav: int | None, count: int, _events: int | None) -> int:
         if wav and count > 0:
             self._chunks.append(ctypes.string_at(wav, count * 2))
         return 0  # 0 = continue synthesis
@@ -321,7 +322,7 @@ def _espeak_instance() -> _Espeak:
             _espeak = _Espeak()
         except SpeechError:
             raise
-        except Exception as exc:  # ImportError, OSError from dlopen, RuntimeError from the loader
+        except Exception as exc:  # OSError from dlopen, RuntimeError from the loader (no voice data)
             raise SpeechError(f"espeak: libespeak-ng is unavailable ({exc})", engine="espeak") from exc
     return _espeak
 

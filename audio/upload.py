@@ -28,7 +28,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .processing import FFMPEG_TIMEOUT_S, AudioError, AudioSegment, _read_wav, ffmpeg_exe
+from .codec import FFMPEG_TIMEOUT_S, AudioError, AudioSegment, ffmpeg_exe, read_wav
 
 __all__ = [
     "MAX_UPLOAD_BYTES",
@@ -314,7 +314,7 @@ def validate_upload(
             raise _corrupt(name, errors[-1] if errors else f"ffmpeg exit code {proc.returncode}")
         if errors:
             raise _corrupt(name, errors[-1])
-        seg = _read_wav(dst)
+        seg = read_wav(dst)
     decoded_ms = len(seg)
     if decoded_ms == 0:
         raise _corrupt(name, "no audio samples")

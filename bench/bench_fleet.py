@@ -1,19 +1,23 @@
-"""Fleet benchmarks on real parts: Mosquitto, the panel (HTTP API, MQTT bridge, SQLite), the scale simulator.
+"""Fleet benchmarks on real parts: Mosquitto, the panel (HTTP API, MQTT bridge, SQLite), the scale simulator
+(``firmware-sim/scale.py``: the node core of the protocol simulator, many of them on one asyncio loop).
 
-    python bench/bench_fleet.py            # 1 000 nodes (a, b, c, d) and 10 000 nodes (a, e)
-    python bench/bench_fleet.py --small-only
+    python bench/bench_fleet.py            # --runs 5 times: 1 000 nodes (a-d) and 10 000 nodes (a, b, e, f)
+    python bench/bench_fleet.py --runs 1 --small-only
 
-Metrics (goals on a 2-core machine with Mosquitto, issue "A fleet at province scale"):
-  (a) schedule change (POST /api/v1/schedules) → new plan held and plan_applied PUBACKed by every node:
-      1 000 nodes ≤ 1 s, 10 000 nodes ≤ 5 s; the median of --repeats changes (3), every sample kept (also
-      reported: until every plan_applied is in the panel database);
-  (b) emergency (its release by the second person, play_now to all) → playback_started on every node of
-      1 000, p99 ≤ 1 s;
+Every figure is the median of ``--runs`` independent runs (a fresh broker, panel and simulator each), with
+every run's value listed in ``runs`` — never the best run. Goals on a 2-core machine (issue 16):
+  (a) schedule change (POST /api/v1/schedules) → new plan held and plan_applied PUBACKed by every node, one
+      simulator process: 1 000 nodes ≤ 1 s, 10 000 nodes ≤ 2 s; the API call itself ≤ 200 ms (``api_response_s``).
+      Within a run, the median of --repeats changes (every sample kept in ``samples_s``);
+  (b) emergency (its release by the second person, play_now to all) → playback_started on every node,
+      p99 ≤ 1 s (1 000 and 10 000 nodes); the release call ≤ 200 ms;
   (c) start skew of one scheduled item across 1 000 nodes (node clock at the start vs. scheduled), p99 ≤ 20 ms;
-  (d) sustained event ingest into the panel database through the broker and the bridge, ≥ 5 000 msg/s;
-  (e) simulator RSS with 10 000 connected nodes holding plans, ≤ 2 GB.
+  (d) sustained event ingest into the panel database through the broker and the bridge, ≥ 15 000 msg/s;
+  (e) simulator RSS with 10 000 connected nodes holding plans, ≤ 2 GB;
+  (f) panel pages (dashboard, fleet, map) with 10 000 nodes and 20 concurrent clients, p99 ≤ 150 ms.
 
-Writes bench/results.json and appends one row to the "Fleet" table of docs/performance.md.
+Writes bench/results.json (with the commit measured) and appends one row to the "Fleet" table of
+docs/performance.md.
 """
 
 from __future__ import annotations
@@ -21,13 +25,18 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import math
+import multiprocessing as mp
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -37,15 +46,23 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 import paho.mqtt.client as mqtt  # noqa: E402
+import requests  # noqa: E402
+from firmware_sim.scale import FleetConfig  # noqa: E402
 from fleet_setup import Panel, bulk_register, raise_fd_limit, start_mosquitto  # noqa: E402
 from sim_worker import ShardedSim, SimProcess  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
+from broadcaster.bridge import MqttBridge  # noqa: E402
 from broadcaster.models import Node, NodeEvent  # noqa: E402
-from devices.protocol import format_ts  # noqa: E402
+from devices.protocol import Topics, format_ts  # noqa: E402
 
 TEXT = "Ủy ban nhân dân phường thông báo lịch tiêm chủng mở rộng cho trẻ em vào sáng thứ bảy."
-GOALS = {"a_1000": 1.0, "a_10000": 5.0, "b_p99": 1.0, "c_p99": 20.0, "d": 5000.0, "e": 2048.0}
+GOALS = {"a_1000": 1.0, "a_10000": 2.0, "api": 0.2, "b_p99": 1.0, "c_p99": 20.0, "d": 15000.0, "e": 2048.0,
+         "f_p99": 0.150}
+#: (f): the pages a ward officer and a province operator open, and how many clients at once.
+PAGES = ("/", "/nodes", "/map")
+PAGE_CLIENTS = 20
+PAGE_REQUESTS_PER_CLIENT = 10
 
 
 def pct(values: list[float], p: float) -> float:
@@ -68,13 +85,13 @@ def wait(pred: Any, timeout: float, every: float = 0.05, what: str = "") -> floa
 class Run:
     """One deployment: broker, panel, N bulk-registered nodes, the simulator in a child process."""
 
-    def __init__(self, nodes: int, root: Path, sim_processes: int = 1) -> None:
-        from firmware_sim.scale import FleetConfig
-
+    def __init__(self, nodes: int, root: Path, sim_processes: int = 1, broker_hosts: tuple[str, ...] = ()) -> None:
+        """``broker_hosts``: further loopback addresses the broker also listens on, one per simulator process
+        in turn (more connections than one address:port has source ports; see bench/bench_100k.py)."""
         self.n = nodes
         self.sim_processes = sim_processes
         self.root = root
-        self.broker = start_mosquitto(root / "broker")
+        self.broker = start_mosquitto(root / "broker", extra_hosts=broker_hosts)
         self.panel = Panel(root, self.broker)
         self.panel.start()
         self.creds = bulk_register(self.panel.service, "bench", nodes)
@@ -84,13 +101,14 @@ class Run:
                              max_connecting=512)
         t = time.monotonic()
         creds = [(c["node_id"], c["token"], 0.0) for c in self.creds]
-        self.sim = SimProcess(config, creds) if sim_processes == 1 else ShardedSim(config, creds, sim_processes)
+        self.sim = (SimProcess(config, creds) if sim_processes == 1 and not broker_hosts
+                    else ShardedSim(config, creds, sim_processes, hosts=broker_hosts))
         self.connect_s = wait(lambda: self._summary_ok(), 900, 0.5, "all nodes connected with a plan")
         self.boot_s = time.monotonic() - t
         print(f"  {nodes} nodes connected and holding a plan {self.boot_s:.1f} s after the simulator started",
               flush=True)
         # The panel ingests the connect burst (status + plan_applied of every node); let it settle first.
-        wait(lambda: self.panel.rt.bridge._inbox.qsize() == 0, 900, 0.5, "panel inbox drained")
+        wait(lambda: self.panel.rt.bridge.backlog == 0, 900, 0.5, "panel inbox drained")
 
     def _summary_ok(self) -> bool:
         s = self.sim.ask("summary")
@@ -232,6 +250,37 @@ class Run:
         time.sleep(ann["media"]["duration_ms"] / 1000 + 2)
         return result
 
+    # ------------------------------------------------------------------------------------ (f)
+    def pages(self) -> dict[str, Any]:
+        """``PAGE_CLIENTS`` logged-in browsers at once, each opening every page of ``PAGES`` in turn
+        ``PAGE_REQUESTS_PER_CLIENT`` times (the full HTML answer: server time, no assets)."""
+        sessions = [self.panel.web_session() for _ in range(PAGE_CLIENTS)]
+        for path in PAGES:  # warm: the first request of a page compiles its template
+            r = sessions[0].get(self.panel.base + path, timeout=60)
+            assert r.status_code == 200, (path, r.status_code)
+        times: dict[str, list[float]] = {path: [] for path in PAGES}
+        lock = threading.Lock()
+
+        def client(session: requests.Session) -> None:
+            for i in range(PAGE_REQUESTS_PER_CLIENT * len(PAGES)):
+                path = PAGES[i % len(PAGES)]
+                t0 = time.perf_counter()
+                r = session.get(self.panel.base + path, timeout=60)
+                took = time.perf_counter() - t0
+                assert r.status_code == 200, (path, r.status_code)
+                with lock:
+                    times[path].append(took)
+
+        with ThreadPoolExecutor(PAGE_CLIENTS) as pool:
+            list(pool.map(client, sessions))
+        every = [x for values in times.values() for x in values]
+        result = {"value": round(pct(every, 99), 3), "unit": "s", "nodes": self.n, "clients": PAGE_CLIENTS,
+                  "requests": len(every), "p50_s": round(pct(every, 50), 3),
+                  "p99_by_page_s": {path: round(pct(values, 99), 3) for path, values in times.items()}}
+        print(f"  (f) pages with {self.n} nodes, {PAGE_CLIENTS} clients: p50 {result['p50_s']} s, "
+              f"p99 {result['value']} s {result['p99_by_page_s']}", flush=True)
+        return result
+
     # ------------------------------------------------------------------------------------ (d)
     def ingest(self, per_node: int, nodes: int) -> dict[str, Any]:
         """Publish ``per_node`` valid events for each of ``nodes`` registered nodes as fast as the broker takes
@@ -258,7 +307,6 @@ class Run:
         session stays), the events are published and held by Mosquitto, then a new bridge connects and the
         time until every one is a row of node_events is measured — the panel's own ingest capacity, and the
         real case of a panel coming back after an outage while nodes kept reporting."""
-        from broadcaster.bridge import MqttBridge
 
         rt, cfg = self.panel.rt, self.panel.config
         rt.bridge.stop()
@@ -282,8 +330,6 @@ class Run:
         return result
 
     def _load(self, per_node: int, ids: list[str], base_seq: int, topics: Any) -> float:
-        import multiprocessing as mp
-
         ctx = mp.get_context("spawn")
         parent, child = ctx.Pipe()
         proc = ctx.Process(target=load_events, args=(child, self.broker.host, self.broker.port, topics.prefix, ids,
@@ -336,7 +382,6 @@ class Run:
 def load_events(conn: Any, host: str, port: int, prefix: str, ids: list[str], per_node: int, base_seq: int) -> None:
     """Child process: publish ``per_node`` valid events for each node id at QoS 1 as fast as the broker takes
     them; sends back the seconds it took until every PUBACK arrived."""
-    from devices.protocol import Topics
 
     topics = Topics(prefix)
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-loader-{base_seq}",
@@ -396,32 +441,45 @@ def large(n: int, root: Path, repeats: int) -> dict[str, Any]:
         e["online_in_panel"] = online
         print(f"  (e) simulator with {n} nodes: peak RSS {e['value']} MB (connected and idle: "
               f"{e_idle['rss_now_mb']} MB)", flush=True)
+        b = run.emergency(ann)
+        f = run.pages()
         boot_s = run.boot_s
     finally:
         run.close()
-    # (a) again with the nodes' side on both cores: one simulator process verifies 10 000 signatures in a
-    # row, where 10 000 loudspeakers would do it at the same time (docs/performance.md, "Fleet").
-    print(f"== {n} nodes, simulator in 2 processes", flush=True)
-    run = Run(n, root.with_name(root.name + "-2"), sim_processes=2)
-    try:
-        a2, _ = run.plan_changes(run.announcement(), lead_s=30, repeats=repeats)
-    finally:
-        run.close()
-    a2["sim_processes"] = 2
     a["sim_processes"] = 1
-    a2["one_sim_process_s"] = a["value"]
-    return {f"a_plan_applied_{n}": a2, f"a_plan_applied_{n}_one_sim_process": a, f"e_sim_rss_{n}": e,
+    return {f"a_plan_applied_{n}": a, f"b_emergency_playback_{n}": b, f"e_sim_rss_{n}": e, f"f_pages_{n}": f,
             f"sim_boot_{n}": {"value": round(boot_s, 1), "unit": "s", "nodes": n}}
+
+
+def median_of_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One figure per metric from several independent runs: the run whose value is the median stands for the
+    metric (its details kept), ``value`` is the median itself and ``runs`` lists every run's value."""
+    out: dict[str, Any] = {}
+    for key in dict.fromkeys(k for run in runs for k in run):
+        measured = [run[key] for run in runs if key in run]
+        values = [m["value"] for m in measured]
+        middle = dict(sorted(measured, key=lambda m: m["value"])[len(measured) // 2])
+        middle["value"] = round(statistics.median(values), 3)
+        middle["runs"] = values
+        for field in ("api_response_s",):
+            if all(field in m for m in measured):
+                middle[field] = round(statistics.median(m[field] for m in measured), 3)
+                middle[f"{field}_runs"] = [m[field] for m in measured]
+        out[key] = middle
+    return out
 
 
 def verdicts(results: dict[str, Any]) -> None:
     checks = {"a_plan_applied_1000": GOALS["a_1000"], "a_plan_applied_10000": GOALS["a_10000"],
-              "b_emergency_playback_1000": GOALS["b_p99"], "c_start_skew_1000": GOALS["c_p99"],
-              "e_sim_rss_10000": GOALS["e"]}
+              "b_emergency_playback_1000": GOALS["b_p99"], "b_emergency_playback_10000": GOALS["b_p99"],
+              "c_start_skew_1000": GOALS["c_p99"], "e_sim_rss_10000": GOALS["e"], "f_pages_10000": GOALS["f_p99"]}
     for key, goal in checks.items():
         if key in results:
             results[key]["goal"] = goal
             results[key]["met"] = results[key]["value"] <= goal
+            if "api_response_s" in results[key]:
+                results[key]["api_goal_s"] = GOALS["api"]
+                results[key]["api_met"] = results[key]["api_response_s"] <= GOALS["api"]
     if "d_event_ingest" in results:
         results["d_event_ingest"]["goal"] = GOALS["d"]
         results["d_event_ingest"]["met"] = results["d_event_ingest"]["value"] >= GOALS["d"]
@@ -435,46 +493,50 @@ def cell(results: dict[str, Any], key: str, fmt: str = "{}") -> str:
 
 
 def append_row(doc: Path, results: dict[str, Any], command: str) -> None:
-    """Add a row to the table of the "Fleet" section (creating the section if it is not there yet)."""
-    marker = "<!-- fleet-rows: bench/bench_fleet.py appends above this line -->"
+    """Add a row to the table of the "Fleet" section (creating the section if it is not there yet): the medians
+    of the runs; every run's value is in bench/results.json (``runs``)."""
+    marker = "<!-- fleet-runs: bench/bench_fleet.py appends above this line -->"
     text = doc.read_text("utf-8") if doc.exists() else "# Performance\n"
     if marker not in text:
         text = text.rstrip("\n") + "\n\n" + FLEET_SECTION + marker + "\n"
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    b = results.get("b_emergency_playback_1000")
-    one = results.get("a_plan_applied_10000_one_sim_process")
-    a10k = cell(results, "a_plan_applied_10000", "{} s") + (f" (1 sim process: {one['value']} s)" if one else "")
+
+    def api(key: str) -> str:
+        r = results.get(key)
+        return f"{r['api_response_s']} s" + ("" if r.get("api_met", True) else " ✗") if r else "–"
+
     row = (f"| {datetime.now().strftime('%Y-%m-%d %H:%M')} | {commit.stdout.strip() or '?'} | "
-           f"{cell(results, 'a_plan_applied_1000', '{} s')} | {a10k} | "
-           f"{(str(b['p50_s']) + ' / ' + cell(results, 'b_emergency_playback_1000', '{} s')) if b else '–'} | "
+           f"{len(next(iter(results.values())).get('runs', [])) or 1} | "
+           f"{cell(results, 'a_plan_applied_1000', '{} s')} | {cell(results, 'a_plan_applied_10000', '{} s')} | "
+           f"{api('a_plan_applied_10000')} | {cell(results, 'b_emergency_playback_1000', '{} s')} | "
+           f"{cell(results, 'b_emergency_playback_10000', '{} s')} | {api('b_emergency_playback_10000')} | "
            f"{cell(results, 'c_start_skew_1000', '{} ms')} | {cell(results, 'd_event_ingest', '{} msg/s')} | "
-           f"{cell(results, 'e_sim_rss_10000', '{} MB')} | `{command}` |\n")
+           f"{cell(results, 'e_sim_rss_10000', '{} MB')} | {cell(results, 'f_pages_10000', '{} s')} | "
+           f"`{command}` |\n")
     text = text.replace(marker, row + marker)
     doc.write_text(text, "utf-8")
 
 
-FLEET_SECTION = """## Fleet
+TABLE_HEAD = ("| date | commit | runs | (a) 1 000 | (a) 10 000 | API (a) 10 000 | (b) 1 000 p99 | (b) 10 000 p99 | "
+              "release call 10 000 | (c) p99 | (d) ingest | (e) RSS 10 000 | (f) pages p99 | command |\n"
+              + "|---" * 14 + "|\n")
+FLEET_SECTION = """## Fleet: the goals of issue 16, every figure the median of several runs
 
-`make bench` (or `python bench/bench_fleet.py`) runs Mosquitto (`max_connections -1`, open-files limit raised),
-the panel (HTTP API, MQTT bridge, SQLite) and the scale simulator (`firmware-sim/scale.py`, one asyncio loop in
-a child process) on one machine, and measures (goals on 2 cores, in brackets):
+`make bench` (or `python bench/bench_fleet.py`) runs Mosquitto, the panel (HTTP API, MQTT bridge, SQLite) and the
+scale simulator (`firmware-sim/scale.py`: the protocol simulator's node core, many on one asyncio loop, in one
+child process) on one machine, `--runs` times from scratch, and reports the median of the runs (every run's
+value is in `bench/results.json`, `runs`). Goals on 2 cores (issue 16), in brackets:
 
-* **(a)** `POST /api/v1/schedules` → the new plan held and its `plan_applied` event PUBACKed by every node
-  (1 000 nodes ≤ 1 s, 10 000 nodes ≤ 5 s);
-* **(b)** `POST /api/v1/emergencies` (a `play_now` per node) → `playback_started` on every one of 1 000 nodes,
-  p50 / p99 (p99 ≤ 1 s);
-* **(c)** start skew of one scheduled item over 1 000 nodes: node clock when the sound starts − scheduled start,
-  p99 (≤ 20 ms);
-* **(d)** sustained event ingest: valid events published through the broker until every one is a row of
-  `node_events` (≥ 5 000 msg/s);
-* **(e)** peak RSS of the simulator process with 10 000 connected nodes holding a plan (≤ 2 GB).
+* **(a)** `POST /api/v1/schedules` → the new plan held and its `plan_applied` PUBACKed by every node, one simulator
+  process (1 000 nodes ≤ 1 s, 10 000 ≤ 2 s); the API call itself (≤ 200 ms);
+* **(b)** the second person's release of an emergency → `playback_started` on every node, p99 (≤ 1 s), at 1 000
+  and 10 000 nodes; the release call (≤ 200 ms);
+* **(c)** start skew of one scheduled item over 1 000 nodes, p99 (≤ 20 ms);
+* **(d)** sustained event ingest into the database (≥ 15 000 msg/s);
+* **(e)** peak RSS of the simulator with 10 000 nodes (≤ 2 GB);
+* **(f)** panel pages (dashboard, fleet, map) with 10 000 nodes and 20 concurrent clients, p99 (≤ 150 ms).
 
-`bench/results.json` holds the last run, one key per metric with its node count, the goal and whether it was
-met. ✗ marks a missed goal; see "Where the goals are missed" below the table.
-
-| date | commit | (a) 1 000 | (a) 10 000 | (b) p50 / p99 | (c) p99 | (d) ingest | (e) RSS 10 000 | command |
-|---|---|---|---|---|---|---|---|---|
-"""
+""" + TABLE_HEAD
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -484,6 +546,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--small-only", action="store_true")
     parser.add_argument("--ingest-per-node", type=int, default=30, help="(d): events per node (1 000 nodes)")
     parser.add_argument("--repeats", type=int, default=3, help="(a): plan changes per run, median reported")
+    parser.add_argument("--runs", type=int, default=5, help="independent runs; every figure is their median")
     parser.add_argument("--out", type=Path, default=HERE / "results.json")
     parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "performance.md")
     parser.add_argument("--no-doc", action="store_true", help="do not append a row to docs/performance.md")
@@ -492,30 +555,41 @@ def main(argv: list[str] | None = None) -> int:
     if fds < args.large + 1000 and not args.small_only:
         print(f"warning: open-files limit {fds} may be too low for {args.large} nodes", file=sys.stderr)
     os.environ.setdefault("LOAPHUONG_LOG_LEVEL", "WARNING")
-    import logging
 
     logging.basicConfig(level=logging.ERROR)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not a line per request
     results: dict[str, Any] = {}
     if args.out.exists():
         try:
             results = json.loads(args.out.read_text("utf-8"))
         except ValueError:
             results = {}
-    tmp = Path(tempfile.mkdtemp(prefix="loaphuong-bench-"))
-    fresh: dict[str, Any] = {}
-    try:
-        fresh.update(small(args.small, tmp / "small", args.ingest_per_node, args.repeats))
-        if not args.small_only:
-            fresh.update(large(args.large, tmp / "large", args.repeats))
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    runs: list[dict[str, Any]] = []
+    for i in range(args.runs):
+        print(f"=== run {i + 1} of {args.runs}", flush=True)
+        tmp = Path(tempfile.mkdtemp(prefix="loaphuong-bench-"))
+        one: dict[str, Any] = {}
+        try:
+            one.update(small(args.small, tmp / "small", args.ingest_per_node, args.repeats))
+            if not args.small_only:
+                one.update(large(args.large, tmp / "large", args.repeats))
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        runs.append(one)
+    fresh = median_of_runs(runs)
     verdicts(fresh)
     results.update(fresh)  # keys of metrics not run this time keep their last values
     results.pop("d_event_ingest_batched_prototype", None)  # the prototype is now the panel's own ingest
+    results.pop("a_plan_applied_10000_one_sim_process", None)  # (a) 10 000 is now measured on one process only
     argv = sys.argv[1:] if argv is None else argv
     command = "python bench/bench_fleet.py " + " ".join(argv) if argv else "make bench"
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True,
+                           text=True).stdout.strip()
     results["_meta"] = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "cpus": os.cpu_count(),
-                        "broker": "mosquitto", "command": command.strip()}
+                        "broker": "mosquitto", "command": command.strip(), "runs": args.runs,
+                        "commit": commit.stdout.strip() + ("+changes" if dirty else ""),
+                        "load_average_at_end": [round(x, 2) for x in os.getloadavg()]}
     args.out.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n", "utf-8")
     print(f"results → {args.out}")
     if not args.no_doc:

@@ -7,6 +7,7 @@ as ``PanelService.register_node``) and publish all plans in one go.
 
 from __future__ import annotations
 
+import re
 import resource
 import threading
 import time
@@ -38,8 +39,9 @@ def raise_fd_limit() -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
-def start_mosquitto(data_dir: Path) -> EmbeddedBroker:
-    broker = EmbeddedBroker(kind="mosquitto", data_dir=data_dir, extra_config=MOSQUITTO_SCALE_CONFIG)
+def start_mosquitto(data_dir: Path, extra_hosts: tuple[str, ...] = ()) -> EmbeddedBroker:
+    broker = EmbeddedBroker(kind="mosquitto", data_dir=data_dir, extra_config=MOSQUITTO_SCALE_CONFIG,
+                            extra_hosts=extra_hosts)
     broker.start()
     return broker
 
@@ -50,7 +52,10 @@ class Panel:
     def __init__(self, root: Path, broker: EmbeddedBroker, **config: Any) -> None:
         self.port = free_port()
         self.config = TestConfig(root / "panel", MQTT_URL=broker.url, PORT=self.port, HOST="127.0.0.1",
-                                 MQTT_CLIENT_ID=f"panel-{self.port}", **config)
+                                 MQTT_CLIENT_ID=f"panel-{self.port}",
+                                 # production answers: the tests' check of every answer against the document
+                                 # costs time that is not the panel's
+                                 VALIDATE_API_RESPONSES=False, **config)
         self.app = create_app(self.config)
         self.rt = runtime(self.app)
         self.service = self.rt.service
@@ -67,6 +72,17 @@ class Panel:
         token = self.http.post(f"{self.base}/api/v1/auth/token", json={"username": ADMIN[0], "password": ADMIN[1]},
                                timeout=30).json()["token"]
         self.http.headers["Authorization"] = f"Bearer {token}"
+
+    def web_session(self) -> requests.Session:
+        """A browser's session: logged in through the login form (with its CSRF token), as the admin."""
+        session = requests.Session()
+        page = session.get(f"{self.base}/login", timeout=30).text
+        token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)
+        assert token is not None, "no CSRF token on the login page"
+        r = session.post(f"{self.base}/login", data={"username": ADMIN[0], "password": ADMIN[1],
+                                                      "csrf_token": token.group(1)}, timeout=30)
+        assert r.status_code == 200 and "/login" not in r.url, (r.status_code, r.url)
+        return session
 
     def second_person(self, username: str = "lanh-dao-2", password: str = "leader-password-2") -> Panel:
         """The same panel as a second leader (two-person release is on by default): ``.api`` calls as her."""

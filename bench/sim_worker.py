@@ -3,9 +3,13 @@ a GIL with the panel). Driven over a ``multiprocessing`` pipe."""
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing as mp
 from multiprocessing.connection import Connection
 from typing import Any
+
+from firmware_sim.scale import NodeCred, ScaleFleet
+from firmware_sim.scale_cli import raise_fd_limit
 
 
 def _rss() -> dict[str, float]:
@@ -18,9 +22,6 @@ def _rss() -> dict[str, float]:
 
 
 def worker(conn: Connection, config: Any, creds: list[tuple[str, str, float]]) -> None:
-    from firmware_sim.scale import NodeCred, ScaleFleet
-    from firmware_sim.scale_cli import raise_fd_limit
-
     raise_fd_limit(len(creds) + 1024)
     applied: dict[str, tuple[int, float]] = {}
     started: list[tuple[str, str, float, float]] = []
@@ -88,15 +89,18 @@ class ShardedSim:
 
     Real loudspeakers verify their plans in parallel, each on its own CPU; one simulator process verifies
     10 000 Ed25519 signatures one after another. Two processes let the benchmark use both cores for the
-    nodes' side of (a). Counts add up; RSS figures add up (the whole simulator's memory)."""
+    nodes' side of (a). Counts add up; RSS figures add up (the whole simulator's memory).
 
-    def __init__(self, config: Any, creds: list[tuple[str, str, float]], processes: int) -> None:
-        import dataclasses
+    ``hosts``: broker addresses handed out to the shards in turn (shard ``i`` connects to
+    ``hosts[i % len(hosts)]``); empty: every shard uses ``config.broker_host``."""
 
+    def __init__(self, config: Any, creds: list[tuple[str, str, float]], processes: int,
+                 hosts: tuple[str, ...] = ()) -> None:
         self.shards = []
         for i in range(processes):
             shard_config = dataclasses.replace(
                 config, data_dir=config.data_dir / f"shard{i}",
+                broker_host=hosts[i % len(hosts)] if hosts else config.broker_host,
                 playback_log=config.playback_log.with_name(f"{config.playback_log.stem}-{i}.jsonl")
                 if config.playback_log else None)
             self.shards.append(SimProcess(shard_config, creds[i::processes]))

@@ -3,20 +3,88 @@
 from __future__ import annotations
 
 import logging
+import os
+import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Flask
+from flask import Blueprint, Flask
 from flask_wtf.csrf import CSRFProtect
 
 from broadcaster import emergency, i18n, limits, logins, tenancy
+from broadcaster.api import (
+    contract,
+    routes,
+    routes_announcements,
+    routes_audio,
+    routes_auth,
+    routes_emergency,
+    routes_fleet,
+    routes_notifications,
+    routes_schedules,
+    routes_streams,
+    routes_users,
+    routes_wards,
+)
+from broadcaster.bridge import MqttBridge
+from broadcaster.broker import EmbeddedBroker, free_port, mosquitto_binary, parse_mqtt_url, port_open
+from broadcaster.broker_admin import BrokerRegistryError, DynsecRegistry, NullBrokerRegistry
+from broadcaster.brokerconf import dynsec_config, registry_rows
 from broadcaster.config import Config
 from broadcaster.db import Database
 from broadcaster.keys import load_or_create_secret, load_or_create_signing_key, secure_data_dir
+from broadcaster.leader import Leadership, is_elected, process_name
+from broadcaster.periodic import start_scheduler, stop_scheduler
+from broadcaster.publication_queue import PublicationQueue
 from broadcaster.services import PanelService
-from broadcaster.web import error_pages, humanize, idempotency, menu, security, sessions
+from broadcaster.web import (
+    auth,
+    error_pages,
+    humanize,
+    idempotency,
+    media,
+    menu,
+    security,
+    sessions,
+    views,
+    views_audio,
+    views_emergency,
+    views_fleet,
+    views_notifications,
+    views_schedules,
+    views_streams,
+    views_users,
+)
 
 log = logging.getLogger(__name__)
+
+#: The panel's pages, one blueprint per feature (endpoints ``views.dashboard``, ``schedules.calendar_page``…).
+WEB_BLUEPRINTS: tuple[Blueprint, ...] = (
+    auth.bp,  # log in / log out, one's own logins
+    views.bp,  # dashboard, loudspeakers and zones, announcements, abbreviations, proof of play
+    views_schedules.bp,  # schedules, calendar, today, timeline, approvals, audit log
+    views_emergency.bp,
+    views_fleet.bp,  # fleet, map, registry import/export, node credentials, reports
+    views_audio.bp,  # audio settings, uploaded recordings
+    views_notifications.bp,
+    views_streams.bp,
+    views_users.bp,  # users, one's own account and password
+)
+#: ``/api/v1``, one blueprint per feature (endpoints ``api_schedules.create_schedule``…). The API authenticates
+#: with bearer tokens, not cookies: CSRF does not apply to these, nor to the media download of the nodes.
+API_BLUEPRINTS: tuple[Blueprint, ...] = (
+    routes.bp,  # the OpenAPI document, the panel's public key
+    routes_auth.bp,
+    routes_users.bp,
+    routes_wards.bp,
+    routes_announcements.bp,
+    routes_audio.bp,
+    routes_schedules.bp,
+    routes_fleet.bp,
+    routes_emergency.bp,
+    routes_notifications.bp,
+    routes_streams.bp,
+)
 
 csrf = CSRFProtect()
 login_manager = sessions.PanelLoginManager()  # the remember-me cookie's flags per request (web/sessions.py)
@@ -29,11 +97,13 @@ class Runtime:
     config: Config
     db: Database
     service: PanelService
-    broker: Any = None
-    bridge: Any = None
-    #: broadcaster.broker_admin.DynsecRegistry when the panel manages the broker's logins, else None.
-    broker_admin: Any = None
+    broker: EmbeddedBroker | None = None
+    bridge: MqttBridge | None = None
+    #: The broker's logins kept in step with the registry when the panel manages them, else None.
+    broker_admin: DynsecRegistry | None = None
     scheduler: Any = None
+    #: Whether this process is the deployment's leader (broadcaster/leader.py); set by start_services.
+    leadership: Leadership | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
 
@@ -70,19 +140,14 @@ def create_app(config: Config | None = None) -> Flask:
         # it is logged out, revoked or expired, or its user disabled — Flask-Login then treats her as logged out.
         return logins.user_for(db, key, logins.WEB)
 
-    from broadcaster.api import contract
-    from broadcaster.api.routes import bp as api_bp
-    from broadcaster.web.auth import bp as auth_bp
-    from broadcaster.web.media import bp as media_bp
-    from broadcaster.web.views import bp as views_bp
-
     contract.install(app)  # before the blueprints: the bounded <int:> converter, JSON errors under /api/v1
-    app.register_blueprint(auth_bp)
-    app.register_blueprint(views_bp)
-    app.register_blueprint(media_bp)
-    app.register_blueprint(api_bp)
-    csrf.exempt(api_bp)  # the API authenticates with bearer tokens, not cookies
-    csrf.exempt(media_bp)
+    for bp in WEB_BLUEPRINTS:
+        app.register_blueprint(bp)
+    app.register_blueprint(media.bp)
+    csrf.exempt(media.bp)
+    for bp in API_BLUEPRINTS:
+        app.register_blueprint(bp)
+        csrf.exempt(bp)
     sessions.init_app(app, app.extensions["loaphuong"])  # cookies, trusted proxy, login rate limits
 
     if config.START_SERVICES:
@@ -101,7 +166,11 @@ MOSQUITTO_MISSING = ("the panel's embedded broker is Mosquitto 2 with authentica
 
 
 def start_services(app: Flask) -> Runtime:
-    """Start (or connect to) the broker, the MQTT bridge and the scheduler. Exactly once per process.
+    """Start (or connect to) the broker, the MQTT bridge and the leadership. Exactly once per process.
+
+    The scheduler, the consumption of the nodes' messages and the start-up chores run in the leader only
+    (``_lead``): on SQLite this process at once; on PostgreSQL whichever process holds the advisory lock
+    (broadcaster/leader.py), so that several processes (``loaphuong serve --workers N``) may share a database.
 
     Without ``MQTT_URL`` the panel starts Mosquitto itself, secured like production: the dynamic-security
     plugin with one login per registered node, per-node ACLs and anonymous clients refused; the panel logs in
@@ -109,14 +178,6 @@ def start_services(app: Flask) -> Runtime:
     With ``BROKER_REGISTRY=dynsec`` (always for the embedded broker) the panel also keeps the broker's logins
     in step with the registry: a rotated token or a deleted node is refused and disconnected at once.
     """
-    import secrets
-
-    from broadcaster.bridge import MqttBridge
-    from broadcaster.broker import EmbeddedBroker, free_port, mosquitto_binary, parse_mqtt_url, port_open
-    from broadcaster.broker_admin import BrokerRegistryError, DynsecRegistry
-    from broadcaster.brokerconf import dynsec_config, registry_rows
-    from broadcaster.scheduler import start_scheduler
-
     rt = runtime(app)
     cfg = rt.config
     registry = (cfg.BROKER_REGISTRY or "").strip().lower()
@@ -159,16 +220,36 @@ def start_services(app: Flask) -> Runtime:
         cfg.MQTT_URL = f"mqtt://{host}:{port}"
         rt.extras["embedded_mqtt_url"] = cfg.MQTT_URL  # so that stop_services + start_services embeds again
         log.info("embedded %s broker at %s (authentication and per-node ACLs on)", rt.broker.kind, cfg.MQTT_URL)
+    # Several processes on PostgreSQL: each publishes under a client id of its own; the leader alone consumes the
+    # nodes' messages, under MQTT_CLIENT_ID (broadcaster/bridge.py). SQLite: one process, one connection.
+    elected = is_elected(cfg.DATABASE_URL)
+    own_id = f"{cfg.MQTT_CLIENT_ID}-{process_name()}" if elected else cfg.MQTT_CLIENT_ID
     rt.bridge = MqttBridge(
         rt.service, host, port,
-        client_id=cfg.MQTT_CLIENT_ID, username=cfg.MQTT_USERNAME, password=cfg.MQTT_PASSWORD,
+        client_id=own_id, username=cfg.MQTT_USERNAME, password=cfg.MQTT_PASSWORD,
+        consumer_id=cfg.MQTT_CLIENT_ID if elected else None,
     )
     rt.service.publisher = rt.bridge
     rt.bridge.start()
+    # Plan changes made by requests are published by this thread: the request answers at once.
+    rt.service.publication_queue = PublicationQueue(rt.service.publish_plans).start()
     if registry == "dynsec":
         rt.broker_admin = DynsecRegistry(host, port, username=cfg.MQTT_USERNAME, password=cfg.MQTT_PASSWORD,
-                                         prefix=cfg.MQTT_PREFIX, client_id=f"{cfg.MQTT_CLIENT_ID}-admin").start()
+                                         prefix=cfg.MQTT_PREFIX, client_id=f"{own_id}-admin").start()
         rt.service.broker_registry = rt.broker_admin
+    rt.leadership = Leadership(cfg.DATABASE_URL, on_gain=lambda: _lead(rt), on_lose=lambda: _step_down(rt))
+    rt.leadership.start()  # SQLite: the leader at once; PostgreSQL: now if the lock is free, else later
+    return rt
+
+
+def _lead(rt: Runtime) -> None:
+    """What only the leader runs (broadcaster/leader.py): consume the nodes' messages, the start-up chores, the
+    periodic rollover (and one now, so that plans are current from the start)."""
+    cfg = rt.config
+    log.info("process %s (pid %s) leads: scheduler and node messages", process_name(), os.getpid())
+    if rt.bridge is not None:
+        rt.bridge.start_consuming()
+    if rt.broker_admin is not None:
         try:
             rt.broker_admin.sync(n.node_id for n in rt.service.list_nodes())
         except BrokerRegistryError as exc:
@@ -176,19 +257,31 @@ def start_services(app: Flask) -> Runtime:
     emergency.recover_at_start(rt.service)  # no alert stays "releasing" across a restart
     rt.scheduler = start_scheduler(rt.service, cfg.DATABASE_URL, cfg.ROLLOVER_MINUTES)
     rt.service.rollover()
-    return rt
+
+
+def _step_down(rt: Runtime) -> None:
+    """Leadership lost or given up: stop the leader's jobs at once (another process may be leading already)."""
+    if rt.scheduler is not None:
+        stop_scheduler(rt.scheduler)
+        rt.scheduler = None
+    if rt.bridge is not None:
+        rt.bridge.stop_consuming()
 
 
 def stop_services(app: Flask) -> None:
-    from broadcaster.scheduler import stop_scheduler
-
     rt = runtime(app)
+    if rt.service.publication_queue is not None:  # what was asked for still goes out, then the thread ends
+        rt.service.publication_queue.stop()
+        rt.service.publication_queue = None
+    if rt.bridge is not None:
+        rt.bridge.stop_consuming(status="stopped")  # several processes: the presence says so before the will could
+    if rt.leadership is not None:
+        rt.leadership.stop()  # the leader's jobs stop (_step_down) and the lock is free for another process
+        rt.leadership = None
     if rt.scheduler is not None:
         stop_scheduler(rt.scheduler)
         rt.scheduler = None
     if rt.broker_admin is not None:
-        from broadcaster.broker_admin import NullBrokerRegistry
-
         rt.service.broker_registry = NullBrokerRegistry()
         rt.broker_admin.stop()
         rt.broker_admin = None

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import JSON, select
 from sqlalchemy.exc import IntegrityError
@@ -43,6 +43,8 @@ from audio import (
 from audio.render import RenderResult
 from audio.upload import MAX_UPLOAD_BYTES, MAX_UPLOAD_DURATION_MS
 from broadcaster import approval, limits, policy, tenancy
+from broadcaster.airtime import affected_nodes_for_announcement
+from broadcaster.core import PanelCore
 from broadcaster.errors import ServiceError
 from broadcaster.models import (
     Announcement,
@@ -54,9 +56,6 @@ from broadcaster.models import (
     User,
     WireJSON,
 )
-
-if TYPE_CHECKING:
-    from broadcaster.services import PanelService
 
 log = logging.getLogger(__name__)
 
@@ -103,13 +102,13 @@ class WardAudio:
         return data
 
 
-def _cfg(service: PanelService, name: str, default: Any = None) -> Any:
+def _cfg(service: PanelCore, name: str, default: Any = None) -> Any:
     """A setting of ``Config`` (environment ``LOAPHUONG_<NAME>``); empty counts as unset."""
     value = getattr(service.config, name, None)
     return default if value in (None, "") else value
 
 
-def _config_defaults(service: PanelService) -> WardAudio:
+def _config_defaults(service: PanelCore) -> WardAudio:
     cfg = service.config
     order = tuple(n.strip() for n in str(cfg.TTS_ENGINES).split(",") if n.strip() in ENGINE_NAMES) or ("espeak",)
     voice = _LEGACY_VOICES.get(cfg.TTS_VOICE, cfg.TTS_VOICE) if cfg.TTS_VOICE else None
@@ -118,7 +117,7 @@ def _config_defaults(service: PanelService) -> WardAudio:
                      max(0, min(5000, int(cfg.LEAD_IN_MS))), False, False)
 
 
-def get_ward_audio(service: PanelService) -> WardAudio:
+def get_ward_audio(service: PanelCore) -> WardAudio:
     with service.db.session() as s:
         row = s.get(AudioSettings, 1)
         if row is None:
@@ -162,7 +161,7 @@ def _voice(value: Any, field: str = "voice") -> str | None:
     return str(value)
 
 
-def set_ward_audio(service: PanelService, data: dict[str, Any], user: User | None = None) -> WardAudio:
+def set_ward_audio(service: PanelCore, data: dict[str, Any], user: User | None = None) -> WardAudio:
     """Validate and save the ward defaults (a partial ``data`` keeps the other values)."""
     policy.require(service, user, policy.Action.AUDIO_SETTINGS, target="ward:audio")
     tenancy.require_installation_wide(service, user, "audio_settings.set")
@@ -202,7 +201,7 @@ def set_ward_audio(service: PanelService, data: dict[str, Any], user: User | Non
         row.bitrate, row.lead_in_ms = new.bitrate, new.lead_in_ms
         row.intro_chime, row.outro_chime = new.intro_chime, new.outro_chime
         row.updated_by_id = user.id if user else None
-        service._audit(s, user, "audio_settings.update", "ward", **new.as_dict())
+        service.audit(s, user, "audio_settings.update", "ward", **new.as_dict())
     return replace(new, saved=True)
 
 
@@ -243,7 +242,7 @@ def options_from_form(form: Any) -> dict[str, Any]:
     return validate_options(data)
 
 
-def available_engines(service: PanelService) -> list[str]:
+def available_engines(service: PanelCore) -> list[str]:
     """Engine names that can run with this configuration (``http`` needs TTS_HTTP_URL)."""
     return [n for n in ENGINE_NAMES if n != "http" or _cfg(service, "TTS_HTTP_URL")]
 
@@ -254,7 +253,7 @@ def engine_order_for(ward: WardAudio, options: dict[str, Any]) -> tuple[str, ...
     return tuple(dict.fromkeys([chosen, *ward.engine_order] if chosen else ward.engine_order))
 
 
-def build_engines(service: PanelService, order: tuple[str, ...]) -> list[SpeechEngine]:
+def build_engines(service: PanelCore, order: tuple[str, ...]) -> list[SpeechEngine]:
     engines: list[SpeechEngine] = []
     for name in order:
         if name == "gtts":
@@ -302,7 +301,7 @@ class _Cache:
     """``key → sha256`` over ``render_cache``, only while the media file still exists; remembers the
     engine of a hit (the panel shows which engine produced the audio)."""
 
-    def __init__(self, service: PanelService) -> None:
+    def __init__(self, service: PanelCore) -> None:
         self.service = service
         self.engine: str | None = None
 
@@ -317,7 +316,7 @@ class _Cache:
             return row.media_sha256
 
 
-def _store(service: PanelService, result: RenderResult) -> str:
+def _store(service: PanelCore, result: RenderResult) -> str:
     """Keep a fresh render (file, Media row with its loudness, cache entry); return its sha256."""
     if result.cached:
         return result.sha256
@@ -345,14 +344,14 @@ def _store(service: PanelService, result: RenderResult) -> str:
     return info.sha256
 
 
-def render(service: PanelService, announcement_id: int,
+def render(service: PanelCore, announcement_id: int,
            progress: Callable[[int], None] | None = None) -> Announcement:
     """(Re-)render an announcement's audio with the ward defaults and its own overrides.
 
     Text is normalised with the ward's abbreviations and stored as ``normalized_text`` (what leaders
     approve). A cache hit points the announcement at the existing media and runs no engine and no
     ffmpeg. A failure keeps the announcement (``render_error`` says why; status draft). ``progress`` is told
-    each stage's percentage (a background render shows it: PanelService.render_in_background).
+    each stage's percentage (a background render shows it: PanelCore.render_in_background).
     """
     step = progress or (lambda _percent: None)
     step(10)
@@ -420,18 +419,16 @@ def render(service: PanelService, announcement_id: int,
     return service.get_announcement(announcement_id)  # type: ignore[return-value]
 
 
-def _republish(service: PanelService, announcement_id: int) -> None:
+def _republish(service: PanelCore, announcement_id: int) -> None:
     """New audio for a scheduled announcement: the nodes that play it get a plan naming the new file now
     (not at the next rollover). Publishing is idempotent: unchanged plans are not sent again."""
-    from broadcaster.scheduling import affected_nodes_for_announcement
-
     with service.db.session() as s:
         affected = affected_nodes_for_announcement(s, announcement_id)
     if affected:
         service.publish_plans(affected)
 
 
-def set_options(service: PanelService, announcement_id: int, data: dict[str, Any] | None,
+def set_options(service: PanelCore, announcement_id: int, data: dict[str, Any] | None,
                 user: User | None = None) -> Announcement:
     """Replace an announcement's audio overrides and render again (nothing runs if the key is cached)."""
     policy.require(service, user, policy.Action.ANNOUNCEMENT_WRITE, target=f"announcement:{announcement_id}")
@@ -443,7 +440,7 @@ def set_options(service: PanelService, announcement_id: int, data: dict[str, Any
         tenancy.check_user(user, ann.ward_id, "announcement")
         changed = (ann.audio_options or {}) != options
         ann.audio_options = options or None
-        service._audit(s, user, "announcement.audio_options", str(announcement_id), ward_id=ann.ward_id, **options)
+        service.audit(s, user, "announcement.audio_options", str(announcement_id), ward_id=ann.ward_id, **options)
         if changed:  # R5: the approval covered the old voice / options
             approval.void(service, s, ann, user, "audio options changed")
     rendered = service.render_announcement(announcement_id)
@@ -475,7 +472,7 @@ def _validate_title(title: str) -> str:
 
 
 def create_recording(
-    service: PanelService,
+    service: PanelCore,
     title: str,
     data: bytes,
     filename: str = "",
@@ -522,7 +519,7 @@ def create_recording(
         )  # fmt: skip
         s.add(ann)
         s.flush()
-        service._audit(s, user, "announcement.upload", str(ann.id), bytes=len(data), media=sha)
+        service.audit(s, user, "announcement.upload", str(ann.id), bytes=len(data), media=sha)
         ann_id = ann.id
     return service.get_announcement(ann_id)  # type: ignore[return-value]
 
@@ -542,7 +539,7 @@ def _hashes(value: Any, found: set[str]) -> None:
             _hashes(item, found)
 
 
-def referenced_media(service: PanelService) -> set[str]:
+def referenced_media(service: PanelCore) -> set[str]:
     """Every sha256 something still refers to: any column with a foreign key to ``media`` (announcements,
     alerts, canned media…, but not the cache), every recording original, and any sha256 inside any JSON
     column — the signed plans held for nodes (``Node.plan_payload``), programmes, commands. The audit log
@@ -574,7 +571,7 @@ class CleanupReport:
         return asdict(self)
 
 
-def cleanup_media(service: PanelService, *, min_age: timedelta = timedelta(days=1), dry_run: bool = False,
+def cleanup_media(service: PanelCore, *, min_age: timedelta = timedelta(days=1), dry_run: bool = False,
                   user: User | None = None, now: datetime | None = None) -> CleanupReport:
     """Delete media files (and their rows and cache entries) that nothing references.
 
@@ -611,7 +608,7 @@ def cleanup_media(service: PanelService, *, min_age: timedelta = timedelta(days=
                         s.delete(media)
     if deleted and not dry_run:
         with service.db.session() as s:
-            service._audit(s, user, "media.cleanup", "", files=deleted, bytes=freed)
+            service.audit(s, user, "media.cleanup", "", files=deleted, bytes=freed)
     return CleanupReport(deleted, kept_ref, kept_recent, freed, dry_run)
 
 

@@ -22,6 +22,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlparse
+
+from iotcore import Broker as IotcoreBroker
+
+from broadcaster.brokerconf import limit_lines, mosquitto_auth_lines, write_dynsec_file
 
 log = logging.getLogger(__name__)
 
@@ -72,13 +77,18 @@ class EmbeddedBroker:
         data_dir: str | Path | None = None,
         extra_config: str = "",
         dynsec: Callable[[], dict[str, Any]] | dict[str, Any] | None = None,
+        extra_hosts: tuple[str, ...] = (),
     ) -> None:
         """``dynsec``: the dynamic-security plugin's JSON (or a function returning it, called at each start so
-        that a restarted broker is rebuilt from the registry of that moment); ``None`` leaves the broker open."""
+        that a restarted broker is rebuilt from the registry of that moment); ``None`` leaves the broker open.
+        ``extra_hosts``: further addresses Mosquitto also listens on, same port (e.g. ``127.0.0.2``: a client
+        host can open only ~28 000 connections to one address:port, one per ephemeral source port)."""
         if kind == "auto":
             kind = "mosquitto" if (mosquitto_binary() or dynsec is not None) else "iotcore"
         if kind == "iotcore" and dynsec is not None:
             raise ValueError("iotcore has no authentication or ACLs: a secured broker must be Mosquitto")
+        if kind == "iotcore" and extra_hosts:
+            raise ValueError("only Mosquitto listens on extra addresses")
         self.kind: Literal["mosquitto", "iotcore"] = kind  # type: ignore[assignment]
         self.host = host
         self.port = port or free_port(host)
@@ -86,12 +96,18 @@ class EmbeddedBroker:
         self.data_dir = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="loaphuong-broker-"))
         self.extra_config = extra_config
         self.dynsec = dynsec
+        self.extra_hosts = extra_hosts
         self._proc: subprocess.Popen[bytes] | None = None
         self._iotcore = None
 
     @property
     def url(self) -> str:
         return f"mqtt://{self.host}:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        """The Mosquitto process's id while it runs (``None`` for iotcore, which runs inside this process)."""
+        return self._proc.pid if self._proc is not None else None
 
     def start(self, timeout: float = 10.0) -> EmbeddedBroker:
         if self.kind == "mosquitto":
@@ -120,9 +136,8 @@ class EmbeddedBroker:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         conf = self.data_dir / "mosquitto.conf"
         lines = ["per_listener_settings false", f"listener {self.port} {self.host}"]
+        lines += [f"listener {self.port} {host}" for host in self.extra_hosts]
         if self.dynsec is not None:
-            from broadcaster.brokerconf import limit_lines, mosquitto_auth_lines, write_dynsec_file
-
             dynsec_file = self.data_dir / "dynamic-security.json"
             write_dynsec_file(dynsec_file, self.dynsec() if callable(self.dynsec) else self.dynsec)
             lines += mosquitto_auth_lines(dynsec_file) + limit_lines()  # the panel's broker: as in production
@@ -146,9 +161,7 @@ class EmbeddedBroker:
             self._proc = subprocess.Popen([binary, "-c", str(conf)], stdout=logf, stderr=logf)
 
     def _start_iotcore(self, timeout: float) -> None:
-        from iotcore import Broker  # imported lazily: optional at runtime when Mosquitto is used
-
-        self._iotcore = Broker(
+        self._iotcore = IotcoreBroker(
             port=self.port, listen=self.host, max_payload_size=IOTCORE_MAX_PAYLOAD, connection_timeout_ms=60_000
         )
         self._iotcore.start(timeout=timeout)
@@ -190,8 +203,6 @@ class EmbeddedBroker:
 
 def parse_mqtt_url(url: str) -> tuple[str, int]:
     """``mqtt://host:port`` → ``(host, port)`` (default port 1883)."""
-    from urllib.parse import urlparse
-
     parsed = urlparse(url if "://" in url else f"mqtt://{url}")
     if parsed.scheme not in ("mqtt", "tcp"):
         raise ValueError(f"unsupported broker URL scheme {parsed.scheme!r} (use mqtt://host:port)")

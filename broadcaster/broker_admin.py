@@ -25,6 +25,9 @@ import uuid
 from collections.abc import Iterable
 from typing import Any, Protocol
 
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
 from broadcaster.brokerconf import DYNSEC_TOPIC, NODE_ROLE_PREFIX, node_acls, node_rolename
 
 log = logging.getLogger(__name__)
@@ -66,9 +69,6 @@ class DynsecRegistry:
 
     def __init__(self, host: str, port: int, *, username: str, password: str, prefix: str,
                  client_id: str = "loaphuong-panel-admin", timeout: float = 5.0) -> None:
-        import paho.mqtt.client as mqtt
-        from paho.mqtt.enums import CallbackAPIVersion
-
         if not username:
             raise BrokerRegistryError("managing the broker's clients needs the panel's broker login "
                                       "(LOAPHUONG_MQTT_USERNAME / LOAPHUONG_MQTT_PASSWORD)")

@@ -31,19 +31,18 @@ import hashlib
 import hmac
 import json
 import os
+import pwd
 import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 
+from broadcaster.models import Node
 from devices.protocol import MAX_PAYLOAD_BYTES
-
-if TYPE_CHECKING:
-    from broadcaster.services import PanelService
 
 #: Mosquitto 2's own default. The password is a 256-bit random token, so key stretching adds nothing;
 #: a low count keeps 10,000 reconnecting nodes cheap for the broker.
@@ -120,7 +119,7 @@ def node_acls(prefix: str, node_id: str) -> list[dict[str, Any]]:
     """The ACLs of role ``node:<id>``: read its plan and commands and the panel's presence, write its reports."""
     root = f"{prefix}/v1"
     reads = [f"{root}/nodes/{node_id}/plan", f"{root}/nodes/{node_id}/cmd", f"{root}/panel/status"]
-    writes = [f"{root}/nodes/{node_id}/{leaf}" for leaf in ("status", "events", "ack")]
+    writes = [f"{root}/nodes/{node_id}/{leaf}" for leaf in ("status", "events", "ack", "plan_request")]
     return ([_acl("subscribeLiteral", t) for t in reads] + [_acl("publishClientReceive", t) for t in reads]
             + [_acl("publishClientSend", t) for t in writes])
 
@@ -182,8 +181,6 @@ def write_dynsec_file(path: Path, config: dict[str, Any], owner: str | None = No
     must be able to rewrite it (the plugin saves every change as ``<file>.new`` + rename in the same folder)."""
     _write_private(path, json.dumps(config, indent=1) + "\n")
     if owner and os.geteuid() == 0:
-        import pwd
-
         entry = pwd.getpwnam(owner)
         for target in (path.parent, path):
             os.chown(target, entry.pw_uid, entry.pw_gid)
@@ -258,6 +255,17 @@ def _write_private(path: Path, text: str) -> None:
     path.chmod(0o600)
 
 
+class PanelState(Protocol):
+    """What the broker files need of the panel: its database and configuration (any PanelService is one).
+    A structural type, so that this module (below the service layer) never imports it."""
+
+    @property
+    def db(self) -> Any: ...
+
+    @property
+    def config(self) -> Any: ...
+
+
 def _read_env(path: Path) -> dict[str, str]:
     if not path.exists():
         return {}
@@ -269,16 +277,14 @@ def _read_env(path: Path) -> dict[str, str]:
     return out
 
 
-def registry_rows(service: PanelService) -> list[tuple[str, str | None]]:
+def registry_rows(service: PanelState) -> list[tuple[str, str | None]]:
     """``(node_id, mqtt_password_hash)`` of every registered node."""
-    from broadcaster.models import Node
-
     with service.db.session() as s:
         return [(n, h) for n, h in s.execute(select(Node.node_id, Node.mqtt_password_hash).order_by(Node.node_id))]
 
 
 def write_broker_config(
-    service: PanelService, out: str | Path, *, port: int = 1883, bind: str = "", panel_user: str | None = None,
+    service: PanelState, out: str | Path, *, port: int = 1883, bind: str = "", panel_user: str | None = None,
     panel_password: str | None = None, run_as: str | None = None, certfile: str | None = None,
     keyfile: str | None = None,
 ) -> BrokerFiles:
@@ -306,8 +312,6 @@ def write_broker_config(
                        dynsec_file=files.dynsec)
     write_dynsec_file(files.dynsec, config, owner=run_as)
     if run_as and os.geteuid() == 0:
-        import pwd
-
         entry = pwd.getpwnam(run_as)
         os.chown(out / "data", entry.pw_uid, entry.pw_gid)
     files.conf.write_text(conf, encoding="utf-8")

@@ -21,9 +21,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Connection, create_engine, event, inspect, pool
 from sqlalchemy.orm import Session, sessionmaker
 
+from broadcaster.migrations.legacy import LEGACY_OPTIONAL_TABLES, LEGACY_SCHEMAS
 from broadcaster.models import Base
 
 log = logging.getLogger(__name__)
@@ -38,10 +44,8 @@ class SchemaError(RuntimeError):
     """The database's schema is not the one this version of the panel runs on."""
 
 
-def alembic_config(connection: Connection | None = None, url: str | None = None) -> Any:
+def alembic_config(connection: Connection | None = None, url: str | None = None) -> AlembicConfig:
     """Alembic's configuration built in code: the migrations are found from the package, from any cwd."""
-    from alembic.config import Config as AlembicConfig
-
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     if url:
@@ -52,9 +56,7 @@ def alembic_config(connection: Connection | None = None, url: str | None = None)
 
 
 @lru_cache(maxsize=1)
-def _scripts() -> Any:
-    from alembic.script import ScriptDirectory
-
+def _scripts() -> ScriptDirectory:
     return ScriptDirectory.from_config(alembic_config())
 
 
@@ -131,8 +133,6 @@ class Database:
 
     def upgrade(self, revision: str = "head") -> tuple[str | None, str]:
         """Create or upgrade the schema, keeping every row. Returns (revision before, revision after)."""
-        from alembic import command
-
         # A connection of its own (not pooled): migrations switch SQLite's foreign keys off while they run.
         kwargs = {k: v for k, v in _engine_kwargs(self.url).items() if k == "connect_args"}
         engine = create_engine(self.url, poolclass=pool.NullPool, **kwargs)
@@ -170,14 +170,10 @@ class Database:
 
     @staticmethod
     def _revision(conn: Connection) -> str | None:
-        from alembic.runtime.migration import MigrationContext
-
         return MigrationContext.configure(conn).get_current_revision()
 
     @staticmethod
     def _stamp(conn: Connection, revision: str) -> None:
-        from alembic.runtime.migration import MigrationContext
-
         ctx = MigrationContext.configure(conn)
         ctx.stamp(_scripts(), revision)
 
@@ -200,8 +196,6 @@ class Database:
 
 
 def _known(revision: str) -> bool:
-    from alembic.util import CommandError
-
     try:
         return _scripts().get_revision(revision) is not None
     except CommandError:
@@ -215,8 +209,6 @@ def _model_tables(conn: Connection) -> set[str]:
 def recognise_legacy(conn: Connection) -> str:
     """The revision an unversioned database (made by ``create_all`` before migrations) matches, by its tables
     and columns; SchemaError if it matches none (then nothing is stamped and nothing changes)."""
-    from broadcaster.migrations.legacy import LEGACY_OPTIONAL_TABLES, LEGACY_SCHEMAS
-
     insp = inspect(conn)
     actual = {t: {c["name"] for c in insp.get_columns(t)} for t in _model_tables(conn)}
     best: tuple[int, str, list[str]] | None = None

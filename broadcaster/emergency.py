@@ -43,13 +43,14 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from pydub import AudioSegment
 from sqlalchemy import func, insert, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from audio import SpeechError, decode, default_engines, prepare_for_broadcast, render_speech
+from audio.codec import AudioSegment
 from audio.processing import AudioError
 from broadcaster import notifications, policy, tenancy
+from broadcaster.core import MemoryPublisher, PanelCore
 from broadcaster.errors import ServiceError
 from broadcaster.models import (
     Alert,
@@ -68,7 +69,7 @@ from broadcaster.models import (
     alert_wards,
     alert_zones,
 )
-from broadcaster.services import MemoryPublisher, PanelService
+from broadcaster.quiet_hours import ward_quiet
 from devices import protocol as proto
 from schedules.timeline import Slot, SlotItem
 
@@ -108,7 +109,7 @@ class AlertStatus(StrEnum):
 
 
 ALERT_STATUSES = tuple(status.value for status in AlertStatus)
-#: The one table of allowed changes of an alert's status (:func:`_move`).
+#: The one table of allowed changes of an alert's status (:func:`move_alert`).
 TRANSITIONS: dict[AlertStatus, frozenset[AlertStatus]] = {
     AlertStatus.PENDING_RELEASE: frozenset({AlertStatus.RELEASED, AlertStatus.DISCARDED}),
     AlertStatus.RELEASING: frozenset({AlertStatus.RELEASED, AlertStatus.DISCARDED}),
@@ -118,7 +119,7 @@ TRANSITIONS: dict[AlertStatus, frozenset[AlertStatus]] = {
 }
 
 
-def _move(alert: Alert, to: AlertStatus) -> None:
+def move_alert(alert: Alert, to: AlertStatus) -> None:
     """The one place an alert's status changes; a change the table does not allow is a bug, never data."""
     current = AlertStatus(alert.status)
     if to not in TRANSITIONS[current]:
@@ -128,7 +129,7 @@ def _move(alert: Alert, to: AlertStatus) -> None:
 _locks: dict[int, threading.Lock] = {}
 
 
-def _lock(service: PanelService) -> threading.Lock:
+def _lock(service: PanelCore) -> threading.Lock:
     return _locks.setdefault(id(service), threading.Lock())
 
 
@@ -147,13 +148,13 @@ def alert_item_id(alert_id: int, n: int) -> str:
 # ------------------------------------------------------------------------------------------- audio
 
 
-def _engines(service: PanelService) -> list[Any]:
+def _engines(service: PanelCore) -> list[Any]:
     cfg = service.config
     # An emergency must not hang on an unreachable cloud engine: cap the gTTS timeout.
     return default_engines(cfg.TTS_ENGINES, gtts_timeout=min(cfg.GTTS_TIMEOUT, 4.0), gtts_url=cfg.GTTS_URL)
 
 
-def _store(service: PanelService, data: bytes, duration_ms: int) -> str:
+def _store(service: PanelCore, data: bytes, duration_ms: int) -> str:
     info = service.media.put(data, "mp3")
     with service.db.session() as s:
         if s.get(Media, info.sha256) is None:
@@ -161,7 +162,7 @@ def _store(service: PanelService, data: bytes, duration_ms: int) -> str:
     return info.sha256
 
 
-def render_text(service: PanelService, text: str) -> str:
+def render_text(service: PanelCore, text: str) -> str:
     """Speak ``text`` through the panel's speech path (normalization, engines, mastering); the media's sha256."""
     spoken = service.normalize_text(text)
     cfg = service.config
@@ -173,7 +174,7 @@ def render_text(service: PanelService, text: str) -> str:
     return _store(service, rendered.data, rendered.duration_ms)
 
 
-def _drill_wrap(service: PanelService, sha256: str) -> str:
+def _drill_wrap(service: PanelCore, sha256: str) -> str:
     """A recorded/rendered announcement framed by the spoken drill notice (before and after)."""
     cfg = service.config
     try:
@@ -190,7 +191,7 @@ def _drill_wrap(service: PanelService, sha256: str) -> str:
     return _store(service, data, duration_ms)
 
 
-def canned_media(service: PanelService, name: str, text: str) -> str:
+def canned_media(service: PanelCore, name: str, text: str) -> str:
     """Audio for a fixed text, rendered once and reused (keyed by name, text and voice settings)."""
     cfg = service.config
     key = hashlib.sha256(f"{name}\0{text}\0{cfg.TTS_ENGINES}\0{cfg.TTS_VOICE}".encode()).hexdigest()
@@ -208,7 +209,7 @@ def canned_media(service: PanelService, name: str, text: str) -> str:
     return sha
 
 
-def cancel_media(service: PanelService, drill: bool) -> str:
+def cancel_media(service: PanelCore, drill: bool) -> str:
     if drill:
         return canned_media(service, "cancel-drill", f"{DRILL_PREFIX} {CANCEL_TEXT} {DRILL_SUFFIX}")
     return canned_media(service, "cancel", CANCEL_TEXT)
@@ -217,12 +218,12 @@ def cancel_media(service: PanelService, drill: bool) -> str:
 # ------------------------------------------------------------------------------------------ settings
 
 
-def two_person_required(service: PanelService, wards: Iterable[str] | None = None) -> bool:
+def two_person_required(service: PanelCore, wards: Iterable[str] | None = None) -> bool:
     """Two-person release and cancel (the release policy decides; on by default)."""
     return policy.two_person_required(service, wards)
 
 
-def set_two_person(service: PanelService, required: bool, user: User | None, ward: str = "") -> None:
+def set_two_person(service: PanelCore, required: bool, user: User | None, ward: str = "") -> None:
     """Switch two-person release on or off (an admin; audited; the emergency page shows the state)."""
     policy.require(service, user, policy.Action.EMERGENCY_SETTINGS, target=f"ward:{ward}",
                    two_person=bool(required))
@@ -231,8 +232,6 @@ def set_two_person(service: PanelService, required: bool, user: User | None, war
         row = s.scalar(select(WardSetting).where(WardSetting.ward == ward))
         if row is None:
             # A new row also carries quiet hours: keep the ones in force (config or panel-wide row).
-            from broadcaster.scheduling import ward_quiet
-
             quiet = ward_quiet(s, service.config, ward)
             row = WardSetting(ward=ward, quiet_start=quiet.start.strftime("%H:%M"),
                               quiet_end=quiet.end.strftime("%H:%M"))
@@ -265,7 +264,7 @@ def _approved(ann: Announcement) -> bool:
 
 
 def create_alert(
-    service: PanelService,
+    service: PanelCore,
     *,
     title: str,
     text: str | None = None,
@@ -309,7 +308,7 @@ def create_alert(
     with service.db.session() as s:
         target_wards = [tenancy.resolve_ward(s, w, field="wards") for w in dict.fromkeys(ward_refs)]
         try:
-            zone_objs = [] if all_zones or ward_refs else [service._zone_by_ref(s, z, scope) for z in zone_refs]  # noqa: SLF001
+            zone_objs = [] if all_zones or ward_refs else [service.zone_by_ref(s, z, scope) for z in zone_refs]  # noqa: SLF001
         except ServiceError as exc:
             exc.field = "zones"  # the form's field
             raise
@@ -371,20 +370,20 @@ def create_alert(
     return get_alert(service, alert_id)  # type: ignore[return-value]
 
 
-def _release_failed(service: PanelService, alert_id: int, user: User | None, why: str) -> None:
+def _release_failed(service: PanelCore, alert_id: int, user: User | None, why: str) -> None:
     """An alert that could not go out is discarded (audited), so that nobody takes it for sent."""
     try:
         with _lock(service), service.db.session() as s:
             alert = s.get(Alert, alert_id)
             if alert is not None and alert.status == AlertStatus.RELEASING:
-                _move(alert, AlertStatus.DISCARDED)
+                move_alert(alert, AlertStatus.DISCARDED)
                 alert.cancelled_at = datetime.now(UTC)
                 _audit(s, user, alert, "release_failed", why=why)
     except Exception:  # noqa: BLE001 — the original error is the one to report
         log.exception("could not mark emergency %s as not sent", alert_id)
 
 
-def recover_at_start(service: PanelService) -> list[int]:
+def recover_at_start(service: PanelCore) -> list[int]:
     """At start no release is running: an alert still "releasing" was cut off by a crash between its creation
     and its release. It is not sent late (the situation has moved on); it is discarded, audited and logged, and
     the leader sees it as not sent. Returns the ids."""
@@ -415,7 +414,7 @@ def _target_nodes(s: Session, all_zones: bool, zone_ids: set[int], *, ward_id: i
 # ----------------------------------------------------------------------------------------- release
 
 
-def release_alert(service: PanelService, alert_id: int, user: User | None) -> Alert:
+def release_alert(service: PanelCore, alert_id: int, user: User | None) -> Alert:
     """Second-person release: a leader or admin other than the one who created the alert."""
     with service.db.session() as s:
         alert = s.get(Alert, alert_id)
@@ -433,12 +432,12 @@ def release_alert(service: PanelService, alert_id: int, user: User | None) -> Al
     return get_alert(service, alert_id)  # type: ignore[return-value]
 
 
-def _media_args(service: PanelService, media: Media) -> dict[str, Any]:
+def _media_args(service: PanelCore, media: Media) -> dict[str, Any]:
     return {"url": service.media_url(media.sha256), "sha256": media.sha256, "bytes": media.size,
             "duration_ms": media.duration_ms, "content_type": media.content_type}
 
 
-def _play_now_args(service: PanelService, alert: Alert) -> dict[str, Any]:
+def play_now_args(service: PanelCore, alert: Alert) -> dict[str, Any]:
     args: dict[str, Any] = {
         "alert_id": str(alert.id),
         "media": _media_args(service, alert.media),
@@ -484,13 +483,13 @@ def _store_deliveries(s: Session, alert_id: int, outgoing: list[_Outgoing], now:
             for o in outgoing])
 
 
-def _publish(service: PanelService, outgoing: list[_Outgoing], now: datetime) -> None:
+def _publish(service: PanelCore, outgoing: list[_Outgoing], now: datetime) -> None:
     """Sign and publish (after the commit, so an instant ack finds its command record)."""
     with service.publishing():
         _publish_all(service, outgoing, now)
 
 
-def _publish_all(service: PanelService, outgoing: list[_Outgoing], now: datetime) -> None:
+def _publish_all(service: PanelCore, outgoing: list[_Outgoing], now: datetime) -> None:
     for out in outgoing:
         payload = {
             "type": "command", "protocol": 1, "node_id": out.node_id, "id": out.command_id, "name": out.name,
@@ -500,7 +499,7 @@ def _publish_all(service: PanelService, outgoing: list[_Outgoing], now: datetime
         service.publisher.publish(service.topics.cmd(out.node_id), proto.encode(signed), qos=1, retain=False)
 
 
-def _release(service: PanelService, alert_id: int, user: User | None) -> None:
+def _release(service: PanelCore, alert_id: int, user: User | None) -> None:
     now = datetime.now(UTC)
     with _lock(service):
         with service.db.session() as s:
@@ -513,11 +512,11 @@ def _release(service: PanelService, alert_id: int, user: User | None) -> None:
                                   ward_ids={w.id for w in alert.wards})
             if not nodes:
                 raise ServiceError("emergency_no_nodes", "there is no loudspeaker in the chosen zones", "zones", 404)
-            args = _play_now_args(service, alert)
+            args = play_now_args(service, alert)
             outgoing = [_command(s, n, "play_now", args, user, now) for n in nodes]
             _store_commands(s, outgoing, user, now)
             _store_deliveries(s, alert.id, outgoing, now)
-            _move(alert, AlertStatus.RELEASED)
+            move_alert(alert, AlertStatus.RELEASED)
             alert.released_at = now
             alert.released_by_id = user.id if user else None
             _audit(s, user, alert, "release", nodes=len(nodes))
@@ -526,7 +525,7 @@ def _release(service: PanelService, alert_id: int, user: User | None) -> None:
     _republish_plans(service, nodes, [o.command_id for o in outgoing])
 
 
-def _republish_plans(service: PanelService, nodes: list[str], command_ids: list[str] | None = None) -> None:
+def _republish_plans(service: PanelCore, nodes: list[str], command_ids: list[str] | None = None) -> None:
     """Plans of the target nodes change: the plan builder ends cut bulletins at the alert and resumes them after.
 
     Published only once the nodes have answered the commands (or after :data:`PLAN_WAIT_S`): a plan that
@@ -563,7 +562,7 @@ def _republish_plans(service: PanelService, nodes: list[str], command_ids: list[
 # ------------------------------------------------------------------------------------------ cancel
 
 
-def cancel_alert(service: PanelService, alert_id: int, user: User | None) -> Alert:
+def cancel_alert(service: PanelCore, alert_id: int, user: User | None) -> Alert:
     """Stop a released alert everywhere and announce the cancellation; discard one still waiting for release.
 
     With two-person release on, the first leader/admin's cancel is a request (``cancel_requested_by_id``;
@@ -611,7 +610,7 @@ def cancel_alert(service: PanelService, alert_id: int, user: User | None) -> Ale
             alert.cancelled_at = now
             alert.cancelled_by_id = user.id
             if alert.status == "pending_release":
-                _move(alert, AlertStatus.DISCARDED)  # nothing went out: nothing to stop or announce
+                move_alert(alert, AlertStatus.DISCARDED)  # nothing went out: nothing to stop or announce
                 _audit(s, user, alert, "discard")
                 outgoing: list[_Outgoing] = []
             else:
@@ -625,10 +624,10 @@ def cancel_alert(service: PanelService, alert_id: int, user: User | None) -> Ale
                 )
                 s.add(cancel)
                 s.flush()
-                _move(alert, AlertStatus.CANCELLED)
+                move_alert(alert, AlertStatus.CANCELLED)
                 alert.cancel_alert_id = cancel.id
                 stops = {n: _command(s, n, "stop", {"alert_id": str(alert.id)}, user, now) for n in nodes}
-                args = _play_now_args(service, cancel)
+                args = play_now_args(service, cancel)
                 plays = [_command(s, n, "play_now", args, user, now) for n in nodes]
                 _store_commands(s, [*stops.values(), *plays], user, now)
                 for d in s.scalars(select(AlertDelivery).where(AlertDelivery.alert_id == alert.id)):
@@ -646,7 +645,7 @@ def cancel_alert(service: PanelService, alert_id: int, user: User | None) -> Ale
     return get_alert(service, alert_id)  # type: ignore[return-value]
 
 
-def _request_cancel(service: PanelService, alert_id: int, user: User | None, now: datetime) -> Alert:
+def _request_cancel(service: PanelCore, alert_id: int, user: User | None, now: datetime) -> Alert:
     """The first of two people asks to cancel: recorded and audited; the alert keeps sounding until confirmed."""
     with _lock(service), service.db.session() as s:
         alert = s.get(Alert, alert_id)
@@ -680,14 +679,14 @@ def _visible(q: Any, scope: tenancy.Scope | None) -> Any:
     return q.where(or_(Alert.ward_id.in_(scope.ward_ids), Alert.id.in_(targeted)))
 
 
-def get_alert(service: PanelService, alert_id: int, scope: tenancy.Scope | None = None) -> Alert | None:
+def get_alert(service: PanelCore, alert_id: int, scope: tenancy.Scope | None = None) -> Alert | None:
     with service.db.session() as s:
         q = (select(Alert).options(selectinload(Alert.zones), selectinload(Alert.media), selectinload(Alert.wards))
              .where(Alert.id == alert_id))
         return s.scalar(_visible(q, scope))
 
 
-def list_alerts(service: PanelService, *, drill: bool = False, limit: int = 100,
+def list_alerts(service: PanelCore, *, drill: bool = False, limit: int = 100,
                 scope: tenancy.Scope | None = None) -> list[Alert]:
     """Live alerts or drills (never mixed), newest first, cancellations included."""
     with service.db.session() as s:
@@ -696,7 +695,7 @@ def list_alerts(service: PanelService, *, drill: bool = False, limit: int = 100,
         return list(s.scalars(_visible(q, scope)))
 
 
-def user_names(service: PanelService, ids: Iterable[int | None]) -> dict[int, str]:
+def user_names(service: PanelCore, ids: Iterable[int | None]) -> dict[int, str]:
     wanted = {i for i in ids if i}
     if not wanted:
         return {}
@@ -704,7 +703,7 @@ def user_names(service: PanelService, ids: Iterable[int | None]) -> dict[int, st
         return {u.id: u.display_name or u.username for u in s.scalars(select(User).where(User.id.in_(wanted)))}
 
 
-def deliveries(service: PanelService, alert: Alert, now: datetime | None = None) -> list[dict[str, Any]]:
+def deliveries(service: PanelCore, alert: Alert, now: datetime | None = None) -> list[dict[str, Any]]:
     """Per target node: state (pending/acked/started/finished/stopped/failed/timeout), repeats, times, reason.
 
     Derived from the ``play_now`` ack and the node's ``alert:<id>:<n>`` playback events.

@@ -1,6 +1,6 @@
 """The fleet: registry (CSV import/export, edits), debounced presence, remote control and proof-of-play reports.
 
-Functions take the :class:`~broadcaster.services.PanelService` (its ``db`` and ``config``); the web views
+Functions take the :class:`~broadcaster.services.PanelCore` (its ``db`` and ``config``); the web views
 (``broadcaster/web/views_fleet.py``) and the API (``broadcaster/api/routes_fleet.py``) stay thin.
 
 Presence
@@ -32,15 +32,18 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from broadcaster import policy, tenancy
+from broadcaster.airtime import delivered_by_command, entry_item_id, local_day, zone_timeline
 from broadcaster.brokerconf import mosquitto_hash
+from broadcaster.core import PanelCore
 from broadcaster.csvsafe import csv_uncell, csv_writer
+from broadcaster.errors import ServiceError
 from broadcaster.models import (
     Alert,
     Announcement,
@@ -51,17 +54,14 @@ from broadcaster.models import (
     User,
     Zone,
 )
+from broadcaster.states import COMMAND, PRESENCE, CommandState
 from devices import protocol as proto
 from devices.registry import RegistryError, new_token, token_hash, validate_node_id
-
-if TYPE_CHECKING:
-    from broadcaster.services import PanelService
+from schedules.timeline import AUDIBLE_STATES
 
 log = logging.getLogger(__name__)
 
 def _service_error(code: str, message: str, field_name: str | None = None, status: int = 400) -> Exception:
-    from broadcaster.services import ServiceError
-
     return ServiceError(code, message, field_name, status)
 
 
@@ -177,7 +177,7 @@ def _zone_codes(s: Session) -> dict[str, int]:
     return {code: zid for zid, code in s.execute(select(Zone.id, Zone.code))}
 
 
-def update_node(service: PanelService, node_id: str, data: dict[str, Any], user: User | None = None) -> Node:
+def update_node(service: PanelCore, node_id: str, data: dict[str, Any], user: User | None = None) -> Node:
     """Edit a node's registry fields (see :func:`clean_fields`); a zone change republishes its plan."""
     with service.db.session() as s:
         node = s.scalar(select(Node).where(Node.node_id == node_id))
@@ -243,7 +243,7 @@ def _read_csv(data: bytes | str) -> tuple[list[str], list[tuple[int, dict[str, s
     return header, rows
 
 
-def import_csv(service: PanelService, data: bytes | str, user: User | None = None, *,
+def import_csv(service: PanelCore, data: bytes | str, user: User | None = None, *,
                dry_run: bool = False) -> ImportResult:
     """Upsert nodes by ``node_id`` from CSV (``CSV_COLUMNS``; ``,`` or ``;``, UTF-8 with or without BOM).
 
@@ -331,7 +331,7 @@ def import_csv(service: PanelService, data: bytes | str, user: User | None = Non
     return result
 
 
-def export_csv(service: PanelService, scope: tenancy.Scope | None = None) -> str:
+def export_csv(service: PanelCore, scope: tenancy.Scope | None = None) -> str:
     """The registry as CSV (UTF-8; a BOM so that spreadsheet programs read Vietnamese correctly)."""
     out = io.StringIO()
     writer = csv_writer(out)  # formula cells neutralised (broadcaster/csvsafe.py)
@@ -352,7 +352,7 @@ def export_csv(service: PanelService, scope: tenancy.Scope | None = None) -> str
 NODE_CONFIG_FORMAT = "loaphuong-node-config"
 
 
-def node_config(service: PanelService, node: Node, token: str, broker_url: str | None) -> dict[str, Any]:
+def node_config(service: PanelCore, node: Node, token: str, broker_url: str | None) -> dict[str, Any]:
     """What a node must store at provisioning (docs/protocol.md §3), as the JSON of the downloadable file and of
     the QR code on the credentials page. The token is the one just issued: it is never stored, only its hash."""
     return {
@@ -391,12 +391,14 @@ def settle(node: Node, now: datetime, config: Any) -> str | None:
         return None
     if raw is False and node.raw_online:  # heartbeats stopped: remember it as the raw state
         node.raw_online, node.raw_since = False, since
-    target = "online" if raw else "offline"
+    event = "seen_online" if raw else "seen_offline"
     debounce = timedelta(seconds=config.PRESENCE_DEBOUNCE_S)
-    if node.presence is None:
-        node.presence, node.presence_since = target, since
-    elif node.presence != target and now - since >= debounce:
-        node.presence, node.presence_since = target, since + debounce
+    if node.presence is None:  # the first report counts at once
+        PRESENCE.move(node, "presence", event)
+        node.presence_since = since
+    elif PRESENCE.allows(node.presence, event) and now - since >= debounce:
+        PRESENCE.move(node, "presence", event)
+        node.presence_since = since + debounce
     if node.presence == "online":
         node.offline_alert_at = None
     elif node.offline_alert_at is None and raw is False:
@@ -428,7 +430,7 @@ def _clock(st: proto.Status) -> datetime | None:
 
 
 def on_status(node: Node, st: proto.Status, now: datetime, config: Any) -> None:
-    """Called by ``PanelService._apply_status`` for a fresh status: health fields, clock offset, presence."""
+    """Called by ``PanelCore._apply_status`` for a fresh status: health fields, clock offset, presence."""
     settle(node, now, config)  # with the previous raw state, up to now
     for attr, src in (("rssi", "rssi_dbm"), ("uptime_s", "uptime_s"), ("heartbeat_s", "heartbeat_s"),
                       ("free_bytes", "free_bytes")):
@@ -454,7 +456,7 @@ def is_drifting(node: Node, config: Any) -> bool:
     return node.clock_offset_ms is not None and abs(node.clock_offset_ms) > config.DRIFT_LIMIT_MS
 
 
-def refresh(service: PanelService, now: datetime | None = None) -> None:
+def refresh(service: PanelCore, now: datetime | None = None) -> None:
     """Settle presence and raise offline alerts for every node, and mark expired commands timed out."""
     now = now or datetime.now(UTC)
     with service.db.session() as s:
@@ -475,7 +477,7 @@ class FleetFilter:
     q: str | None = None
 
 
-def list_nodes(service: PanelService, flt: FleetFilter | None = None, *, refresh_first: bool = True,
+def list_nodes(service: PanelCore, flt: FleetFilter | None = None, *, refresh_first: bool = True,
                scope: tenancy.Scope | None = None) -> list[Node]:
     if refresh_first:
         refresh(service)
@@ -505,7 +507,7 @@ def list_nodes(service: PanelService, flt: FleetFilter | None = None, *, refresh
         return list(s.scalars(q))
 
 
-def wards(service: PanelService) -> list[str]:
+def wards(service: PanelCore) -> list[str]:
     with service.db.session() as s:
         names = set(s.scalars(select(Node.ward).where(Node.ward.is_not(None))))
         names |= set(s.scalars(select(Zone.ward).where(Zone.ward != "")))
@@ -568,7 +570,7 @@ def marker_json(node: Node, config: Any) -> dict[str, Any]:
             "zone": node.zone.code if node.zone else None}
 
 
-def last_events(service: PanelService, node_id: str, limit: int = 30) -> list[NodeEvent]:
+def last_events(service: PanelCore, node_id: str, limit: int = 30) -> list[NodeEvent]:
     with service.db.session() as s:
         return list(s.scalars(select(NodeEvent).where(NodeEvent.node_id == node_id)
                               .order_by(NodeEvent.received_at.desc(), NodeEvent.seq.desc()).limit(limit)))
@@ -578,17 +580,18 @@ def last_events(service: PanelService, node_id: str, limit: int = 30) -> list[No
 COMMANDS = ("set_volume", "stop", "play_now", "reboot", "resync", "ping")
 
 
-def expire_commands(service: PanelService, now: datetime | None = None) -> int:
+def expire_commands(service: PanelCore, now: datetime | None = None) -> int:
     """Pending commands past their expiry without an ack become ``timed_out`` (a late ack still wins)."""
     now = now or datetime.now(UTC)
     with service.db.session() as s:
         result = s.execute(update(CommandRecord)
-                           .where(CommandRecord.status == "pending", CommandRecord.expires_at < now)
-                           .values(status="timed_out"))
+                           .where(CommandRecord.status.in_(COMMAND.sources("expire")),
+                                  CommandRecord.expires_at < now)
+                           .values(status=COMMAND.after(CommandState.PENDING, "expire").value))
         return int(getattr(result, "rowcount", 0) or 0)
 
 
-def target_nodes(service: PanelService, node_ids: Iterable[str] | None = None, zone: str | None = None,
+def target_nodes(service: PanelCore, node_ids: Iterable[str] | None = None, zone: str | None = None,
                  ward: str | None = None, scope: tenancy.Scope | None = None) -> list[str]:
     """The nodes a command goes to; a node or zone of a ward the scope does not see is unknown (404)."""
     ids = [n for n in (node_ids or []) if n]
@@ -698,7 +701,7 @@ def validate_args(name: str, args: Any, *, json: bool = False) -> _CommandIn:
         raise _service_error("invalid_field", f"{where[:64]}: {first.get('msg')}", where[:64]) from exc
 
 
-def command_args(service: PanelService, name: str, args: dict[str, Any] | _CommandIn,
+def command_args(service: PanelCore, name: str, args: dict[str, Any] | _CommandIn,
                  user: User | None = None) -> dict[str, Any]:
     """Validate the panel-side form of a command and build its wire ``args``."""
     checked = args if isinstance(args, _CommandIn) else validate_args(name, args)
@@ -731,7 +734,7 @@ def command_args(service: PanelService, name: str, args: dict[str, Any] | _Comma
     return {}
 
 
-def send(service: PanelService, name: str, args: dict[str, Any] | _CommandIn | None, *,
+def send(service: PanelCore, name: str, args: dict[str, Any] | _CommandIn | None, *,
          node_ids: Iterable[str] | None = None,
          zone: str | None = None, ward: str | None = None, user: User | None = None) -> list[CommandRecord]:
     """Send one command to a node, a zone or a ward; each node gets its own signed, expiring command.
@@ -748,7 +751,7 @@ def send(service: PanelService, name: str, args: dict[str, Any] | _CommandIn | N
     return [service.send_command(node_id, name, wire, user) for node_id in targets]
 
 
-def commands(service: PanelService, node_id: str | None = None, status: str | None = None,
+def commands(service: PanelCore, node_id: str | None = None, status: str | None = None,
              limit: int = 100, scope: tenancy.Scope | None = None) -> list[CommandRecord]:
     expire_commands(service)
     with service.db.session() as s:
@@ -769,7 +772,7 @@ def command_json(c: CommandRecord) -> dict[str, Any]:
             "acked_at": ts(c.acked_at) if c.acked_at else None, "error": c.error}
 
 
-def playable_announcements(service: PanelService) -> list[Announcement]:
+def playable_announcements(service: PanelCore) -> list[Announcement]:
     with service.db.session() as s:
         return list(s.scalars(select(Announcement).where(
             Announcement.approval.in_(("approved", "published")), Announcement.media_sha256.is_not(None))
@@ -810,19 +813,14 @@ class PlannedPlay:
     node_id: str
 
 
-def _local_day_bounds(service: PanelService, first: date, last: date) -> tuple[datetime, datetime]:
-    from broadcaster.scheduling import local_day
-
+def _local_day_bounds(service: PanelCore, first: date, last: date) -> tuple[datetime, datetime]:
     return local_day(service, first)[0], local_day(service, last)[1]
 
 
-def planned_plays(service: PanelService, first: date, last: date, zone: str | None = None,
+def planned_plays(service: PanelCore, first: date, last: date, zone: str | None = None,
                   schedule_id: int | None = None, scope: tenancy.Scope | None = None) -> list[PlannedPlay]:
     """Every (node, plan item) the zones' timelines put in local days ``first..last`` (emergencies,
     delivered by command, are counted in :func:`monthly` from the alerts instead)."""
-    from broadcaster.scheduling import _delivered_by_command, entry_item_id, zone_timeline
-    from schedules.timeline import AUDIBLE_STATES
-
     start, end = _local_day_bounds(service, first, last)
     out: list[PlannedPlay] = []
     with service.db.session() as s:
@@ -836,7 +834,7 @@ def planned_plays(service: PanelService, first: date, last: date, zone: str | No
             if not members:
                 continue
             entries, zs, _quiet = zone_timeline(service, s, z, start, end)
-            by_command = _delivered_by_command(zs)
+            by_command = delivered_by_command(zs)
             for e in entries:
                 if e.state not in AUDIBLE_STATES or e.kind == "silence" or e.end <= e.start:
                     continue
@@ -851,7 +849,7 @@ def planned_plays(service: PanelService, first: date, last: date, zone: str | No
     return out
 
 
-def _outcomes(service: PanelService, plays: list[PlannedPlay], start: datetime, end: datetime) -> dict:
+def _outcomes(service: PanelCore, plays: list[PlannedPlay], start: datetime, end: datetime) -> dict:
     if not plays:
         return {}
     nodes = {p.node_id for p in plays}
@@ -879,7 +877,7 @@ def split_due(plays: list[PlannedPlay], now: datetime | None = None) -> tuple[li
     return [p for p in plays if p.start < now], [p for p in plays if p.start >= now]
 
 
-def compliance(service: PanelService, first: date, last: date, *, zone: str | None = None,
+def compliance(service: PanelCore, first: date, last: date, *, zone: str | None = None,
                schedule_id: int | None = None, scope: tenancy.Scope | None = None,
                now: datetime | None = None) -> dict[str, Any]:
     """Planned vs played per day, zone and bulletin (schedule), with compliance % = played / planned.
@@ -978,7 +976,7 @@ def parse_day(value: str | None, name: str, default: date) -> date:
         raise _service_error("invalid_date", f"{name} must be a date such as 2026-03-31", name) from exc
 
 
-def monthly(service: PanelService, month: str | None = None, scope: tenancy.Scope | None = None) -> dict[str, Any]:
+def monthly(service: PanelCore, month: str | None = None, scope: tenancy.Scope | None = None) -> dict[str, Any]:
     """Province statistics for one month (what the provincial information source system asks of a ward):
     bulletins aired, airings, broadcast minutes, loudspeaker-minutes played, emergencies, success rate."""
     first, last = parse_month(month, service.local(datetime.now(UTC)).date())
@@ -1024,7 +1022,7 @@ def monthly_csv(stats: dict[str, Any]) -> str:
 
 
 # ================================================================================================ province
-def province_today(service: PanelService, scope: tenancy.Scope | None = None) -> list[dict[str, Any]]:
+def province_today(service: PanelCore, scope: tenancy.Scope | None = None) -> list[dict[str, Any]]:
     """The province dashboard: per ward, nodes online, today's airings played / planned, alerts sounding."""
     today = service.local(datetime.now(UTC)).date()
     refresh(service)
@@ -1050,7 +1048,7 @@ PROVINCE_CSV_COLUMNS = ("month", "ward", "ward_name", "airings", "planned", "pla
                         "nodes", "nodes_online", "emergencies")
 
 
-def province_report(service: PanelService, month: str | None = None,
+def province_report(service: PanelCore, month: str | None = None,
                     scope: tenancy.Scope | None = None) -> dict[str, Any]:
     """The province's monthly report to the information-source system: per ward, airings planned and played
     (per loudspeaker), missed, nodes and nodes online now, emergencies. Each ward only in its own scope."""

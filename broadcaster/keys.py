@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.serialization import (
     PrivateFormat,
     load_pem_private_key,
 )
+from sqlalchemy.engine import make_url
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +73,6 @@ def write_private(path: Path, data: str | bytes) -> None:
 
 def sqlite_path(database_url: str) -> Path | None:
     """The file of a SQLite database URL (None for another database or an in-memory one)."""
-    from sqlalchemy.engine import make_url
-
     url = make_url(database_url)
     if not url.drivername.startswith("sqlite") or not url.database or url.database == ":memory:" \
             or url.database.startswith("file:"):

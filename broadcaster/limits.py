@@ -2,10 +2,11 @@
 
 Two parts:
 
-* :class:`DecodeSlots` (service layer, no Flask): at most ``MAX_CONCURRENT_DECODES`` recordings are decoded and
-  mastered at once (ffmpeg + the chain hold up to ~100 MB each); a further upload waits in a queue of at most
-  ``DECODE_QUEUE_LENGTH`` for ``DECODE_QUEUE_WAIT_S`` seconds, then is refused with :class:`Busy` (``busy``,
-  503, ``Retry-After``). Web and API share it: both go through ``audio_settings.create_recording``.
+* :class:`DecodeSlots` (the service layer's, outside any request): at most ``MAX_CONCURRENT_DECODES`` recordings
+  are decoded and mastered at once (ffmpeg + the chain hold up to ~100 MB each); a further upload waits in a
+  queue of at most ``DECODE_QUEUE_LENGTH`` for ``DECODE_QUEUE_WAIT_S`` seconds, then is refused with
+  :class:`Busy` (``busy``, 503, ``Retry-After``). Web and API share it: both go through
+  ``audio_settings.create_recording``.
 * :func:`init_app` (the Flask hook, called once from ``create_app``): ``MAX_CONTENT_LENGTH`` sized for the
   biggest upload, and a smaller bound per route, set before anything reads the body (also before the CSRF
   check parses a form): uploads ``MAX_UPLOAD_BYTES`` + 64 KiB of multipart fields, the registry CSV import
@@ -21,11 +22,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from flask import Flask, flash, jsonify, redirect, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from audio.upload import MAX_UPLOAD_BYTES
+from broadcaster.config import Config
 from broadcaster.errors import ServiceError
+from broadcaster.i18n import gettext, translate
 
 log = logging.getLogger(__name__)
 
@@ -34,17 +42,17 @@ MULTIPART_SLACK = 64 * 1024
 #: What a refused upload is told to wait before trying again (the ``Retry-After`` header).
 RETRY_AFTER_S = 30
 
+#: The defaults of the settings read here, from the configuration model (broadcaster/config.py), for a
+#: configuration object that leaves one unset.
 DEFAULTS: dict[str, int | float] = {
-    "MAX_CONCURRENT_DECODES": 2,
-    "DECODE_QUEUE_WAIT_S": 5.0,
-    "DECODE_QUEUE_LENGTH": 4,
-    "MAX_REQUEST_BYTES": 1024 * 1024,
-    "MAX_IMPORT_BYTES": 8 * 1024 * 1024,
+    name: Config.model_fields[name].default
+    for name in ("MAX_CONCURRENT_DECODES", "DECODE_QUEUE_WAIT_S", "DECODE_QUEUE_LENGTH", "MAX_REQUEST_BYTES",
+                 "MAX_IMPORT_BYTES")
 }
 
 #: Endpoints whose body is an uploaded recording / the registry CSV; every other route gets MAX_REQUEST_BYTES.
-UPLOAD_ENDPOINTS = frozenset({"api.upload_announcement", "views.upload_announcement"})
-IMPORT_ENDPOINTS = frozenset({"api.fleet_import", "views.fleet_import"})
+UPLOAD_ENDPOINTS = frozenset({"api_audio.upload_announcement", "audio.upload_announcement"})
+IMPORT_ENDPOINTS = frozenset({"api_fleet.fleet_import", "fleet.fleet_import"})
 
 
 def setting(config: Any, name: str) -> Any:
@@ -106,26 +114,26 @@ class DecodeSlots:
 
 
 _create_lock = threading.Lock()
+#: The one queue of each panel, keyed by its PanelService (gone with it: several panels live in one test process).
+_queues: weakref.WeakKeyDictionary[Any, DecodeSlots] = weakref.WeakKeyDictionary()
 
 
 def decode_slots(service: Any) -> DecodeSlots:
-    """The one queue of a panel (kept on its PanelService), sized from its configuration."""
-    slots = getattr(service, "_decode_slots", None)
+    """The one queue of a panel, sized from its configuration at first use."""
+    slots = _queues.get(service)
     if slots is None:
         with _create_lock:
-            slots = getattr(service, "_decode_slots", None)
+            slots = _queues.get(service)
             if slots is None:
                 cfg = service.config
                 slots = DecodeSlots(setting(cfg, "MAX_CONCURRENT_DECODES"), setting(cfg, "DECODE_QUEUE_LENGTH"),
                                     setting(cfg, "DECODE_QUEUE_WAIT_S"))
-                service._decode_slots = slots
+                _queues[service] = slots
     return slots
 
 
 # ------------------------------------------------------------------------------------- request bodies
 def upload_body_limit(config: Any) -> int:
-    from audio.upload import MAX_UPLOAD_BYTES
-
     return int(getattr(config, "MAX_UPLOAD_BYTES", None) or MAX_UPLOAD_BYTES) + MULTIPART_SLACK
 
 
@@ -147,13 +155,8 @@ def _size(n: int) -> str:
     return f"{n / (1024 * 1024):.0f} MB" if n >= 1024 * 1024 else f"{max(1, round(n / 1024))} kB"
 
 
-def init_app(app: Any) -> None:
+def init_app(app: Flask) -> None:
     """Body bounds per route and the web's 413 answer; called once by ``create_app``."""
-    from flask import flash, jsonify, redirect, request
-    from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
-
-    from broadcaster.i18n import gettext, translate
-
     config = app.extensions["loaphuong"].config
     app.config["MAX_CONTENT_LENGTH"] = global_body_limit(config)
 
@@ -173,7 +176,7 @@ def init_app(app: Any) -> None:
             size = len(request.get_data(cache=True, parse_form_data=False))
             size = size + 1 if size >= limit else size
         if size is not None and size > limit:
-            if request.endpoint == "api.upload_announcement":  # the recording's own refusal code (upload_<reason>)
+            if request.endpoint == "api_audio.upload_announcement":  # the recording's own code (upload_<reason>)
                 raise ServiceError("upload_too_large", f"the file is too large: the limit is {_size(limit)}",
                                    "file", 413)
             raise RequestEntityTooLarge(f"the request body is larger than this route accepts ({limit} bytes)")

@@ -169,4 +169,4 @@ def audit(service, action: str, username: str, user: User | None = None, **detai
     with service.db.session() as s:
         ward_id = user.ward_id if user is not None else s.scalar(select(User.ward_id)
                                                                  .where(User.username == username))
-        service._audit(s, user, action, username[:120], ward_id=ward_id, **detail)  # noqa: SLF001
+        service.audit(s, user, action, username[:120], ward_id=ward_id, **detail)  # noqa: SLF001

@@ -298,7 +298,7 @@ schedule_zones = Table(
 class Schedule(Base):
     """When a programme plays to one or more zones: once at ``start_at``, or by a recurrence rule.
 
-    See broadcaster/scheduling.py. ``start_at`` is the first airing (the only one without ``recurrence``);
+    See broadcaster/airtime.py. ``start_at`` is the first airing (the only one without ``recurrence``);
     ``items`` (programme) is None for the classic single announcement ``announcement_id``.
     """
 

@@ -30,16 +30,14 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import event, func, select, update
 
 from broadcaster import i18n, policy, tenancy
+from broadcaster.core import PanelCore
 from broadcaster.errors import ServiceError
 from broadcaster.models import Alert, Announcement, Notification, User
-
-if TYPE_CHECKING:
-    from broadcaster.services import PanelService
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +109,7 @@ def urgent(n: Notification) -> bool:
     return n.kind in URGENT_KINDS and n.read_at is None
 
 
-def list_for(service: PanelService, user: User, *, unread_only: bool = False, limit: int = 100) -> list[Notification]:
+def list_for(service: PanelCore, user: User, *, unread_only: bool = False, limit: int = 100) -> list[Notification]:
     """``user``'s notifications, newest first."""
     with service.db.session() as s:
         q = select(Notification).where(Notification.user_id == user.id)
@@ -120,13 +118,13 @@ def list_for(service: PanelService, user: User, *, unread_only: bool = False, li
         return list(s.scalars(q.order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit)))
 
 
-def unread_count(service: PanelService, user: User) -> int:
+def unread_count(service: PanelCore, user: User) -> int:
     with service.db.session() as s:
         return int(s.scalar(select(func.count()).select_from(Notification).where(
             Notification.user_id == user.id, Notification.read_at.is_(None))) or 0)
 
 
-def waiting_emergencies(service: PanelService, user: User) -> list[Notification]:
+def waiting_emergencies(service: PanelCore, user: User) -> list[Notification]:
     """Emergencies waiting for ``user`` to confirm (the banner of every page)."""
     with service.db.session() as s:
         return list(s.scalars(select(Notification).where(
@@ -134,7 +132,7 @@ def waiting_emergencies(service: PanelService, user: User) -> list[Notification]
             Notification.read_at.is_(None)).order_by(Notification.created_at.desc()).limit(5)))
 
 
-def get_own(service: PanelService, user: User, notification_id: int) -> Notification:
+def get_own(service: PanelCore, user: User, notification_id: int) -> Notification:
     """One of ``user``'s notifications; anybody else's is unknown (404)."""
     with service.db.session() as s:
         n = s.get(Notification, notification_id)
@@ -143,7 +141,7 @@ def get_own(service: PanelService, user: User, notification_id: int) -> Notifica
         return n
 
 
-def mark_read(service: PanelService, user: User, notification_id: int) -> Notification:
+def mark_read(service: PanelCore, user: User, notification_id: int) -> Notification:
     with service.db.session() as s:
         n = s.get(Notification, notification_id)
         if n is None or n.user_id != user.id:
@@ -154,7 +152,7 @@ def mark_read(service: PanelService, user: User, notification_id: int) -> Notifi
         return n
 
 
-def mark_all_read(service: PanelService, user: User) -> int:
+def mark_all_read(service: PanelCore, user: User) -> int:
     """Every unread notification of ``user`` read; how many there were."""
     with service.db.session() as s:
         result = s.execute(update(Notification).where(Notification.user_id == user.id,
@@ -172,7 +170,7 @@ def _name(user: User | None) -> str:
     return user.display_name or user.username
 
 
-def approvers(service: PanelService, ward_id: int | None, exclude_user_id: int | None) -> list[User]:
+def approvers(service: PanelCore, ward_id: int | None, exclude_user_id: int | None) -> list[User]:
     """Who may approve an announcement of ``ward_id``: asked of the release policy for each active user of the
     ward (and the province roles, whose scope is every ward), never a list of roles written here."""
     roles = policy.roles_allowed(policy.Action.ANNOUNCEMENT_APPROVE)
@@ -184,7 +182,7 @@ def approvers(service: PanelService, ward_id: int | None, exclude_user_id: int |
             and (tenancy.is_province(u) or (ward_id is not None and u.ward_id == ward_id))]
 
 
-def _create(service: PanelService, users: Iterable[User], kind: str, params: dict[str, Any], link: str,
+def _create(service: PanelCore, users: Iterable[User], kind: str, params: dict[str, Any], link: str,
             ward_id: int | None) -> list[Notification]:
     users = list(users)
     if not users:
@@ -208,13 +206,13 @@ def _safely(what: str, fn: Any, *args: Any, **kw: Any) -> None:
 # ------------------------------------------------------------------------------------------------ hooks
 
 
-def submitted(service: PanelService, ann: T, user: User | None) -> T:
+def submitted(service: PanelCore, ann: T, user: User | None) -> T:
     """Hook of :func:`broadcaster.approval.submit` (returns the announcement it is given)."""
     _safely("submitted", _submitted, service, ann, user)
     return ann
 
 
-def submitted_when_committed(service: PanelService, session: Any, ann: Announcement, user: User | None) -> None:
+def submitted_when_committed(service: PanelCore, session: Any, ann: Announcement, user: User | None) -> None:
     """An announcement sent for approval inside ``session`` by something else than :func:`approval.submit` (a
     scheduled draft, an approval voided by a change of its audio): the approvers are told once that work is
     committed — never for work that is rolled back."""
@@ -222,20 +220,20 @@ def submitted_when_committed(service: PanelService, session: Any, ann: Announcem
     event.listen(session, "after_commit", lambda _s: submitted(service, sent, user), once=True)
 
 
-def _submitted(service: PanelService, ann: Announcement, user: User | None) -> None:
+def _submitted(service: PanelCore, ann: Announcement, user: User | None) -> None:
     who = approvers(service, ann.ward_id, user.id if user else None)
     _create(service, who, APPROVAL_REQUESTED, {"announcement_id": ann.id, "title": ann.title, "by": _name(user)},
             f"/announcements/{ann.id}", ann.ward_id)
 
 
-def reviewed(service: PanelService, ann: T, user: User | None) -> T:
+def reviewed(service: PanelCore, ann: T, user: User | None) -> T:
     """Hook of :func:`broadcaster.approval.approve` / ``reject``: the author is told (with the comment), and the
     request to the other approvers is done."""
     _safely("reviewed", _reviewed, service, ann, user)
     return ann
 
 
-def _reviewed(service: PanelService, ann: Announcement, user: User | None) -> None:
+def _reviewed(service: PanelCore, ann: Announcement, user: User | None) -> None:
     now = datetime.now(UTC)
     with service.db.session() as s:
         for n in s.scalars(select(Notification).where(Notification.kind == APPROVAL_REQUESTED,
@@ -256,20 +254,20 @@ def _reviewed(service: PanelService, ann: Announcement, user: User | None) -> No
             f"/announcements/{ann.id}", ann.ward_id)
 
 
-def emergency_created(service: PanelService, alert_id: int, user: User | None, *, waiting: bool) -> None:
+def emergency_created(service: PanelCore, alert_id: int, user: User | None, *, waiting: bool) -> None:
     """Hook of :func:`broadcaster.emergency.create_alert`: an alert that waits for the second person is told at
     once to everyone who may confirm it."""
     if waiting:
         _safely("emergency", _tell_confirmers, service, alert_id, user, EMERGENCY_CONFIRM, "pending_release")
 
 
-def emergency_cancel_requested(service: PanelService, alert_id: int, user: User | None) -> None:
+def emergency_cancel_requested(service: PanelCore, alert_id: int, user: User | None) -> None:
     """Hook of the first of two people asking to cancel a sounding emergency: the others who may confirm the
     cancel are told at once (the alert keeps sounding until one of them does)."""
     _safely("emergency cancel", _tell_confirmers, service, alert_id, user, EMERGENCY_CANCEL, "released")
 
 
-def _tell_confirmers(service: PanelService, alert_id: int, user: User | None, kind: str, status: str) -> None:
+def _tell_confirmers(service: PanelCore, alert_id: int, user: User | None, kind: str, status: str) -> None:
     """``kind`` to everyone but ``user`` who may be the second person for the alert, while it is in ``status``."""
     with service.db.session() as s:
         alert = s.get(Alert, alert_id)
@@ -281,12 +279,12 @@ def _tell_confirmers(service: PanelService, alert_id: int, user: User | None, ki
             f"/emergency/{alert_id}", ward_id)
 
 
-def emergency_settled(service: PanelService, alert_id: int, user: User | None) -> None:
+def emergency_settled(service: PanelCore, alert_id: int, user: User | None) -> None:
     """Hook of the release and of the discard: nobody needs to act any more; their notifications are done."""
     _safely("emergency settled", _emergency_settled, service, alert_id, user)
 
 
-def _emergency_settled(service: PanelService, alert_id: int, user: User | None) -> None:
+def _emergency_settled(service: PanelCore, alert_id: int, user: User | None) -> None:
     now = datetime.now(UTC)
     with service.db.session() as s:
         alert = s.get(Alert, alert_id)
@@ -311,7 +309,7 @@ def check_email(email: str) -> str:
     return email
 
 
-def set_email(service: PanelService, actor: User | None, username: str, email: str) -> User:
+def set_email(service: PanelCore, actor: User | None, username: str, email: str) -> User:
     """Her own e-mail address (anyone), or a user's by someone who manages users of her ward (the policy's
     ``users.manage`` and the tenancy decide). Empty removes it."""
     email = check_email(email)
@@ -330,7 +328,7 @@ def set_email(service: PanelService, actor: User | None, username: str, email: s
         before = target.email or ""
         target.email = email or None
         if before != email:
-            service._audit(s, actor, "user.email", username, ward_id=target.ward_id)  # noqa: SLF001
+            service.audit(s, actor, "user.email", username, ward_id=target.ward_id)  # noqa: SLF001
         s.flush()
         return target
 
@@ -338,7 +336,7 @@ def set_email(service: PanelService, actor: User | None, username: str, email: s
 # ------------------------------------------------------------------------------------------------ outside
 
 
-def send_outside(service: PanelService, kind: str, params: dict[str, Any], link: str, users: list[User],
+def send_outside(service: PanelCore, kind: str, params: dict[str, Any], link: str, users: list[User],
                  *, wait: bool = False) -> threading.Thread | None:
     """The webhook and the e-mails, in a background thread (``wait``: join it, for the CLI and tests)."""
     cfg = service.config

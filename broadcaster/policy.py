@@ -29,16 +29,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from broadcaster.core import PanelCore
 from broadcaster.errors import ServiceError
 from broadcaster.models import Alert, AlertDelivery, Announcement, AuditEntry, CommandRecord, User, WardSetting
-
-if TYPE_CHECKING:
-    from broadcaster.services import PanelService
 
 log = logging.getLogger(__name__)
 
@@ -236,7 +234,7 @@ def roles_allowed(action: Action, scope: Scope = Scope.ANY) -> list[str]:
     return [r for r in ROLES if row.get(r, Rule.DENY) is not Rule.DENY]
 
 
-def audit_refusal(service: PanelService, user: User | None, code: str, why: str, *, action: str,
+def audit_refusal(service: PanelCore, user: User | None, code: str, why: str, *, action: str,
                   target: str = "", **detail: Any) -> None:
     """Write the refusal in its own transaction: the caller's work is rolled back, the refusal stays."""
     try:
@@ -249,14 +247,14 @@ def audit_refusal(service: PanelService, user: User | None, code: str, why: str,
         log.exception("could not audit a refusal")
 
 
-def refuse(service: PanelService, user: User | None, code: str, message: str, *, action: str, target: str = "",
+def refuse(service: PanelCore, user: User | None, code: str, message: str, *, action: str, target: str = "",
            field: str | None = None, status: int = 403, **detail: Any) -> PolicyRefused:
     """Audit and return the refusal (``raise refuse(...)``)."""
     audit_refusal(service, user, code, message, action=action, target=target, **detail)
     return PolicyRefused(code, message, field, status)
 
 
-def require(service: PanelService, user: User | None, action: Action, scope: Scope = Scope.ANY, *,
+def require(service: PanelCore, user: User | None, action: Action, scope: Scope = Scope.ANY, *,
             target: str = "", field: str | None = None, **detail: Any) -> Decision:
     """The decision for ``user``, or an audited :class:`PolicyRefused` (401 without a user)."""
     decision = decide(user, action, scope)
@@ -293,7 +291,7 @@ def playable(ann: Announcement | None) -> bool:
     return ann.approved_media_sha256 == ann.media_sha256
 
 
-def require_playable(service: PanelService, user: User | None, ann: Announcement | None, *, action: Action,
+def require_playable(service: PanelCore, user: User | None, ann: Announcement | None, *, action: Action,
                      field: str = "announcement_id") -> Announcement:
     """For paths that put audio on loudspeakers *now* (play now, emergencies): approved audio only."""
     if ann is None:
@@ -326,7 +324,7 @@ def command_action(name: str) -> Action:
     return Action.COMMAND_MAINTENANCE
 
 
-def check_command(service: PanelService, user: User | None, name: str, args: dict[str, Any], *,
+def check_command(service: PanelCore, user: User | None, name: str, args: dict[str, Any], *,
                   scope: Scope, targets: Iterable[str]) -> Decision:
     """R2 + R3 for a fleet command about to go to ``targets`` (node ids)."""
     targets = list(targets)
@@ -345,14 +343,14 @@ def check_command(service: PanelService, user: User | None, name: str, args: dic
     return decision
 
 
-def schedule_check(service: PanelService, user: User | None, *, priority: str, target: str = "") -> Decision:
+def schedule_check(service: PanelCore, user: User | None, *, priority: str, target: str = "") -> Decision:
     """R2: no schedule with emergency priority; otherwise the schedule plays only approved content."""
     if priority == "emergency":
         require(service, user, Action.SCHEDULE_EMERGENCY, Scope.ANY, target=target, field="priority")
     return require(service, user, Action.SCHEDULE_CREATE, Scope.ZONE, target=target)
 
 
-def announcement_archive_check(service: PanelService, user: User | None, created_by_id: int | None,
+def announcement_archive_check(service: PanelCore, user: User | None, created_by_id: int | None,
                                announcement_id: int) -> Decision:
     """Archive or restore an announcement: her own (the author), anyone's (a leader or admin)."""
     own = user is not None and created_by_id == user.id
@@ -360,7 +358,7 @@ def announcement_archive_check(service: PanelService, user: User | None, created
                    target=f"announcement:{announcement_id}")
 
 
-def schedule_cancel_check(service: PanelService, user: User | None, created_by_id: int | None,
+def schedule_cancel_check(service: PanelCore, user: User | None, created_by_id: int | None,
                           schedule_id: int) -> Decision:
     own = user is not None and created_by_id == user.id
     return require(service, user, Action.SCHEDULE_CANCEL, Scope.OWN if own else Scope.ANY,
@@ -413,7 +411,7 @@ def nodes_under_live_alert(s: Session, node_ids: Iterable[str], now: datetime | 
 # ------------------------------------------------------------------------------------------------------ R4
 
 
-def two_person_required(service: PanelService, wards: Iterable[str] | None = None) -> bool:
+def two_person_required(service: PanelCore, wards: Iterable[str] | None = None) -> bool:
     """Two-person release and cancel (R4): on unless an admin switched it off for the ward (or for all wards).
 
     A ward's own row wins over the default row (ward ""); with no row at all it is on.
@@ -432,7 +430,7 @@ def two_person_required(service: PanelService, wards: Iterable[str] | None = Non
 PROVINCE_ROLES = ("province_leader", "province_admin")
 
 
-def confirmers(service: PanelService, exclude_user_id: int | None, *, ward_id: int | None = None,
+def confirmers(service: PanelCore, exclude_user_id: int | None, *, ward_id: int | None = None,
                province: bool = False) -> list[User]:
     """Who can be the second person: every active user whose role may confirm, other than the first person —
     of the alert's ward or of the province (a province alert: province people only)."""
@@ -446,7 +444,7 @@ def confirmers(service: PanelService, exclude_user_id: int | None, *, ward_id: i
         return [u for u in s.scalars(q) if u.id != exclude_user_id]
 
 
-def require_second_person(service: PanelService, user: User | None, first_user_id: int | None, *,
+def require_second_person(service: PanelCore, user: User | None, first_user_id: int | None, *,
                           action: Action, target: str, province: bool = False) -> None:
     """The confirming person: allowed to confirm and not the person who asked (for a province alert, a
     province-level person)."""

@@ -16,6 +16,7 @@ from typing import Any
 
 from limits.storage import Storage
 from sqlalchemy import case, delete, func, select, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -27,11 +28,7 @@ SWEEP_EVERY = 200
 
 
 def _upsert(dialect: str):
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
 class DatabaseStorage(Storage):

@@ -8,18 +8,16 @@ schedules that relay it wait, shown as awaiting approval, until it is back).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from broadcaster import policy, tenancy
+from broadcaster.core import PanelCore
 from broadcaster.errors import ServiceError
 from broadcaster.models import Node, Schedule, StreamSource, User
 from devices.protocol import NODE_ID_RE
-
-if TYPE_CHECKING:
-    from broadcaster.services import PanelService
 
 MAX_URL = 2000
 
@@ -36,7 +34,7 @@ def source_json(src: StreamSource) -> dict[str, Any]:
     return {"id": src.id, "code": src.code, "name": src.name, "url": src.url, "active": bool(src.active)}
 
 
-def list_sources(service: PanelService, *, include_inactive: bool = False) -> list[StreamSource]:
+def list_sources(service: PanelCore, *, include_inactive: bool = False) -> list[StreamSource]:
     with service.db.session() as s:
         q = select(StreamSource).order_by(StreamSource.name)
         if not include_inactive:
@@ -44,7 +42,7 @@ def list_sources(service: PanelService, *, include_inactive: bool = False) -> li
         return list(s.scalars(q))
 
 
-def create_source(service: PanelService, code: str, name: str, url: str, user: User | None) -> StreamSource:
+def create_source(service: PanelCore, code: str, name: str, url: str, user: User | None) -> StreamSource:
     policy.require(service, user, policy.Action.STREAM_SOURCES, target=f"stream:{code}")
     tenancy.require_installation_wide(service, user, "stream_sources.manage")
     code = (code or "").strip().lower()
@@ -65,25 +63,25 @@ def create_source(service: PanelService, code: str, name: str, url: str, user: U
             src = StreamSource(code=code, name=name, url=url, created_by_id=user.id if user else None)
             s.add(src)
         s.flush()
-        service._audit(s, user, "stream_source.create", code, name=name, url=url)
+        service.audit(s, user, "stream_source.create", code, name=name, url=url)
         source_id = src.id
     _republish(service, source_id)
     return get_source(service, source_id)  # type: ignore[return-value]
 
 
-def get_source(service: PanelService, source_id: int) -> StreamSource | None:
+def get_source(service: PanelCore, source_id: int) -> StreamSource | None:
     with service.db.session() as s:
         return s.get(StreamSource, source_id)
 
 
-def remove_source(service: PanelService, ref: int | str, user: User | None) -> StreamSource:
+def remove_source(service: PanelCore, ref: int | str, user: User | None) -> StreamSource:
     """Take a source off the list: every plan relaying it is rebuilt without it."""
     policy.require(service, user, policy.Action.STREAM_SOURCES, target=f"stream:{ref}")
     tenancy.require_installation_wide(service, user, "stream_sources.manage")
     with service.db.session() as s:
         src = resolve(s, ref, active_only=False)
         src.active = False
-        service._audit(s, user, "stream_source.remove", src.code)
+        service.audit(s, user, "stream_source.remove", src.code)
         source_id = src.id
     _republish(service, source_id)
     return get_source(service, source_id)  # type: ignore[return-value]
@@ -103,7 +101,7 @@ def resolve(s: Session, ref: int | str | None, *, active_only: bool = True, fiel
     return src
 
 
-def resolve_items(service: PanelService, s: Session, items: list[dict[str, Any]], user: User | None) -> None:
+def resolve_items(service: PanelCore, s: Session, items: list[dict[str, Any]], user: User | None) -> None:
     """Stream items → the admin's sources (in place). A typed URL is accepted only if it is a listed source's."""
     for n, item in enumerate(items):
         if item.get("kind") != "stream":
@@ -125,7 +123,7 @@ def resolve_items(service: PanelService, s: Session, items: list[dict[str, Any]]
         item["title"] = item.get("title") or src.name
 
 
-def _republish(service: PanelService, source_id: int) -> None:
+def _republish(service: PanelCore, source_id: int) -> None:
     with service.db.session() as s:
         zone_ids: set[int] = set()
         for sched in s.scalars(select(Schedule).where(Schedule.status == "active", Schedule.items.is_not(None))):

@@ -18,90 +18,34 @@ lists only where a model says so (a province alert is shown to the wards it targ
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
-from sqlalchemy import false, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from broadcaster import policy
+from broadcaster.core import PanelCore
 from broadcaster.errors import ServiceError
 from broadcaster.models import (
     Alert,
     Announcement,
-    AuditEntry,
-    CommandRecord,
     Node,
-    NodeEvent,
     Schedule,
     User,
     Ward,
     Zone,
 )
+
+# Re-exported: the roles and the scope are part of what tenancy means to its callers.
+from broadcaster.scope import ALL_ROLES as ALL_ROLES
+from broadcaster.scope import BY_NODE as BY_NODE
+from broadcaster.scope import PROVINCE_ROLES as PROVINCE_ROLES
+from broadcaster.scope import WARD_COLUMN as WARD_COLUMN
+from broadcaster.scope import WARD_ROLES as WARD_ROLES
+from broadcaster.scope import Scope as Scope
+from broadcaster.scope import is_province as is_province
 from devices.protocol import NODE_ID_RE
 
-if TYPE_CHECKING:
-    from broadcaster.services import PanelService
 
-PROVINCE_ROLES = ("province_admin", "province_leader")
-WARD_ROLES = ("officer", "leader", "admin")
-ALL_ROLES = (*WARD_ROLES, *PROVINCE_ROLES)
-
-#: Which column says the ward of each kind of object (a node event and a command: through their node).
-WARD_COLUMN: dict[type, Any] = {
-    Zone: Zone.ward_id,
-    Node: Node.ward_id,
-    Announcement: Announcement.ward_id,
-    Schedule: Schedule.ward_id,
-    Alert: Alert.ward_id,
-    AuditEntry: AuditEntry.ward_id,
-    User: User.ward_id,
-    Ward: Ward.id,
-}
-#: Objects that name their node by id: restricted to the nodes of the scope.
-BY_NODE: dict[type, Any] = {NodeEvent: NodeEvent.node_id, CommandRecord: CommandRecord.node_id}
-
-
-def is_province(user: User | None) -> bool:
-    return user is not None and user.role in PROVINCE_ROLES
-
-
-@dataclass(frozen=True)
-class Scope:
-    """The wards a request may see. ``ward_ids`` None: every ward (a province user without a filter)."""
-
-    ward_ids: frozenset[int] | None
-    province: bool = False
-
-    @classmethod
-    def everything(cls) -> Scope:
-        return cls(None, True)
-
-    def sees(self, ward_id: int | None) -> bool:
-        if self.ward_ids is None:
-            return True
-        return ward_id in self.ward_ids
-
-    def restrict(self, query: Any, model: type) -> Any:
-        """``query`` limited to the scope's wards (the one way lists are filtered)."""
-        if self.ward_ids is None:
-            return query
-        if model in BY_NODE:
-            nodes = select(Node.node_id).where(Node.ward_id.in_(self.ward_ids))
-            return query.where(BY_NODE[model].in_(nodes))
-        column = WARD_COLUMN[model]
-        if not self.ward_ids:
-            return query.where(false())
-        return query.where(column.in_(self.ward_ids))
-
-    def only_ward(self) -> int | None:
-        """The single ward of the scope, if it has exactly one."""
-        if self.ward_ids is not None and len(self.ward_ids) == 1:
-            return next(iter(self.ward_ids))
-        return None
-
-
-def scope_of(service: PanelService, user: User | None, ward_code: str | None = None) -> Scope:
+def scope_of(service: PanelCore, user: User | None, ward_code: str | None = None) -> Scope:
     """The scope of ``user``; ``ward_code`` (``?ward=CODE``) narrows it to one ward (404 if unknown)."""
     if user is None:
         return Scope(frozenset())
@@ -196,7 +140,7 @@ def resolve_ward(s: Session, ref: str | int, *, field: str = "ward") -> Ward:
     return found
 
 
-def create_ward(service: PanelService, code: str, name: str, user: User | None) -> Ward:
+def create_ward(service: PanelCore, code: str, name: str, user: User | None) -> Ward:
     policy.require(service, user, policy.Action.WARDS_MANAGE, policy.Scope.PROVINCE, target=f"ward:{code}"[:120])
     code = (code or "").strip().lower()
     if not NODE_ID_RE.match(code):
@@ -210,11 +154,11 @@ def create_ward(service: PanelService, code: str, name: str, user: User | None) 
         ward = Ward(code=code, name=name)
         s.add(ward)
         s.flush()
-        service._audit(s, user, "ward.create", code, name=name)
+        service.audit(s, user, "ward.create", code, name=name)
         return ward
 
 
-def list_wards(service: PanelService, scope: Scope | None = None) -> list[Ward]:
+def list_wards(service: PanelCore, scope: Scope | None = None) -> list[Ward]:
     with service.db.session() as s:
         q = select(Ward).order_by(Ward.code)
         if scope is not None:
@@ -222,7 +166,7 @@ def list_wards(service: PanelService, scope: Scope | None = None) -> list[Ward]:
         return list(s.scalars(q))
 
 
-def ensure_default_ward(service: PanelService) -> Ward:
+def ensure_default_ward(service: PanelCore) -> Ward:
     """From the first start a ward exists; data from before wards (ward_id NULL) joins the first ward.
 
     Idempotent: run at every start (a one-ward installation keeps working exactly as before).
@@ -252,7 +196,7 @@ def settings_key(s: Session, zone: Zone) -> str:
     return zone.ward or ""
 
 
-def require_installation_wide(service: PanelService, user: User | None, what: str) -> None:
+def require_installation_wide(service: PanelCore, user: User | None, what: str) -> None:
     """Settings shared by every ward (abbreviation readings, speech defaults, stream sources, media cleanup):
     while the installation has several wards only a province role changes them — a ward's person would change
     another ward's audio. A one-ward installation keeps them its ward's."""

@@ -52,6 +52,8 @@ MAX_PAYLOAD_BYTES = 256 * 1024
 #: Node → panel bounds beyond the field tables (docs/protocol.md §4): 32-bit counters and offsets, the size of
 #: an ack's ``data``.
 MAX_INT32 = 2**31 - 1
+#: The largest integer every JSON parser keeps exactly (IEEE 754 double).
+MAX_SAFE_INTEGER = 2**53 - 1
 MAX_ACK_DATA_KEYS = 16
 MAX_ACK_DATA_BYTES = 4096
 
@@ -113,9 +115,10 @@ class Topics:
         status   node → panel  retained, QoS 1, last-will "offline"
         events   node → panel  not retained, QoS 1, per-node sequence number
         ack      node → panel  not retained, QoS 1, answers one cmd
+        plan_request  node → panel  not retained, QoS 1, "send me my current plan" (on connect)
     """
 
-    NODE_TOPICS = ("plan", "cmd", "status", "events", "ack")
+    NODE_TOPICS = ("plan", "cmd", "status", "events", "ack", "plan_request")
 
     def __init__(self, prefix: str = DEFAULT_PREFIX) -> None:
         if not prefix or any(c in prefix for c in "+#") or prefix.startswith("/") or prefix.endswith("/"):
@@ -144,6 +147,9 @@ class Topics:
 
     def ack(self, node_id: str) -> str:
         return self.node(node_id, "ack")
+
+    def plan_request(self, node_id: str) -> str:
+        return self.node(node_id, "plan_request")
 
     def panel_status(self) -> str:
         return f"{self.root}/panel/status"
@@ -536,6 +542,18 @@ class Ack(_Model):
         return data
 
 
+class PlanRequest(_Model):
+    """A node asks for its current plan (§6.7): on every connect, so that it never depends on the broker having
+    kept the retained plan (a clustered broker keeps retained messages per cluster member)."""
+
+    type: Literal["plan_request"] = "plan_request"
+    protocol: Literal[1] = 1
+    node_id: NodeId
+    at: Timestamp = Field(description="When it asked, node clock")
+    have_version: int | None = Field(default=None, ge=0, le=MAX_SAFE_INTEGER,
+                                     description="Version of the plan the node holds; null when it holds none")
+
+
 #: Payload model per topic leaf.
 TOPIC_MODELS: dict[str, type[_Model]] = {
     "plan": Plan,
@@ -543,6 +561,7 @@ TOPIC_MODELS: dict[str, type[_Model]] = {
     "status": Status,
     "events": Event,
     "ack": Ack,
+    "plan_request": PlanRequest,
 }
 
 
@@ -721,7 +740,6 @@ def verify_signature(payload: dict[str, Any], public_key: Ed25519PublicKey, *, d
 
 # ------------------------------------------------------------------------------------ decoding
 
-MAX_SAFE_INTEGER = 2**53 - 1
 #: v1 payloads nest at most 4 levels (plan → items → item → media) plus command ``args``.
 MAX_DEPTH = 64
 

@@ -41,6 +41,7 @@ from devices.protocol import (
     NodeState,
     Plan,
     PlanItem,
+    PlanRequest,
     PlayNowArgs,
     Priority,
     ProtocolError,
@@ -323,6 +324,11 @@ class NodeCore:
             plan_version=self.plan_version, volume=self.volume,
             playing=self.current.entry.item.id if self.current else None, clock=now, rssi_dbm=rssi_dbm,
             uptime_s=uptime_s, heartbeat_s=heartbeat_s))
+
+    def plan_request(self) -> bytes:
+        """The ``plan_request`` sent after every CONNACK (§6.7): the plan version held, so the panel answers only
+        when the node lacks the current plan (a clustered broker may not have kept the retained one)."""
+        return encode(PlanRequest(node_id=self.node_id, at=ts(self.clock()), have_version=self.plan_version))
 
     def shutdown(self) -> None:
         """A clean stop (or the ``reboot`` command): the playing item ends ``playback_failed`` ``shutdown``."""

@@ -40,8 +40,7 @@ class Fleet:
         """Every node's playback records, ordered by scheduled start then node id."""
         out: list[dict[str, Any]] = []
         for node in self.nodes.values():
-            with node._plays_lock:  # noqa: SLF001 - same package
-                out.extend(node.plays)
+            out.extend(node.plays_snapshot())
         return sorted(out, key=lambda r: (r["scheduled_start"] or "", r["node_id"], r["item_id"]))
 
     def summary(self) -> dict[str, Any]:

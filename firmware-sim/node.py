@@ -50,6 +50,7 @@ from firmware_sim.core import (
     Playing,
     verify_media,
 )
+from imageio_ffmpeg import get_ffmpeg_exe
 
 from devices.protocol import (
     DEFAULT_HEARTBEAT_S,
@@ -578,6 +579,8 @@ class SimNode:
                 acks = list(self._acks.items())
             self._hand(client, self.topics.status(self.node_id), status, None, retain=True)
             client.subscribe([(self.topics.plan(self.node_id), 1), (self.topics.cmd(self.node_id), 1)])
+            # §6.7: the current plan even where the broker kept no retained one (a clustered broker)
+            self._hand(client, self.topics.plan_request(self.node_id), self.core.plan_request(), None)
             for seq, payload in events:  # everything not yet PUBACKed, in seq order, before new events
                 self._hand(client, self.topics.events(self.node_id), payload, ("event", seq))
             for key, payload in acks:
@@ -632,6 +635,12 @@ class SimNode:
         with self._plays_lock:
             self.plays.append(record)
 
+    def plays_snapshot(self) -> list[dict[str, Any]]:
+        """A copy of :attr:`plays` taken under the lock :meth:`record` appends under (safe from any thread;
+        :class:`firmware_sim.fleet.Fleet` reads every node's records this way)."""
+        with self._plays_lock:
+            return list(self.plays)
+
     def started(self, playing: Playing) -> None:
         """NodeIO: sound started: probe a stream, decode a file to the sink."""
         item = playing.entry.item
@@ -684,8 +693,6 @@ class SimNode:
 
     def _decode_to_sink(self, item_id: str, sha: str, actual: float, seconds_played: float) -> None:
         """Stand-in for the amplifier: decode what is played to a WAV file with imageio's ffmpeg."""
-        from imageio_ffmpeg import get_ffmpeg_exe
-
         assert self.config.sink_dir is not None
         sink = Path(self.config.sink_dir)
         sink.mkdir(parents=True, exist_ok=True)

@@ -95,6 +95,15 @@ class ScaleNode:
     It is the core's :class:`firmware_sim.core.NodeIO`. Durability goes through the fleet's group commit: an
     event is in :attr:`outbox` from the moment it is numbered until its PUBACK, but goes on the wire only once
     the commit that holds it (and the state with its seq) is done; an ack likewise.
+
+    Contract with :class:`ScaleFleet` (the multiplexer), all on the loop thread. The fleet drives a node only
+    through :meth:`connect`, :meth:`step`, :meth:`media_wanted`, :meth:`publish_status`, :meth:`restore_link`
+    and :meth:`power_off`, and reads :attr:`core`, :attr:`conn`, :attr:`connected`, :attr:`outbox`,
+    :attr:`next_heartbeat`, :attr:`clock_offset` and :attr:`link_down`. The node reports to the fleet only
+    through :meth:`ScaleFleet.count_event`, :meth:`ScaleFleet.event_delivered`, :meth:`ScaleFleet.play_started`,
+    :meth:`ScaleFleet.record_play` and :meth:`ScaleFleet.reboot_soon`, and uses the fleet's shared resources
+    (``loop``, ``store``, ``topics``, ``public_key``, ``rng``, ``stats``, ``connect_slots``, ``download``,
+    ``sha256``, ``media``, ``encode_status``). Everything else is the node's own.
     """
 
     def __init__(self, fleet: ScaleFleet, cred: NodeCred, saved: dict[str, Any] | None = None) -> None:
@@ -107,6 +116,7 @@ class ScaleNode:
         self.topic_status = fleet.topics.status(self.node_id)
         self.topic_events = fleet.topics.events(self.node_id)
         self.topic_ack = fleet.topics.ack(self.node_id)
+        self.topic_plan_request = fleet.topics.plan_request(self.node_id)
         self.core = NodeCore(self.node_id, fleet.public_key, self.now, self, rng=fleet.rng,
                              max_idle_s=IDLE_TICK_S, counts=fleet.stats)
         self.outbox: OrderedDict[int, bytes] = OrderedDict()  # seq → event, from numbering until PUBACK
@@ -193,14 +203,14 @@ class ScaleNode:
 
     def record(self, record: dict[str, Any]) -> None:
         record["clock_offset_ms"] = round(self.clock_offset * 1000, 3)
-        self.fleet._record(record)
+        self.fleet.record_play(record)
 
     def started(self, playing: Playing) -> None:
-        self.fleet._started(self, playing)
+        self.fleet.play_started(self, playing)
 
     def reboot_requested(self) -> None:
         # The reboot command: the ack goes out after the commit, then a clean restart.
-        self.fleet.store.after_commit(self.fleet._reboot_soon, self.node_id)
+        self.fleet.store.after_commit(self.fleet.reboot_soon, self.node_id)
 
     def media_wanted(self) -> None:
         if not self._media_pending:
@@ -256,6 +266,15 @@ class ScaleNode:
         self.backoff = min(self.backoff * 2, self.fleet.reconnect_max_delay)
         self._reconnect = self.fleet.loop.call_later(delay, self.connect)
 
+    def restore_link(self) -> None:
+        """Fault injection ended (:meth:`ScaleFleet.restore_link`): the network is back; a node waiting out its
+        back-off reconnects now."""
+        self.link_down = False
+        if self.conn is None and self._reconnect is not None:
+            self._reconnect.cancel()
+            self._reconnect = None
+            self.connect()
+
     def on_connack(self, conn: MqttConnection, session_present: bool, rc: int) -> None:
         if conn is not self.conn or self.halted:
             conn.abort()
@@ -271,6 +290,7 @@ class ScaleNode:
         self.mids.clear()
         conn.publish(self.topic_status, self.fleet.encode_status(self, "online"), 1, True)
         conn.subscribe([(self.topic_plan, 1), (self.topic_cmd, 1)])
+        conn.publish(self.topic_plan_request, self.core.plan_request(), 1, False)  # §6.7
         for seq, payload in self.outbox.items():  # unacknowledged durable events first, in seq order
             if seq > self.durable_seq:
                 break  # not committed yet: sent by its commit callback
@@ -302,7 +322,7 @@ class ScaleNode:
         payload = self.outbox.pop(key, None)
         if payload is not None:
             self.fleet.store.delete_outbox(self.node_id, key)
-            self.fleet._event_delivered(self, payload)
+            self.fleet.event_delivered(self, payload)
 
     def on_message(self, conn: MqttConnection, topic: str, payload: bytes, retain: bool) -> None:
         if self.halted:
@@ -316,7 +336,7 @@ class ScaleNode:
                 return
         except Exception:  # a bad message must never take the loop down
             log.exception("%s: error handling a message on %s", self.node_id, topic)
-        self._step()
+        self.step()
 
     def _publish(self, topic: str, payload: bytes, retain: bool = False, tag: tuple[str, int] | None = None) -> None:
         conn = self.conn
@@ -364,16 +384,16 @@ class ScaleNode:
             self.core.media_result(sha, error)
         finally:
             self.media_wanted()
-            self._step()
+            self.step()
 
     # ------------------------------------------------------------------------------------ playback
     def _on_timer(self) -> None:
         """Note the node clock at once; do the work after every timer due now has noted its own."""
         self._timer = None
         if not self.halted:
-            self.fleet.loop.call_soon(self._step, self.now())
+            self.fleet.loop.call_soon(self.step, self.now())
 
-    def _step(self, now: float | None = None) -> None:
+    def step(self, now: float | None = None) -> None:
         """Tick the core (at ``now``, node clock, if given) and arm the timer for the next thing to do."""
         if self.halted:
             return
@@ -429,7 +449,10 @@ class FleetConfig:
 class ScaleFleet:
     """Many :class:`ScaleNode` on one event loop in one background thread.
 
-    The public methods are thread-safe: they run their work on the loop and wait for it.
+    The public methods are thread-safe: they run their work on the loop and wait for it, except the node
+    contract (:meth:`encode_status`, :meth:`download`, :meth:`count_event`, :meth:`event_delivered`,
+    :meth:`play_started`, :meth:`record_play`, :meth:`reboot_soon`; see :class:`ScaleNode`), which the nodes
+    call on the loop thread.
     """
 
     def __init__(self, config: FleetConfig, creds: Iterable[NodeCred]) -> None:
@@ -518,7 +541,7 @@ class ScaleFleet:
             self.nodes[cred.node_id] = ScaleNode(self, cred, saved.get(cred.node_id))
         self.store.commit()
         for node in self.nodes.values():
-            node._step()
+            node.step()
             node.media_wanted()
             node.connect()
         self._ticker = self.loop.create_task(self._tick())
@@ -593,7 +616,8 @@ class ScaleFleet:
         future.exception()  # mark retrieved: nobody may be waiting any more
 
     # ------------------------------------------------------------------------------------ observation
-    def _event_delivered(self, node: ScaleNode, payload: bytes) -> None:
+    def event_delivered(self, node: ScaleNode, payload: bytes) -> None:
+        """Node contract: the broker PUBACKed one of ``node``'s events (counted; the delivered hooks run)."""
         self.stats["events_delivered"] += 1
         if self.delivered_hooks:
             data = json.loads(payload)
@@ -617,11 +641,13 @@ class ScaleFleet:
         elif name == EventName.plan_rejected:
             stats["plans_rejected"] += 1
 
-    def _started(self, node: ScaleNode, playing: Playing) -> None:
+    def play_started(self, node: ScaleNode, playing: Playing) -> None:
+        """Node contract: ``node`` started a playback (the started hooks get the true, unskewed start)."""
         for hook in self.started_hooks:
             hook(node.node_id, playing.entry.item.id, playing.actual_start - node.clock_offset, playing.entry.start)
 
-    def _record(self, record: dict[str, Any]) -> None:
+    def record_play(self, record: dict[str, Any]) -> None:
+        """Node contract: one playback outcome for the JSONL log (written by the ticker, not per record)."""
         if self.config.playback_log is not None:
             self._log_lines.append(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
 
@@ -699,11 +725,7 @@ class ScaleFleet:
         def work() -> None:
             for nid in node_ids:
                 node = self.nodes[nid]
-                node.link_down = False
-                if node.conn is None and node._reconnect is not None:
-                    node._reconnect.cancel()
-                    node._reconnect = None
-                    node.connect()
+                node.restore_link()
         self.call(work)
 
     def reboot(self, node_ids: Iterable[str], clean: bool = False) -> None:
@@ -712,8 +734,9 @@ class ScaleFleet:
         ids = list(node_ids)
         self.call(self._reboot, ids, clean)
 
-    def _reboot_soon(self, node_id: str) -> None:
-        # The reboot command: ack first (already queued), then a clean restart.
+    def reboot_soon(self, node_id: str) -> None:
+        """Node contract: the reboot command. Called after the commit that holds its ack, so the ack goes out
+        first; a clean restart of the node follows shortly."""
         self.loop.call_later(0.05, lambda: self.loop.create_task(self._reboot([node_id], True)))
 
     async def _reboot(self, ids: list[str], clean: bool) -> None:
@@ -725,7 +748,7 @@ class ScaleFleet:
         for nid in ids:
             node = ScaleNode(self, self.creds[nid], saved.get(nid))
             self.nodes[nid] = node
-            node._step()
+            node.step()
             node.media_wanted()
             node.connect()
 
@@ -736,7 +759,7 @@ class ScaleFleet:
                 node = self.nodes[nid]
                 node.clock_offset = off / 1000.0
                 self.creds[nid].clock_offset_ms = off
-                node._step()
+                node.step()
         self.call(work)
 
     def set_media_faults(self, **faults: Any) -> None:

@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from firmware_sim.cli import (
+from firmware_sim.credentials import (
     CliError,
     fetch_panel_key,
     load_credentials,

@@ -33,7 +33,7 @@ class FakeGoogleTTS:
         self.retry_after: str | None = None
         self.requests: list[list[Any]] = []  # decoded RPC parameters: [text, lang, slow, "null"]
         self.times: list[float] = []
-        self._release = threading.Event()
+        self.release = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self._thread = threading.Thread(
@@ -50,7 +50,7 @@ class FakeGoogleTTS:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._release.set()  # let hanging handlers finish
+        self.release.set()  # let hanging handlers finish
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
@@ -82,7 +82,7 @@ class FakeGoogleTTS:
                 fake.times.append(time.monotonic())
                 mode = fake.script.pop(0) if fake.script else fake.mode
                 if mode == "hang":
-                    fake._release.wait(timeout=30)
+                    fake.release.wait(timeout=30)
                     return
                 if isinstance(mode, int):
                     extra = {"Retry-After": fake.retry_after} if fake.retry_after else {}
@@ -131,7 +131,7 @@ class FakeCloudTTS:
         self.mode = mode
         self.pending_polls = 0
         self.requests: list[tuple[str, str, str | None, Any]] = []
-        self._release = threading.Event()
+        self.release = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self._thread = threading.Thread(
@@ -155,7 +155,7 @@ class FakeCloudTTS:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._release.set()
+        self.release.set()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
@@ -183,7 +183,7 @@ class FakeCloudTTS:
                     return
                 mode = fake.mode
                 if mode == "hang":
-                    fake._release.wait(timeout=30)
+                    fake.release.wait(timeout=30)
                     return
                 if mode == "raw":
                     self._reply(200, "audio/mpeg", fake.audio)

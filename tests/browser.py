@@ -14,6 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from broadcaster.app import create_app, runtime
+from broadcaster.config import TestConfig
+from broadcaster.web.security import make_panel_server
+
 CHROMIUM = "/usr/bin/chromium"
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -54,8 +58,6 @@ class LivePanel:
 
     @property
     def service(self):
-        from broadcaster.app import runtime
-
         return runtime(self.app).service
 
     def api(self, user: str, method: str, path: str, status: int | tuple[int, ...] | None = None, **kw) -> Any:
@@ -74,18 +76,12 @@ class LivePanel:
         return self.base + path
 
     def close(self) -> None:
-        from broadcaster.app import runtime
-
         self.server.shutdown()
         self.server.server_close()
         runtime(self.app).db.dispose()
 
 
 def start_panel(data_dir: Path, **config: Any) -> LivePanel:
-    from broadcaster.app import create_app
-    from broadcaster.config import TestConfig
-    from broadcaster.web.security import make_panel_server
-
     app = create_app(TestConfig(data_dir, **config))
     panel = LivePanel(app=app, base="", server=None)
     for username, (role, name) in PEOPLE.items():

@@ -1,7 +1,7 @@
 """A live panel for the API fuzzer: HTTP on a free port, its embedded Mosquitto (dynamic security, per-node
 logins, exactly what ``make run`` starts), simulated nodes online, and some data to fuzz against.
 
-Used by tests/test_api_fuzz.py (modest example count, in ``make test``) and ``make fuzz`` (long run):
+Used by tests/test_api_fuzz.py (modest example count, in ``make test-all``) and ``make fuzz`` (long run):
 ``FUZZ_EXAMPLES=200 pytest tests/test_api_fuzz.py``.
 """
 
@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from firmware_sim.fleet import Fleet
+from firmware_sim.node import NodeConfig
 from werkzeug.serving import make_server
 
 from broadcaster.app import create_app, runtime, start_services, stop_services
@@ -68,8 +70,6 @@ class LivePanel:
 
     def _seed(self, with_nodes: bool) -> None:
         """Zones, nodes (online), approved and draft announcements, a schedule, a stream source, a drill."""
-        from firmware_sim.fleet import Fleet
-        from firmware_sim.node import NodeConfig
 
         rt = runtime(self.app)
         self.api("POST", "/zones", json={"code": "to-1", "name": "Tổ dân phố 1"})

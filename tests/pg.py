@@ -21,6 +21,10 @@ import tempfile
 import time
 from pathlib import Path
 
+import psycopg
+
+from broadcaster.db import Database
+
 INSTALL_HINT = "sudo apt-get install -y postgresql"
 TEMPLATE = "loaphuong_template"
 
@@ -88,8 +92,6 @@ class PgCluster:
         raise PostgresUnavailable("postgres did not accept connections in time")
 
     def _ping(self) -> bool:
-        import psycopg
-
         try:
             with psycopg.connect(**self.conninfo("postgres"), connect_timeout=2):
                 return True
@@ -104,7 +106,6 @@ class PgCluster:
 
     def execute(self, sql: str) -> None:
         """Run one statement outside a transaction (CREATE/DROP DATABASE) in the maintenance database."""
-        import psycopg
 
         with psycopg.connect(**self.conninfo("postgres"), autocommit=True) as conn:
             conn.execute(sql)
@@ -122,7 +123,6 @@ class PgCluster:
         """The template every test database copies: the schema made by the real migrations (upgrade from
         empty), built once."""
         if not getattr(self, "_template_ready", False):
-            from broadcaster.db import Database
 
             self.execute(f'CREATE DATABASE "{TEMPLATE}"')
             db = Database(self.url(TEMPLATE))

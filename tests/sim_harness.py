@@ -18,6 +18,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from firmware_sim.node import NodeConfig
+from imageio_ffmpeg import get_ffmpeg_exe
 
 from devices.protocol import Topics, format_ts, public_key_b64, sign_payload
 
@@ -38,7 +39,6 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 5.0, interval: flo
 
 def make_mp3(seconds: float = 1.0) -> bytes:
     """A real MP3 (440 Hz sine) made with the ffmpeg binary of imageio-ffmpeg."""
-    from imageio_ffmpeg import get_ffmpeg_exe
 
     cmd = [get_ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
            f"sine=frequency=440:duration={seconds}", "-ac", "1", "-c:a", "libmp3lame", "-b:a", "64k",

@@ -32,12 +32,13 @@ def wait_for(predicate: Any, timeout: float, what: str, step: float = 0.05) -> A
 
 
 class PanelStack:
-    def __init__(self, root: Path, broker: EmbeddedBroker) -> None:
+    def __init__(self, root: Path, broker: EmbeddedBroker, **config: Any) -> None:
+        """``config``: further TestConfig settings, e.g. the panel's broker login (MQTT_USERNAME/PASSWORD)."""
         self.root = root
         self.broker = broker
         self.port = free_port()
         self.config = TestConfig(root / "panel", MQTT_URL=broker.url, PORT=self.port, HOST="127.0.0.1",
-                                 MQTT_CLIENT_ID=f"panel-{self.port}")
+                                 MQTT_CLIENT_ID=f"panel-{self.port}", **config)
         self.app = create_app(self.config)
         self.service = runtime(self.app).service
         self.service.create_user(*ADMIN, role="admin")
@@ -65,11 +66,20 @@ class PanelStack:
             self._server = None
         stop_services(self.app)
 
-    def api(self, method: str, path: str, expect: int | None = None, **kw: Any) -> Any:
+    def api(self, method: str, path: str, expect: int | None = None, *, published: bool = True, **kw: Any) -> Any:
+        """One API call. After a change, by default, wait until its plans are out as well: the panel answers at
+        once and publishes in the background (``GET /api/v1/publication``), and the tests reason about nodes."""
         r = self.http.request(method, f"{self.base}/api/v1{path}", timeout=30, **kw)
         if expect is not None:
             assert r.status_code == expect, f"{method} {path}: {r.status_code} {r.text}"
+        if published and method.upper() not in ("GET", "HEAD"):
+            self.wait_published()
         return r.json() if r.headers.get("content-type", "").startswith("application/json") else r
+
+    def wait_published(self, timeout: float = 30) -> None:
+        """Until the plans of every change made so far are published (the panel's background queue is idle)."""
+        wait_for(lambda: self.api("GET", "/publication", 200)["state"] in ("idle", "immediate"), timeout,
+                 "the plans of the last changes published")
 
     # ------------------------------------------------------------------ fleet
     def provision(self, layout: dict[str, list[str]]) -> None:

@@ -15,11 +15,20 @@ from datetime import UTC, datetime
 import paho.mqtt.client as mqtt
 import pytest
 from conftest import IN_CI, require_mosquitto
+from firmware_sim.node import NodeConfig
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import func, select
 
+from broadcaster.app import runtime, start_services, stop_services
 from broadcaster.broker import free_port, mosquitto_binary, port_open
-from broadcaster.brokerconf import BrokerConfigError, check_username, mosquitto_hash, verify_mosquitto_hash
+from broadcaster.brokerconf import (
+    BrokerConfigError,
+    check_username,
+    mosquitto_hash,
+    verify_mosquitto_hash,
+    write_broker_config,
+)
+from broadcaster.cli import main
 from broadcaster.models import NodeEvent
 from devices import protocol as proto
 
@@ -72,7 +81,6 @@ def test_registration_refuses_wildcards_in_node_ids(api, node_id):
 
 def test_broker_config_refuses_a_node_named_like_the_panel_user(api, service, tmp_path):
     api.post("/api/v1/nodes", json={"node_id": "panel"})
-    from broadcaster.brokerconf import write_broker_config
 
     with pytest.raises(BrokerConfigError, match="panel"):
         write_broker_config(service, tmp_path / "out", panel_user="panel")
@@ -134,8 +142,6 @@ def acl_world(app, service, api, tmp_path, monkeypatch):
     """Registered nodes n1, n2 (tokens known), `loaphuong broker-config` output, Mosquitto started on it,
     and the panel's bridge connected with the generated panel login."""
     require_clients()
-    from broadcaster.app import runtime, start_services, stop_services
-    from broadcaster.cli import main
 
     api.post("/api/v1/zones", json={"code": "to-1", "name": "Tổ 1"})
     tokens = {}
@@ -191,8 +197,6 @@ def acl_world(app, service, api, tmp_path, monkeypatch):
 
 
 def runtime_bridge_connected(app) -> bool:
-    from broadcaster.app import runtime
-
     return runtime(app).bridge.connected.is_set()
 
 
@@ -326,7 +330,6 @@ def test_bad_password_anonymous_and_client_id_takeover_refused(acl_world):
 @pytest.mark.mosquitto
 def test_simulated_node_logs_in_with_its_token_and_gets_its_plan(acl_world, sim_fleet, tmp_path):
     """A real node (the simulator) with the credentials the panel issued: online, plan held."""
-    from firmware_sim.node import NodeConfig
 
     w = acl_world
     configs = [NodeConfig(node_id=n, token=w.tokens[n], broker_host="127.0.0.1", broker_port=w.port,

@@ -5,11 +5,18 @@ from __future__ import annotations
 
 import io
 import re
+import subprocess
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from test_panel import csrf, login
+
+from audio import ffmpeg_exe
+from broadcaster import approval
+from broadcaster.audio_settings import set_ward_audio
+from broadcaster.models import Announcement
 
 TEXT = "Ủy ban nhân dân phường thông báo: sáng mai tiêm phòng cho trẻ em tại nhà văn hoá tổ 3."
 OFFICER = ("canbo", "officer-password-1")
@@ -77,13 +84,13 @@ def test_preview_then_save_saves_with_everything_typed(client, api):
 def test_saving_renders_in_the_background_with_progress(app, client, service, api):
     app.config["RENDER_WAIT_S"] = 0  # the page answers at once; the status says how far speech is
     seen: list[int | None] = []
-    original = service._set_render_progress
+    original = service.set_render_progress
 
     def record(announcement_id, percent, **kw):
         seen.append(percent)
         original(announcement_id, percent, **kw)
 
-    service._set_render_progress = record
+    service.set_render_progress = record
     login(client)
     page = client.get("/announcements/new").text
     r = client.post("/announcements/new", data={"csrf_token": csrf(client, "/announcements/new"),
@@ -105,7 +112,7 @@ def test_saving_renders_in_the_background_with_progress(app, client, service, ap
 def test_the_detail_page_shows_the_progress_bar_while_rendering(client, service):
     login(client)
     ann = service.create_announcement("Họp tổ", TEXT, render=False)
-    service._set_render_progress(ann.id, 40)  # a render is under way (as the thread would say)
+    service.set_render_progress(ann.id, 40)  # a render is under way (as the thread would say)
     page = client.get(f"/announcements/{ann.id}").text
     assert re.search(r'<progress id="render-progress" max="100" value="40">', page)
     assert '<label for="render-progress">Đang tạo giọng đọc</label>' in page
@@ -115,8 +122,6 @@ def test_the_detail_page_shows_the_progress_bar_while_rendering(client, service)
 
 
 def test_a_failed_render_keeps_the_draft_and_says_why_in_vietnamese(app, client, service, api):
-    from broadcaster.audio_settings import set_ward_audio
-
     admin = service.get_user_by_name("admin")
     set_ward_audio(service, {"engine_order": ["http"]}, admin)  # no provider configured: no engine at all
     login(client)
@@ -154,9 +159,6 @@ def test_the_same_new_announcement_form_twice_makes_one(client, api):
 
 
 def test_the_same_upload_form_twice_makes_one(client, api, tmp_path):
-    import subprocess
-
-    from audio import ffmpeg_exe
 
     path = tmp_path / "tin.wav"
     subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
@@ -174,8 +176,6 @@ def test_the_same_upload_form_twice_makes_one(client, api, tmp_path):
 
 
 def test_every_post_form_of_the_announcement_pages_has_a_form_key():
-    from pathlib import Path
-
     root = Path(__file__).resolve().parent.parent / "broadcaster" / "templates"
     for name in ("announcements.html", "announcement_new.html", "announcement_detail.html", "announcement_edit.html",
                  "announcement_upload.html", "_approval_box.html", "approvals.html", "_audio_options_box.html"):
@@ -228,8 +228,6 @@ def test_an_announcement_that_will_still_play_cannot_be_archived(people, service
 
 
 def test_an_archived_announcement_never_enters_a_plan(people, service):
-    from broadcaster.models import Announcement
-
     ann = people("admin", "POST", "/api/v1/announcements", 201,
                  json={"title": "Đã duyệt", "text": TEXT, "approve": True}).json
     start = (datetime.now(UTC) + timedelta(hours=3)).isoformat()
@@ -291,8 +289,6 @@ def test_officer_pages_speak_of_loudness_not_lufs(client, service, people):
 
 
 def test_an_archived_submission_leaves_the_approval_queue(people, service):
-    from broadcaster import approval
-
     ann = people("canbo", "POST", "/api/v1/announcements", 201, json={"title": "Gửi nhầm", "text": TEXT}).json
     people("canbo", "POST", f"/api/v1/announcements/{ann['id']}/submit", 200)
     assert [a.id for a in approval.queue(service)] == [ann["id"]]

@@ -4,13 +4,23 @@ regression test for each server error the outside fuzzer found."""
 
 from __future__ import annotations
 
+import re
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import requests
 from conftest import ADMIN
 from people import As
+from test_panel import login
+from werkzeug.serving import make_server
 
+from broadcaster import accounts, logins
 from broadcaster.api.openapi import spec
+from broadcaster.app import create_app, runtime  # imports every feature's routes, so spec() documents them all
+from broadcaster.broker import free_port
+from broadcaster.config import TestConfig
 
 
 @pytest.fixture
@@ -131,7 +141,6 @@ def test_the_node_pages_show_a_plan_that_relays_a_stream(client, admin):
     node = admin.get("/api/v1/nodes/loa-1").json
     assert any("stream" in item for item in node["plan"]["items"]), node["plan"]
     assert admin.get("/api/v1/fleet/nodes/loa-1").status_code == 200
-    from test_panel import login
 
     login(client)
     page = client.get("/nodes/loa-1")
@@ -141,8 +150,6 @@ def test_the_node_pages_show_a_plan_that_relays_a_stream(client, admin):
 
 # ------------------------------------------------------------------------------------- the document
 def test_every_operation_has_real_schemas_and_its_errors():
-    from broadcaster.api import routes  # noqa: F401 - registers every feature's routes
-
     doc = spec()
     ops = [(p, m, o) for p, item in doc["paths"].items() for m, o in item.items()]
     assert len(ops) >= 70
@@ -164,10 +171,6 @@ def test_every_operation_has_real_schemas_and_its_errors():
 def test_no_option_mix_makes_an_endless_render(tmp_path):
     """The fuzzer's slowest request: a long text read slowly ten times with minute-long gaps (hours of audio).
     A render longer than MAX_BULLETIN_MS is refused before it is mastered; the draft says why."""
-    import time
-
-    from broadcaster.app import create_app, runtime
-    from broadcaster.config import TestConfig
 
     app = create_app(TestConfig(tmp_path / "p", MAX_BULLETIN_MS=60_000))
     runtime(app).service.create_user(*ADMIN, role="admin")
@@ -185,17 +188,13 @@ def test_no_option_mix_makes_an_endless_render(tmp_path):
 
 # --------------------------------------------------------------------- from the outside review (issue 13)
 def test_generated_passwords_always_pass_the_password_rules():
-    from broadcaster import logins
-    from broadcaster.services import PanelService
-
     for _ in range(3000):  # token_urlsafe alone is all letters one time in twelve: the first start crashed
-        PanelService._user_password(logins.new_password(), "admin")  # noqa: SLF001
+        accounts.check_password_strength(logins.new_password(), "admin")
 
 
 @pytest.mark.parametrize("abbr", ["a\u0085b", "a\u001cb", "a\ufeffb", "a\u00a0b"])
 def test_white_space_is_the_same_for_the_document_and_the_panel(admin, abbr):
     """Python's isspace and JavaScript's \\s differ (\\x85, \\x1c…\\x1f vs \\ufeff): the patterns name both."""
-    import re
 
     pattern = spec()["components"]["schemas"]["AbbreviationIn"]["properties"]["abbr"]["pattern"]
     assert re.search(pattern, abbr) is None
@@ -210,20 +209,12 @@ def test_empty_ward_codes_are_refused_by_the_document_and_the_panel(admin):
 
 
 def test_a_recurrence_needs_its_times_in_the_document_too():
-    from broadcaster.api import routes  # noqa: F401
-
     schema = spec()["components"]["schemas"]["RecurrenceIn"]
     assert {"kind", "start_date", "times"} <= set(schema["required"])
 
 
 def test_a_chunked_body_over_the_bound_is_413_not_bad_json(admin, app):
     """Through a real HTTP server (the test client drops a chunked body): 413 too_large, as with Content-Length."""
-    import threading
-
-    import requests
-    from werkzeug.serving import make_server
-
-    from broadcaster.broker import free_port
 
     server = make_server("127.0.0.1", free_port(), app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()

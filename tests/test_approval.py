@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from test_panel import csrf, login
 
 TEXT = "Ủy ban nhân dân phường thông báo: chiều nay cắt điện từ 14 giờ đến 16 giờ để sửa đường dây."
 
@@ -112,8 +113,6 @@ def test_a_programme_plays_only_when_all_its_announcements_are_approved(people, 
 
 
 def test_approval_pages(client, people, service):
-    from test_panel import csrf, login
-
     ann = people("canbo", "POST", "/api/v1/announcements", json={"title": "Họp tổ", "text": TEXT}).json
     people("canbo", "POST", f"/api/v1/announcements/{ann['id']}/submit")
     login(client, "chutich", "leader-password")

@@ -20,8 +20,10 @@ import pytest
 from audio_fakes import FakeCloudTTS
 
 from audio import (
+    AudioError,
     ChainSettings,
     EspeakEngine,
+    HttpEngine,
     announcement_key,
     chime_duration_ms,
     chime_pcm,
@@ -180,7 +182,8 @@ def test_mono_mp3_at_the_configured_bitrate(speech: AudioSegment, bitrate: str) 
 
 def test_stereo_input_with_one_silent_channel_is_kept(speech: AudioSegment) -> None:
     """A phone recording with the voice on one channel only must not lose it in the down-mix."""
-    silent = speech._spawn(b"\0" * len(speech.raw_data))
+    silent = AudioSegment(b"\0" * len(speech.raw_data), sample_width=speech.sample_width,
+                          frame_rate=speech.frame_rate, channels=speech.channels)
     stereo = AudioSegment.from_mono_audiosegments(speech, silent)
     measured = ebur128(master_audio(stereo).data)
     assert -17 <= measured["lufs"] <= -15
@@ -228,8 +231,6 @@ def test_chain_is_deterministic_and_chimes_are_laid_out(speech: AudioSegment) ->
 
 
 def test_silence_is_refused() -> None:
-    from audio import AudioError
-
     with pytest.raises(AudioError, match="silent"):
         master_audio(AudioSegment.silent(3000, frame_rate=22050))
 
@@ -277,8 +278,6 @@ def test_cache_same_key_renders_nothing() -> None:
 
 def test_fallback_audio_is_not_cacheable(tone_server: FakeCloudTTS) -> None:
     """Audio from a fallback engine must not be pinned to the preferred engine's key."""
-    from audio import HttpEngine
-
     tone_server.mode = "error_json"
     settings = ChainSettings(engine_order=("http", "espeak"))
     result = render_announcement(SENTENCE, settings, [HttpEngine(tone_server.url, "k", timeout=3), EspeakEngine()])

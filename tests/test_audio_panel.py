@@ -21,7 +21,11 @@ from sqlalchemy import func, select
 from test_audio_chain import ebur128, sound_spans
 from test_panel import csrf, login, setup_zones_nodes
 
-from audio import decode, ffmpeg_exe
+from audio import ENGINE_NAMES, decode, ffmpeg_exe
+from broadcaster.app import create_app, runtime
+from broadcaster.audio_settings import VOICES, get_ward_audio
+from broadcaster.config import TestConfig
+from broadcaster.i18n import catalogue
 from broadcaster.models import Announcement, Media, Node, RenderCache
 
 ADMIN_PASSWORD = ADMIN[1]
@@ -83,9 +87,6 @@ def cloud(tmp_path: Path) -> Iterator[FakeCloudTTS]:
 @pytest.fixture
 def cloud_app(tmp_path: Path, cloud: FakeCloudTTS):
     """A panel whose engines are the cloud provider, then espeak."""
-    from broadcaster.app import create_app, runtime
-    from broadcaster.config import TestConfig
-
     app = create_app(TestConfig(tmp_path / "cloud-panel", TTS_ENGINES="http,espeak", TTS_HTTP_URL=cloud.url,
                                 TTS_HTTP_KEY="ward-key", TTS_HTTP_TIMEOUT=5))
     runtime(app).service.create_user("admin", ADMIN_PASSWORD, role="admin")
@@ -169,8 +170,6 @@ def test_settings_page(client, service):
             "target_lufs": "-17", "bitrate": "64k", "lead_in_ms": "800", "outro_chime": "on"}
     r = client.post("/audio-settings", data=form)
     assert r.status_code == 302
-    from broadcaster.audio_settings import get_ward_audio
-
     ward = get_ward_audio(service)
     assert (ward.engine_order, ward.voice, ward.speed, ward.target_lufs) == (("gtts", "espeak"), "south", 1.1, -17)
     assert (ward.lead_in_ms, ward.intro_chime, ward.outro_chime) == (800, False, True)
@@ -265,8 +264,6 @@ def test_override_in_the_web_form(client, api):
 
 
 def test_resaving_unchanged_text_renders_nothing(cloud_api, cloud_app, cloud: FakeCloudTTS):
-    from broadcaster.app import runtime
-
     service = runtime(cloud_app).service
     first = cloud_api.post("/api/v1/announcements", json={"title": "A", "text": TEXT}).json
     assert first["engine"] == "http" and first["status"] == "ready"
@@ -366,9 +363,6 @@ def test_upload_api_refuses_bad_files_and_stores_nothing(api, client, service, t
 
 
 def test_upload_limits(tmp_path):
-    from broadcaster.app import create_app, runtime
-    from broadcaster.config import TestConfig
-
     app = create_app(TestConfig(tmp_path / "p", MAX_UPLOAD_BYTES=400_000, MAX_UPLOAD_DURATION_MS=60_000))
     service = runtime(app).service
     service.create_user("admin", ADMIN_PASSWORD, role="admin")
@@ -489,10 +483,6 @@ def test_cleanup_keeps_uploaded_originals(api, service, tmp_path):
 
 
 def test_dynamic_audio_strings_are_translated():
-    from audio import ENGINE_NAMES
-    from broadcaster.audio_settings import VOICES
-    from broadcaster.i18n import catalogue
-
     vi = catalogue("vi")
     keys = [f"engine.{n}" for n in (*ENGINE_NAMES, "upload")] + [f"voice.{v}" for v in VOICES]
     keys += [f"error.{c}" for c in ("invalid_engine", "invalid_voice", "invalid_speed", "invalid_repeat",

@@ -30,7 +30,11 @@ from conftest import ADMIN, require_mosquitto
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
+from broadcaster.app import create_app, runtime, start_services, stop_services
 from broadcaster.broker import free_port, mosquitto_binary, port_open
+from broadcaster.brokerconf import write_broker_config
+from broadcaster.config import TestConfig
+from broadcaster.services import ServiceError
 
 pytestmark = pytest.mark.mosquitto
 
@@ -115,9 +119,6 @@ class Deployment:
     """A panel (service layer + bridge + broker admin) and its broker; ``port`` is the broker's."""
 
     def __init__(self, kind: str, root: Path) -> None:
-        from broadcaster.app import create_app, runtime
-        from broadcaster.config import TestConfig
-
         self.kind, self.root = kind, root
         self.config = TestConfig(root / "panel", EMBEDDED_BROKER_PORT=free_port(), MQTT_CLIENT_ID="panel-bridge")
         self.app = create_app(self.config)
@@ -131,7 +132,6 @@ class Deployment:
     # external Mosquitto ------------------------------------------------------------------------
     def provision_external(self) -> None:
         """`loaphuong broker-config` with the registry as it stands, then the panel takes panel.env."""
-        from broadcaster.brokerconf import write_broker_config
 
         self.port = free_port()
         files = write_broker_config(self.service, self.out, port=self.port, bind="127.0.0.1",
@@ -158,8 +158,6 @@ class Deployment:
 
     # panel ------------------------------------------------------------------------------------------
     def start_panel(self) -> None:
-        from broadcaster.app import start_services
-
         start_services(self.app)
         assert self.rt.bridge.connected.wait(10), "panel did not log in to its broker"
         assert self.rt.broker_admin is not None and self.rt.broker_admin.ready.wait(10), "broker admin not ready"
@@ -167,8 +165,6 @@ class Deployment:
             self.port = self.rt.broker.port
 
     def stop_panel(self) -> None:
-        from broadcaster.app import stop_services
-
         stop_services(self.app)
 
     @property
@@ -333,7 +329,6 @@ def test_a_node_deleted_while_the_panel_was_down_is_removed_from_the_broker_at_s
 def test_unconfirmed_broker_change_leaves_nothing_changed(tmp_path):
     """Broker gone: rotation and deletion are refused (503) and the registry is unchanged."""
     require_clients()
-    from broadcaster.services import ServiceError
 
     d = Deployment("external", tmp_path)
     try:
@@ -444,3 +439,33 @@ def test_serve_refuses_iotcore_as_its_broker(tmp_path):
                        timeout=60)
     assert r.returncode == 2
     assert "iotcore" in r.stderr and "per-node ACLs" in r.stderr, r.stderr
+
+
+def test_a_node_that_asks_gets_its_plan_even_when_the_broker_kept_no_retained_one(deployment):
+    """docs/protocol.md §6.7 (a clustered broker keeps retained messages per member): the plan request crosses
+    the broker's ACL and the bridge, and the panel answers with the stored signed plan; another node's request
+    is refused by the broker and answers nothing."""
+    d = deployment
+    t = d.topics
+    stored = d.service.get_node("n1").plan_payload
+    clear = Client(d.port, *d.panel_login, client_id="test-clearer")
+    clear.client.publish(t.plan("n1"), b"", qos=1, retain=True).wait_for_publish(5)  # the retained plan is gone
+    clear.stop()
+    n1 = Client(d.port, "n1", d.tokens["n1"], subscribe=[t.plan("n1")])
+    assert wait_until(lambda: len(n1.granted) == 1, 5)
+    time.sleep(0.5)
+    assert [m for m in n1.messages if m[1]] == []  # nothing retained to deliver
+    request = {"type": "plan_request", "protocol": 1, "node_id": "n1", "at": "2026-12-07T06:29:58.120Z"}
+    n1.client.publish(t.plan_request("n1"), json.dumps(request).encode(), qos=1).wait_for_publish(5)
+    assert wait_until(lambda: any(m[1] for m in n1.messages), 5), "the panel did not answer the plan request"
+    plan = json.loads(next(m[1] for m in n1.messages if m[1]))
+    assert plan["version"] == stored["version"] and plan["signature"] == stored["signature"]
+    # n1 asking for n2's plan: the broker drops it (ACL), so n2's retained plan is not published again
+    watcher = Client(d.port, *d.panel_login, client_id="test-watcher", subscribe=[t.plan("n2")])
+    assert wait_until(lambda: len(watcher.messages) == 1, 5)  # the retained one
+    forged = {**request, "node_id": "n2"}
+    n1.client.publish(t.plan_request("n2"), json.dumps(forged).encode(), qos=1).wait_for_publish(5)
+    time.sleep(1.0)
+    assert len(watcher.messages) == 1
+    watcher.stop()
+    n1.stop()

@@ -304,6 +304,7 @@ pattern read loaphuong/v1/nodes/%u/cmd
 pattern write loaphuong/v1/nodes/%u/status
 pattern write loaphuong/v1/nodes/%u/events
 pattern write loaphuong/v1/nodes/%u/ack
+pattern write loaphuong/v1/nodes/%u/plan_request
 pattern read loaphuong/v1/panel/status
 """
 

@@ -9,12 +9,15 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
+import paho.mqtt.client as mqtt
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from paho.mqtt.enums import CallbackAPIVersion
+from sqlalchemy import select
 from stack import PanelStack  # tests/ is on sys.path (rootdir conftest)
 
-from devices.protocol import format_ts, parse_ts
-
-pytestmark = pytest.mark.slow
+from broadcaster.models import NodeEvent
+from devices.protocol import encode, format_ts, parse_ts, sign_payload
 
 LAYOUT = {"to-3": ["loa-01", "loa-02", "loa-03"], "to-5": ["loa-04", "loa-05"]}
 TEXT = "Ủy ban nhân dân phường thông báo: từ ngày mai, lịch thu gom rác thay đổi sang buổi tối."
@@ -84,6 +87,7 @@ def test_schedule_plays_on_the_second_in_the_chosen_zone_only(stack):
         assert nodes[node_id]["reported_plan_version"] == nodes[node_id]["plan_version"]
 
 
+@pytest.mark.slow  # `make test-all`; the fast lane keeps the zone's on-time play and the forged plans
 def test_nodes_play_on_time_with_the_panel_and_broker_gone(stack):
     ann, _sched, start = schedule_in(stack, 6)
     for node_id in LAYOUT["to-3"]:
@@ -98,9 +102,6 @@ def test_nodes_play_on_time_with_the_panel_and_broker_gone(stack):
 
 
 def _attacker(stack: PanelStack):
-    import paho.mqtt.client as mqtt
-    from paho.mqtt.enums import CallbackAPIVersion
-
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="intruder")
     client.connect(stack.broker.host, stack.broker.port)
     client.loop_start()
@@ -108,9 +109,6 @@ def _attacker(stack: PanelStack):
 
 
 def test_forged_replayed_and_malformed_messages_are_refused_and_the_good_plan_still_plays(stack):
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-    from devices.protocol import encode, sign_payload
 
     old_plan = stack.api("GET", "/nodes/loa-01", 200)["plan"]  # a genuine, older signed plan
     ann, _sched, start = schedule_in(stack, 7)
@@ -134,9 +132,6 @@ def test_forged_replayed_and_malformed_messages_are_refused_and_the_good_plan_st
     plays = wait_plays(stack, 3, deadline)
     assert_zone_played(stack, ann, start, plays)
     # the refusals were reported to the panel as events
-    from sqlalchemy import select
-
-    from broadcaster.models import NodeEvent
 
     for _ in range(50):
         with stack.service.db.session() as s:
@@ -148,6 +143,7 @@ def test_forged_replayed_and_malformed_messages_are_refused_and_the_good_plan_st
     assert len(reasons) >= 6, reasons
 
 
+@pytest.mark.slow  # `make test-all`; tests/test_sim_node.py checks the same on one node in the fast lane
 def test_media_that_does_not_match_its_signed_sha256_is_never_played(stack):
     ann = stack.api("POST", "/announcements", 201, json={"title": "Hỏng", "text": TEXT, "approve": True})
     path = stack.service.media.path(ann["media"]["sha256"], "mp3")
@@ -161,9 +157,6 @@ def test_media_that_does_not_match_its_signed_sha256_is_never_played(stack):
     assert [p for p in stack.fleet.plays() if p["result"] == "finished"] == []
     # Nodes keep fetching until start + max_late_ms (60 s) and would play late media (protocol §7.1), so the
     # item has no outcome yet; what the panel has is one "sha256 mismatch" per node of the zone, and no play.
-    from sqlalchemy import select
-
-    from broadcaster.models import NodeEvent
 
     with stack.service.db.session() as s:
         rows = s.execute(select(NodeEvent.node_id, NodeEvent.event, NodeEvent.reason)

@@ -11,10 +11,16 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from flask import g
 from sqlalchemy import select
+from test_panel import csrf, login
 
 from broadcaster import emergency
-from broadcaster.models import AuditEntry, CannedMedia
+from broadcaster.airtime import ward_quiet
+from broadcaster.emergency import TRANSITIONS, AlertStatus, move_alert
+from broadcaster.i18n import catalogue
+from broadcaster.models import Alert, AuditEntry, CannedMedia
+from broadcaster.web.views_emergency import em_label
 from devices import protocol as proto
 from schedules.timeline import Slot, SlotItem, build_timeline
 
@@ -188,8 +194,6 @@ def test_zone_without_loudspeakers_is_refused(api, ward):
 
 
 def test_web_form_error_is_vietnamese_and_keeps_the_input(client, ward):
-    from test_panel import csrf, login
-
     login(client)
     token = csrf(client, "/emergency")
     r = client.post("/emergency", data={"csrf_token": token, "mode": "live", "title": "Cháy chợ", "source": "text",
@@ -211,7 +215,6 @@ def test_two_person_release_for_live_emergencies(client, ward, api):
     assert r.status_code == 403
     assert api.post("/api/v1/emergency-settings", json={"two_person": True}).json["two_person"] is True
     with ward.db.session() as s:
-        from broadcaster.scheduling import ward_quiet
 
         assert not ward_quiet(s, ward.config).enabled  # turning it on did not bring quiet hours with it
 
@@ -391,8 +394,6 @@ def test_emergency_slots_for_the_plan_builder(api, ward):
 
 # --------------------------------------------------------------------------------------------- web
 def test_phone_page_sends_an_emergency_and_shows_live_status(client, ward):
-    from test_panel import csrf, login
-
     login(client)
     page = client.get("/emergency").text
     assert "Phát khẩn cấp" in page and "DIỄN TẬP" in page and "KHẨN CẤP THẬT" in page and "PHÁT NGAY" in page
@@ -425,16 +426,11 @@ def test_phone_page_sends_an_emergency_and_shows_live_status(client, ward):
 
 
 def test_every_state_and_status_reads_in_vietnamese_and_english(client, ward):
-    from broadcaster.i18n import catalogue
-
     vi = catalogue("vi")
     for kind, values in (("state", emergency.STATES), ("status", emergency.ALERT_STATUSES)):
         for value in values:
             assert f"emergency.{kind}.{value}" in vi
     with client.application.test_request_context("/?lang=en"):
-        from flask import g
-
-        from broadcaster.web.views_emergency import em_label
 
         g.locale = "en"
         assert em_label("status", "pending_release") == "waiting for a second person to confirm"
@@ -452,24 +448,18 @@ def test_openapi_documents_the_emergency_routes(api):
 
 # ------------------------------------------------------------------------------------ the alert's states
 def test_alert_states_change_only_through_the_one_table(api, ward):
-    from broadcaster.emergency import TRANSITIONS, AlertStatus, _move
-    from broadcaster.models import Alert
-
     assert set(TRANSITIONS) == set(AlertStatus) and set(emergency.ALERT_STATUSES) == {s.value for s in AlertStatus}
     alert = Alert(id=1, status="released")
-    _move(alert, AlertStatus.CANCELLED)
+    move_alert(alert, AlertStatus.CANCELLED)
     assert alert.status == "cancelled"
     with pytest.raises(AssertionError, match="not a transition"):
-        _move(alert, AlertStatus.RELEASED)  # a cancelled alert never sounds again
+        move_alert(alert, AlertStatus.RELEASED)  # a cancelled alert never sounds again
     # the end states are ends; a waiting one never goes back to waiting
     assert not TRANSITIONS[AlertStatus.CANCELLED] and not TRANSITIONS[AlertStatus.DISCARDED]
     assert AlertStatus.PENDING_RELEASE not in {t for ts in TRANSITIONS.values() for t in ts}
 
 
 def test_an_alert_left_releasing_by_a_crash_is_not_sent_late_but_marked_at_start(api, ward):
-    from sqlalchemy import select
-
-    from broadcaster.models import Alert, AuditEntry
 
     r = send(api, title="Cháy chợ", text=TEXT, zones=["to-3"])
     assert r.status_code == 201 and r.json["status"] == "released"
@@ -497,7 +487,7 @@ def test_a_release_that_fails_leaves_the_alert_not_sent(api, ward, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("broker gone")
 
-    monkeypatch.setattr(emergency, "_play_now_args", broken)  # fails inside the release, before it commits
+    monkeypatch.setattr(emergency, "play_now_args", broken)  # fails inside the release, before it commits
     with pytest.raises(RuntimeError):
         emergency.create_alert(ward, title="Bão", text=TEXT, announcement_id=None, zones=["to-3"], all_zones=False,
                                repeat=1, gap_ms=0, volume=None, drill=False, wards=[],

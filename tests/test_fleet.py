@@ -8,12 +8,14 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from firmware_sim.fleet import Fleet
 from sqlalchemy import func, select
 from test_panel import csrf, login
 
 from broadcaster import fleet
 from broadcaster.brokerconf import verify_mosquitto_hash
 from broadcaster.models import CommandRecord, Node
+from broadcaster.services import ServiceError
 from devices import protocol as proto
 
 
@@ -291,7 +293,6 @@ def test_play_now_only_approved_announcements(ward, api, service):
 def test_officer_maintains_one_node_but_not_a_zone(ward, service):
     """Release policy R3: maintenance of a single node is an officer's job; a zone or the ward needs a leader."""
     officer = service.create_user("can-bo", "officer-password", role="officer")
-    from broadcaster.services import ServiceError
 
     assert fleet.send(service, "reboot", {}, node_ids=["loa-01"], user=officer)[0].status == "pending"
     assert fleet.send(service, "resync", {}, node_ids=["loa-01"], user=officer)[0].status == "pending"
@@ -377,7 +378,6 @@ def test_remote_control_acked_by_real_nodes_and_presence_from_heartbeats(panel_s
     clock/rssi/heartbeat; a node with a skewed clock is flagged as drifting."""
     stack = panel_stack
     stack.provision({"to-1": ["loa-01", "loa-02"], "to-2": ["loa-03"]})
-    from firmware_sim.fleet import Fleet
 
     configs = [stack.node_config(n, heartbeat_s=1, clock_offset_ms=3000 if n == "loa-03" else 0)
                for n in ("loa-01", "loa-02", "loa-03")]

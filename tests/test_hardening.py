@@ -26,10 +26,19 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import ADMIN
+from conftest import ADMIN, require_mosquitto
+from test_broker_auth import Client, Deployment, require_clients, wait_until
 
+from broadcaster import fleet
+from broadcaster.app import create_app, runtime
 from broadcaster.broker import free_port, port_open
+from broadcaster.brokerconf import MAX_PACKET_BYTES, write_broker_config
+from broadcaster.cli import bootstrap_admin, print_admin_login, serve_http
+from broadcaster.config import TestConfig
 from broadcaster.csvsafe import credentials_csv, csv_cell, csv_uncell
+from broadcaster.keys import write_private
+from broadcaster.web.security import content_security_policy, make_panel_server, tile_origin
+from devices.protocol import MAX_PAYLOAD_BYTES
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATES = ROOT / "broadcaster" / "templates"
@@ -89,10 +98,6 @@ def test_every_kind_of_response_carries_the_security_headers(app, client, servic
 
 
 def test_img_src_allows_the_map_tiles_and_nothing_else(tmp_path):
-    from broadcaster.app import create_app
-    from broadcaster.config import TestConfig
-    from broadcaster.web.security import content_security_policy, tile_origin
-
     assert tile_origin("https://tile.openstreetmap.org/{z}/{x}/{y}.png") == "https://tile.openstreetmap.org"
     assert tile_origin("https://{s}.tile.example.vn:8443/{z}/{x}/{y}.png") == "https://*.tile.example.vn:8443"
     assert tile_origin("/tiles/{z}/{x}/{y}.png") is None  # on the panel: 'self'
@@ -116,11 +121,10 @@ def test_templates_have_no_inline_script_style_or_event_handlers():
 
 
 def test_the_served_panel_names_no_versions(app):
-    """``serve`` / ``demo`` serve through cli._serve_http: the real server, its own error answers included."""
-    from broadcaster.cli import _serve_http
+    """``serve`` / ``demo`` serve through cli.serve_http: the real server, its own error answers included."""
 
     port, stop = free_port(), threading.Event()
-    thread = threading.Thread(target=_serve_http, args=(app, "127.0.0.1", port, stop), daemon=True)
+    thread = threading.Thread(target=serve_http, args=(app, "127.0.0.1", port, stop), daemon=True)
     thread.start()
     try:
         deadline = time.monotonic() + 10
@@ -139,7 +143,7 @@ def test_the_served_panel_names_no_versions(app):
     finally:
         stop.set()
         thread.join(10)
-    assert not thread.is_alive()  # _serve_http shut the server down and closed it
+    assert not thread.is_alive()  # serve_http shut the server down and closed it
 
 
 # ------------------------------------------------------------------------------------------- Chromium
@@ -183,9 +187,6 @@ class TileServer:
 def live_panel(tmp_path):
     """A panel with some of everything (zones, a node with GPS, an announcement, an alert), served over HTTP by
     the server ``serve`` uses, its map tiles from a local tile server."""
-    from broadcaster.app import create_app, runtime
-    from broadcaster.config import TestConfig
-    from broadcaster.web.security import make_panel_server
 
     tiles = TileServer()
     app = create_app(TestConfig(tmp_path / "panel", MAP_TILES_URL=tiles.url))
@@ -323,8 +324,6 @@ def test_web_export_is_the_same_neutralised_csv(client, api, service):
 
 
 def test_report_csvs_neutralise_titles_and_names():
-    from broadcaster import fleet
-
     row = dict.fromkeys(fleet.REPORT_CSV_COLUMNS, 0)
     row.update(day="2026-11-22", zone="to-1", zone_name="@Tổ 1", schedule_id=7, title=EVIL, compliance=None)
     report = {"rows": [row], "planned": 3, "played": 2, "compliance": 66.7}
@@ -351,9 +350,6 @@ def test_credentials_csv_neutralises_ids_and_keeps_tokens_exact():
 
 # ====================================================================================== 3. secrets at rest
 def test_data_dir_database_and_keys_are_private_and_tightened_at_start(tmp_path):
-    from broadcaster.app import create_app, runtime
-    from broadcaster.config import TestConfig
-
     old = os.umask(0o022)
     try:
         data = tmp_path / "panel"
@@ -378,27 +374,24 @@ def test_data_dir_database_and_keys_are_private_and_tightened_at_start(tmp_path)
 
 
 def test_admin_password_is_printed_only_when_the_admin_is_created(service, tmp_path, monkeypatch, capsys):
-    from broadcaster.cli import _bootstrap_admin, _print_admin_login
-
-    monkeypatch.setenv("LOAPHUONG_ADMIN_USER", "quan-tri")
-    monkeypatch.delenv("LOAPHUONG_ADMIN_PASSWORD", raising=False)
-    user, password = _bootstrap_admin(service, tmp_path)
+    monkeypatch.setattr(service.config, "ADMIN_USER", "quan-tri")  # LOAPHUONG_ADMIN_USER
+    monkeypatch.setattr(service.config, "ADMIN_PASSWORD", None)
+    user, password = bootstrap_admin(service, tmp_path)
     assert password and service.authenticate(user, password) is not None
-    _print_admin_login(user, password, tmp_path)
+    print_admin_login(user, password, tmp_path)
     first = capsys.readouterr().out
     assert password in first and "quan-tri" in first
     pw_file = tmp_path / "admin-password.txt"
     assert pw_file.read_text().strip() == password and mode(pw_file) == 0o600
-    user, again = _bootstrap_admin(service, tmp_path)  # every later start
+    user, again = bootstrap_admin(service, tmp_path)  # every later start
     assert again is None
-    _print_admin_login(user, again, tmp_path)
+    print_admin_login(user, again, tmp_path)
     later = capsys.readouterr().out
     assert password not in later and "quan-tri" in later and "admin-password.txt" in later
 
 
 def test_demo_credentials_file_is_private(tmp_path, monkeypatch):
     """What `loaphuong demo` writes (the simulated nodes' tokens) is 0600 from the start."""
-    from broadcaster.keys import write_private
 
     old = os.umask(0o000)
     try:
@@ -414,10 +407,6 @@ def test_demo_credentials_file_is_private(tmp_path, monkeypatch):
 
 # ============================================================================================= 5. broker
 def test_generated_broker_configs_limit_the_packet_size(service, tmp_path):
-    from conftest import require_mosquitto
-
-    from broadcaster.brokerconf import MAX_PACKET_BYTES, write_broker_config
-    from devices.protocol import MAX_PAYLOAD_BYTES
 
     require_mosquitto()
     assert MAX_PAYLOAD_BYTES < MAX_PACKET_BYTES <= MAX_PAYLOAD_BYTES + 8192
@@ -429,7 +418,6 @@ def test_generated_broker_configs_limit_the_packet_size(service, tmp_path):
 @pytest.fixture
 def secured(tmp_path, request):
     """The panel's broker, embedded (serve/demo) or external (broker-config), with node n1 registered."""
-    from test_broker_auth import Deployment, require_clients
 
     require_clients()
     d = Deployment(request.param, tmp_path)
@@ -448,10 +436,6 @@ def secured(tmp_path, request):
 @pytest.mark.mosquitto
 @pytest.mark.parametrize("secured", ["embedded", "external"], indirect=True)
 def test_broker_disconnects_a_node_sending_an_oversized_packet(secured):
-    from test_broker_auth import Client, wait_until
-
-    from broadcaster.brokerconf import MAX_PACKET_BYTES
-    from devices.protocol import MAX_PAYLOAD_BYTES
 
     d = secured
     if d.kind == "embedded":

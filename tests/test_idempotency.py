@@ -59,7 +59,10 @@ def test_two_simultaneous_sends_make_one(client, ward, app):  # noqa: F811
     login(client)
     data = {"csrf_token": csrf(client, "/announcements/new"), "form_key": form_key(client, "/announcements/new"),
             "title": "Họp tổ dân phố", "text": TEXT}
-    cookies = {c.key: c.value for c in client._cookies.values()}  # the same browser session for both
+    # the same browser session for both: the session cookie and Flask-Login's remember cookie
+    names = (app.config["SESSION_COOKIE_NAME"], "remember_token")
+    cookies = {name: cookie.value for name in names if (cookie := client.get_cookie(name)) is not None}
+    assert app.config["SESSION_COOKIE_NAME"] in cookies
     statuses: list[int] = []
 
     def send() -> None:

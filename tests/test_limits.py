@@ -16,11 +16,14 @@ import threading
 import time
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
 from conftest import ADMIN
+from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import func, select
 from stack import wait_for
 
+import audio.upload
 from audio import ffmpeg_exe
 from broadcaster import audio_settings as aset
 from broadcaster import config as settings
@@ -30,6 +33,7 @@ from broadcaster.errors import ServiceError
 from broadcaster.i18n import translate
 from broadcaster.models import Announcement, AuditEntry, CommandRecord, Node, NodeEvent
 from devices import protocol as proto
+from devices.schema_files import load_schema
 
 VIETNAMESE = re.compile(r"[ăâđêôơưạảấầẩẫậắằẳẵặẹẻẽếềểễệỉịọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹ]")
 
@@ -88,7 +92,6 @@ def web_login(client) -> str:
 @pytest.fixture
 def ffmpeg_calls(monkeypatch):
     """Every ffmpeg command line the upload validator runs (the real ffmpeg still runs)."""
-    import audio.upload
 
     calls: list[list[str]] = []
     real = subprocess.run
@@ -388,8 +391,6 @@ def test_every_node_reported_field_is_bounded(model, payload, where):
 
 
 def test_the_published_schemas_carry_the_bounds():
-    from devices.schema_files import load_schema
-
     status, events, ack = load_schema("status"), load_schema("events"), load_schema("ack")
     assert status["properties"]["session"]["maximum"] == 2**31 - 1
     assert {"maxLength": 100, "type": "string"} in status["properties"]["firmware"]["anyOf"]
@@ -427,9 +428,6 @@ def test_one_bad_message_never_costs_the_rest_of_its_batch(node, service):
 
 
 def test_end_to_end_a_bad_event_between_good_ones_is_dropped_alone(panel_stack):
-    import paho.mqtt.client as mqtt
-    from paho.mqtt.enums import CallbackAPIVersion
-
     stack = panel_stack
     stack.provision({"to-1": ["loa-01"]})
     service = stack.service

@@ -5,6 +5,7 @@ panel's start-up policy (SQLite upgrades itself, PostgreSQL refuses an old schem
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,10 +14,27 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, func, inspect, select, text
+from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
-from broadcaster.db import FOREIGN_TABLES, UPGRADE_COMMAND, Database, SchemaError, head_revision
-from broadcaster.models import Base
+from broadcaster import policy
+from broadcaster.app import create_app, runtime, start_services, stop_services
+from broadcaster.broker import free_port
+from broadcaster.cli import main
+from broadcaster.config import TestConfig
+from broadcaster.db import (
+    FOREIGN_TABLES,
+    MIGRATIONS_DIR,
+    UPGRADE_COMMAND,
+    Database,
+    SchemaError,
+    alembic_config,
+    head_revision,
+)
+from broadcaster.migrations.legacy import LEGACY_SCHEMAS
+from broadcaster.models import Announcement, Base, CommandRecord, Node, NodeEvent
+from broadcaster.periodic import ROLLOVER_JOB_ID
+from devices import protocol as proto
 
 BASELINE = "0001_baseline"
 RELEASE_POLICY = "0002_release_policy"
@@ -80,8 +98,6 @@ def test_the_baseline_is_the_schema_create_all_made_at_0b4b8a1(database):
 
 
 def test_the_legacy_signatures_are_what_the_migrations_make(tmp_path):
-    from broadcaster.migrations.legacy import LEGACY_SCHEMAS
-
     db = Database(f"sqlite:///{tmp_path / 'sig.db'}")
     for revision, tables in LEGACY_SCHEMAS.items():
         db.upgrade(revision)
@@ -93,7 +109,6 @@ def test_the_legacy_signatures_are_what_the_migrations_make(tmp_path):
 
 def test_the_migrations_are_found_from_any_working_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    from broadcaster.db import MIGRATIONS_DIR, alembic_config
 
     assert Path(alembic_config().get_main_option("script_location")) == MIGRATIONS_DIR
     assert (MIGRATIONS_DIR / "env.py").is_file() and MIGRATIONS_DIR.is_absolute()
@@ -206,10 +221,6 @@ def _assert_kept(engine, before: dict[str, int]) -> None:
 
 
 def _assert_playable(url: str) -> None:
-    from sqlalchemy.orm import Session
-
-    from broadcaster import policy
-    from broadcaster.models import Announcement
 
     engine = create_engine(url)
     with Session(engine) as s:
@@ -226,8 +237,6 @@ def test_upgrade_from_0b4b8a1_with_data_keeps_every_row_and_approved_audio_playa
     _assert_playable(database.url)
 
     # The panel runs on it: the ward's admin logs in with her old password, its schedules are on the timeline.
-    from broadcaster.app import create_app
-    from broadcaster.config import TestConfig
 
     app = create_app(TestConfig(tmp_path / "panel", DATABASE_URL=database.url, TESTING=False))
     client = app.test_client()
@@ -295,8 +304,6 @@ def test_a_database_migrated_by_a_newer_version_is_left_alone(tmp_path):
 
 # ------------------------------------------------------------------------------------------ start-up policy
 def _cli(monkeypatch, tmp_path, url, *argv) -> int:
-    from broadcaster.cli import main
-
     monkeypatch.setenv("LOAPHUONG_DATABASE_URL", url)
     monkeypatch.setenv("LOAPHUONG_DATA_DIR", str(tmp_path / "instance"))
     return main(list(argv))
@@ -325,17 +332,11 @@ def test_serve_refuses_an_old_postgresql_schema_and_names_the_command(empty_pg_u
 
 
 def test_an_empty_postgresql_database_is_refused_until_db_upgrade(empty_pg_url, tmp_path):
-    from broadcaster.app import create_app
-    from broadcaster.config import TestConfig
-
     with pytest.raises(SchemaError, match="no tables yet.*loaphuong db upgrade"):
         create_app(TestConfig(tmp_path / "panel", DATABASE_URL=empty_pg_url))
 
 
 def test_the_panel_upgrades_an_old_sqlite_database_by_itself(tmp_path):
-    from broadcaster.app import create_app, runtime
-    from broadcaster.config import TestConfig
-
     url = f"sqlite:///{(tmp_path / 'panel' / 'loaphuong.db').resolve()}"
     (tmp_path / "panel").mkdir()
     engine = create_engine(url)
@@ -351,11 +352,6 @@ def test_the_panel_upgrades_an_old_sqlite_database_by_itself(tmp_path):
 
 # --------------------------------------------------------------------------------- restart on PostgreSQL
 def test_a_panel_restart_on_postgresql_keeps_schedules_and_the_scheduler_job(pg_url, broker, tmp_path):
-    from broadcaster.app import create_app, runtime, start_services, stop_services
-    from broadcaster.broker import free_port
-    from broadcaster.config import TestConfig
-    from broadcaster.scheduler import ROLLOVER_JOB_ID
-
     def panel():
         port = free_port()
         app = create_app(TestConfig(tmp_path / "panel", DATABASE_URL=pg_url, MQTT_URL=broker.url, PORT=port,
@@ -406,10 +402,6 @@ def test_overlong_strings_from_a_node_never_break_ingest_on_either_backend(api, 
     """SQLite ignores VARCHAR lengths, PostgreSQL refuses the row: a node's over-long field (a firmware name, an
     item id, an ack's error) is over the protocol's bounds, so that message is dropped and counted alone (issue
     13) — on both backends the good messages of the same batch are stored."""
-    import json
-
-    from broadcaster.models import CommandRecord, Node, NodeEvent
-    from devices import protocol as proto
 
     assert api.post("/api/v1/zones", json={"code": "to-3", "name": "Tổ 3"}).status_code == 201
     assert api.post("/api/v1/nodes", json={"node_id": "loa-01", "zone": "to-3"}).status_code == 201

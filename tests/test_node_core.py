@@ -149,3 +149,38 @@ def test_both_simulators_run_the_same_core(broker, tmp_path):
         fleet.stop()
         collector.close()
         panel.close()
+
+
+def test_reboot_command_on_both_simulators(broker, tmp_path):
+    """The ``reboot`` command: acked ``ok`` first, then a clean restart from persisted state (session + 1), on the
+    protocol node and on a scale node (where the fleet performs it once the ack's commit is done)."""
+    panel = Panel(broker.host, broker.port)
+    collector = Collector(broker.host, broker.port)
+    node = SimNode(panel.node_config(PROTOCOL_NODE, tmp_path / "node"))
+    token = secrets.token_urlsafe(16)
+    panel.media.tokens.add(token)
+    fleet = ScaleFleet(FleetConfig(broker_host=broker.host, broker_port=broker.port,
+                                   panel_public_key=panel.public_key, data_dir=tmp_path / "scale"),
+                       [NodeCred(SCALE_NODE, token)])
+    both = (PROTOCOL_NODE, SCALE_NODE)
+    try:
+        node.start()
+        fleet.start()
+        assert wait_until(lambda: node.connected and fleet.summary()["connected"] == 1, 10), "not connected"
+        before = {PROTOCOL_NODE: node.session, SCALE_NODE: fleet.node_info(SCALE_NODE)["session"]}
+        for node_id in both:
+            panel.publish_cmd(node_id, panel.command(node_id, "reboot", command_id=f"reboot-{node_id}"))
+
+        def sessions() -> dict[str, int]:
+            return {PROTOCOL_NODE: node.session, SCALE_NODE: fleet.node_info(SCALE_NODE)["session"]}
+
+        assert wait_until(lambda: sessions() == {n: s + 1 for n, s in before.items()}, 10), (before, sessions())
+        assert wait_until(lambda: node.connected and fleet.node_info(SCALE_NODE)["connected"], 10)
+        assert node.reboots == 1
+        acks = {n: _acks(collector, n).get(f"reboot-{n}") for n in both}
+        assert acks[PROTOCOL_NODE] == acks[SCALE_NODE] and acks[SCALE_NODE][0] == "ok", acks
+    finally:
+        node.stop(clean=False)
+        fleet.stop()
+        collector.close()
+        panel.close()

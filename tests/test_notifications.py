@@ -12,6 +12,7 @@ import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
+from aiosmtpd.controller import Controller
 from people import As
 
 from broadcaster import notifications, policy, tenancy
@@ -221,8 +222,6 @@ def webhook():
 
 @pytest.fixture
 def smtp():
-    from aiosmtpd.controller import Controller
-
     class Handler:
         def __init__(self) -> None:
             self.messages: list[tuple[list[str], str]] = []

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from devices.protocol import Plan, PlanItem, format_ts, parse_ts
+from devices.protocol import MAX_PAYLOAD_BYTES, Plan, PlanItem, format_ts, parse_ts
 from schedules.plans import build_plan, in_window, items_hash, next_version, plan_hash
 
 NOW = datetime(2026, 11, 22, 23, 0, tzinfo=UTC)  # 06:00 on the 23rd in Vietnam
@@ -59,17 +60,14 @@ def test_versions_strictly_increase(previous, now):
 def test_an_overfull_plan_keeps_its_earliest_items_within_what_a_node_and_the_broker_accept(service):
     """2,400 airings in 48 h (a programme of 50 bulletins every hour) would be ~900 KB: the broker's packet limit
     would drop the panel's own connection. The plan keeps its earliest items and ends its window where it stops."""
-    import json
-
-    from devices.protocol import MAX_PAYLOAD_BYTES
 
     items = [item(NOW + timedelta(minutes=1 + i), i % 50 + 1) for i in range(2400)]
-    wire = service._signed_plan("loa-01", items, 5, NOW, None)  # noqa: SLF001
+    wire = service.signed_plan("loa-01", items, 5, NOW, None)  # noqa: SLF001
     plan = json.loads(wire)
     kept = len(plan["items"])
     assert len(wire) <= MAX_PAYLOAD_BYTES and 0 < kept < 2400
     assert plan["items"] == items[:kept]
     assert parse_ts(plan["valid_until"]) == parse_ts(items[kept]["start"])
     Plan.model_validate(plan)  # what a node checks
-    small = json.loads(service._signed_plan("loa-01", items[:3], 5, NOW, None))  # noqa: SLF001
+    small = json.loads(service.signed_plan("loa-01", items[:3], 5, NOW, None))  # noqa: SLF001
     assert len(small["items"]) == 3 and parse_ts(small["valid_until"]) == NOW + service.horizon

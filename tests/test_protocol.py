@@ -20,10 +20,13 @@ import jsonschema
 import pytest
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from firmware_sim.wire import decode_from_panel
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
+from test_broker_conformance import ACL
 
+from broadcaster.fleet import NODE_CONFIG_FORMAT, node_config
 from devices.protocol import (
     MAX_PAYLOAD_BYTES,
     NODE_ID_RE,
@@ -61,7 +64,8 @@ OTHER_KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
 
 PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
-LEAF_OF_TYPE = {"plan": "plan", "command": "cmd", "status": "status", "event": "events", "ack": "ack"}
+LEAF_OF_TYPE = {"plan": "plan", "command": "cmd", "status": "status", "event": "events", "ack": "ack",
+                "plan_request": "plan_request"}
 SIGNED_LEAVES = {"plan", "cmd"}
 
 
@@ -372,7 +376,6 @@ def test_sign_payload_replaces_signature_and_leaves_input_alone():
     assert sign_payload(signed, KEY) == signed  # deterministic, signature excluded from what is signed
 
 
-
 def test_sign_to_wire_is_the_signed_payload_in_one_serialisation():
     wire = sign_to_wire(plan_dict(signature="old"), KEY)
     assert json.loads(wire) == sign_payload(plan_dict(), KEY)
@@ -381,6 +384,7 @@ def test_sign_to_wire_is_the_signed_payload_in_one_serialisation():
     assert decode_signed(Plan, wire, PUB, node_id="ben-nghe-07") == decode_signed(
         Plan, encode(sign_payload(plan_dict(), KEY)), PUB, node_id="ben-nghe-07")
     assert json.loads(sign_to_wire({}, KEY)).keys() == {"signature"}
+
 
 TAMPERINGS = {
     "node_id": lambda p: p.update(node_id="ben-nghe-08"),
@@ -962,7 +966,6 @@ def test_doc_json_examples_validate():
     seen = set()
     for example_payload in _doc_json_examples():
         if example_payload.get("format") == "loaphuong-node-config":  # the provisioning file (§3), not a message
-            from broadcaster.fleet import NODE_CONFIG_FORMAT, node_config
 
             class _Config:
                 MQTT_PREFIX, public_url = "loaphuong", "https://panel"
@@ -1028,7 +1031,6 @@ def test_doc_names_every_topic_event_command_and_state():
     for leaf in Topics.NODE_TOPICS:
         assert re.search(rf"^### [\d.]+ `{leaf}` — ", doc, re.M), f"no heading for topic {leaf}"
     assert "### 6.6 `panel/status`" in doc
-    from devices.protocol import AckStatus, CommandName, EventName, NodeState, Priority
 
     for enum in (EventName, CommandName, AckStatus, NodeState, Priority):
         for member in enum:
@@ -1038,8 +1040,6 @@ def test_doc_names_every_topic_event_command_and_state():
 
 
 def test_doc_acl_is_the_tested_acl():
-    from test_broker_conformance import ACL
-
     def rules(text: str) -> list[tuple[str, ...]]:
         return [
             tuple(line.split()) for line in text.splitlines() if re.match(r"^(user|topic|pattern) ", line)
@@ -1047,7 +1047,7 @@ def test_doc_acl_is_the_tested_acl():
 
     documented = _doc().split("# /etc/mosquitto/acl", 1)[1].split("```", 1)[0]
     assert rules(documented) == rules(ACL)
-    assert len(rules(ACL)) == 8
+    assert len(rules(ACL)) == 9
 
 
 @pytest.mark.parametrize(
@@ -1121,8 +1121,6 @@ def test_section_12_lists_the_reference_nodes_checks_in_order():
 
 @pytest.mark.parametrize(("raw", "phrase"), REFERENCE_REFUSALS, ids=[p for _, p in REFERENCE_REFUSALS])
 def test_reference_node_refuses_in_the_documented_order(raw, phrase):
-    from firmware_sim.wire import decode_from_panel
-
     assert phrase.split(":")[0] in " ".join(_section_12_key_phrases())
     with pytest.raises(ProtocolError) as info:
         decode_from_panel(Command, raw, PUB, node_id="ben-nghe-07")
@@ -1130,8 +1128,6 @@ def test_reference_node_refuses_in_the_documented_order(raw, phrase):
 
 
 def test_reference_node_treats_null_as_absent_and_accepts_missing_type_and_protocol():
-    from firmware_sim.wire import decode_from_panel
-
     body = {k: v for k, v in command_dict(args=None, name="ping").items() if k not in ("type", "protocol")}
     cmd = decode_from_panel(Command, encode(sign_payload(body, KEY)), PUB, node_id="ben-nghe-07")
     assert cmd.args == {} and cmd.type == "command" and cmd.protocol == 1
@@ -1150,8 +1146,6 @@ def test_reference_node_treats_null_as_absent_and_accepts_missing_type_and_proto
 @PROPERTY
 @given(raw=raw_inputs)
 def test_reference_node_decoder_only_ever_raises_protocol_error(raw):
-    from firmware_sim.wire import decode_from_panel
-
     for model in (Plan, Command):
         _only_protocol_errors(lambda m=model: decode_from_panel(m, raw, PUB, node_id="n1"))
 
@@ -1160,6 +1154,10 @@ def test_reference_node_decoder_only_ever_raises_protocol_error(raw):
 
 from devices.protocol import (  # noqa: E402 - grouped with the tests they serve
     COMMAND_ARGS,
+    AckStatus,
+    CommandName,
+    EventName,
+    NodeState,
     PlayNowArgs,
     Priority,
     QuietHours,
@@ -1431,6 +1429,7 @@ def test_profile_step_is_the_last_step_before_now_wrapping_midnight(steps, at, t
 def test_local_time_helpers_in_vietnam():
     q = QuietHours(start="22:00", end="05:00")
     vn = "Asia/Ho_Chi_Minh"
+
     def utc(h: int, m: int = 0) -> datetime:
         return datetime(2026, 11, 22, h, m, tzinfo=UTC)
     assert quiet_overlap(q, vn, utc(14, 59), utc(15, 0)) is False  # 21:59–22:00 local: ends as quiet begins

@@ -15,9 +15,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from people import PASSWORD, As
 from sqlalchemy import func, select
+from test_panel import csrf, login
 
-from broadcaster import policy
-from broadcaster.models import Alert, AuditEntry, CommandRecord, Schedule, StreamSource
+from broadcaster import emergency, policy
+from broadcaster.models import Alert, Announcement, AuditEntry, CommandRecord, Schedule, StreamSource, User
 from devices import protocol as proto
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -248,8 +249,6 @@ def test_two_people_release_and_cancel_by_default(ward, service):
 
 
 def test_the_emergency_page_says_who_can_confirm(ward, client, service):
-    from test_panel import login
-
     login(client, "lanh-dao", PASSWORD)
     page = client.get("/emergency").text
     assert "Đang bật chế độ hai người xác nhận" in page
@@ -311,7 +310,6 @@ def test_a_file_that_is_not_the_approved_one_never_plays(ward, service):
                                            "start_at": tomorrow_at(8)})
     other = announce(leader, "Khác", text=STORM)
     assert other["media"]["sha256"] != ann["media"]["sha256"]
-    from broadcaster.models import Announcement
 
     with service.db.session() as s:
         s.get(Announcement, ann["id"]).media_sha256 = other["media"]["sha256"]  # not what was approved
@@ -326,8 +324,6 @@ def test_a_file_that_is_not_the_approved_one_never_plays(ward, service):
 
 
 def test_audio_cannot_be_approved_before_it_is_rendered(ward, service):
-    from broadcaster.models import Announcement
-
     ann = announce(ward["officer"])
     with service.db.session() as s:
         row = s.get(Announcement, ann["id"])
@@ -347,8 +343,6 @@ def test_unapproved_schedule_waits_is_shown_as_such_and_plays_once_approved(ward
     listed = officer.get("/api/v1/schedules").json
     assert [s["status"] for s in listed] == ["awaiting_approval"]
 
-    from test_panel import login
-
     login(client, "can-bo", PASSWORD)
     dashboard = client.get("/").text
     assert "Đang chờ duyệt — sẽ không phát nếu chưa được duyệt" in dashboard and "Tiêm phòng" in dashboard
@@ -362,8 +356,6 @@ def test_unapproved_schedule_waits_is_shown_as_such_and_plays_once_approved(ward
 
 # ------------------------------------------------------------------------------- R9 refusals, web forms
 def test_a_refusal_in_the_web_panel_is_vietnamese_audited_and_sends_nothing(ward, client, service):
-    from test_panel import csrf, login
-
     ann = announce(ward["leader"], approve=True)
     login(client, "can-bo", PASSWORD)
     token = csrf(client, "/fleet")
@@ -375,7 +367,6 @@ def test_a_refusal_in_the_web_panel_is_vietnamese_audited_and_sends_nothing(ward
     (refused,) = refusals(service)
     assert refused.detail["action"] == "command.play" and refused.detail["scope"] == "zone"
     with service.db.session() as s:
-        from broadcaster.models import User
 
         assert s.get(User, refused.user_id).username == "can-bo"
     # the schedule form offers no emergency priority, and a forged one is refused
@@ -415,7 +406,6 @@ def test_settings_that_change_what_is_heard_need_a_leader(ward):
 def test_a_discard_that_races_a_release_never_becomes_a_one_person_cancel(ward, service, monkeypatch):
     """The first person's cancel of a pending alert is decided as a discard; if a second person releases it in
     between, the cancel must not go ahead as a one-person cancel of a sounding alert."""
-    from broadcaster import emergency
 
     leader, leader2 = ward["leader"], ward["leader2"]
     alert = leader.post("/api/v1/emergencies", json={"title": "Bão", "text": STORM, "zones": ["to-3"]}).json

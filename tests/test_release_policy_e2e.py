@@ -16,8 +16,6 @@ from stack import wait_for
 from broadcaster.models import CommandRecord, NodeEvent
 from devices import protocol as proto
 
-pytestmark = pytest.mark.slow
-
 LAYOUT = {"to-3": ["loa-01", "loa-02"], "to-5": ["loa-03"]}
 TEXT = "Ủy ban nhân dân phường thông báo lịch tiêm phòng cho trẻ em tại trạm y tế phường vào sáng thứ bảy."
 STORM = "Bão số ba sắp đổ bộ. Bà con khẩn trương đến nơi trú ẩn an toàn."
@@ -50,6 +48,7 @@ def events(stack, **where) -> list[NodeEvent]:
         return list(s.scalars(q.order_by(NodeEvent.node_id, NodeEvent.seq)))
 
 
+@pytest.mark.slow  # `make test-all`; the fast lane keeps the two-person emergency release below
 def test_officer_writes_leader_approves_nodes_play_on_the_second(stack):
     officer, leader = User(stack, "can-bo", "officer"), User(stack, "lanh-dao", "leader")
     ann = officer.call("POST", "/announcements", 201, json={"title": "Tiêm phòng", "text": TEXT})

@@ -8,8 +8,10 @@ bench/bench_fleet.py; the skew asserted here is deliberately loose.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import socket
+import sys
 import threading
 import time
 from collections import defaultdict
@@ -338,8 +340,6 @@ def test_a_day_offline_every_event_arrives_once_and_the_report_is_complete(panel
 def test_digest_memo_answers_like_hashlib_for_every_object():
     """Nodes share one downloaded object, and its digest is computed once; any other object — equal bytes, a
     corrupted copy, or a new object after the memo is full — is hashed on its own."""
-    import hashlib
-
     memo = DigestMemo(size=2)
     good = bytes(range(256)) * 64
     bad = bytearray(good)
@@ -347,4 +347,10 @@ def test_digest_memo_answers_like_hashlib_for_every_object():
     bad = bytes(bad)
     for body in (good, good, bytes(good), bad, good, b"", bad[:10], good):
         assert memo(body) == hashlib.sha256(body).hexdigest()
-    assert len(memo._memo) <= 2
+    # and it keeps at most ``size`` bodies alive, however many it has seen
+    fresh = [bytes([n]) * 4096 for n in range(5)]
+    refs_before = [sys.getrefcount(body) for body in fresh]
+    digests = list(map(memo, fresh))
+    refs_after = [sys.getrefcount(body) for body in fresh]
+    assert digests == [hashlib.sha256(body).hexdigest() for body in fresh]
+    assert sum(after > before for before, after in zip(refs_before, refs_after, strict=True)) == 2

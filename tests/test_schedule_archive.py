@@ -8,10 +8,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from conftest import ADMIN
 from sqlalchemy import select
+from test_panel import csrf, login
 from test_scheduling import VN, announcement, plan, schedule, timeline, tomorrow, ward  # noqa: F401 (fixture)
 
 from broadcaster.models import User
 from broadcaster.services import ServiceError
+from broadcaster.web.views_schedules import why_text
 
 
 def test_archive_takes_it_out_of_plans_and_lists_and_restore_brings_it_back(ward, service):  # noqa: F811
@@ -55,7 +57,6 @@ def test_a_restore_after_its_time_has_passed_is_refused(ward, service):  # noqa:
 
 
 def test_quiet_hours_are_typed_as_people_say_them(ward, client):  # noqa: F811
-    from test_panel import csrf, login
 
     login(client)
     token = csrf(client, "/timeline?zone=to-3")
@@ -72,7 +73,6 @@ def test_quiet_hours_are_typed_as_people_say_them(ward, client):  # noqa: F811
 def test_every_timeline_reason_is_said_in_vietnamese(app):
     """The "Lý do" of the timeline: words from the catalogue for every token of schedules/timeline.py, never the
     token or its English explanation."""
-    from broadcaster.web.views_schedules import why_text
 
     cases = {
         "scheduled (on time)": "Đúng giờ theo lịch.",

@@ -3,14 +3,18 @@ pre-emption, clashes, quiet hours, the dry-run timeline, and that plans are exac
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_panel import csrf, login
 
+from broadcaster.airtime import Catalog, ZoneSlots, entries_to_items
 from devices import protocol as proto
+from schedules.timeline import Slot, SlotItem, build_timeline
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 TEXT = "Ủy ban nhân dân phường thông báo lịch tiêm phòng cho trẻ em tại trạm y tế phường."
@@ -300,9 +304,6 @@ def test_edits_republish_only_the_nodes_they_affect(ward, service):
 
 
 def test_scheduling_web_page_shows_the_clash_and_lets_the_officer_choose(client, ward, service):
-    import re
-
-    from test_panel import csrf, login
 
     a1 = announcement(ward, "Tin 1")
     day = tomorrow()
@@ -329,9 +330,6 @@ def test_scheduling_web_page_shows_the_clash_and_lets_the_officer_choose(client,
 
 def test_a_time_already_gone_today_means_tomorrow(client, ward, service):
     """"6h30" typed in the afternoon with the form's default date (today): the next 6h30, tomorrow, said so."""
-    from zoneinfo import ZoneInfo
-
-    from test_panel import csrf, login
 
     assert ward.put("/api/v1/settings/quiet-hours", json={"quiet_hours": "off"}).status_code == 200
     a1 = announcement(ward, "Tin 1")
@@ -359,14 +357,11 @@ def test_timeline_of_unknown_zone_or_bad_date(ward):
 
 
 def test_emergency_slots_delivered_by_command_become_no_plan_items(service):
-    from broadcaster.scheduling import ZoneSlots, _Catalog, entries_to_items
-    from schedules.timeline import Slot, SlotItem, build_timeline
-
     t0 = datetime(2027, 3, 1, 3, 0, tzinfo=UTC)
     bulletin = Slot(7, t0, (SlotItem("stream", 600_000, VOV1, "VOV1"),))
     alert = Slot(-3, t0 + timedelta(minutes=2), (SlotItem("announcement", 30_000, "alert:3", "Bão"),),
                  priority="emergency", on_preempt="drop", created_seq=10**13)
-    zs = ZoneSlots([bulletin, alert], _Catalog(), {})
+    zs = ZoneSlots([bulletin, alert], Catalog(), {})
     entries = build_timeline(zs.slots, t0, t0 + timedelta(hours=1))
     items, _ = entries_to_items(service, entries, zs)
     assert [i["schedule_id"] for i in items] == ["7", "7"]  # cut, then resumed after the alert; no alert item
@@ -377,14 +372,12 @@ def test_emergency_slots_delivered_by_command_become_no_plan_items(service):
 def test_a_piece_cut_to_under_a_millisecond_never_reaches_a_plan(service):
     """An alert released a fraction of a millisecond after a bulletin started cuts it to a piece that would read
     end_at == start on the wire (milliseconds): nodes refuse a whole plan for such an item. It is left out."""
-    from broadcaster.scheduling import ZoneSlots, _Catalog, entries_to_items
-    from schedules.timeline import Slot, SlotItem, build_timeline
 
     t0 = datetime(2027, 3, 1, 3, 0, 0, 100, tzinfo=UTC)
     bulletin = Slot(7, t0, (SlotItem("stream", 600_000, VOV1, "VOV1"),))
     alert = Slot(-3, t0 + timedelta(microseconds=400), (SlotItem("announcement", 30_000, "alert:3", "Bão"),),
                  priority="emergency", on_preempt="resume", created_seq=10**13)
-    zs = ZoneSlots([bulletin, alert], _Catalog(), {})
+    zs = ZoneSlots([bulletin, alert], Catalog(), {})
     entries = build_timeline(zs.slots, t0, t0 + timedelta(hours=1))
     assert any(e.schedule_id == 7 and e.end - e.start < timedelta(milliseconds=1) for e in entries)
     items, _ = entries_to_items(service, entries, zs)
@@ -404,14 +397,12 @@ SLOTS = st.lists(
 @given(SLOTS)
 def test_plan_items_never_overlap_and_cover_every_audible_entry(service, raw):
     """Whatever the mix of priorities and choices, a node is never told to play two things at once."""
-    from broadcaster.scheduling import ZoneSlots, _Catalog, entries_to_items
-    from schedules.timeline import Slot, SlotItem, build_timeline
 
     t0 = datetime(2027, 3, 1, 3, 0, tzinfo=UTC)
     slots = [Slot(n + 1, t0 + timedelta(seconds=off), (SlotItem("stream", dur * 1000, f"{VOV1}?{n}"),),
                   priority=prio, on_preempt=pre, on_clash=clash, created_seq=sid, drill=drill)
              for n, (sid, off, prio, pre, clash, dur, drill) in enumerate(raw)]
-    zs = ZoneSlots(slots, _Catalog(), {})
+    zs = ZoneSlots(slots, Catalog(), {})
     entries = build_timeline(slots, t0, t0 + timedelta(hours=3))
     items, _ = entries_to_items(service, entries, zs)
     assert len(items) == sum(1 for e in entries if e.audible and e.end > e.start)

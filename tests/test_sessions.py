@@ -17,12 +17,19 @@ from urllib.parse import urljoin, urlsplit
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from limits.storage import storage_from_string
 from people import PASSWORD, As
 from sqlalchemy import select, text
 from test_panel import csrf
 
 from broadcaster import logins
+from broadcaster.api import openapi
+from broadcaster.app import create_app, runtime
+from broadcaster.config import Config, TestConfig
+from broadcaster.db import Database
 from broadcaster.models import AuditEntry, LoginSession, User
+from broadcaster.ratelimit_storage import DatabaseStorage
+from broadcaster.web.sessions import limiter_of
 from devices.registry import token_hash
 
 ADMIN = ("admin", "admin-password-1")
@@ -36,9 +43,6 @@ def officer(service):
 
 
 def make_app(tmp_path, database_url, name: str = "panel", **overrides):
-    from broadcaster.app import create_app, runtime
-    from broadcaster.config import TestConfig
-
     if database_url.startswith("sqlite:///"):
         Path(database_url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
     app = create_app(TestConfig(tmp_path / name, DATABASE_URL=database_url, **overrides))
@@ -178,7 +182,6 @@ def test_forwarded_proto_counts_only_behind_a_trusted_proxy(tmp_path, database_u
     trusted = trusted_app.test_client()
     r = web_login(trusted, headers=forwarded)
     assert r.status_code == 302 and all("Secure" in h for h in set_cookies(r).values())
-    from broadcaster.app import runtime
 
     (entry,) = audit(runtime(trusted_app).service, "user.login")[-1:]
     assert entry.detail["address"] == "203.0.113.9"  # the client behind the proxy
@@ -247,11 +250,6 @@ def test_successful_logins_are_not_counted(client):
 
 
 def test_the_limiter_is_on_in_the_default_configuration(tmp_path, monkeypatch):
-    from broadcaster.app import create_app, runtime
-    from broadcaster.config import Config
-    from broadcaster.ratelimit_storage import DatabaseStorage
-    from broadcaster.web.sessions import limiter_of
-
     for name in ("LOGIN_LIMIT_PER_USER", "LOGIN_LIMIT_PER_CLIENT", "RATELIMIT_STORAGE_URI", "DATABASE_URL",
                  "START_SERVICES"):
         monkeypatch.delenv(f"LOAPHUONG_{name}", raising=False)
@@ -269,9 +267,6 @@ def test_the_limiter_is_on_in_the_default_configuration(tmp_path, monkeypatch):
 @pytest.mark.both_backends
 def test_two_panels_on_one_database_share_the_counters(tmp_path, database_url):
     """Two app instances (two workers) on the same database: the limit is one, so not in-process memory."""
-    from broadcaster.app import runtime
-    from broadcaster.ratelimit_storage import DatabaseStorage
-    from broadcaster.web.sessions import limiter_of
 
     first = make_app(tmp_path, database_url, "worker-1")
     second = make_app(tmp_path, database_url, "worker-2")
@@ -288,8 +283,6 @@ def test_two_panels_on_one_database_share_the_counters(tmp_path, database_url):
 
 @pytest.mark.both_backends
 def test_database_storage_counts_expires_and_clears(service):
-    from limits.storage import storage_from_string
-
     storage = storage_from_string("loaphuong-db://", engine=service.db.engine)
     assert storage.check()
     assert storage.get("k") == 0
@@ -366,8 +359,6 @@ def test_api_logout_revokes_the_token_of_the_request(client, service, officer):
 
 
 def test_openapi_documents_the_token_routes(app):
-    from broadcaster.api import openapi
-
     doc = openapi.spec()
     assert "get" in doc["paths"]["/auth/tokens"]
     assert {"204", "404"} <= set(doc["paths"]["/auth/tokens/{token_id}"]["delete"]["responses"])
@@ -411,10 +402,6 @@ def test_own_password_change_keeps_only_the_login_it_was_made_from(client, offic
 
 # ------------------------------------------------------------------------------------------ migration
 def test_a_token_from_before_0004_keeps_working_after_the_upgrade(tmp_path):
-    from broadcaster.app import create_app
-    from broadcaster.config import TestConfig
-    from broadcaster.db import Database
-
     url = f"sqlite:///{tmp_path / 'old.db'}"
     db = Database(url)
     db.upgrade("0003_tenancy")

@@ -6,7 +6,9 @@ import base64
 import json
 import os
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -368,13 +370,11 @@ def test_retained_command_is_refused_and_an_empty_one_ignored(broker, panel, col
 def test_node_with_lost_counters_refuses_to_boot(tmp_path):
     """Restarting seq at 1 under the same token would make the panel drop the events as duplicates: a node
     that lost its counters must be re-provisioned (new token, new event epoch) instead."""
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey as Key
-
     data = tmp_path / "node"
     data.mkdir()
     (data / "state.json").write_text('{"boot": 3, "seq": 4')  # torn or corrupted
     config = NodeConfig(node_id=NODE, token="t", broker_host="127.0.0.1", broker_port=1,
-                        panel_public_key=public_key_b64(Key.generate()), data_dir=data)
+                        panel_public_key=public_key_b64(Ed25519PrivateKey.generate()), data_dir=data)
     with pytest.raises(RuntimeError, match="re-provisioned"):
         SimNode(config).start()
 
@@ -587,8 +587,6 @@ def test_fleet(broker, panel, tmp_path, mp3):
 
 def test_cli_registers_then_reuses_credentials(broker, tmp_path, capsys):
     key = Ed25519PrivateKey.generate()
-    from devices.protocol import public_key_b64
-
     api = PanelApiStub(public_key_b64(key), api_token="secret-api")
     base = ["sim", "--broker", f"mqtt://{broker.host}:{broker.port}", "--panel", api.base,
             "--data", str(tmp_path / "sim"), "--duration", "0.6", "--summary-every", "0.3"]
@@ -615,6 +613,23 @@ def test_cli_registers_then_reuses_credentials(broker, tmp_path, capsys):
         api.close()
 
 
+def test_cli_scale_flag_runs_the_scale_simulator(broker, tmp_path, capsys):
+    """``loaphuong sim --scale`` hands over to the scale CLI, which shares the credentials handling."""
+    api = PanelApiStub(public_key_b64(Ed25519PrivateKey.generate()), api_token="secret-api")
+    creds = tmp_path / "creds.json"
+    creds.write_text(json.dumps([{"node_id": "sim-001", "token": "t-1"}]))  # no key: fetched from the panel
+    try:
+        assert cli_main(["sim", "--scale", "--broker", f"mqtt://{broker.host}:{broker.port}", "--panel", api.base,
+                         "--data", str(tmp_path / "scale"), "--credentials", str(creds),
+                         "--duration", "0.6", "--summary-every", "0.3"]) == 0
+        out = capsys.readouterr().out
+        assert "1 nodes in one process" in out and "connected" in out and "outbox" in out
+        assert cli_main(["sim", "--scale", "--broker", "http://x", "--credentials", str(creds)]) == 2
+        assert "unsupported broker URL" in capsys.readouterr().err
+    finally:
+        api.close()
+
+
 # ------------------------------------------------------------------ protocol v1 additions (this session)
 
 VN = "Asia/Ho_Chi_Minh"
@@ -622,9 +637,6 @@ VN = "Asia/Ho_Chi_Minh"
 
 def hhmm(epoch: float) -> str:
     """Local HH:MM in Vietnam of an instant."""
-    from datetime import datetime
-    from zoneinfo import ZoneInfo
-
     return datetime.fromtimestamp(epoch, ZoneInfo(VN)).strftime("%H:%M")
 
 
@@ -802,9 +814,6 @@ def test_quiet_hours_are_enforced_on_the_node_live_emergency_exempt(broker, pane
 
 
 def test_volume_profile_steps_and_set_volume_override(broker, panel, collector, nodes, tmp_path, mp3):
-    from datetime import datetime, timedelta
-    from zoneinfo import ZoneInfo
-
     # the node's clock sits 1.5 s before 06:00 local (clock skew), so the 06:00 step begins during the test
     local = datetime.now(ZoneInfo(VN))
     six = local.replace(hour=6, minute=0, second=0, microsecond=0)

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from people import PASSWORD, As
 from sqlalchemy import func, select
+from test_panel import csrf, login
 
 from broadcaster.models import Alert, AuditEntry, CommandRecord, Node, Schedule, Zone
 from devices import protocol as proto
@@ -216,8 +217,6 @@ def test_a_one_ward_installation_works_as_before(api, service):
 
 
 def test_the_province_panel_dashboard_picker_and_emergency_form(province, client):
-    from test_panel import csrf, login
-
     a_code, b_code = province["codes"]
     login(client, "tinh-ld", PASSWORD)
     page = client.get("/").text

@@ -5,11 +5,16 @@ the approvals page; a draft is deleted and the deletion undone. Every page on th
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from audio_fakes import FakeGoogleTTS
 from browser import login, page_problems
 from playwright.sync_api import expect
+
+from broadcaster.audio_settings import set_ward_audio
+from broadcaster.web.views import PlayTimeProblem, one_play_start
 
 TEXT = "Trạm y tế phường tiêm phòng cho trẻ em sáng thứ Bảy. Khi có cháy gọi 114."
 
@@ -20,7 +25,6 @@ def slow_speech(live, monkeypatch):
     the panel falls back to espeak, so producing speech takes long enough to watch its progress."""
     for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
         monkeypatch.delenv(var, raising=False)
-    from broadcaster.audio_settings import set_ward_audio
 
     with FakeGoogleTTS(b"", mode="hang") as google:
         monkeypatch.setattr(live.service.config, "GTTS_URL", google.url)
@@ -118,7 +122,6 @@ def test_preview_in_place_back_after_saving_and_scheduling_by_day_and_time(live,
     Chromium's "resend the form" error (net::ERR_CACHE_MISS) and nothing is saved twice. Then the schedule card:
     "Ngày phát" (dd/mm/yyyy, today) and "Giờ phát" as said ("6h30"); a wrong time is refused naming the field;
     a time already gone today is scheduled for tomorrow, and the message says so."""
-    from datetime import UTC, datetime, timedelta
 
     page = phone
     login(page, live, "canbo")
@@ -190,10 +193,6 @@ def test_preview_in_place_back_after_saving_and_scheduling_by_day_and_time(live,
 def test_the_day_and_time_of_one_play_as_an_officer_writes_them(app):
     """"Ngày phát" + "Giờ phát" of the schedule card (broadcaster/web/views.py ``one_play_start``): a time already
     gone today means tomorrow; a day gone, several times or a wrong value are refused naming the field."""
-    from datetime import datetime
-    from zoneinfo import ZoneInfo
-
-    from broadcaster.web.views import PlayTimeProblem, one_play_start
 
     tz = ZoneInfo("Asia/Ho_Chi_Minh")
     now = datetime(2026, 12, 7, 15, 55, 20, tzinfo=tz)

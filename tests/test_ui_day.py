@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import time
 
-from browser import login, page_problems
+from browser import PHONE, login, new_page, page_problems
 from playwright.sync_api import expect
 
 TEXT = "Ủy ban nhân dân phường thông báo: sáng thứ Bảy tổng vệ sinh môi trường tại các tổ dân phố."
@@ -31,8 +31,6 @@ def open_menu_item(page, name: str) -> None:
 
 
 def test_an_officers_and_a_leaders_day_on_the_phone(live, phone, chromium):
-    from browser import PHONE, new_page
-
     officer = phone
     login(officer, live, "canbo")
     clean(officer)

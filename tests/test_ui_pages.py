@@ -6,6 +6,10 @@ from __future__ import annotations
 import pytest
 from browser import login, page_problems
 
+# Four sweeps of every page: `make test-all` (CI). The fast lane keeps tests/test_hardening.py's sweep of every page
+# in Chromium (no CSP violation) and each feature's own page tests (tests/test_ui_*.py).
+pytestmark = pytest.mark.slow
+
 PAGES = ["/", "/announcements", "/announcements/new", "/announcements/upload", "/announcements/{ann}",
          "/announcements/{ann}/edit", "/approvals", "/schedules", "/schedules/new", "/timeline?zone=to-1", "/nodes",
          "/nodes/loa-01", "/fleet", "/fleet/map", "/fleet/import", "/fleet/nodes/loa-01", "/plays", "/reports",

@@ -12,8 +12,13 @@ import re
 
 import pytest
 from sqlalchemy import select
+from test_panel import csrf as page_csrf
+from test_panel import login
 
 from broadcaster import tenancy
+from broadcaster.app import create_app, runtime
+from broadcaster.cli import ensure_admin, main
+from broadcaster.config import Config
 from broadcaster.models import AuditEntry, User, Ward
 from broadcaster.services import ServiceError
 
@@ -273,8 +278,6 @@ def test_province_admin_patches_anyone(client, service, wards):
 
 # ------------------------------------------------------------------------------------------- disabled
 def test_disabled_user_is_locked_out_at_once(app, client, api, service, wards):
-    from test_panel import login
-
     officer = As(client, "canbo-a")
     assert officer.get("/api/v1/zones").status_code == 200
     web = app.test_client()
@@ -341,28 +344,22 @@ def test_service_create_user_keeps_its_old_signature(service):
 
 
 def test_bootstrap_admin_is_a_province_admin(service, tmp_path, monkeypatch):
-    from broadcaster.cli import _ensure_admin
-
-    monkeypatch.setenv("LOAPHUONG_ADMIN_USER", "quan-tri")
-    monkeypatch.delenv("LOAPHUONG_ADMIN_PASSWORD", raising=False)
-    username, password = _ensure_admin(service, tmp_path)
+    monkeypatch.setattr(service.config, "ADMIN_USER", "quan-tri")  # LOAPHUONG_ADMIN_USER
+    monkeypatch.setattr(service.config, "ADMIN_PASSWORD", None)
+    username, password = ensure_admin(service, tmp_path)
     row = user_row(service, "quan-tri")
     assert username == "quan-tri" and password and row.role == "province_admin" and row.ward_id is None
-    assert _ensure_admin(service, tmp_path) == (username, password)
+    assert ensure_admin(service, tmp_path) == (username, password)
     # a bootstrap admin from before the province roles is promoted
-    monkeypatch.setenv("LOAPHUONG_ADMIN_USER", "admin")
-    monkeypatch.setenv("LOAPHUONG_ADMIN_PASSWORD", "admin-password-2")
-    assert _ensure_admin(service, tmp_path) == ("admin", "admin-password-2")
+    monkeypatch.setattr(service.config, "ADMIN_USER", "admin")
+    monkeypatch.setattr(service.config, "ADMIN_PASSWORD", "admin-password-2")
+    assert ensure_admin(service, tmp_path) == ("admin", "admin-password-2")
     row = user_row(service, "admin")
     assert row.role == "province_admin" and row.ward_id is None
     assert service.authenticate("admin", "admin-password-2") is not None
 
 
 def test_cli_create_user_takes_ward_and_province_roles(tmp_path, monkeypatch, capsys):
-    from broadcaster.app import create_app, runtime
-    from broadcaster.cli import main
-    from broadcaster.config import Config
-
     monkeypatch.setenv("LOAPHUONG_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("LOAPHUONG_DATABASE_URL", raising=False)
     assert main(["create-user", "lanh-dao", "--role", "leader", "--password", PASSWORD]) == 0
@@ -391,17 +388,13 @@ def test_openapi_documents_user_management(client):
 
 # ------------------------------------------------------------------------------------------------ web
 def web_login(app, username: str, password: str = PASSWORD):
-    from test_panel import login
-
     web = app.test_client()
     assert login(web, username, password).status_code == 302
     return web
 
 
 def token_of(web, url: str) -> str:
-    from test_panel import csrf
-
-    return csrf(web, url)
+    return page_csrf(web, url)
 
 
 def test_users_page_for_a_ward_admin(app, service, wards):

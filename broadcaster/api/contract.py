@@ -12,11 +12,14 @@ from datetime import date
 from functools import cache
 from typing import Any
 
+import jsonschema
 from flask import Flask, Response, current_app, g, jsonify, request
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
+from broadcaster import fleet
+from broadcaster.api import openapi
 from broadcaster.errors import ServiceError
 from broadcaster.i18n import error_message
 
@@ -113,8 +116,6 @@ def invalid(exc: ValidationError, model: type | None = None) -> ServiceError:
 def command_args(name: str, args: Any) -> Any:
     """A command's arguments checked against its own model (broadcaster/fleet.py) as JSON, refused like any
     other body field (``args.<name>`` in ``field`` and ``fields``); the checked model goes on to ``fleet.send``."""
-    from broadcaster import fleet  # the service layer's models; imported here to keep this module light
-
     try:
         return fleet.validate_args(name, args, json=True)
     except ServiceError as exc:
@@ -168,8 +169,6 @@ def _template(rule: str) -> str:
 def check_query() -> None:
     """Refuse (400) a documented query parameter whose value does not fit its schema, and any string with
     characters no database can store (lone surrogates, NUL)."""
-    from broadcaster.api import openapi
-
     for key, value in (request.view_args or {}).items():
         if isinstance(value, str) and ("\x00" in value or _has_surrogate(value)):
             raise ServiceError("invalid_path", f"{key}: characters that cannot be stored", key)
@@ -253,10 +252,6 @@ def clean_json(value: Any, path: str = "body") -> Any:
 # ------------------------------------------------------------------------------ answers (in the tests)
 @cache
 def _validator(path: str, method: str, status: str):
-    import jsonschema
-
-    from broadcaster.api import openapi
-
     op = openapi.operation(path, method)
     if op is None:
         return None

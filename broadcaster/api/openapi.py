@@ -74,11 +74,11 @@ def _response_schema(response: Any) -> dict[str, Any] | None:
     raise TypeError(f"not a response model: {response!r}")
 
 
-def _op(summary: str, *, body: type | None = None, ok: int = 200, auth: bool = True,
-        params: list[dict[str, Any]] | None = None, response: Any = None, errors: tuple[int, ...] = (),
-        media: str | None = None, ok_text: str = "OK", description: str | None = None,
-        responses: dict[int, Any] | None = None, body_required: bool = True,
-        raw_body: dict[str, Any] | None = None) -> dict[str, Any]:
+def op(summary: str, *, body: type | None = None, ok: int = 200, auth: bool = True,
+       params: list[dict[str, Any]] | None = None, response: Any = None, errors: tuple[int, ...] = (),
+       media: str | None = None, ok_text: str = "OK", description: str | None = None,
+       responses: dict[int, Any] | None = None, body_required: bool = True,
+       raw_body: dict[str, Any] | None = None) -> dict[str, Any]:
     """One operation. ``response``: a ``responses.py`` model, ``list[Model]``, or None (no body, e.g. 204);
     ``media``: a non-JSON answer (``text/csv``, ``audio/mpeg``); ``errors``: status codes this operation may
     return besides the common ones; ``responses``: extra ``{status: model}`` answers (e.g. 202)."""
@@ -118,7 +118,7 @@ def _op(summary: str, *, body: type | None = None, ok: int = 200, auth: bool = T
     return op
 
 
-def _path(name: str, kind: str = "string") -> dict[str, Any]:
+def path(name: str, kind: str = "string") -> dict[str, Any]:
     schema: dict[str, Any] = {"type": kind}
     if kind == "integer":
         schema.update(minimum=1, maximum=2**31 - 1)
@@ -127,8 +127,8 @@ def _path(name: str, kind: str = "string") -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": schema}
 
 
-def _query(name: str, kind: str = "string", *, description: str | None = None, code: str | None = None,
-           **constraints: Any) -> dict[str, Any]:
+def query(name: str, kind: str = "string", *, description: str | None = None, code: str | None = None,
+          **constraints: Any) -> dict[str, Any]:
     """An optional query parameter. The app refuses (400 ``invalid_query``, or ``code``) a value that does not
     match its schema."""
     schema: dict[str, Any] = {"type": kind}
@@ -157,14 +157,13 @@ NULL_MEANS_DEFAULT: set[str] = set()
 
 
 def _openapi_op() -> dict[str, Any]:
-    op = _op("This document (OpenAPI 3.1)", auth=False)
-    op["responses"]["200"] = {"description": "OpenAPI 3.1 document",
-                              "content": _json({"type": "object", "required": ["openapi", "paths"]})}
-    return op
+    document = op("This document (OpenAPI 3.1)", auth=False)
+    document["responses"]["200"] = {"description": "OpenAPI 3.1 document",
+                                    "content": _json({"type": "object", "required": ["openapi", "paths"]})}
+    return document
 
 
 def _core_paths() -> dict[str, Any]:
-    op, path, query = _op, _path, _query
     node = [path("node_id")]
     aid = [path("announcement_id", "integer")]
     return {

@@ -5,7 +5,7 @@ model here breaks the suite, because every JSON answer of ``/api/v1`` is validat
 the tests run (``Config.VALIDATE_API_RESPONSES``; see broadcaster/api/contract.py), and the fuzzer checks it
 from outside (tests/test_api_fuzz.py).
 
-The serializers stay plain functions returning dicts (``routes.py``, ``fleet.py``…); these models only
+The serializers stay plain functions returning dicts (``base.py``, ``routes_*.py``, ``fleet.py``…); these models only
 describe them. Timestamps are RFC 3339 strings: ``…Z`` in UTC, or ``…_local`` in the ward's time zone.
 """
 
@@ -22,18 +22,20 @@ LocalTime = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
 Day = Annotated[str, Field(json_schema_extra={"format": "date"})]
 
 
-class _Out(BaseModel):
+class ResponseModel(BaseModel):
+    """The base of every documented answer: exactly the fields the panel sends."""
+
     model_config = ConfigDict(extra="forbid")
 
 
 # ------------------------------------------------------------------------------------------------ errors
-class FieldError(_Out):
+class FieldError(ResponseModel):
     field: str = Field(description="Dotted path of the field at fault, e.g. 'recurrence.times.0'")
     code: str = Field(description="Stable code of the problem, e.g. 'missing', 'string_too_long'")
     message: str = Field(description="What is wrong, in the request's language")
 
 
-class ErrorBody(_Out):
+class ErrorBody(ResponseModel):
     code: str = Field(description="Stable machine code, e.g. 'not_found', 'invalid_field', 'policy_refused'")
     message: str = Field(description="Human message in the request's language (Accept-Language: vi or en; "
                          "Vietnamese by default)")
@@ -41,14 +43,14 @@ class ErrorBody(_Out):
     fields: list[FieldError] = Field(default_factory=list, description="Every field at fault (bad input)")
 
 
-class RowErrorOut(_Out):
+class RowErrorOut(ResponseModel):
     row: int
     field: str | None
     code: str
     message: str
 
 
-class Error(_Out):
+class Error(ResponseModel):
     """Every error of ``/api/v1`` (never HTML): ``{"error": {code, message, field, fields}}``. A schedule
     clash (409) adds ``conflicts``; a refused CSV import (400) adds ``errors`` (one per bad row)."""
 
@@ -60,19 +62,36 @@ class Error(_Out):
 
 
 # --------------------------------------------------------------------------------------------- basics
-class Token(_Out):
+class Token(ResponseModel):
     token: str = Field(description="Send as 'Authorization: Bearer <token>'; shown once")
     username: str
     role: str
     token_id: int | None = Field(default=None, description="Its id in GET /auth/tokens (to revoke it)")
 
 
-class PanelKey(_Out):
+class PanelKey(ResponseModel):
     public_key: str = Field(description="Ed25519 public key, base64")
     algorithm: Literal["Ed25519"]
 
 
-class Zone(_Out):
+class PublicationPass(ResponseModel):
+    nodes: int | None = Field(description="Nodes whose plans are rebuilt; null: every node")
+    started_at: str
+    published: int | None = Field(default=None, description="Plans that changed and went out (finished passes)")
+    finished_at: str | None = None
+    seconds: float | None = None
+    error: str | None = Field(default=None, description="Why the pass failed (the next change publishes again)")
+
+
+class PublicationStatus(ResponseModel):
+    state: Literal["idle", "queued", "publishing", "immediate"] = Field(
+        description="immediate: this panel has no background queue (no broker attached): changes publish at once")
+    queued_nodes: int | None = Field(description="Nodes waiting for the next pass; null: every node")
+    current: PublicationPass | None
+    last: PublicationPass | None
+
+
+class Zone(ResponseModel):
     id: int
     code: str
     name: str
@@ -80,13 +99,13 @@ class Zone(_Out):
     ward: str | None
 
 
-class Ward(_Out):
+class Ward(ResponseModel):
     id: int
     code: str
     name: str
 
 
-class Node(_Out):
+class Node(ResponseModel):
     node_id: str
     name: str
     zone: str | None
@@ -111,14 +130,14 @@ class NodeCredentials(Node):
     media_base_url: str
 
 
-class NodeToken(_Out):
+class NodeToken(ResponseModel):
     node_id: str
     token: str
     panel_public_key: str
     topic_prefix: str
 
 
-class Command(_Out):
+class Command(ResponseModel):
     id: str
     node_id: str
     name: str
@@ -130,7 +149,7 @@ class Command(_Out):
     error: str | None
 
 
-class MediaRef(_Out):
+class MediaRef(ResponseModel):
     sha256: str
     bytes: int
     duration_ms: int
@@ -138,7 +157,7 @@ class MediaRef(_Out):
     url: str
 
 
-class AnnouncementAudio(_Out):
+class AnnouncementAudio(ResponseModel):
     source: str = Field(description="tts | upload")
     options: dict[str, Any]
     render_key: str | None
@@ -146,7 +165,7 @@ class AnnouncementAudio(_Out):
     true_peak_dbtp: float | None
 
 
-class Announcement(_Out):
+class Announcement(ResponseModel):
     id: int
     title: str
     text: str
@@ -165,22 +184,22 @@ class Announcement(_Out):
     archived_at: Timestamp | None = Field(description="When it was deleted (archived, restorable); null when in use")
 
 
-class Normalized(_Out):
+class Normalized(ResponseModel):
     text: str
     normalized_text: str
 
 
-class Abbreviations(_Out):
+class Abbreviations(ResponseModel):
     ward: dict[str, str]
     defaults: dict[str, str]
 
 
-class Abbreviation(_Out):
+class Abbreviation(ResponseModel):
     abbr: str
     expansion: str
 
 
-class Schedule(_Out):
+class Schedule(ResponseModel):
     id: int
     announcement_id: int | None
     title: str | None
@@ -201,7 +220,7 @@ class Schedule(_Out):
     drill: bool
 
 
-class Play(_Out):
+class Play(ResponseModel):
     node_id: str
     zone: str
     item_id: str | None
@@ -216,19 +235,19 @@ class Play(_Out):
 
 
 # ------------------------------------------------------------------------------------------ scheduling
-class QuietHours(_Out):
+class QuietHours(ResponseModel):
     start: str
     end: str
 
 
-class QuietHoursSetting(_Out):
+class QuietHoursSetting(ResponseModel):
     ward: str
     quiet_hours: QuietHours | None
     tz: str | None = None
     republished: list[str] | None = Field(default=None, description="Nodes whose plans were republished")
 
 
-class TimelineItem(_Out):
+class TimelineItem(ResponseModel):
     kind: str
     ref: Any = None
     title: str | None
@@ -236,7 +255,7 @@ class TimelineItem(_Out):
     repeat: int | None
 
 
-class TimelineEntry(_Out):
+class TimelineEntry(ResponseModel):
     start: Timestamp
     end: Timestamp
     start_local: LocalTime
@@ -255,12 +274,12 @@ class TimelineEntry(_Out):
     plan_item_id: str | None
 
 
-class Window(_Out):
+class Window(ResponseModel):
     start: Timestamp
     end: Timestamp
 
 
-class WaitingAiring(_Out):
+class WaitingAiring(ResponseModel):
     schedule_id: int
     start: Timestamp
     start_local: LocalTime
@@ -268,7 +287,7 @@ class WaitingAiring(_Out):
     state: str
 
 
-class Timeline(_Out):
+class Timeline(ResponseModel):
     zone: str
     zone_name: str
     node: str | None
@@ -281,7 +300,7 @@ class Timeline(_Out):
     awaiting_approval: list[WaitingAiring]
 
 
-class AuditEntry(_Out):
+class AuditEntry(ResponseModel):
     id: int
     at: Timestamp | None
     user: str | None
@@ -291,7 +310,7 @@ class AuditEntry(_Out):
 
 
 # ------------------------------------------------------------------------------------------------ audio
-class AudioChoices(_Out):
+class AudioChoices(ResponseModel):
     engines: list[str]
     available_engines: list[str]
     voices: list[str] | dict[str, Any]
@@ -300,7 +319,7 @@ class AudioChoices(_Out):
     speed: list[float]
 
 
-class AudioSettings(_Out):
+class AudioSettings(ResponseModel):
     engine_order: list[str]
     voice: str | None
     speed: float
@@ -313,7 +332,7 @@ class AudioSettings(_Out):
     choices: AudioChoices
 
 
-class CleanupReport(_Out):
+class CleanupReport(ResponseModel):
     deleted: list[str]
     kept_referenced: int
     kept_recent: int
@@ -322,7 +341,7 @@ class CleanupReport(_Out):
 
 
 # ------------------------------------------------------------------------------------------------ fleet
-class FleetNode(_Out):
+class FleetNode(ResponseModel):
     node_id: str
     name: str
     zone: str | None
@@ -351,7 +370,7 @@ class FleetNode(_Out):
     in_sync: bool
 
 
-class FleetSummary(_Out):
+class FleetSummary(ResponseModel):
     total: int
     online: int
     offline: int
@@ -360,12 +379,12 @@ class FleetSummary(_Out):
     drifting: int
 
 
-class Fleet(_Out):
+class Fleet(ResponseModel):
     summary: FleetSummary
     nodes: list[FleetNode]
 
 
-class Marker(_Out):
+class Marker(ResponseModel):
     id: str
     name: str
     lat: float | None
@@ -374,12 +393,12 @@ class Marker(_Out):
     zone: str | None
 
 
-class PlanSummary(_Out):
+class PlanSummary(ResponseModel):
     version: int | None
     items: list[dict[str, Any]]
 
 
-class NodeEvent(_Out):
+class NodeEvent(ResponseModel):
     seq: int
     event: str
     at: Timestamp | None
@@ -394,7 +413,7 @@ class FleetNodeDetail(FleetNode):
     commands: list[Command]
 
 
-class ImportResult(_Out):
+class ImportResult(ResponseModel):
     created: list[str]
     updated: list[str]
     unchanged: list[str]
@@ -402,7 +421,7 @@ class ImportResult(_Out):
     dry_run: bool
 
 
-class ComplianceRow(_Out):
+class ComplianceRow(ResponseModel):
     day: Day
     zone: str
     zone_name: str | None
@@ -419,7 +438,7 @@ class ComplianceRow(_Out):
     compliance: float | None
 
 
-class Compliance(_Out):
+class Compliance(ResponseModel):
     from_: Day = Field(alias="from")
     to: Day
     zone: str | None
@@ -432,7 +451,7 @@ class Compliance(_Out):
     upcoming_airings: int
 
 
-class Monthly(_Out):
+class Monthly(ResponseModel):
     month: str
     bulletins: int
     airings: int
@@ -448,7 +467,7 @@ class Monthly(_Out):
     upcoming_airings: int = Field(description="Airings of the month still to come (not counted above)")
 
 
-class ProvinceWard(_Out):
+class ProvinceWard(ResponseModel):
     ward: str
     ward_name: str
     airings: int
@@ -461,7 +480,7 @@ class ProvinceWard(_Out):
     emergencies: int
 
 
-class ProvinceTotal(_Out):
+class ProvinceTotal(ResponseModel):
     airings: int
     planned: int
     played: int
@@ -472,21 +491,21 @@ class ProvinceTotal(_Out):
     success_rate: float | None
 
 
-class ProvinceReport(_Out):
+class ProvinceReport(ResponseModel):
     month: str
     wards: list[ProvinceWard]
     total: ProvinceTotal
 
 
 # --------------------------------------------------------------------------------------------- emergency
-class AlertMedia(_Out):
+class AlertMedia(ResponseModel):
     sha256: str
     bytes: int
     duration_ms: int
     url: str
 
 
-class Delivery(_Out):
+class Delivery(ResponseModel):
     node_id: str
     zone: str | None
     node_state: str
@@ -503,7 +522,7 @@ class Delivery(_Out):
     latency_ms: int | None
 
 
-class Alert(_Out):
+class Alert(ResponseModel):
     id: int
     kind: str = Field(description="alert | cancel")
     drill: bool
@@ -539,7 +558,7 @@ class AlertDetail(Alert):
     summary: dict[str, int] = Field(description="Count of deliveries per state, and total")
 
 
-class EmergencySettings(_Out):
+class EmergencySettings(ResponseModel):
     two_person: bool
     ward: str
     cancel_text: str
@@ -547,7 +566,7 @@ class EmergencySettings(_Out):
 
 
 # ---------------------------------------------------------------------------------------------- others
-class StreamSource(_Out):
+class StreamSource(ResponseModel):
     id: int
     code: str
     name: str
@@ -555,7 +574,7 @@ class StreamSource(_Out):
     active: bool
 
 
-class User(_Out):
+class User(ResponseModel):
     username: str
     display_name: str
     role: str
@@ -565,13 +584,13 @@ class User(_Out):
     created_at: Timestamp | None
 
 
-class PasswordChanged(_Out):
+class PasswordChanged(ResponseModel):
     ok: bool
     username: str
 
 
 # ------------------------------------------------------------------------------------ notifications
-class NotificationOut(_Out):
+class NotificationOut(ResponseModel):
     """One item of the notification centre (broadcaster/notifications.py), for its recipient only."""
 
     id: int
@@ -585,6 +604,6 @@ class NotificationOut(_Out):
     read_at: Timestamp | None
 
 
-class NotificationsRead(_Out):
+class NotificationsRead(ResponseModel):
     ok: bool
     marked: int = Field(description="How many were unread and are now read")

@@ -3,6 +3,7 @@ uploads and the media cleanup. Logic lives in broadcaster/audio_settings.py."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any, Literal
 
 from flask import g, jsonify, request
@@ -12,11 +13,13 @@ from broadcaster import audio_settings as aset
 from broadcaster import policy
 from broadcaster.api import contract, openapi
 from broadcaster.api import responses as out
-from broadcaster.api.routes import announcement_json, body, bp, err, svc, token_required
-from broadcaster.api.schemas import AudioOptionsIn, _In
+from broadcaster.api.base import announcement_json, blueprint, body, err, svc, token_required
+from broadcaster.api.schemas import AudioOptionsIn, RequestModel
+
+bp = blueprint("api_audio", __name__)
 
 
-class AudioSettingsIn(_In):
+class AudioSettingsIn(RequestModel):
     """Ward defaults; omitted fields keep their value."""
 
     engine_order: list[Literal["gtts", "espeak", "http"]] | None = Field(
@@ -30,7 +33,7 @@ class AudioSettingsIn(_In):
     outro_chime: bool | None = None
 
 
-class CleanupIn(_In):
+class CleanupIn(RequestModel):
     dry_run: bool = Field(default=True, description="Only report what would be deleted")
     min_age_hours: float = Field(default=24, ge=0, le=87_600, description="Keep files younger than this (at most "
                                  "ten years)")
@@ -98,8 +101,6 @@ def upload_announcement():
 @bp.post("/media/cleanup")
 @token_required(policy.Action.MEDIA_CLEANUP)
 def media_cleanup():
-    from datetime import timedelta
-
     data = body(CleanupIn) if request.get_data() else CleanupIn()
     report = aset.cleanup_media(svc(), min_age=timedelta(hours=data.min_age_hours), dry_run=data.dry_run,
                                 user=g.api_user)
@@ -107,7 +108,7 @@ def media_cleanup():
 
 
 def _paths() -> dict[str, Any]:
-    op, path = openapi._op, openapi._path  # noqa: SLF001
+    op, path = openapi.op, openapi.path
     upload = op("Create an announcement from a recording (mp3, wav, m4a, ogg, webm; validated by decoding, "
                 "bounded in size, length and concurrent decodes). A refused file answers {error: {code: "
                 "upload_<reason>, message, field: file}} and nothing is stored; 503 busy when too many files are "

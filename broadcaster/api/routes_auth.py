@@ -16,11 +16,14 @@ from pydantic import Field
 from broadcaster import logins
 from broadcaster.api import openapi
 from broadcaster.api import responses as out
-from broadcaster.api.routes import bp, err, svc, token_required, ts
+from broadcaster.api.base import blueprint, body, err, svc, token_required, ts
+from broadcaster.api.schemas import LoginIn
 from devices.registry import token_hash
 
+bp = blueprint("api_auth", __name__)
 
-class AuthToken(out._Out):  # noqa: SLF001
+
+class AuthToken(out.ResponseModel):
     id: int = Field(description="Revoke it with DELETE /auth/tokens/{id}")
     created_at: out.Timestamp
     last_used_at: out.Timestamp | None = Field(description="Last request with it (to the minute)")
@@ -29,8 +32,10 @@ class AuthToken(out._Out):  # noqa: SLF001
     current: bool = Field(description="The token of this request")
 
 
-def login_for_token(data: Any):
-    """``POST /auth/token`` (routes.py): a new token, or 401 (audited)."""
+@bp.post("/auth/token")
+def login_token():
+    """A new token per login, or 401 (audited); rate-limited (broadcaster/web/sessions.py)."""
+    data = body(LoginIn)
     address = request.remote_addr or ""
     user = svc().authenticate(data.username, data.password)
     if user is None:
@@ -72,7 +77,7 @@ def logout_token():
 
 
 def _paths() -> dict[str, Any]:
-    op, path = openapi._op, openapi._path  # noqa: SLF001
+    op, path = openapi.op, openapi.path
     return {
         "/auth/tokens": {
             "get": op("The caller's live API tokens (never the tokens themselves): id, created_at, last_used_at, "

@@ -7,14 +7,16 @@ from typing import Annotated, Any
 from flask import g, jsonify, request
 from pydantic import ConfigDict, Field
 
-from broadcaster import emergency, policy, scheduling, tenancy
+from broadcaster import airtime, emergency, policy, tenancy
 from broadcaster.api import openapi
 from broadcaster.api import responses as out
-from broadcaster.api.routes import body, bp, err, local_iso, svc, token_required, ts
-from broadcaster.api.schemas import Id, ZoneRef, _In, text
+from broadcaster.api.base import blueprint, body, err, local_iso, svc, token_required, ts
+from broadcaster.api.schemas import Id, RequestModel, ZoneRef, text
+
+bp = blueprint("api_emergency", __name__)
 
 
-class EmergencyIn(_In):
+class EmergencyIn(RequestModel):
     """Exactly one source (text or announcement_id) and at least one target (zones, all_zones or wards)."""
 
     model_config = ConfigDict(json_schema_extra={
@@ -40,7 +42,7 @@ class EmergencyIn(_In):
                              "loudspeaker of these wards (codes); released by a second province-level person")
 
 
-class TwoPersonIn(_In):
+class TwoPersonIn(RequestModel):
     two_person: bool = Field(description="Emergencies and drills need a second leader/admin to release and to "
                              "cancel them (on by default; switching it off is audited)")
     ward: str = Field(default="", max_length=64, description="Ward code ('' = the default for every ward)")
@@ -145,7 +147,7 @@ def cancel_emergency(alert_id: int):
 @bp.get("/emergency-settings")
 @token_required()
 def get_emergency_settings():
-    ward = scheduling.settings_ward(svc(), g.api_user, request.args.get("ward", ""))
+    ward = airtime.settings_ward(svc(), g.api_user, request.args.get("ward", ""))
     return jsonify({"two_person": emergency.two_person_required(svc(), wards=[ward] if ward else []),
                     "ward": ward, "cancel_text": emergency.CANCEL_TEXT, "max_repeat": emergency.MAX_REPEAT})
 
@@ -154,14 +156,14 @@ def get_emergency_settings():
 @token_required()
 def set_emergency_settings():
     data = body(TwoPersonIn)
-    ward = scheduling.settings_ward(svc(), g.api_user, data.ward)
+    ward = airtime.settings_ward(svc(), g.api_user, data.ward)
     emergency.set_two_person(svc(), data.two_person, g.api_user, ward)
     return jsonify({"two_person": emergency.two_person_required(svc(), wards=[ward] if ward else []),
                     "ward": ward, "cancel_text": emergency.CANCEL_TEXT, "max_repeat": emergency.MAX_REPEAT})
 
 
 def _paths() -> dict[str, Any]:
-    op, path, query = openapi._op, openapi._path, openapi._query  # noqa: SLF001
+    op, path, query = openapi.op, openapi.path, openapi.query
     alert_id = [path("alert_id", "integer")]
     return {
         "/emergencies": {

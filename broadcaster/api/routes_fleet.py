@@ -1,6 +1,8 @@
-"""``/api/v1/fleet`` and ``/api/v1/reports``: registry (CSV), presence, remote control, proof-of-play reports.
+"""``/api/v1/fleet``, ``/zones``, ``/nodes``, ``/plays`` and ``/api/v1/reports``: registry (CSV), zones and
+node registration, presence, remote control (one command path: ``fleet.send``), proof of play and its reports.
 
-See broadcaster/fleet.py for the rules; these routes only parse, check roles and serialise.
+See broadcaster/fleet.py for the rules; these routes only parse, ask the release policy (``token_required``)
+and serialise.
 """
 
 from __future__ import annotations
@@ -14,11 +16,25 @@ from pydantic import ConfigDict, Field
 from broadcaster import fleet
 from broadcaster.api import contract, openapi
 from broadcaster.api import responses as out
-from broadcaster.api.routes import body, bp, csv_response, err, svc, token_required, ts
-from broadcaster.api.schemas import COMMAND_ARGS_SCHEMA, Code, _In
+from broadcaster.api.base import (
+    blueprint,
+    body,
+    command_json,
+    csv_response,
+    err,
+    node_json,
+    play_json,
+    svc,
+    token_required,
+    ts,
+    zone_json,
+)
+from broadcaster.api.schemas import COMMAND_ARGS_SCHEMA, Code, CommandIn, NodeIn, RequestModel, ZoneIn
+
+bp = blueprint("api_fleet", __name__)
 
 
-class NodeUpdateIn(_In):
+class NodeUpdateIn(RequestModel):
     """lat and lon come together (both numbers, or both null / absent)."""
 
     model_config = ConfigDict(json_schema_extra={"dependentRequired": {"lat": ["lon"], "lon": ["lat"]}, "anyOf": [
@@ -35,7 +51,7 @@ class NodeUpdateIn(_In):
                                  description="BCP 47 tag, e.g. vi, vi-x-tay")
 
 
-class FleetCommandIn(_In):
+class FleetCommandIn(RequestModel):
     """At least one target: node ids, a zone or a ward; the arguments of the command named."""
 
     model_config = ConfigDict(json_schema_extra={**COMMAND_ARGS_SCHEMA, "anyOf": [
@@ -195,8 +211,100 @@ def report_monthly_csv():
     return csv_response(fleet.monthly_csv(stats), f"monthly-{stats['month']}.csv")
 
 
+# ------------------------------------------------------------------------- zones, nodes, commands
+@bp.get("/zones")
+@token_required()
+def list_zones():
+    return jsonify([zone_json(z) for z in svc().list_zones(g.scope)])
+
+
+@bp.post("/zones")
+@token_required("admin")
+def create_zone():
+    data = body(ZoneIn)
+    zone = svc().create_zone(data.code, data.name, data.kind, data.ward, user=g.api_user)
+    return jsonify(zone_json(zone)), 201
+
+
+@bp.get("/nodes")
+@token_required()
+def list_nodes():
+    return jsonify([node_json(n) for n in svc().list_nodes(g.scope)])
+
+
+@bp.post("/nodes")
+@token_required("admin")
+def register_node():
+    data = body(NodeIn)
+    service = svc()
+    node, token = service.register_node(data.node_id, data.name, data.zone, user=g.api_user)
+    return jsonify({
+        **node_json(node),
+        "token": token,
+        "panel_public_key": service.public_key_b64,
+        "topic_prefix": service.config.MQTT_PREFIX,
+        "broker_url": service.config.MQTT_URL or None,
+        "media_base_url": service.config.public_url,
+    }), 201
+
+
+@bp.get("/nodes/<node_id>")
+@token_required()
+def get_node(node_id: str):
+    node = svc().get_node(node_id, g.scope)
+    if node is None:
+        return err("not_found", f"no node {node_id!r}", 404)
+    return jsonify(node_json(node, with_plan=True))
+
+
+@bp.post("/nodes/<node_id>/token")
+@token_required("admin")
+def rotate_token(node_id: str):
+    """Re-provision a node: a new token (shown once) and a new event epoch (its seq restarts at 1)."""
+    service = svc()
+    token = service.rotate_node_token(node_id, g.api_user)
+    return jsonify({"node_id": node_id, "token": token, "panel_public_key": service.public_key_b64,
+                    "topic_prefix": service.config.MQTT_PREFIX}), 201
+
+
+@bp.delete("/nodes/<node_id>")
+@token_required("admin")
+def delete_node(node_id: str):
+    """Remove a node: the broker refuses its login and drops its session, its retained plan is cleared."""
+    svc().delete_node(node_id, g.api_user)
+    return "", 204
+
+
+@bp.get("/nodes/<node_id>/commands")
+@token_required()
+def list_commands(node_id: str):
+    if svc().get_node(node_id, g.scope) is None:
+        return err("not_found", f"no node {node_id!r}", 404)
+    return jsonify([command_json(c) for c in svc().list_commands(node_id)])
+
+
+@bp.post("/nodes/<node_id>/commands")
+@token_required()
+def send_command(node_id: str):
+    data = body(CommandIn)
+    args = contract.command_args(data.name, data.args)  # its own schema; JSON: "50" is not the number 50
+    if svc().get_node(node_id, g.scope) is None:
+        return err("not_found", f"no node {node_id!r}", 404)
+    (record,) = fleet.send(svc(), data.name, args, node_ids=[node_id], user=g.api_user)
+    return jsonify(command_json(record)), 202
+
+
+# --------------------------------------------------------------------------------- proof of play
+@bp.get("/plays")
+@token_required()
+def plays():
+    schedule_id = request.args.get("schedule_id", type=int)
+    node_id = request.args.get("node_id") or None
+    return jsonify([play_json(p) for p in svc().plays(schedule_id=schedule_id, node_id=node_id, scope=g.scope)])
+
+
 def _paths() -> dict[str, Any]:
-    op, path, query = openapi._op, openapi._path, openapi._query  # noqa: SLF001
+    op, path, query = openapi.op, openapi.path, openapi.query
     filters = [query("ward"), query("zone"), query("presence", enum=["online", "offline", "unknown", "alert", "true",
                                                                         "false", "1", "0"]),
                query("drifting", "boolean"), query("q")]

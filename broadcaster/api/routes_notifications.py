@@ -10,8 +10,10 @@ from flask import g, jsonify, request
 from broadcaster import notifications
 from broadcaster.api import openapi
 from broadcaster.api import responses as out
-from broadcaster.api.routes import bp, svc, token_required, ts
+from broadcaster.api.base import blueprint, svc, token_required, ts
 from broadcaster.i18n import current_locale
+
+bp = blueprint("api_notifications", __name__)
 
 
 def notification_json(n: Any) -> dict[str, Any]:
@@ -48,7 +50,7 @@ def read_all_notifications():
 
 
 def _paths() -> dict[str, Any]:
-    op, path, query = openapi._op, openapi._path, openapi._query  # noqa: SLF001
+    op, path, query = openapi.op, openapi.path, openapi.query
     return {
         "/notifications": {
             "get": op("The caller's notifications, newest first (at most 100): announcements to approve, "

@@ -1,5 +1,5 @@
 """``/api/v1`` scheduling: schedules (one-off, recurring, programmes), dry-run timeline, quiet hours,
-approval of announcements and the audit log. Logic lives in broadcaster/scheduling.py and approval.py."""
+approval of announcements and the audit log. Logic lives in broadcaster/airtime.py and approval.py."""
 
 from __future__ import annotations
 
@@ -9,13 +9,16 @@ from typing import Annotated, Any, Literal
 from flask import g, jsonify, request
 from pydantic import ConfigDict, Field
 
-from broadcaster import approval, scheduling, tenancy
+from broadcaster import airtime, approval
 from broadcaster.api import openapi
 from broadcaster.api import responses as out
-from broadcaster.api.routes import announcement_json, body, bp, err, schedule_json, svc, token_required, ts
-from broadcaster.api.schemas import Code, Id, ZoneRef, _In, codes, text
+from broadcaster.api.base import announcement_json, blueprint, body, err, schedule_json, svc, token_required, ts
+from broadcaster.api.schemas import Code, Id, RequestModel, ZoneRef, codes, text
+from broadcaster.audit_log import audit_rows
 from broadcaster.services import ServiceError
 from schedules.timeutil import TimeParseError, parse_local
+
+bp = blueprint("api_schedules", __name__)
 
 TIME = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 #: An instant: RFC 3339 with its offset, or a local wall-clock time without one (the ward's time zone).
@@ -26,7 +29,7 @@ WHEN: dict[str, Any] = {"anyOf": [
     {"type": "null"}]}
 
 
-class RecurrenceIn(_In):
+class RecurrenceIn(RequestModel):
     """``times`` is required (the service says which rule is broken, 400 invalid_recurrence); an hourly rule
     needs its ``hour_range``."""
 
@@ -55,7 +58,7 @@ class RecurrenceIn(_In):
                                                                description="Local dates that are skipped (holidays)")
 
 
-class ProgrammeItemIn(_In):
+class ProgrammeItemIn(RequestModel):
     """An announcement (its id), a stream (a source of the list, or its exact URL; 1 s … 6 h) or a silence
     (1 ms … 1 h)."""
 
@@ -77,7 +80,7 @@ class ProgrammeItemIn(_In):
     title: str | None = Field(default=None, max_length=300)
 
 
-class ScheduleCreateIn(_In):
+class ScheduleCreateIn(RequestModel):
     """Exactly one of announcement_id / items, and exactly one of start_at / recurrence / rrule."""
 
     model_config = ConfigDict(json_schema_extra={"allOf": [
@@ -108,20 +111,20 @@ class ScheduleCreateIn(_In):
     drill: bool = False
 
 
-class ReviewIn(_In):
+class ReviewIn(RequestModel):
     comment: str = Field(default="", max_length=2000)
 
 
-class RejectIn(_In):
+class RejectIn(RequestModel):
     comment: str = text(2000, "comment_required", description="Why it is not approved (the officer reads it)")
 
 
-class AnnouncementEditIn(_In):
+class AnnouncementEditIn(RequestModel):
     title: str = text(300, "title_required", "title_too_long")
     text: str = text(5000, "text_required", "text_too_long")
 
 
-class QuietHoursIn(_In):
+class QuietHoursIn(RequestModel):
     ward: str = Field(default="", max_length=64, description="Ward code ('' = the default of every ward)")
     quiet_hours: str = Field(pattern=r"^(off|([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-3]):[0-5][0-9])$",
                              json_schema_extra=codes("invalid_quiet_hours"),
@@ -142,7 +145,7 @@ def _time(value: str | None, field: str):
 @token_required()
 def list_schedules():
     rows = svc().list_schedules(g.scope)
-    states = scheduling.schedule_states(svc(), rows)
+    states = airtime.schedule_states(svc(), rows)
     return jsonify([schedule_json(s, states[s.id]) for s in rows])
 
 
@@ -150,7 +153,7 @@ def list_schedules():
 @token_required()
 def create_schedule():
     data = body(ScheduleCreateIn)
-    spec = scheduling.ScheduleSpec(
+    spec = airtime.ScheduleSpec(
         zones=list(data.zones),
         announcement_id=data.announcement_id,
         items=[i.model_dump(exclude_none=True) for i in data.items] if data.items is not None else None,
@@ -162,8 +165,8 @@ def create_schedule():
         conflict=data.conflict, title=data.title, drill=data.drill,
     )
     try:
-        sched = scheduling.create_schedule(svc(), spec, g.api_user)
-    except scheduling.ConflictError as exc:
+        sched = airtime.create_schedule(svc(), spec, g.api_user)
+    except airtime.ConflictError as exc:
         return jsonify({"error": {"code": exc.code, "message": exc.message, "field": exc.field},
                         "conflicts": exc.conflicts}), 409
     return jsonify(schedule_json(sched)), 201
@@ -195,7 +198,7 @@ def archive_schedule(schedule_id: int):
 @token_required()
 def restore_schedule(schedule_id: int):
     sched = svc().restore_schedule(schedule_id, g.api_user)
-    return jsonify(schedule_json(sched, scheduling.schedule_states(svc(), [sched])[sched.id]))
+    return jsonify(schedule_json(sched, airtime.schedule_states(svc(), [sched])[sched.id]))
 
 
 # -------------------------------------------------------------------------------------------- timeline
@@ -209,8 +212,19 @@ def timeline():
     except ValueError:
         return err("invalid_date", "date: YYYY-MM-DD", 400, "date")
     days = request.args.get("days", default=1, type=int)
-    return jsonify(scheduling.dry_run(svc(), zone=request.args.get("zone"), node=request.args.get("node"),
+    return jsonify(airtime.dry_run(svc(), zone=request.args.get("zone"), node=request.args.get("node"),
                                       day=day, days=days, scope=g.scope))
+
+
+# ----------------------------------------------------------------------------------------- publication
+@bp.get("/publication")
+@token_required()
+def publication_status():
+    """How far the plans of the last changes are (they are published in the background)."""
+    queue = svc().publication_queue
+    if queue is None:
+        return jsonify({"state": "immediate", "queued_nodes": 0, "current": None, "last": None})
+    return jsonify(queue.status())
 
 
 # ----------------------------------------------------------------------------------------- quiet hours
@@ -218,10 +232,10 @@ def timeline():
 @token_required()
 def get_quiet_hours():
     service = svc()
-    ward = scheduling.settings_ward(service, g.api_user, request.args.get("ward", ""))
+    ward = airtime.settings_ward(service, g.api_user, request.args.get("ward", ""))
     with service.db.session() as s:
-        q = scheduling.ward_quiet(s, service.config, ward)
-    return jsonify({"ward": ward, "quiet_hours": scheduling.quiet_json(q), "tz": service.config.TIMEZONE})
+        q = airtime.ward_quiet(s, service.config, ward)
+    return jsonify({"ward": ward, "quiet_hours": airtime.quiet_json(q), "tz": service.config.TIMEZONE})
 
 
 @bp.put("/settings/quiet-hours")
@@ -229,11 +243,11 @@ def get_quiet_hours():
 def set_quiet_hours():
     data = body(QuietHoursIn)
     service = svc()
-    republished = scheduling.set_ward_quiet(service, data.ward, data.quiet_hours, g.api_user)
-    ward = scheduling.settings_ward(service, g.api_user, data.ward)
+    republished = airtime.set_ward_quiet(service, data.ward, data.quiet_hours, g.api_user)
+    ward = airtime.settings_ward(service, g.api_user, data.ward)
     with service.db.session() as s:
-        q = scheduling.ward_quiet(s, service.config, ward)
-    return jsonify({"ward": ward, "quiet_hours": scheduling.quiet_json(q), "republished": republished})
+        q = airtime.ward_quiet(s, service.config, ward)
+    return jsonify({"ward": ward, "quiet_hours": airtime.quiet_json(q), "republished": republished})
 
 
 # -------------------------------------------------------------------------------------------- approval
@@ -271,25 +285,6 @@ def edit_announcement(announcement_id: int):
 
 
 # ----------------------------------------------------------------------------------------------- audit
-def audit_rows(service, limit: int = 200, target: str | None = None, action: str | None = None,
-               scope: tenancy.Scope | None = None) -> list[dict[str, Any]]:
-    from sqlalchemy import select
-
-    from broadcaster.models import AuditEntry, User
-
-    with service.db.session() as s:
-        q = select(AuditEntry, User.username).outerjoin(User, User.id == AuditEntry.user_id)
-        if scope is not None:
-            q = scope.restrict(q, AuditEntry)
-        if target:
-            q = q.where(AuditEntry.target == target)
-        if action:
-            q = q.where(AuditEntry.action.startswith(action))
-        rows = s.execute(q.order_by(AuditEntry.id.desc()).limit(max(1, min(limit, 2000)))).all()
-        return [{"id": e.id, "at": e.at, "user": username, "action": e.action, "target": e.target,
-                 "detail": e.detail} for e, username in rows]
-
-
 @bp.get("/audit")
 @token_required()
 def audit():
@@ -300,7 +295,7 @@ def audit():
 
 # -------------------------------------------------------------------------------------------- OpenAPI
 def _paths() -> dict[str, Any]:
-    op, path, query = openapi._op, openapi._path, openapi._query  # noqa: SLF001
+    op, path, query = openapi.op, openapi.path, openapi.query
     sid = [path("schedule_id", "integer")]
     aid = [path("announcement_id", "integer")]
     create = op("Schedule a programme to zones: once (start_at) or recurring (recurrence / rrule), with "
@@ -321,6 +316,10 @@ def _paths() -> dict[str, Any]:
         "/schedules/{schedule_id}/restore": {"post": op(
             "Undo the deletion of a schedule (plans republished); 409 not_archived, or schedule_passed when its "
             "time has gone", params=sid, response=out.Schedule, errors=(409,))},
+        "/publication": {"get": op(
+            "Where the publication of plans stands: a change (schedule, approval) answers at once and its nodes' "
+            "plans are built and published in the background; state idle / queued / publishing, the pass in "
+            "progress and the last one", response=out.PublicationStatus)},
         "/timeline": {"get": op(
             "Dry-run timeline of a zone or node for local day(s): entries {start, end, item, schedule_id, "
             "priority, state, why} — the same computation as the plans",

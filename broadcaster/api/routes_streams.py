@@ -11,11 +11,13 @@ from pydantic import Field
 from broadcaster import streams
 from broadcaster.api import openapi
 from broadcaster.api import responses as out
-from broadcaster.api.routes import body, bp, svc, token_required
-from broadcaster.api.schemas import Code, _In, codes, text
+from broadcaster.api.base import blueprint, body, svc, token_required
+from broadcaster.api.schemas import Code, RequestModel, codes, text
+
+bp = blueprint("api_streams", __name__)
 
 
-class StreamSourceIn(_In):
+class StreamSourceIn(RequestModel):
     code: Code = Field(description="Short code officers pick, e.g. 'vov1'", json_schema_extra=codes(
         "invalid_source_code"))
     name: str = text(200, "required", description="Name shown to officers, e.g. 'VOV1 — Thời sự'")
@@ -45,7 +47,7 @@ def delete_stream_source(source: str):
 
 
 def _paths() -> dict[str, Any]:
-    op, path = openapi._op, openapi._path  # noqa: SLF001
+    op, path = openapi.op, openapi.path
     return {
         "/stream-sources": {
             "get": op("Stream sources the ward may relay (schedules name one in a stream item)",

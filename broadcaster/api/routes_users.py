@@ -16,12 +16,14 @@ from pydantic import Field
 from broadcaster import notifications, tenancy
 from broadcaster.api import openapi
 from broadcaster.api import responses as out
-from broadcaster.api.routes import body, bp, svc, token_required, ts
-from broadcaster.api.schemas import WS, _In, codes
+from broadcaster.api.base import blueprint, body, svc, token_required, ts
+from broadcaster.api.schemas import WS, RequestModel, codes
+
+bp = blueprint("api_users", __name__)
 
 Role = Literal["officer", "leader", "admin", "province_leader", "province_admin"]
 USERNAME = rf"^[^{WS}/\\?#%\u0000]{{1,80}}$"
-#: The password rules (PanelService._user_password) as JSON Schema; the service answers 400 weak_password.
+#: The password rules (accounts.check_password_strength) as JSON Schema; the service answers 400 weak_password.
 PASSWORD_RULES: dict[str, Any] = {"minLength": 8, "allOf": [{"pattern": "[A-Za-z]"}, {"pattern": "[^A-Za-z]"}]}
 ROLE_HELP = "officer | leader | admin (of a ward) | province_leader | province_admin (no ward)"
 
@@ -31,7 +33,7 @@ ROLE_HELP = "officer | leader | admin (of a ward) | province_leader | province_a
 _NOT = rf"[^@{WS}\u0000]"
 EMAIL_PATTERN = rf"[{WS}]*{_NOT}{{1,64}}@{_NOT}{{1,190}}\.{_NOT}{{2,63}}[{WS}]*"
 
-class UserIn(_In):
+class UserIn(RequestModel):
     username: str = Field(pattern=USERNAME, json_schema_extra=codes("invalid_username"),
                           description="Login name: 1–80 characters, no spaces or / \\ ? # %")
     password: str = Field(max_length=200, json_schema_extra=PASSWORD_RULES,
@@ -45,7 +47,7 @@ class UserIn(_In):
                               description="E-mail address for the notifications she must act on (optional)")
 
 
-class UserPatchIn(_In):
+class UserPatchIn(RequestModel):
     role: Role | None = Field(default=None, json_schema_extra=codes("invalid_role"),
                               description=ROLE_HELP + "; a ward admin gives ward roles only")
     disabled: bool | None = Field(default=None, description="true: she cannot log in, her sessions and API token "
@@ -60,7 +62,7 @@ class UserPatchIn(_In):
                               description="E-mail address for notifications; empty string removes it")
 
 
-class PasswordChangeIn(_In):
+class PasswordChangeIn(RequestModel):
     old_password: str = Field(max_length=200, description="The current password")
     new_password: str = Field(max_length=200, json_schema_extra=PASSWORD_RULES,
                               description="8–200 characters with a letter (a–z) and something else, not the username")
@@ -124,7 +126,7 @@ def change_password():
 
 
 def _paths() -> dict[str, Any]:
-    op, path, query = openapi._op, openapi._path, openapi._query  # noqa: SLF001
+    op, path, query = openapi.op, openapi.path, openapi.query
     patch = op("Change a user (admin of her ward, or province_admin): role, disabled, password reset. A user of "
                "another ward answers 404; a ward admin cannot give a province role or move a user to another ward "
                "(403, audited); nobody disables herself (403) or, as the last admin, demotes herself (409)",

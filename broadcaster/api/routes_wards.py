@@ -10,11 +10,13 @@ from pydantic import Field
 from broadcaster import fleet, tenancy
 from broadcaster.api import openapi
 from broadcaster.api import responses as out
-from broadcaster.api.routes import body, bp, csv_response, svc, token_required
-from broadcaster.api.schemas import Code, _In, codes, text
+from broadcaster.api.base import blueprint, body, csv_response, svc, token_required
+from broadcaster.api.schemas import Code, RequestModel, codes, text
+
+bp = blueprint("api_wards", __name__)
 
 
-class WardIn(_In):
+class WardIn(RequestModel):
     code: Code = Field(description="Stable code, e.g. 'phuong-1' (lowercase letters, digits, - or _)",
                        json_schema_extra=codes("invalid_ward_code"))
     name: str = text(200, description="Display name, e.g. 'Phường Bến Thành'")
@@ -51,7 +53,7 @@ def report_province_csv():
 
 
 def _paths() -> dict[str, Any]:
-    op, query = openapi._op, openapi._query  # noqa: SLF001
+    op, query = openapi.op, openapi.query
     month = [query("month", pattern=openapi.MONTH, code="invalid_month"), query("ward")]
     return {
         "/wards": {

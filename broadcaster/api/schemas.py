@@ -34,16 +34,18 @@ def text(max_length: int, invalid: str = "invalid_field", too_long: str | None =
                  json_schema_extra=codes(invalid, too_long), **kw)
 
 
-class _In(BaseModel):
+class RequestModel(BaseModel):
+    """The base of every request body: unknown fields refused, strict JSON types."""
+
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-class LoginIn(_In):
+class LoginIn(RequestModel):
     username: str = Field(max_length=200)
     password: str = Field(max_length=200)
 
 
-class ZoneIn(_In):
+class ZoneIn(RequestModel):
     code: Code = Field(description="Stable code, e.g. 'to-3' (lowercase letters, digits, - or _)",
                        json_schema_extra=codes("invalid_zone_code"))
     name: str = text(200, "required", description="Display name, e.g. 'Tổ dân phố 3'")
@@ -52,14 +54,14 @@ class ZoneIn(_In):
                       "roles give it while there are several wards)")
 
 
-class NodeIn(_In):
+class NodeIn(RequestModel):
     node_id: Code = Field(description="[a-z0-9][a-z0-9_-]{0,63}; never '+', '#' or '/'",
                           json_schema_extra=codes("invalid_node_id"))
     name: str = Field(default="", max_length=200)
     zone: ZoneRef | None = Field(default=None, description="Zone code or id")
 
 
-class AudioOptionsIn(_In):
+class AudioOptionsIn(RequestModel):
     """Per-announcement audio overrides; an omitted (null) field keeps the ward default."""
 
     engine: Literal["auto", "gtts", "espeak", "http"] | None = Field(
@@ -72,7 +74,7 @@ class AudioOptionsIn(_In):
     outro_chime: bool | None = None
 
 
-class AnnouncementIn(_In):
+class AnnouncementIn(RequestModel):
     title: str = text(300, "title_required", "title_too_long")
     text: str = text(5000, "text_required", "text_too_long", description="Vietnamese text to be spoken (1–5000 "
                      "characters)")
@@ -83,7 +85,7 @@ class AnnouncementIn(_In):
                              "(province roles give it while there are several wards)")
 
 
-class ScheduleIn(_In):
+class ScheduleIn(RequestModel):
     announcement_id: Id
     zones: list[ZoneRef] = Field(min_length=1, max_length=500, description="Zone codes or ids")
     start_at: str = Field(
@@ -106,7 +108,7 @@ COMMAND_ARGS_SCHEMA: dict[str, Any] = {"oneOf": [
 ]}
 
 
-class CommandIn(_In):
+class CommandIn(RequestModel):
     model_config = ConfigDict(json_schema_extra=COMMAND_ARGS_SCHEMA)
 
     name: Literal["ping", "resync", "stop", "set_volume", "reboot", "play_now"] = Field(
@@ -114,11 +116,11 @@ class CommandIn(_In):
     args: dict[str, Any] = Field(default_factory=dict)
 
 
-class NormalizeIn(_In):
+class NormalizeIn(RequestModel):
     text: str = Field(max_length=100_000)
 
 
-class AbbreviationIn(_In):
+class AbbreviationIn(RequestModel):
     abbr: str = Field(pattern=rf"^[^{WS}\u0000]{{1,40}}$", json_schema_extra=codes("invalid_abbreviation"),
                       description="As written, e.g. 'KP' (1–40 characters, no spaces)")
     expansion: str = Field(min_length=1, max_length=300, pattern=rf"^[^0-9\u0000]*[^0-9{WS}\u0000][^0-9\u0000]*$",

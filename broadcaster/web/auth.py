@@ -67,12 +67,12 @@ def revoke_login(login_id: int):
     """End one of one's own logins (a browser elsewhere, an API token) from the account page."""
     rt = current_app.extensions["loaphuong"]
     if logins.revoke_own(rt.db, current_user, login_id):
-        logins.audit(rt.service, "user.session_revoked", current_user.username, current_user._get_current_object(),
+        logins.audit(rt.service, "user.session_revoked", current_user.username, current_user,
                      login_id=login_id)
         flash(_("Session ended."), "ok")
     else:
         flash(_("No such session."), "error")
-    return redirect(url_for("views.account_password"))
+    return redirect(url_for("users.account_password"))
 
 
 @bp.post("/logout")
@@ -80,6 +80,6 @@ def revoke_login(login_id: int):
 def logout():
     rt = current_app.extensions["loaphuong"]
     logins.revoke_key(rt.db, current_user.session_key)  # the session and remember-me cookies stop working
-    logins.audit(rt.service, "user.logout", current_user.username, current_user._get_current_object(), via="web")
+    logins.audit(rt.service, "user.logout", current_user.username, current_user, via="web")
     logout_user()
     return redirect(url_for("auth.login"))

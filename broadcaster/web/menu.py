@@ -25,23 +25,23 @@ class Item:
 
 def _items() -> list[Item]:
     return [
-        Item("views.emergency_page", _("Emergency broadcast"), css="nav-emergency"),
+        Item("emergency.emergency_page", _("Emergency broadcast"), css="nav-emergency"),
         Item("views.announcements", _("Announcements")),
-        Item("views.approvals", _("Approvals"), "announcement.approve"),
-        Item("views.schedules", _("Schedules")),
-        Item("views.calendar_page", _("Calendar")),
-        Item("views.today_page", _("Today")),
+        Item("schedules.approvals", _("Approvals"), "announcement.approve"),
+        Item("schedules.schedules", _("Schedules")),
+        Item("schedules.calendar_page", _("Calendar")),
+        Item("schedules.today_page", _("Today")),
         Item("views.plays", _("Proof of play")),
-        Item("views.reports_page", _("Reports")),
+        Item("fleet.reports_page", _("Reports")),
         Item("views.nodes", _("Loudspeakers")),
-        Item("views.notifications_page", _("Notifications"), group="hidden"),  # in the header already
-        Item("views.timeline_page", _("Timeline"), group="ward"),
-        Item("views.fleet_page", _("Fleet"), "fleet.manage", "ward", "ward"),
+        Item("notifications.notifications_page", _("Notifications"), group="hidden"),  # in the header already
+        Item("schedules.timeline_page", _("Timeline"), group="ward"),
+        Item("fleet.fleet_page", _("Fleet"), "fleet.manage", "ward", "ward"),
         Item("views.abbreviations", _("Abbreviations"), group="ward"),
-        Item("views.audit_log", _("Audit log"), group="ward"),
-        Item("views.audio_settings", _("Audio settings"), "audio_settings.set", "ward", "ward"),
-        Item("views.stream_sources", _("Stream sources"), "stream_sources.manage", "ward", "ward"),
-        Item("views.users_page", _("Users"), "users.manage", "ward", "ward"),
+        Item("schedules.audit_log", _("Audit log"), group="ward"),
+        Item("audio.audio_settings", _("Audio settings"), "audio_settings.set", "ward", "ward"),
+        Item("streams.stream_sources", _("Stream sources"), "stream_sources.manage", "ward", "ward"),
+        Item("users.users_page", _("Users"), "users.manage", "ward", "ward"),
     ]
 
 

@@ -87,6 +87,7 @@ class PanelRequestHandler(WSGIRequestHandler):
         return SERVER_NAME
 
 
-def make_panel_server(host: str, port: int, app: Any) -> BaseWSGIServer:
-    """The threaded HTTP server of ``serve`` / ``demo``."""
-    return make_server(host, port, app, threaded=True, request_handler=PanelRequestHandler)
+def make_panel_server(host: str, port: int, app: Any, fd: int | None = None) -> BaseWSGIServer:
+    """The threaded HTTP server of ``serve`` / ``demo``; ``fd``: a listening socket inherited from the parent of
+    ``serve --workers N`` (broadcaster/cli.py), shared by the workers."""
+    return make_server(host, port, app, threaded=True, request_handler=PanelRequestHandler, fd=fd)

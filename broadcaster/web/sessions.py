@@ -33,7 +33,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 import broadcaster.ratelimit_storage  # noqa: F401  (registers the loaphuong-db:// scheme)
 from broadcaster import logins
 
-LOGIN_ENDPOINTS = ("auth.login", "api.login_token")
+LOGIN_ENDPOINTS = ("auth.login", "api_auth.login_token")
 #: The API's 429 message (``rate_limited``; Vietnamese in i18n/vi-auth.json); the web page says it in its words.
 LOCKED_MESSAGE = "too many failed logins: try again after the Retry-After header's seconds"
 _TRUE = ("1", "true", "yes", "on", "always")
@@ -159,4 +159,4 @@ def init_app(app: Flask, rt: Any) -> None:
 
 
 def _via() -> str:
-    return "api" if request.endpoint == "api.login_token" else "web"
+    return "api" if request.endpoint == "api_auth.login_token" else "web"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from functools import wraps
 
 from flask import (
     Blueprint,
@@ -20,36 +19,16 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
-from broadcaster import fleet, logins, policy, scheduling, tenancy
-from broadcaster.i18n import current_locale, error_message
+from broadcaster import airtime, fleet, logins, policy, tenancy
+from broadcaster.audio_settings import get_ward_audio, options_from_form
+from broadcaster.i18n import current_locale
 from broadcaster.i18n import gettext as _
 from broadcaster.services import ServiceError
+from broadcaster.web.common import admin_required, error_text, svc
 from schedules.spoken import SpokenTimeError, parse_day, parse_times
 from schedules.timeutil import TimeParseError, parse_local
 
 bp = Blueprint("views", __name__)
-
-
-def svc():
-    return current_app.extensions["loaphuong"].service
-
-
-def permission_required(action: policy.Action):
-    """Logged in, and the release policy allows ``action`` (it decides and audits a refusal; never this view)."""
-
-    def deco(view):
-        @wraps(view)
-        @login_required
-        def wrapper(*args, **kwargs):
-            if not policy.allowed(current_user, action):
-                policy.audit_refusal(svc(), current_user, "forbidden", "page refused by the release policy",
-                                     action=action.value, target=request.path)
-                abort(403)
-            return view(*args, **kwargs)
-
-        return wrapper
-
-    return deco
 
 
 @bp.before_app_request
@@ -87,22 +66,6 @@ def _release_policy() -> dict:
     if current_user.is_authenticated and tenancy.is_province(current_user):
         wards = tenancy.list_wards(svc())
     return {"can": can, "picker_wards": wards, "picked_ward": session.get("ward", "")}
-
-
-#: Registering, editing and re-provisioning nodes, zones and the registry import.
-admin_required = permission_required(policy.Action.FLEET_MANAGE)
-
-
-def error_text(exc: ServiceError) -> str:
-    """The Vietnamese text for a service refusal (its code), else the English message; a refusal of the release
-    policy also says who may do it."""
-    text = error_message(exc.code, exc.message, current_locale())
-    if isinstance(exc, policy.PolicyRefused):
-        if exc.emergency_only:
-            text += " " + _("Emergencies go through the Emergency broadcast page (two people).")
-        elif exc.roles:
-            text += " " + _("Who may: {roles}.", roles=", ".join(_("role." + r) for r in exc.roles))
-    return text
 
 
 @bp.app_template_filter("localtime")
@@ -153,9 +116,9 @@ def dashboard():
         nodes=nodes,
         online=sum(1 for n in nodes if n.state == "online"),
         upcoming=upcoming,
-        states=scheduling.schedule_states(service, upcoming),
+        states=airtime.schedule_states(service, upcoming),
         # R6: unapproved airings less than 24 h away — they will not play unless a leader approves them now
-        awaiting=scheduling.awaiting_soon(service, now),
+        awaiting=airtime.awaiting_soon(service, now),
         plays=service.plays(limit=10, scope=g.scope),
         # the province dashboard: every ward at a glance (province roles, whole province picked)
         province=fleet.province_today(service, g.scope) if g.scope.province else None,
@@ -277,8 +240,6 @@ def new_announcement():
     if request.method == "GET":
         return render_template("announcement_new.html", form={})
     try:
-        from broadcaster.audio_settings import options_from_form  # the "Audio options" fields of the form
-
         ann = svc().create_announcement(request.form.get("title", ""), request.form.get("text", ""), current_user,
                                         audio_options=options_from_form(request.form), render=False)
     except ServiceError as exc:
@@ -327,7 +288,7 @@ def announcement_detail(announcement_id: int):
     render = service.render_state(ann)
     return render_template("announcement_detail.html", ann=ann, zones=service.list_zones(g.scope),
                            sched_form=sched_form, schedules=schedules,
-                           states=scheduling.schedule_states(service, schedules), playable=policy.playable(ann),
+                           states=airtime.schedule_states(service, schedules), playable=policy.playable(ann),
                            render=render, render_problem=render_problem(render["error"]),
                            own=current_user.id == ann.created_by_id, loudness=loudness_word(ann))
 
@@ -335,8 +296,6 @@ def announcement_detail(announcement_id: int):
 def loudness_word(ann) -> str | None:
     """How loud the audio is, as an officer says it ("Độ to: chuẩn"): the measured loudness against the ward's
     target, within 2 LU counts as the standard. The figures themselves are for an administrator."""
-    from broadcaster.audio_settings import get_ward_audio
-
     measured = ann.media.integrated_lufs if ann.media is not None else None
     if measured is None:
         return None
@@ -496,7 +455,7 @@ def schedule_announcement(announcement_id: int):
                 day=when.strftime("%d/%m/%Y"), time=when.strftime("%H:%M")), "ok")
     else:
         flash(_("Scheduled for {time}.", time=localtime_filter(sched.start_at)), "ok")
-    return redirect(url_for("views.schedules"))
+    return redirect(url_for("schedules.schedules"))
 
 
 # ---------------------------------------------------------------------------------- abbreviations
@@ -540,18 +499,3 @@ def plays():
     node_id = request.args.get("node") or None
     return render_template("plays.html", plays=svc().plays(schedule_id=schedule_id, node_id=node_id, scope=g.scope),
                            schedule_id=schedule_id, node_id=node_id)
-
-
-def _load_feature_modules() -> None:
-    """Import ``broadcaster/web/views_*.py``: each feature adds its routes to ``bp`` in its own file."""
-    import importlib
-    import pkgutil
-
-    import broadcaster.web as package
-
-    for info in pkgutil.iter_modules(package.__path__):
-        if info.name.startswith("views_"):
-            importlib.import_module(f"broadcaster.web.{info.name}")
-
-
-_load_feature_modules()

@@ -1,11 +1,11 @@
 """Audio pages: the ward's audio defaults, uploading a recording, an announcement's audio overrides.
 
-Routes are added to ``broadcaster.web.views.bp``; logic lives in broadcaster/audio_settings.py.
+Its own blueprint (``audio``, registered by broadcaster/app.py); logic lives in broadcaster/audio_settings.py.
 """
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from broadcaster import audio_settings as aset
@@ -13,7 +13,9 @@ from broadcaster import policy
 from broadcaster.i18n import current_locale
 from broadcaster.i18n import gettext as _
 from broadcaster.services import ServiceError
-from broadcaster.web.views import bp, error_text, svc
+from broadcaster.web.common import error_text, svc
+
+bp = Blueprint("audio", __name__)
 
 
 def _settings_page(form=None, status: int = 200):
@@ -44,7 +46,7 @@ def audio_settings():
         flash(error_text(exc), "error")
         return _settings_page(form, exc.status)
     flash(_("Audio settings saved. New and re-rendered announcements use them."), "ok")
-    return redirect(url_for("views.audio_settings"))
+    return redirect(url_for("audio.audio_settings"))
 
 
 def upload_message(exc: aset.UploadRefused) -> str:

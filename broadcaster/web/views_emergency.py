@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from broadcaster import emergency, policy, tenancy
 from broadcaster.i18n import gettext as _
 from broadcaster.services import ServiceError
-from broadcaster.web.views import bp, error_text, svc
+from broadcaster.web.common import error_text, svc
+
+bp = Blueprint("emergency", __name__)
 
 
 @bp.app_template_global("em_label")
@@ -90,7 +92,7 @@ def emergency_create():
         flash(_("Drill sent to the loudspeakers."), "ok")
     else:
         flash(_("Emergency sent to the loudspeakers."), "ok")
-    return redirect(url_for("views.emergency_detail", alert_id=alert.id))
+    return redirect(url_for("emergency.emergency_detail", alert_id=alert.id))
 
 
 def _detail_context(alert_id: int) -> dict:
@@ -137,7 +139,7 @@ def emergency_release(alert_id: int):
         flash(_("Emergency released."), "ok")
     except ServiceError as exc:
         flash(error_text(exc), "error")
-    return redirect(url_for("views.emergency_detail", alert_id=alert_id))
+    return redirect(url_for("emergency.emergency_detail", alert_id=alert_id))
 
 
 @bp.post("/emergency/<int:alert_id>/cancel")
@@ -153,7 +155,7 @@ def emergency_cancel(alert_id: int):
             flash(_("Cancel requested: a second leader or admin must confirm it."), "warn")
     except ServiceError as exc:
         flash(error_text(exc), "error")
-    return redirect(url_for("views.emergency_detail", alert_id=alert_id))
+    return redirect(url_for("emergency.emergency_detail", alert_id=alert_id))
 
 
 @bp.post("/emergency/settings")
@@ -164,4 +166,4 @@ def emergency_settings():
         flash(_("Saved."), "ok")
     except ServiceError as exc:
         flash(error_text(exc), "error")
-    return redirect(url_for("views.emergency_page"))
+    return redirect(url_for("emergency.emergency_page"))

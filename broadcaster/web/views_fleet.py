@@ -13,7 +13,19 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import segno
-from flask import Response, abort, current_app, flash, g, make_response, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    g,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
@@ -22,8 +34,10 @@ from broadcaster.csvsafe import credentials_csv
 from broadcaster.i18n import gettext as _
 from broadcaster.models import Node
 from broadcaster.services import ServiceError
-from broadcaster.web.views import admin_required, bp, error_text, svc
+from broadcaster.web.common import admin_required, error_text, svc
 from devices import protocol as proto
+
+bp = Blueprint("fleet", __name__)
 
 PAGE_SIZE = 200
 
@@ -132,7 +146,7 @@ def fleet_node_edit(node_id: str):
         flash(_("Saved."), "ok")
     except ServiceError as exc:
         flash(error_text(exc), "error")
-    return redirect(url_for("views.fleet_node_page", node_id=node_id))
+    return redirect(url_for("fleet.fleet_node_page", node_id=node_id))
 
 
 @bp.post("/fleet/commands")
@@ -143,7 +157,7 @@ def fleet_command():
     # Only the fields of the chosen command (the form shows them all), validated by fleet.send like the API's.
     args = {k: form.get(k) for k in fleet.command_fields(name) if form.get(k)}
     target = form.get("target", "node")
-    back = logins.safe_next(form.get("next")) or url_for("views.fleet_page")  # never off-site (logins.py)
+    back = logins.safe_next(form.get("next")) or url_for("fleet.fleet_page")  # never off-site (logins.py)
     try:
         records = fleet.send(svc(), name, args, node_ids=[form.get("node_id", "")] if target == "node" else None,
                              zone=form.get("zone") if target == "zone" else None,
@@ -350,7 +364,7 @@ def show_credentials(node_id: str, token: str) -> Response:
     """After registering a node or issuing it a new token: keep the token for a while and send the browser to the
     page that shows it (303), so reloading that page shows it again instead of sending the form twice."""
     key = credentials_store().put(node_id, token, str(current_user.get_id()))
-    return redirect(url_for("views.node_credentials", node_id=node_id, k=key), 303)
+    return redirect(url_for("fleet.node_credentials", node_id=node_id, k=key), 303)
 
 
 @bp.post("/nodes")

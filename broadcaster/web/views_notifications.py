@@ -7,14 +7,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import flash, jsonify, redirect, render_template, url_for
+from flask import Blueprint, flash, jsonify, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
 from broadcaster import notifications
 from broadcaster.i18n import current_locale
 from broadcaster.i18n import gettext as _
 from broadcaster.services import ServiceError
-from broadcaster.web.views import bp, error_text, svc
+from broadcaster.web.common import error_text, svc
+
+bp = Blueprint("notifications", __name__)
 
 
 @bp.app_template_global("notification_poll_ms")
@@ -37,7 +39,7 @@ def notification_count() -> int:
 def _item(n: Any) -> dict[str, Any]:
     locale = current_locale()
     return {"id": n.id, "text": notifications.text(n, locale), "action": notifications.action_text(n, locale),
-            "link": url_for("views.notification_open", notification_id=n.id), "urgent": notifications.urgent(n),
+            "link": url_for("notifications.notification_open", notification_id=n.id), "urgent": notifications.urgent(n),
             "read": n.read_at is not None, "created_at": n.created_at, "kind": n.kind}
 
 
@@ -60,7 +62,7 @@ def notifications_count():
         "unread": count,
         "emergencies": [{"id": n.id, "text": notifications.text(n, current_locale()),
                          "action": notifications.action_text(n, current_locale()),
-                         "link": url_for("views.notification_open", notification_id=n.id),
+                         "link": url_for("notifications.notification_open", notification_id=n.id),
                          "target": n.link} for n in waiting],
     })
 
@@ -76,9 +78,9 @@ def notification_open(notification_id: int):
             notifications.mark_read(svc(), current_user, notification_id)
     except ServiceError as exc:
         flash(error_text(exc), "error")
-        return redirect(url_for("views.notifications_page"))
+        return redirect(url_for("notifications.notifications_page"))
     link = n.link if n.link.startswith("/") and not n.link.startswith("//") else ""
-    return redirect(link or url_for("views.notifications_page"))
+    return redirect(link or url_for("notifications.notifications_page"))
 
 
 @bp.post("/notifications/<int:notification_id>/read")
@@ -88,7 +90,7 @@ def notification_read(notification_id: int):
         notifications.mark_read(svc(), current_user, notification_id)
     except ServiceError as exc:
         flash(error_text(exc), "error")
-    return redirect(url_for("views.notifications_page"))
+    return redirect(url_for("notifications.notifications_page"))
 
 
 @bp.post("/notifications/read-all")
@@ -96,4 +98,4 @@ def notification_read(notification_id: int):
 def notifications_read_all():
     marked = notifications.mark_all_read(svc(), current_user)
     flash(_("{n} notifications marked as read.", n=marked) if marked else _("Nothing was unread."), "ok")
-    return redirect(url_for("views.notifications_page"))
+    return redirect(url_for("notifications.notifications_page"))

@@ -9,32 +9,34 @@ import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from broadcaster import approval, logins, policy, scheduling, streams
+from broadcaster import airtime, approval, logins, policy, streams
+from broadcaster.audit_log import audit_rows
+from broadcaster.i18n import current_locale
 from broadcaster.i18n import gettext as _
 from broadcaster.services import ServiceError
-from broadcaster.web.views import bp, error_text, svc
+from broadcaster.web.common import error_text, svc
 from schedules.recurrence import describe
 from schedules.spoken import SpokenTimeError, format_time, parse_day, parse_time_of_day, parse_times, split_days
 from schedules.timeutil import TimeParseError, parse_local
+
+bp = Blueprint("schedules", __name__)
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 #: What the form offers under "when"; the API's other kinds (daily, weekdays) come in as "weekly" with days.
 KINDS = ("once", "weekly", "monthly", "hourly")
 PROGRAMME_ROWS = 4
 #: What a schedule's state is called where it is shown (R6: an unapproved one will not play).
-STATE_BADGE = {"active": "active", scheduling.AWAITING_APPROVAL: "draft", "cancelled": "cancelled"}
+STATE_BADGE = {"active": "active", airtime.AWAITING_APPROVAL: "draft", "cancelled": "cancelled"}
 
 
 @bp.app_template_filter("recurrence_text")
 def recurrence_text(sched: Any) -> str:
     """Human description of a schedule's rule (Vietnamese or English by the page's language)."""
-    from broadcaster.i18n import current_locale
-
     try:
-        rec = scheduling.schedule_recurrence(sched, svc().config.TIMEZONE)
+        rec = airtime.schedule_recurrence(sched, svc().config.TIMEZONE)
     except ServiceError:
         return ""
     return describe(rec, "en" if current_locale() == "en" else "vi") if rec is not None else ""
@@ -204,7 +206,7 @@ def _zones(form: Any) -> list[str]:
     return form.getlist("zones")
 
 
-def _spec_from_form(form: Any) -> scheduling.ScheduleSpec:
+def _spec_from_form(form: Any) -> airtime.ScheduleSpec:
     tz = svc().config.TIMEZONE
     recurrence = _recurrence(form)
     items: list[dict[str, Any]] = []
@@ -234,7 +236,7 @@ def _spec_from_form(form: Any) -> scheduling.ScheduleSpec:
     zones = _zones(form)
     if not zones:
         raise FormProblem("zones", _("Choose at least one zone (or “All”)."))
-    return scheduling.ScheduleSpec(
+    return airtime.ScheduleSpec(
         zones=list(zones),
         announcement_id=ann if not items else None,
         items=items or None,
@@ -285,10 +287,10 @@ def new_schedule():
                 "on_preempt": "resume"}
         return _form_page(form)
     try:
-        sched = scheduling.create_schedule(service, _spec_from_form(request.form), current_user)
+        sched = airtime.create_schedule(service, _spec_from_form(request.form), current_user)
     except FormProblem as exc:
         return _form_page(request.form, 400, error=exc.text, error_field=exc.field)
-    except scheduling.ConflictError as exc:
+    except airtime.ConflictError as exc:
         # the clash choices: at the top of the page, next to the message (the form below keeps everything)
         return _form_page(request.form, 409, conflicts=exc.conflicts)
     except ServiceError as exc:
@@ -299,10 +301,10 @@ def new_schedule():
     if g.get("rolled_to"):
         flash(_("That time has passed today: it is scheduled for tomorrow, {day}.",
                 day=g.rolled_to.strftime("%d/%m/%Y")), "warn")
-    if scheduling.schedule_states(service, [sched]).get(sched.id) == scheduling.AWAITING_APPROVAL:
+    if airtime.schedule_states(service, [sched]).get(sched.id) == airtime.AWAITING_APPROVAL:
         flash(_("Awaiting approval — will not play unless approved."), "warn")
     first = service.local(sched.start_at).date()  # type: ignore[union-attr]
-    return redirect(url_for("views.calendar_page", date=first.isoformat()))
+    return redirect(url_for("schedules.calendar_page", date=first.isoformat()))
 
 
 # -------------------------------------------------------------------------------------- schedules
@@ -317,7 +319,7 @@ def schedules():
         sched = service.get_schedule(undo_id, g.scope)
         undo = sched if sched is not None and sched.archived_at is not None else None
     return render_template("schedules.html", schedules=rows, now=datetime.now(UTC), undo=undo,
-                           states=scheduling.schedule_states(service, rows), badge=STATE_BADGE)
+                           states=airtime.schedule_states(service, rows), badge=STATE_BADGE)
 
 
 @bp.post("/schedules/<int:schedule_id>/cancel")
@@ -328,7 +330,7 @@ def cancel_schedule(schedule_id: int):
         flash(_("Schedule cancelled."), "ok")
     except ServiceError as exc:
         flash(error_text(exc), "error")
-    return redirect(url_for("views.schedules"))
+    return redirect(url_for("schedules.schedules"))
 
 
 @bp.post("/schedules/<int:schedule_id>/archive")
@@ -339,8 +341,8 @@ def archive_schedule(schedule_id: int):
         svc().archive_schedule(schedule_id, current_user)
     except ServiceError as exc:
         flash(error_text(exc), "error")
-        return redirect(url_for("views.schedules"))
-    return redirect(url_for("views.schedules", undo=schedule_id))
+        return redirect(url_for("schedules.schedules"))
+    return redirect(url_for("schedules.schedules", undo=schedule_id))
 
 
 @bp.post("/schedules/<int:schedule_id>/restore")
@@ -351,7 +353,7 @@ def restore_schedule(schedule_id: int):
         flash(_("Schedule restored; its loudspeakers have their plans again."), "ok")
     except ServiceError as exc:
         flash(error_text(exc), "error")
-    return redirect(url_for("views.schedules"))
+    return redirect(url_for("schedules.schedules"))
 
 
 # --------------------------------------------------------------------------------------- calendar
@@ -387,7 +389,7 @@ def calendar_page():
         days = (following - first).days
         prev_day, next_day = (first - timedelta(days=1)).replace(day=1), following
     try:
-        cal = scheduling.calendar(service, first, days, zone or None, g.scope)
+        cal = airtime.calendar(service, first, days, zone or None, g.scope)
     except ServiceError as exc:
         flash(error_text(exc), "error")
         cal = {}
@@ -407,7 +409,7 @@ def today_page():
              if p.get("actual_start") is not None and service.local(p["actual_start"]).date() == today]
     for z in service.list_zones(g.scope):
         try:
-            data = scheduling.dry_run(service, zone=z.code, day=today, scope=g.scope)
+            data = airtime.dry_run(service, zone=z.code, day=today, scope=g.scope)
         except ServiceError:
             continue
         zone_plays = [p for p in plays if p["zone"] == z.name]
@@ -427,7 +429,7 @@ def timeline_page():
     data = None
     if zone:
         try:
-            data = scheduling.dry_run(service, zone=zone, day=day, scope=g.scope)
+            data = airtime.dry_run(service, zone=zone, day=day, scope=g.scope)
         except ServiceError as exc:
             flash(error_text(exc), "error")
     current = date.fromisoformat(data["date"]) if data else (day or date.today())
@@ -444,13 +446,13 @@ def set_quiet_hours():
             value = "off"
         else:  # "22h", "10 giờ tối", "05:00": times as people write them
             value = "-".join(format_time(parse_time_of_day(request.form.get(f, ""))) for f in ("start", "end"))
-        scheduling.set_ward_quiet(svc(), request.form.get("ward", ""), value, current_user)
+        airtime.set_ward_quiet(svc(), request.form.get("ward", ""), value, current_user)
         flash(_("Quiet hours saved."), "ok")
     except SpokenTimeError as exc:
         flash(_("Time is not valid (“{typed}”): write it like 6h30 or 18:00.", typed=exc.text.strip()), "error")
     except ServiceError as exc:
         flash(error_text(exc), "error")
-    return redirect(url_for("views.timeline_page", zone=request.form.get("zone", "")))
+    return redirect(url_for("schedules.timeline_page", zone=request.form.get("zone", "")))
 
 
 # -------------------------------------------------------------------------------------------- approval
@@ -519,7 +521,5 @@ def edit_announcement(announcement_id: int):
 @bp.get("/audit")
 @login_required
 def audit_log():
-    from broadcaster.api.routes_schedules import audit_rows
-
     return render_template("audit.html", rows=audit_rows(svc(), 500, request.args.get("target") or None,
                                                          request.args.get("action") or None, g.scope))

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from broadcaster import streams
 from broadcaster.i18n import gettext as _
 from broadcaster.services import ServiceError
-from broadcaster.web.views import bp, error_text, svc
+from broadcaster.web.common import error_text, svc
+
+bp = Blueprint("streams", __name__)
 
 
 @bp.route("/stream-sources", methods=["GET", "POST"])
@@ -21,7 +23,7 @@ def stream_sources():
             streams.create_source(svc(), form.get("code", ""), form.get("name", ""), form.get("url", ""),
                                   current_user)
             flash(_("Saved."), "ok")
-            return redirect(url_for("views.stream_sources"))
+            return redirect(url_for("streams.stream_sources"))
         except ServiceError as exc:
             flash(error_text(exc), "error")
             status = exc.status
@@ -36,4 +38,4 @@ def delete_stream_source(code: str):
         flash(_("Removed."), "ok")
     except ServiceError as exc:
         flash(error_text(exc), "error")
-    return redirect(url_for("views.stream_sources"))
+    return redirect(url_for("streams.stream_sources"))

@@ -6,14 +6,16 @@ and the tenancy); the page asks the policy only to show itself, and shows a ward
 
 from __future__ import annotations
 
-from flask import abort, flash, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required
 
 from broadcaster import notifications, policy, tenancy
 from broadcaster.i18n import gettext as _
 from broadcaster.models import User
 from broadcaster.services import ServiceError
-from broadcaster.web.views import bp, error_text, svc
+from broadcaster.web.common import error_text, svc
+
+bp = Blueprint("users", __name__)
 
 
 @bp.app_template_global("role_label")
@@ -122,7 +124,7 @@ def users_create():
         kept = {k: v for k, v in form.items() if k not in ("password", "csrf_token")}
         return _page(kept, exc.field, exc.status)
     flash(_("User {name} created.", name=form.get("username", "").strip()), "ok")
-    return redirect(url_for("views.users_page", ward=_ward_filter() or None))
+    return redirect(url_for("users.users_page", ward=_ward_filter() or None))
 
 
 def _change(username: str, ok: str, **change):
@@ -133,7 +135,7 @@ def _change(username: str, ok: str, **change):
         flash(f"{username}: {error_text(exc)}", "error")
         return _page(error_field=exc.field, status=exc.status)
     flash(ok, "ok")
-    return redirect(url_for("views.users_page", ward=_ward_filter() or None))
+    return redirect(url_for("users.users_page", ward=_ward_filter() or None))
 
 
 @bp.post("/users/<username>/role")
@@ -164,7 +166,7 @@ def users_email(username: str):
         flash(f"{username}: {error_text(exc)}", "error")
         return _page(error_field=exc.field, status=exc.status)
     flash(_("E-mail address saved."), "ok")
-    return redirect(url_for("views.users_page", ward=_ward_filter() or None))
+    return redirect(url_for("users.users_page", ward=_ward_filter() or None))
 
 
 @bp.post("/users/<username>/password")
@@ -189,7 +191,7 @@ def account_password():
             status, error_field = exc.status, exc.field
         else:
             flash(_("Your password was changed."), "ok")
-            return redirect(url_for("views.account_password"))
+            return redirect(url_for("users.account_password"))
     return render_template("account_password.html", error_field=error_field, email=_my_email()), status
 
 
@@ -210,4 +212,4 @@ def account_email():
         return render_template("account_password.html", error_field=exc.field,
                                email=request.form.get("email", "")), exc.status
     flash(_("E-mail address saved."), "ok")
-    return redirect(url_for("views.account_password"))
+    return redirect(url_for("users.account_password"))

@@ -1,4 +1,4 @@
-"""Scheduling service: schedules (one-off or recurring programmes) → slots → timeline → node plans.
+"""Air time: what plays where and when. Schedules (one-off or recurring programmes) → slots → timeline → node plans.
 
 One source of truth: :func:`zone_timeline` runs :func:`schedules.timeline.build_timeline` over the slots
 of a zone, and both the dry-run view (``GET /api/v1/timeline``, the timeline page) and the plan builder
@@ -11,7 +11,7 @@ else is left out as a whole and shown as ``awaiting_approval`` (:func:`schedule_
 Conflicts and quiet hours are checked when a schedule is created (:func:`create_schedule`), and quiet hours are applied
 again by the timeline and by the node (``Plan.quiet_hours``).
 
-Functions take the :class:`~broadcaster.services.PanelService` (for its ``db`` and ``config``) and a
+Functions take the :class:`~broadcaster.services.PanelCore` (for its ``db`` and ``config``) and a
 SQLAlchemy session where they read; nothing here knows Flask or MQTT.
 """
 
@@ -22,23 +22,36 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from broadcaster import notifications, policy, streams, tenancy
+from broadcaster import emergency, notifications, policy, streams, tenancy
+from broadcaster.core import PanelCore
 from broadcaster.errors import ServiceError
-from broadcaster.models import Announcement, Media, Node, Schedule, StreamSource, User, Ward, WardSetting, Zone
+from broadcaster.models import (
+    Announcement,
+    Media,
+    Node,
+    Schedule,
+    StreamSource,
+    User,
+    Ward,
+    WardSetting,
+    Zone,
+    schedule_zones,
+)
+from broadcaster.quiet_hours import parse_quiet as parse_quiet
+from broadcaster.quiet_hours import quiet_json as quiet_json
+from broadcaster.quiet_hours import ward_quiet as ward_quiet
+from broadcaster.states import APPROVAL, SCHEDULE, ApprovalState
 from devices.protocol import PRIORITY_RANK, Priority, format_ts
 from schedules import recurrence as rr
 from schedules.plans import in_window
 from schedules.quiet import QuietHours
 from schedules.timeline import AUDIBLE_STATES, Entry, Slot, SlotItem, build_timeline, find_conflicts, slot_end
-
-if TYPE_CHECKING:
-    from broadcaster.services import PanelService
 
 log = logging.getLogger(__name__)
 
@@ -68,39 +81,7 @@ class ConflictError(ServiceError):
 # ------------------------------------------------------------------------------------ quiet hours
 
 
-def parse_quiet(text: str | None) -> tuple[time, time] | None:
-    """``"22:00-05:00"`` → (22:00, 05:00); ``off``/empty/equal ends → None (no quiet hours)."""
-    value = (text or "").strip().lower().replace("–", "-")
-    if value in ("", "off", "none", "0"):
-        return None
-    try:
-        a, b = (part.strip() for part in value.split("-", 1))
-        start, end = time.fromisoformat(a), time.fromisoformat(b)
-    except ValueError as exc:
-        raise ServiceError("invalid_quiet_hours", "quiet hours: HH:MM-HH:MM, or off", "quiet_hours") from exc
-    return None if start == end else (start, end)
-
-
-def _quiet(start: time, end: time, tz: str) -> QuietHours:
-    return QuietHours(start=start, end=end, tz=tz)
-
-
-def ward_quiet(s: Session, config: Any, ward: str = "") -> QuietHours:
-    """The quiet hours of ``ward``: its own setting, else the panel-wide row (ward ""), else the config."""
-    tz = config.TIMEZONE
-    for key in dict.fromkeys((ward or "", "")):
-        row = s.scalar(select(WardSetting).where(WardSetting.ward == key))
-        if row is not None:
-            return _quiet(time.fromisoformat(row.quiet_start), time.fromisoformat(row.quiet_end), tz)
-    parsed = parse_quiet(getattr(config, "QUIET_HOURS", "22:00-05:00"))
-    return _quiet(*(parsed or (time(0), time(0))), tz)
-
-
-def quiet_json(q: QuietHours) -> dict[str, str] | None:
-    return {"start": q.start.strftime("%H:%M"), "end": q.end.strftime("%H:%M")} if q.enabled else None
-
-
-def settings_ward(service: PanelService, user: User | None, ward: str | None) -> str:
+def settings_ward(service: PanelCore, user: User | None, ward: str | None) -> str:
     """The key of the ward settings a user means: a ward user's own ward (never the province default ""), a
     province user's named ward or "" (the default of every ward)."""
     ward = (ward or "").strip()
@@ -110,7 +91,7 @@ def settings_ward(service: PanelService, user: User | None, ward: str | None) ->
     return ward
 
 
-def set_ward_quiet(service: PanelService, ward: str, value: str, user: User | None = None) -> list[str]:
+def set_ward_quiet(service: PanelCore, ward: str, value: str, user: User | None = None) -> list[str]:
     """Set a ward's quiet hours (``"22:00-05:00"`` or ``off``); republishes the plans of its nodes."""
     policy.require(service, user, policy.Action.QUIET_HOURS, target=f"ward:{ward}")
     parsed = parse_quiet(value)
@@ -122,7 +103,7 @@ def set_ward_quiet(service: PanelService, ward: str, value: str, user: User | No
             row = WardSetting(ward=ward)
             s.add(row)
         row.quiet_start, row.quiet_end = start.strftime("%H:%M"), end.strftime("%H:%M")
-        service._audit(s, user, "ward.quiet_hours", ward or "*", quiet_hours=value)
+        service.audit(s, user, "ward.quiet_hours", ward or "*", quiet_hours=value)
         q = select(Node.node_id).join(Node.zone)
         if ward:
             q = q.where(or_(Zone.ward == ward, Zone.ward_id.in_(select(Ward.id).where(Ward.code == ward))))
@@ -291,7 +272,7 @@ def normalize_items(raw: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 @dataclass
-class _Catalog:
+class Catalog:
     """Announcements (and their media) the slots of a query refer to."""
 
     anns: dict[int, Announcement] = field(default_factory=dict)
@@ -328,7 +309,7 @@ class _Catalog:
         return None
 
 
-def slot_items(sched: Schedule, catalog: _Catalog, approved_only: bool = True) -> tuple[SlotItem, ...] | None:
+def slot_items(sched: Schedule, catalog: Catalog, approved_only: bool = True) -> tuple[SlotItem, ...] | None:
     """The programme as timeline items, or None when some content may not (or cannot) play.
 
     ``approved_only`` (plans, the dry run): every announcement must be :func:`policy.playable` and every stream
@@ -374,8 +355,6 @@ def make_slot(sched: Schedule, start: datetime, items: tuple[SlotItem, ...]) -> 
 def _schedules_for_zones(s: Session, zone_ids: Sequence[int], start: datetime, end: datetime) -> list[Schedule]:
     if not zone_ids:
         return []
-    from broadcaster.models import schedule_zones
-
     # Each schedule once, however many of the zones it targets: the zone link is a semi-join (IN over the
     # link table), not a JOIN + DISTINCT — PostgreSQL has no equality operator for the JSON columns.
     targeted = select(schedule_zones.c.schedule_id).where(schedule_zones.c.zone_id.in_(list(zone_ids)))
@@ -395,16 +374,9 @@ def _schedules_for_zones(s: Session, zone_ids: Sequence[int], start: datetime, e
 
 
 def _emergency_slots(s: Session, start: datetime, end: datetime, zone_ids: set[int]) -> list[Slot]:
-    """Slots of emergencies from ``broadcaster.emergency`` when that module exists (tolerated if absent)."""
+    """Slots of the emergencies (broadcaster/emergency.py) in the window: they pre-empt what is scheduled."""
     try:
-        from broadcaster import emergency  # type: ignore[attr-defined]
-    except ImportError:
-        return []
-    fn = getattr(emergency, "emergency_slots", None)
-    if fn is None:
-        return []
-    try:
-        return list(fn(s, start, end, zone_ids))
+        return list(emergency.emergency_slots(s, start, end, zone_ids))
     except Exception:  # noqa: BLE001 — a fault there must not stop every plan
         log.exception("emergency_slots failed; plans built without emergencies")
         return []
@@ -413,19 +385,19 @@ def _emergency_slots(s: Session, start: datetime, end: datetime, zone_ids: set[i
 @dataclass
 class ZoneSlots:
     slots: list[Slot]
-    catalog: _Catalog
+    catalog: Catalog
     schedules: dict[int, Schedule]
 
 
 def load_slots(
-    service: PanelService, s: Session, zone_ids: Sequence[int], start: datetime, end: datetime,
+    service: PanelCore, s: Session, zone_ids: Sequence[int], start: datetime, end: datetime,
     *, approved_only: bool = True, exclude_schedule: int | None = None, emergencies: bool = True,
 ) -> ZoneSlots:
     """Every slot of ``zone_ids`` that may sound in ``[start, end)`` (started up to LOOKBACK before)."""
     tz = service.config.TIMEZONE
     lo = start - LOOKBACK
     scheds = [x for x in _schedules_for_zones(s, zone_ids, lo, end) if x.id != exclude_schedule]
-    catalog = _Catalog()
+    catalog = Catalog()
     catalog.load(s, [a for x in scheds for a in announcement_ids(programme(x))])
     if any(i.get("kind") == "stream" for x in scheds for i in programme(x)):
         catalog.load_sources(s)
@@ -445,7 +417,7 @@ def load_slots(
 
 
 def zone_timeline(
-    service: PanelService, s: Session, zone: Zone, start: datetime, end: datetime
+    service: PanelCore, s: Session, zone: Zone, start: datetime, end: datetime
 ) -> tuple[list[Entry], ZoneSlots, QuietHours]:
     """What the loudspeakers of ``zone`` do in ``[start, end)``: the one function plans and dry-runs share."""
     quiet = ward_quiet(s, service.config, tenancy.settings_key(s, zone))
@@ -463,7 +435,7 @@ class NodePlan:
     announcement_ids: set[int]
 
 
-def _delivered_by_command(zs: ZoneSlots) -> set[tuple[int, datetime]]:
+def delivered_by_command(zs: ZoneSlots) -> set[tuple[int, datetime]]:
     """Emergency alerts go out as ``play_now`` commands (broadcaster/emergency.py: negative schedule ids)."""
     return {(sl.schedule_id, sl.start) for sl in zs.slots
             if getattr(sl, "delivery", "plan") == "command" or sl.schedule_id < 0}
@@ -475,12 +447,12 @@ def entry_item_id(e: Entry) -> str:
 
 
 def entries_to_items(
-    service: PanelService, entries: Iterable[Entry], zs: ZoneSlots, *, now: datetime | None = None,
+    service: PanelCore, entries: Iterable[Entry], zs: ZoneSlots, *, now: datetime | None = None,
 ) -> tuple[list[dict[str, Any]], set[int]]:
     """Plan items (wire dicts) for the audible entries (see the module docstring)."""
     max_late = service.config.MAX_LATE_MS
     by_slot = {(sl.schedule_id, sl.start): sl for sl in zs.slots}
-    by_command = _delivered_by_command(zs)
+    by_command = delivered_by_command(zs)
     items: list[tuple[tuple, dict[str, Any]]] = []
     used: set[int] = set()
     for e in entries:
@@ -525,7 +497,7 @@ def entries_to_items(
     return [i for _, i in items], used
 
 
-def node_plan(service: PanelService, s: Session, zone_id: int | None, now: datetime,
+def node_plan(service: PanelCore, s: Session, zone_id: int | None, now: datetime,
               cache: dict[int | None, NodePlan] | None = None) -> NodePlan:
     """The items of the plan of a node in zone ``zone_id`` for ``[now, now + horizon)`` from the zone's timeline.
 
@@ -613,7 +585,7 @@ def _check_spec(spec: ScheduleSpec, now: datetime) -> None:
         raise ServiceError("items_required", "give announcement_id or programme items", "items")
 
 
-def conflict_json(c: Any, service: PanelService, titles: dict[int, str]) -> dict[str, Any]:
+def conflict_json(c: Any, service: PanelCore, titles: dict[int, str]) -> dict[str, Any]:
     return {
         "schedule_id": c.schedule_id,
         "title": titles.get(c.schedule_id, ""),
@@ -627,7 +599,7 @@ def conflict_json(c: Any, service: PanelService, titles: dict[int, str]) -> dict
 
 
 def check_clashes(
-    service: PanelService, s: Session, new_slots: list[Slot], zone_ids: list[int], exclude: int | None = None
+    service: PanelCore, s: Session, new_slots: list[Slot], zone_ids: list[int], exclude: int | None = None
 ) -> list[dict[str, Any]]:
     """Existing airings (approved or not) in the same zones whose planned time overlaps a new airing."""
     if not new_slots:
@@ -659,7 +631,7 @@ def _quiet_violation(slots: list[Slot], quiets: list[QuietHours]) -> tuple[Slot,
     return None
 
 
-def create_schedule(service: PanelService, spec: ScheduleSpec, user: User | None = None,
+def create_schedule(service: PanelCore, spec: ScheduleSpec, user: User | None = None,
                     now: datetime | None = None) -> Schedule:
     """Validate, check quiet hours and clashes, store, and republish the nodes of the chosen zones.
 
@@ -705,7 +677,7 @@ def create_schedule(service: PanelService, spec: ScheduleSpec, user: User | None
                 raise ServiceError("announcement_not_ready", "the announcement has no rendered audio yet",
                                    "announcement_id")
             anns[aid] = ann
-        zone_objs = [service._zone_by_ref(s, z, scope) for z in spec.zones]
+        zone_objs = [service.zone_by_ref(s, z, scope) for z in spec.zones]
         zones = list({z.id: z for z in zone_objs if z is not None}.values())
         ward_ids = {z.ward_id for z in zones}
         if len(ward_ids) > 1:
@@ -729,7 +701,7 @@ def create_schedule(service: PanelService, spec: ScheduleSpec, user: User | None
             on_clash=spec.conflict or "append", drill=bool(spec.drill), ward_id=next(iter(ward_ids), None),
         )
         # planned airings over the check horizon (never before now)
-        catalog = _Catalog()
+        catalog = Catalog()
         catalog.load(s, anns)
         catalog.load_sources(s)
         slot_its = slot_items(sched, catalog, approved_only=False)
@@ -758,26 +730,26 @@ def create_schedule(service: PanelService, spec: ScheduleSpec, user: User | None
                 raise ConflictError(clashes)
         s.add(sched)
         s.flush()
-        service._audit(
+        service.audit(
             s, user, "schedule.create", str(sched.id),
             announcement=first_ann, zones=[z.code for z in zones], start=start_at.isoformat(),
             recurrence=sched.rrule, priority=spec.priority, conflict=spec.conflict, ward_id=sched.ward_id,
         )
         # R6: a scheduled draft goes to the leaders' approval queue at once (else it would wait unseen)
         for ann in anns.values():
-            if (ann.approval or "draft") == "draft":
-                ann.approval = "submitted"
+            if APPROVAL.state(ann.approval) == ApprovalState.DRAFT:
+                APPROVAL.move(ann, "approval", "submit")
                 ann.submitted_by_id, ann.submitted_at = (user.id if user else None), now
-                service._audit(s, user, "announcement.submit", str(ann.id), ward_id=ann.ward_id,
+                service.audit(s, user, "announcement.submit", str(ann.id), ward_id=ann.ward_id,
                                **{"from": "draft", "to": "submitted", "via": f"schedule:{sched.id}"})
                 notifications.submitted_when_committed(service, s, ann, user)  # the approvers are told
         sched_id = sched.id
         affected = nodes_of_zones(s, [z.id for z in zones])
-    service.publish_plans(affected)
+    service.publish_plans_soon(affected)  # in the background: the officer's request answers at once
     return get_schedule(service, sched_id)  # type: ignore[return-value]
 
 
-def get_schedule(service: PanelService, schedule_id: int) -> Schedule | None:
+def get_schedule(service: PanelCore, schedule_id: int) -> Schedule | None:
     with service.db.session() as s:
         return s.scalar(
             select(Schedule)
@@ -790,7 +762,7 @@ def get_schedule(service: PanelService, schedule_id: int) -> Schedule | None:
 AWAITING_APPROVAL = "awaiting_approval"
 
 
-def schedule_states(service: PanelService, schedules: Iterable[Schedule]) -> dict[int, str]:
+def schedule_states(service: PanelCore, schedules: Iterable[Schedule]) -> dict[int, str]:
     """schedule id → ``active`` | ``awaiting_approval`` | ``cancelled`` (R6).
 
     ``awaiting_approval``: active, but some announcement of its programme is not playable (not approved, or its
@@ -799,7 +771,7 @@ def schedule_states(service: PanelService, schedules: Iterable[Schedule]) -> dic
     """
     scheds = list(schedules)
     with service.db.session() as s:
-        catalog = _Catalog()
+        catalog = Catalog()
         catalog.load(s, [a for x in scheds for a in announcement_ids(programme(x))])
         catalog.load_sources(s)
         out: dict[int, str] = {}
@@ -811,7 +783,7 @@ def schedule_states(service: PanelService, schedules: Iterable[Schedule]) -> dic
         return out
 
 
-def awaiting_soon(service: PanelService, now: datetime | None = None,
+def awaiting_soon(service: PanelCore, now: datetime | None = None,
                   within: timedelta = timedelta(hours=24)) -> list[dict[str, Any]]:
     """Airings in the next ``within`` of schedules still awaiting approval (the dashboard warns about them)."""
     now = now or datetime.now(UTC)
@@ -844,9 +816,9 @@ def affected_nodes_for_announcement(s: Session, announcement_id: int) -> list[st
 # ----------------------------------------------------------------------------------------- dry run
 
 
-def entry_json(service: PanelService, e: Entry, zs: ZoneSlots) -> dict[str, Any]:
+def entry_json(service: PanelCore, e: Entry, zs: ZoneSlots) -> dict[str, Any]:
     sched = zs.schedules.get(e.schedule_id)
-    delivered = (e.schedule_id, e.slot_start) in _delivered_by_command(zs)
+    delivered = (e.schedule_id, e.slot_start) in delivered_by_command(zs)
     return {
         "start": format_ts(e.start),
         "end": format_ts(e.end),
@@ -867,14 +839,14 @@ def entry_json(service: PanelService, e: Entry, zs: ZoneSlots) -> dict[str, Any]
     }
 
 
-def local_day(service: PanelService, day: date) -> tuple[datetime, datetime]:
+def local_day(service: PanelCore, day: date) -> tuple[datetime, datetime]:
     zone = ZoneInfo(service.config.TIMEZONE)
     start = datetime.combine(day, time(0), tzinfo=zone)
     end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
     return start.astimezone(UTC), end.astimezone(UTC)
 
 
-def dry_run(service: PanelService, *, zone: str | int | None = None, node: str | None = None,
+def dry_run(service: PanelCore, *, zone: str | int | None = None, node: str | None = None,
             day: date | None = None, days: int = 1, scope: tenancy.Scope | None = None) -> dict[str, Any]:
     """The timeline of a zone (or a node's zone) for local day(s): exactly what the plan builder sees."""
     if day is None:
@@ -890,7 +862,7 @@ def dry_run(service: PanelService, *, zone: str | int | None = None, node: str |
                 raise ServiceError("node_without_zone", f"node {node!r} has no zone", "node")
             z = s.get(Zone, n.zone_id)
         elif zone is not None and zone != "":
-            z = service._zone_by_ref(s, zone, scope)
+            z = service.zone_by_ref(s, zone, scope)
         else:
             raise ServiceError("zone_required", "give zone or node", "zone", 404)  # no timeline without one
         assert z is not None
@@ -923,7 +895,7 @@ def dry_run(service: PanelService, *, zone: str | int | None = None, node: str |
 # ----------------------------------------------------------------------------------------- calendar
 
 
-def calendar(service: PanelService, first_day: date, days: int, zone: str | None = None,
+def calendar(service: PanelCore, first_day: date, days: int, zone: str | None = None,
              scope: tenancy.Scope | None = None) -> dict[date, list[dict[str, Any]]]:
     """Local day → the airings planned in it, per zone (``zone`` = one zone's code, else every zone in scope),
     from the same slot expansion the plans use (:func:`load_slots`). Each airing: ``start``/``end`` (local),
@@ -935,7 +907,7 @@ def calendar(service: PanelService, first_day: date, days: int, zone: str | None
     out: dict[date, list[dict[str, Any]]] = {first_day + timedelta(days=i): [] for i in range(days)}
     with service.db.session() as s:
         if zone:
-            zones = [service._zone_by_ref(s, zone, scope)]
+            zones = [service.zone_by_ref(s, zone, scope)]
         else:
             q = select(Zone).order_by(Zone.name)
             zones = list(s.scalars(scope.restrict(q, Zone) if scope is not None else q))
@@ -969,3 +941,103 @@ def _states_in(s: Session, zs: ZoneSlots) -> dict[int, str]:
     catalog.load_sources(s)
     return {sid: "active" if slot_items(sc, catalog, approved_only=True) else AWAITING_APPROVAL
             for sid, sc in zs.schedules.items()}
+
+
+class Schedules(PanelCore):
+    """The schedules part of the panel's services: create, cancel, archive, restore, read."""
+
+    def create_schedule(
+        self,
+        announcement_id: int,
+        zones: Iterable[int | str],
+        start_at: datetime,
+        priority: str = "normal",
+        user: User | None = None,
+        now: datetime | None = None,
+        conflict: str | None = None,
+    ) -> Schedule:
+        """A one-off play of one announcement (see broadcaster.airtime.create_schedule for the rest)."""
+        spec = ScheduleSpec(zones=list(zones), announcement_id=announcement_id, start_at=start_at,
+                            priority=priority, conflict=conflict)
+        return create_schedule(self, spec, user, now)
+
+    def cancel_schedule(self, schedule_id: int, user: User | None = None) -> Schedule:
+        self._schedule_change_target(schedule_id, user)
+        with self.db.session() as s:
+            sched = s.get(Schedule, schedule_id)
+            assert sched is not None
+            SCHEDULE.move(sched, "status", "cancel")
+            self.audit(s, user, "schedule.cancel", str(schedule_id))
+            affected = self._nodes_of_schedule(s, sched)
+        self.publish_plans_soon(affected)
+        return self.get_schedule(schedule_id)  # type: ignore[return-value]
+
+    def archive_schedule(self, schedule_id: int, user: User | None = None) -> Schedule:
+        """"Xóa" with undo: the schedule leaves every plan at once and every list; :meth:`restore_schedule`
+        brings it back. The same permission as cancelling it (release policy)."""
+        self._schedule_change_target(schedule_id, user)
+        with self.db.session() as s:
+            sched = s.get(Schedule, schedule_id)
+            assert sched is not None
+            if sched.archived_at is None:
+                sched.archived_at = datetime.now(UTC)
+                sched.archived_by_id = user.id if user else None
+                self.audit(s, user, "schedule.archive", str(schedule_id), ward_id=sched.ward_id)
+            affected = self._nodes_of_schedule(s, sched)
+        self.publish_plans_soon(affected)
+        return self.get_schedule(schedule_id)  # type: ignore[return-value]
+
+    def restore_schedule(self, schedule_id: int, user: User | None = None, now: datetime | None = None) -> Schedule:
+        """Undo of :meth:`archive_schedule`; refused (409 ``schedule_passed``) when nothing of it can play any
+        more (a one-off whose time has gone, a rule with no airing left)."""
+        now = now or datetime.now(UTC)
+        self._schedule_change_target(schedule_id, user)
+        with self.db.session() as s:
+            sched = s.get(Schedule, schedule_id)
+            assert sched is not None
+            if sched.archived_at is None:
+                raise ServiceError("not_archived", "the schedule is not deleted", status=409)
+            try:
+                left = airings(sched, self.config.TIMEZONE, now,
+                                          now + timedelta(days=CHECK_DAYS))
+            except ServiceError:
+                left = []
+            if not left or sched.status != "active":
+                raise ServiceError("schedule_passed", "its time has passed: schedule it again", status=409)
+            sched.archived_at, sched.archived_by_id = None, None
+            self.audit(s, user, "schedule.restore", str(schedule_id), ward_id=sched.ward_id)
+            affected = self._nodes_of_schedule(s, sched)
+        self.publish_plans_soon(affected)
+        return self.get_schedule(schedule_id)  # type: ignore[return-value]
+
+    def _schedule_change_target(self, schedule_id: int, user: User | None) -> None:
+        """404 for an unknown schedule (or another ward's), then the release policy: whoever may cancel it may
+        also delete (archive) and restore it."""
+        with self.db.session() as s:
+            sched = s.get(Schedule, schedule_id)
+            if sched is None:
+                raise ServiceError("not_found", "no such schedule", status=404)
+            tenancy.check_user(user, sched.ward_id, "schedule")
+            created_by = sched.created_by_id
+        policy.schedule_cancel_check(self, user, created_by, schedule_id)
+
+    @staticmethod
+    def _nodes_of_schedule(s: Session, sched: Schedule) -> list[str]:
+        """The nodes of the schedule's zones: their plans change with it."""
+        zone_ids = [z.id for z in sched.zones]
+        return list(s.scalars(select(Node.node_id).where(Node.zone_id.in_(zone_ids))))
+
+    def get_schedule(self, schedule_id: int, scope: tenancy.Scope | None = None) -> Schedule | None:
+        with self.db.session() as s:
+            sched = s.scalar(
+                select(Schedule)
+                .options(selectinload(Schedule.zones), selectinload(Schedule.announcement))
+                .where(Schedule.id == schedule_id)
+            )
+            return sched if sched is not None and (scope is None or scope.sees(sched.ward_id)) else None
+
+    def list_schedules(self, scope: tenancy.Scope | None = None) -> list[Schedule]:
+        with self.db.session() as s:
+            q = (select(Schedule).options(selectinload(Schedule.zones), selectinload(Schedule.announcement))
+                 .where(Schedule.archived_at.is_(None)).order_by(Schedule.start_at.desc()))
+            return list(s.scalars(scope.restrict(q, Schedule) if scope is not None else q))

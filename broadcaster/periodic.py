@@ -4,7 +4,9 @@ It is not a metronome: nodes play from their own plans. Its only job is to keep 
 every ``ROLLOVER_MINUTES`` it rebuilds each node's 48-hour plan and publishes those that changed
 (schedules entering the window, finished ones leaving it).
 
-Rules (field notes): exactly one scheduler process (the CLI never runs Flask's reloader); a persistent
+Rules (field notes): exactly one scheduler per deployment — it runs in the leader only (broadcaster/leader.py:
+started when this process gains the leadership, stopped at once when it loses it; the CLI never runs Flask's
+reloader); a persistent
 SQLAlchemy job store with an explicit job id and ``replace_existing=True``; jobs are importable
 functions; a missed rollover is run once late (``coalesce=True``) within a grace of one period.
 """
@@ -46,7 +48,7 @@ def start_scheduler(service, database_url: str, minutes: int) -> BackgroundSched
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": minutes * 60},
     )
     scheduler.add_job(
-        "broadcaster.scheduler:rollover_job",
+        "broadcaster.periodic:rollover_job",
         "interval",
         minutes=minutes,
         id=ROLLOVER_JOB_ID,
