@@ -3,12 +3,30 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
+import werkzeug.security
+from browser import CHROMIUM, DESKTOP, PHONE, keep_screenshot, new_page, start_panel
+from firmware_sim.fleet import Fleet
+from pg import INSTALL_HINT, PgCluster, PostgresUnavailable
+from playwright import sync_api
+from stack import PanelStack
 
+from broadcaster.app import create_app, runtime
 from broadcaster.broker import EmbeddedBroker, mosquitto_binary
+from broadcaster.config import TestConfig
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+#: The tests' password hash. Werkzeug's default, scrypt at n=32768, costs 0.2-0.7 s a hash on CI's 2 cores, and
+#: nearly every panel test creates users and logs in: it was the largest share of the suite's time. The same scrypt
+#: at n=2048 runs the same code (each hash names its method, so checking follows it), 16 times cheaper and still
+#: real work (tests/test_sessions.py times an unknown username against a known one). Tests only: the panel keeps
+#: werkzeug's default.
+TEST_PASSWORD_HASH_METHOD = "scrypt:2048:8:1"
+assert werkzeug.security.generate_password_hash.__defaults__ == ("scrypt", 16), "werkzeug changed its defaults"
+werkzeug.security.generate_password_hash.__defaults__ = (TEST_PASSWORD_HASH_METHOD, 16)
 
 
 def require_mosquitto() -> None:
@@ -58,12 +76,20 @@ BOTH_BACKENDS_MODULES = frozenset({
 })
 
 
-def pytest_generate_tests(metafunc):
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run on both databases what BOTH_BACKENDS_MODULES or the ``both_backends`` marker ask for.
+
+    The second run on PostgreSQL of a module in BOTH_BACKENDS_MODULES is marked ``slow`` (`make test-all`, CI): it
+    repeats the module's SQLite run and was a quarter of the fast lane. A test marked ``both_backends`` itself
+    (users, tenancy: the queries that differ most between the two) runs on PostgreSQL in the fast lane too."""
     if "db_backend" not in metafunc.fixturenames:
         return
     module = metafunc.module.__name__.rpartition(".")[2]
-    if module in BOTH_BACKENDS_MODULES or metafunc.definition.get_closest_marker("both_backends"):
+    if metafunc.definition.get_closest_marker("both_backends"):
         metafunc.parametrize("db_backend", ["sqlite", "postgresql"], indirect=True)
+    elif module in BOTH_BACKENDS_MODULES:
+        metafunc.parametrize("db_backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)],
+                             indirect=True)
 
 
 @pytest.fixture
@@ -75,7 +101,6 @@ def db_backend(request):
 @pytest.fixture(scope="session")
 def pg_cluster():
     """One throwaway PostgreSQL cluster for the session (tests/pg.py); never skipped under CI=true."""
-    from pg import INSTALL_HINT, PgCluster, PostgresUnavailable
 
     try:
         cluster = PgCluster().start()
@@ -117,8 +142,6 @@ ADMIN = ("admin", "admin-password-1")
 def app(tmp_path, database_url):
     """A panel with a real database (SQLite in tmp_path, or PostgreSQL: see BOTH_BACKENDS_MODULES) and media
     store in tmp_path; no broker attached."""
-    from broadcaster.app import create_app, runtime
-    from broadcaster.config import TestConfig
 
     application = create_app(TestConfig(tmp_path / "panel", DATABASE_URL=database_url))
     runtime(application).service.create_user(*ADMIN, role="admin")
@@ -128,8 +151,6 @@ def app(tmp_path, database_url):
 
 @pytest.fixture
 def service(app):
-    from broadcaster.app import runtime
-
     return runtime(app).service
 
 
@@ -163,7 +184,6 @@ def api(client):
 def panel_stack(tmp_path, broker):
     """Panel (HTTP on a free port, MQTT bridge, scheduler) on a real broker; call .provision() and
     .start_fleet() for simulated nodes. See tests/stack.py."""
-    from stack import PanelStack
 
     s = PanelStack(tmp_path, broker)
     s.start_panel()
@@ -174,7 +194,6 @@ def panel_stack(tmp_path, broker):
 @pytest.fixture
 def sim_fleet():
     """Factory: ``sim_fleet([NodeConfig, ...])`` starts simulated nodes and stops them after the test."""
-    from firmware_sim.fleet import Fleet
 
     fleets = []
 
@@ -201,10 +220,6 @@ def pytest_runtest_makereport(item, call):
 @pytest.fixture(scope="session")
 def chromium():
     """One headless Chromium (Debian's package, installed by `make test`) for the whole run."""
-    from pathlib import Path
-
-    from browser import CHROMIUM
-    from playwright import sync_api
 
     assert Path(CHROMIUM).exists(), "Chromium is missing: sudo apt-get install -y chromium"
     with sync_api.sync_playwright() as pw:
@@ -219,7 +234,6 @@ def chromium():
 def live(tmp_path):
     """A live panel with an admin, an officer (canbo), two leaders (lanhdao, lanhdao2), three zones and three
     nodes with coordinates (tests/browser.py)."""
-    from browser import start_panel
 
     panel = start_panel(tmp_path / "panel")
     yield panel
@@ -227,8 +241,6 @@ def live(tmp_path):
 
 
 def _browser_page(request, chromium, size):
-    from browser import keep_screenshot, new_page
-
     page = new_page(chromium, size)
     yield page
     failed = getattr(request.node, "rep_call", None)
@@ -240,7 +252,6 @@ def _browser_page(request, chromium, size):
 @pytest.fixture
 def phone(request, chromium):
     """A page in a 390×844 phone-size window (Vietnamese, Asia/Ho_Chi_Minh); screenshot kept on failure."""
-    from browser import PHONE
 
     yield from _browser_page(request, chromium, PHONE)
 
@@ -248,6 +259,5 @@ def phone(request, chromium):
 @pytest.fixture
 def desktop(request, chromium):
     """A page in a 1280×800 window; screenshot kept on failure."""
-    from browser import DESKTOP
 
     yield from _browser_page(request, chromium, DESKTOP)
