@@ -254,7 +254,10 @@ def _lead(rt: Runtime) -> None:
             rt.broker_admin.sync(n.node_id for n in rt.service.list_nodes())
         except BrokerRegistryError as exc:
             log.warning("broker: could not compare its logins with the registry: %s", exc)
-    emergency.recover_at_start(rt.service)  # no alert stays "releasing" across a restart
+    # No alert stays "releasing" across a restart. Several processes (PostgreSQL): another one may be releasing an
+    # alert right now, so only those stuck longer than a release takes (and periodically: broadcaster/periodic.py).
+    several = rt.db.engine.dialect.name == "postgresql"
+    emergency.recover_at_start(rt.service, emergency.RELEASE_STALE if several else None)
     rt.scheduler = start_scheduler(rt.service, cfg.DATABASE_URL, cfg.ROLLOVER_MINUTES)
     rt.service.rollover()
 

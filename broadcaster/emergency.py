@@ -383,12 +383,22 @@ def _release_failed(service: PanelCore, alert_id: int, user: User | None, why: s
         log.exception("could not mark emergency %s as not sent", alert_id)
 
 
-def recover_at_start(service: PanelCore) -> list[int]:
-    """At start no release is running: an alert still "releasing" was cut off by a crash between its creation
-    and its release. It is not sent late (the situation has moved on); it is discarded, audited and logged, and
-    the leader sees it as not sent. Returns the ids."""
+#: A release takes seconds; an alert "releasing" for longer was cut off by a process that died (several panel
+#: processes: another may be releasing one right now, so only these are recovered while others run).
+RELEASE_STALE = timedelta(seconds=60)
+
+
+def recover_at_start(service: PanelCore, stale_after: timedelta | None = None) -> list[int]:
+    """An alert still "releasing" was cut off by a crash between its creation and its release. It is not sent late
+    (the situation has moved on); it is discarded, audited and logged, and the leader sees it as not sent.
+    ``stale_after`` None: every such alert (one process, at its start: no release is running); else only those
+    created longer ago (several processes on PostgreSQL: the leader, at every gain and periodically). Returns the
+    ids."""
     with service.db.session() as s:
-        stuck = list(s.scalars(select(Alert.id).where(Alert.status == AlertStatus.RELEASING.value)))
+        q = select(Alert.id).where(Alert.status == AlertStatus.RELEASING.value)
+        if stale_after is not None:
+            q = q.where(Alert.created_at < datetime.now(UTC) - stale_after)
+        stuck = list(s.scalars(q))
     for alert_id in stuck:
         log.warning("emergency %s was left being released by a stop of the panel: marked as not sent", alert_id)
         _release_failed(service, alert_id, None, "the panel stopped while releasing it; it was not sent")

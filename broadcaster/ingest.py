@@ -152,14 +152,17 @@ class Ingest(PanelCore):
         with self._plan_lock, plan_lock(self.db.engine), self.db.session() as s:
             rows = s.execute(select(Node.node_id, Node.plan_version, Node.plan_payload)
                              .where(Node.node_id.in_(have))).all()
-            for node_id, version, payload in rows:  # an unregistered node gets nothing (and is not logged twice)
-                self.plan_requests_answered[node_id] = now
+            for node_id, version, payload in rows:  # an unregistered node gets nothing
                 if payload is None:
                     without_plan.append(node_id)
-                elif have[node_id] != version:
+                    continue
+                if have[node_id] != version:
                     self.publisher.publish(self.topics.plan(node_id), proto.encode(payload), qos=1, retain=True)
+                self.plan_requests_answered[node_id] = now
         if without_plan:
             self.publish_plans(without_plan, force=True)
+            for node_id in without_plan:  # only once it went out: a failure leaves the next request answered
+                self.plan_requests_answered[node_id] = now
 
     def _ingest_statuses(self, statuses: list[proto.Status]) -> None:
         with self.db.session() as s:

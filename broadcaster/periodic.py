@@ -18,6 +18,8 @@ import logging
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from broadcaster import emergency
+
 log = logging.getLogger(__name__)
 
 ROLLOVER_JOB_ID = "plan-rollover"
@@ -33,6 +35,8 @@ def rollover_job() -> None:
     published = _service.rollover()
     if published:
         log.info("rollover republished %d plan(s)", len(published))
+    # An alert left "releasing" by a panel process that died while another one leads (several processes).
+    emergency.recover_at_start(_service, emergency.RELEASE_STALE)
 
 
 def start_scheduler(service, database_url: str, minutes: int) -> BackgroundScheduler:

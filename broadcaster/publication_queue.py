@@ -22,6 +22,9 @@ from typing import Any
 from devices.protocol import format_ts
 
 log = logging.getLogger(__name__)
+#: After a failed pass its nodes are tried again after this pause, doubled at each failure up to RETRY_MAX_S.
+RETRY_FIRST_S = 1.0
+RETRY_MAX_S = 30.0
 
 
 class PublicationQueue:
@@ -35,6 +38,10 @@ class PublicationQueue:
         self._requested = 0  # ticket of the last request
         self._done = 0  # every request up to this ticket is published
         self._stopping = False
+        self._failures = 0  # failed passes in a row (the pause before the next try grows with them)
+        #: The thread has ended (after :meth:`stop`): a request from then on is published on the caller's thread,
+        #: never left in a queue nobody reads (the app drops its queue only after ``stop`` returns).
+        self._closed = False
         self._current: dict[str, Any] | None = None
         self._last: dict[str, Any] | None = None
         self._thread = threading.Thread(target=self._run, name="plan-publication", daemon=True)
@@ -50,14 +57,24 @@ class PublicationQueue:
         with self._cond:
             if ids is not None and not ids:
                 return self._done  # nothing to publish: nothing to wait for
-            if ids is None or self._pending is None:
-                self._pending = None
-            else:
-                self._pending |= ids
-            self._has_pending = True
             self._requested += 1
-            self._cond.notify_all()
-            return self._requested
+            ticket = self._requested
+            if not self._closed:
+                if ids is None or self._pending is None:
+                    self._pending = None
+                else:
+                    self._pending |= ids
+                self._has_pending = True
+                self._cond.notify_all()
+                return ticket
+        # The thread has ended: publish at once, as without a queue (an error reaches the caller).
+        try:
+            self._publish(None if ids is None else sorted(ids))
+        finally:
+            with self._cond:
+                self._done = max(self._done, ticket)
+                self._cond.notify_all()
+        return ticket
 
     def wait(self, ticket: int | None = None, timeout: float | None = None) -> bool:
         """Until the request with ``ticket`` (default: every request so far) is published; False on timeout."""
@@ -79,6 +96,8 @@ class PublicationQueue:
         """Publish what is asked for, then end the thread."""
         with self._cond:
             self._stopping = True
+            if self._thread.ident is None:  # never started: nothing will read the queue
+                self._closed = True
             self._cond.notify_all()
         if self._thread.is_alive():
             self._thread.join(timeout)
@@ -88,6 +107,7 @@ class PublicationQueue:
             with self._cond:
                 self._cond.wait_for(lambda: self._has_pending or self._stopping)
                 if not self._has_pending:
+                    self._closed = True
                     return
                 ids, ticket = self._pending, self._requested
                 self._pending, self._has_pending = set(), False
@@ -98,13 +118,26 @@ class PublicationQueue:
             error = None
             try:
                 published = self._publish(None if ids is None else sorted(ids))
-            except Exception as exc:  # noqa: BLE001 — the thread must live on; the next change publishes again
-                log.exception("background plan publication failed")
+            except Exception as exc:  # noqa: BLE001 — the thread must live on
+                log.exception("background plan publication failed; its nodes are tried again")
                 error = f"{exc.__class__.__name__}: {exc}"[:500]
             with self._cond:
                 self._current = None
                 self._last = {"nodes": None if ids is None else len(ids), "published": len(published),
                               "started_at": format_ts(started), "finished_at": format_ts(datetime.now(UTC)),
                               "seconds": round(time.monotonic() - t0, 3), "error": error}
-                self._done = ticket
+                if error is None:
+                    self._done = ticket
+                    self._failures = 0
+                else:
+                    # A cancel or a rejection must reach the nodes: its nodes go back into the queue (merged with
+                    # what arrived meanwhile) and are tried again after a growing pause; waiters keep waiting.
+                    self._pending = None if ids is None or self._pending is None else self._pending | ids
+                    self._has_pending = True
+                    self._failures += 1
+                    pause = min(RETRY_MAX_S, RETRY_FIRST_S * 2 ** (self._failures - 1))
+                    self._cond.wait_for(lambda: self._stopping, pause)
+                    if self._stopping and self._failures > 1:
+                        self._done = ticket  # stopping, and it keeps failing: give up rather than hang the stop
+                        self._has_pending = False
                 self._cond.notify_all()

@@ -319,7 +319,8 @@ def _paths() -> dict[str, Any]:
         "/publication": {"get": op(
             "Where the publication of plans stands: a change (schedule, approval) answers at once and its nodes' "
             "plans are built and published in the background; state idle / queued / publishing, the pass in "
-            "progress and the last one", response=out.PublicationStatus)},
+            "progress and the last one. With several panel processes (`serve --workers`), each has its own queue: "
+            "this is the queue of the process that answers", response=out.PublicationStatus)},
         "/timeline": {"get": op(
             "Dry-run timeline of a zone or node for local day(s): entries {start, end, item, schedule_id, "
             "priority, state, why} — the same computation as the plans",
