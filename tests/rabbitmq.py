@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import pytest
 import requests
 
 from broadcaster.broker import free_port, port_open
@@ -309,3 +310,14 @@ class RabbitMQ:
                  {"name": "mqtt_port_to_vhost_mapping", "value": {str(self.port): name}})
         self.vhost = name
         return name
+
+
+def started(root: Path, *, anonymous: bool) -> RabbitMQ:
+    """A running throwaway node for a fixture; `make test` installs RabbitMQ, so a missing one fails the test,
+    never skips it."""
+    node = RabbitMQ(root, anonymous=anonymous)
+    try:
+        node.start()
+    except RabbitMQUnavailable as exc:
+        pytest.fail(f"RabbitMQ is required ({INSTALL_HINT}): {exc}")
+    return node
