@@ -216,6 +216,9 @@ class Config(BaseSettings):
                                       "failures only logged)", gt=0)
     NOTIFY_POLL_S: float = setting(15.0, "how often an open page asks for new notifications (the badge, and the "
                                    "banner of an emergency waiting for her)", gt=0)
+    HEARD_MIN_LUFS: float = setting(-40.0, "an airing counts as heard at a node when the output level it measured "
+                                    "(output_lufs, docs/protocol.md §7.10) is at least this; below it the panel "
+                                    "shows \"phát nhưng không nghe thấy\"", ge=-120, le=0)
     # ------------------------------------------------------------------------------------------ operation
     START_SERVICES: bool = setting(False, "start the broker connection and the scheduler with the app (the CLI "
                                    "does; unit tests do not)")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from abc import ABC, abstractmethod
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -89,6 +89,9 @@ class PanelCore(ABC):
         self.ingest_dropped: Counter[str] = Counter()
         #: node id → when (monotonic seconds) its last plan request was answered (broadcaster/ingest.py).
         self.plan_requests_answered: dict[str, float] = {}
+        #: (node id, item id) of airings whose "not heard" the ward was already told of (broadcaster/ingest.py):
+        #: an event redelivered or resent after a reconnect tells nobody twice.
+        self.not_heard_told: OrderedDict[tuple[str, str], None] = OrderedDict()
         #: Set by app.start_services: plan changes made by requests are published by its thread
         #: (:meth:`publish_plans_soon`); None (unit tests, CLI tools): published at once.
         self.publication_queue: PublicationQueue | None = None

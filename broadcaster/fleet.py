@@ -783,6 +783,22 @@ def playable_announcements(service: PanelCore) -> list[Announcement]:
 PLAY_EVENTS = ("playback_started", "playback_finished", "playback_failed", "playback_stopped")
 
 
+def heard(output_lufs: float | None, threshold: float) -> bool | None:
+    """Whether an airing was heard at a node: the level it measured at its output over the airing
+    (``output_lufs``, docs/protocol.md §7.10) against ``HEARD_MIN_LUFS``. None: nothing was measured (a node
+    without an output sensor, or an airing that did not play)."""
+    return None if output_lufs is None else output_lufs >= threshold
+
+
+def played_level(events: list[NodeEvent]) -> float | None:
+    """The output level a node measured over a plan item it played to its end (or to its ``end_at``)."""
+    for e in events:
+        if e.output_lufs is not None and (
+                e.event == "playback_finished" or (e.event == "playback_stopped" and e.reason == "end_at")):
+            return e.output_lufs
+    return None
+
+
 def _outcome(events: list[NodeEvent]) -> str:
     """played | failed | stopped | started | missing, from one node's events about one plan item."""
     names = {e.event for e in events}
@@ -849,7 +865,9 @@ def planned_plays(service: PanelCore, first: date, last: date, zone: str | None 
     return out
 
 
-def _outcomes(service: PanelCore, plays: list[PlannedPlay], start: datetime, end: datetime) -> dict:
+def _outcomes(service: PanelCore, plays: list[PlannedPlay], start: datetime,
+              end: datetime) -> dict[tuple[str, str], tuple[str, bool | None]]:
+    """Per planned (node, item): its outcome (:func:`_outcome`) and, when it played, whether it was heard."""
     if not plays:
         return {}
     nodes = {p.node_id for p in plays}
@@ -862,7 +880,13 @@ def _outcomes(service: PanelCore, plays: list[PlannedPlay], start: datetime, end
             q = q.where(NodeEvent.node_id.in_(nodes))
         for ev in s.scalars(q):
             by_key[(ev.node_id, ev.item_id or "")].append(ev)
-    return {(p.node_id, p.item_id): _outcome(by_key.get((p.node_id, p.item_id), [])) for p in plays}
+    threshold = service.config.HEARD_MIN_LUFS
+    out = {}
+    for p in plays:
+        events = by_key.get((p.node_id, p.item_id), [])
+        result = _outcome(events)
+        out[(p.node_id, p.item_id)] = (result, heard(played_level(events), threshold) if result == "played" else None)
+    return out
 
 
 def _now() -> datetime:
@@ -896,14 +920,19 @@ def compliance(service: PanelCore, first: date, last: date, *, zone: str | None 
         key = (p.day, p.zone, p.schedule_id)
         row = groups.setdefault(key, {"day": p.day.isoformat(), "zone": p.zone, "zone_name": p.zone_name,
                                       "schedule_id": p.schedule_id, "title": p.title, "airings": set(),
-                                      "planned": 0, "played": 0, "failed": 0, "stopped": 0, "started": 0,
-                                      "missing": 0, "missing_nodes": []})
+                                      "planned": 0, "played": 0, "heard": 0, "not_heard": 0, "unmeasured": 0,
+                                      "failed": 0, "stopped": 0, "started": 0, "missing": 0, "missing_nodes": [],
+                                      "not_heard_nodes": []})
         row["airings"].add(p.item_id)
         row["planned"] += 1
-        result = outcome.get((p.node_id, p.item_id), "missing")
+        result, was_heard = outcome.get((p.node_id, p.item_id), ("missing", None))
         row[result] += 1
         if result != "played" and len(row["missing_nodes"]) < 50:
             row["missing_nodes"].append(p.node_id)
+        if result == "played":
+            row[{True: "heard", False: "not_heard", None: "unmeasured"}[was_heard]] += 1
+            if was_heard is False and len(row["not_heard_nodes"]) < 50:
+                row["not_heard_nodes"].append(p.node_id)
     rows = []
     for key in sorted(groups):
         row = groups[key]
@@ -914,6 +943,8 @@ def compliance(service: PanelCore, first: date, last: date, *, zone: str | None 
     played = sum(r["played"] for r in rows)
     return {"from": first.isoformat(), "to": last.isoformat(), "zone": zone, "schedule_id": schedule_id,
             "rows": rows, "planned": planned, "played": played,
+            "heard": sum(r["heard"] for r in rows), "not_heard": sum(r["not_heard"] for r in rows),
+            "unmeasured": sum(r["unmeasured"] for r in rows),
             "compliance": round(100.0 * played / planned, 1) if planned else None,
             "upcoming": len(later), "upcoming_airings": len({(p.zone, p.item_id) for p in later})}
 
@@ -988,7 +1019,7 @@ def monthly(service: PanelCore, month: str | None = None, scope: tenancy.Scope |
     airings: dict[tuple[str, str], int] = {}
     for p in plays:
         airings[(p.zone, p.item_id)] = p.duration_ms
-    played_ms = sum(p.duration_ms for p in plays if outcome.get((p.node_id, p.item_id)) == "played")
+    played_ms = sum(p.duration_ms for p in plays if outcome.get((p.node_id, p.item_id), ("",))[0] == "played")
     with service.db.session() as s:
         aq = select(Alert).where(Alert.released_at >= start, Alert.released_at < end, Alert.kind == "alert")
         alerts = list(s.scalars(scope.restrict(aq, Alert) if scope is not None else aq))
@@ -1002,15 +1033,25 @@ def monthly(service: PanelCore, month: str | None = None, scope: tenancy.Scope |
         "drills": sum(1 for a in alerts if a.drill),
         "planned_plays": report["planned"],
         "played": report["played"],
+        "heard": report["heard"],
+        "not_heard": report["not_heard"],
+        "unmeasured": report["unmeasured"],
         "success_rate": report["compliance"],
+        "heard_rate": _heard_rate(report["heard"], report["planned"] - report["unmeasured"]),
         "zones": len({p.zone for p in plays}),
         "nodes": len({p.node_id for p in plays}),
         "upcoming_airings": report["upcoming_airings"],
     }
 
 
+def _heard_rate(heard_plays: int, measurable: int) -> float | None:
+    """Heard node plays in % of the due ones whose audibility can be known (those played without an output
+    measurement left out); None when there are none."""
+    return round(100.0 * heard_plays / measurable, 1) if measurable > 0 else None
+
+
 MONTHLY_CSV_COLUMNS = ("month", "bulletins", "airings", "minutes", "loudspeaker_minutes", "emergencies", "drills",
-                       "planned_plays", "played", "success_rate")
+                       "planned_plays", "played", "heard", "not_heard", "unmeasured", "heard_rate", "success_rate")
 
 
 def monthly_csv(stats: dict[str, Any]) -> str:
@@ -1044,8 +1085,8 @@ def province_today(service: PanelCore, scope: tenancy.Scope | None = None) -> li
     return out
 
 
-PROVINCE_CSV_COLUMNS = ("month", "ward", "ward_name", "airings", "planned", "played", "missed", "success_rate",
-                        "nodes", "nodes_online", "emergencies")
+PROVINCE_CSV_COLUMNS = ("month", "ward", "ward_name", "airings", "planned", "played", "heard", "not_heard", "missed",
+                        "success_rate", "nodes", "nodes_online", "emergencies")
 
 
 def province_report(service: PanelCore, month: str | None = None,
@@ -1062,11 +1103,12 @@ def province_report(service: PanelCore, month: str | None = None,
             nodes = list(s.scalars(select(Node.presence).where(Node.ward_id == ward.id)))
         planned, played = stats["planned_plays"], stats["played"]
         rows.append({"ward": ward.code, "ward_name": ward.name, "airings": stats["airings"], "planned": planned,
-                     "played": played, "missed": planned - played, "success_rate": stats["success_rate"],
+                     "played": played, "heard": stats["heard"], "not_heard": stats["not_heard"],
+                     "missed": planned - played, "success_rate": stats["success_rate"],
                      "nodes": len(nodes), "nodes_online": sum(1 for p in nodes if p == "online"),
                      "emergencies": stats["emergencies"]})
-    total = {k: sum(r[k] for r in rows) for k in ("airings", "planned", "played", "missed", "nodes",
-                                                    "nodes_online", "emergencies")}
+    total = {k: sum(r[k] for r in rows) for k in ("airings", "planned", "played", "heard", "not_heard", "missed",
+                                                    "nodes", "nodes_online", "emergencies")}
     total["success_rate"] = round(100.0 * total["played"] / total["planned"], 1) if total["planned"] else None
     return {"month": f"{first.year:04d}-{first.month:02d}", "wards": rows, "total": total}
 

@@ -15,11 +15,13 @@ from sqlalchemy.orm import Session, defer
 
 from broadcaster import (
     fleet,  # presence, heartbeat, clock offset
+    notifications,
     tenancy,
 )
 from broadcaster.core import PanelCore
 from broadcaster.leader import plan_lock
 from broadcaster.models import (
+    Alert,
     Announcement,
     CommandRecord,
     Node,
@@ -33,6 +35,8 @@ from devices import protocol as proto
 log = logging.getLogger(__name__)
 #: A node's plan requests are answered at most once per this many seconds (docs/protocol.md §6.7).
 PLAN_REQUEST_INTERVAL_S = 5.0
+#: How many (node, airing) "not heard" reports are remembered so that a resent event tells nobody twice.
+NOT_HEARD_MEMORY = 20_000
 
 def _insert_ignoring_duplicates(session: Session, model: type) -> Any:
     """``INSERT … ON CONFLICT DO NOTHING`` for the dialect in use (SQLite by default, PostgreSQL in larger
@@ -43,7 +47,7 @@ def _insert_ignoring_duplicates(session: Session, model: type) -> Any:
 
 #: node_events columns written by ``PanelService._ingest_events``, in the order of its row tuples.
 _EVENT_COLUMNS = ("node_id", "epoch", "seq", "event", "at", "received_at", "plan_version", "item_id", "schedule_id",
-                  "sha256", "scheduled_start", "actual_start", "offset_ms", "reason")
+                  "sha256", "scheduled_start", "actual_start", "offset_ms", "reason", "output_lufs", "output_sensor")
 
 
 _SQLITE_INSERT_EVENT = (f"INSERT INTO {NodeEvent.__tablename__} ({', '.join(_EVENT_COLUMNS)}) "
@@ -229,6 +233,8 @@ class Ingest(PanelCore):
                     ts(ev.actual_start),
                     ev.offset_ms,
                     ev.reason,
+                    ev.output_lufs,
+                    ev.output_sensor,
                 ))
                 last[ev.node_id] = max(last.get(ev.node_id, 0), ev.seq)
             if not rows:
@@ -252,6 +258,40 @@ class Ingest(PanelCore):
                 .execution_options(synchronize_session=False),
                 [{"nid": n, "seq": q} for n, q in last.items()],
             )
+        self._tell_not_heard([ev for ev in events if ev.node_id in epochs])
+
+    def _tell_not_heard(self, events: list[proto.Event]) -> None:
+        """Airings a loudspeaker played but did not sound (its measured output below ``HEARD_MIN_LUFS``): the
+        ward's staff are told once per airing and ward, naming the loudspeakers (after the events are stored)."""
+        threshold = self.config.HEARD_MIN_LUFS
+        quiet = [ev for ev in events
+                 if ev.event in (proto.EventName.playback_finished, proto.EventName.playback_stopped)
+                 and ev.output_lufs is not None and ev.output_lufs < threshold
+                 and (ev.node_id, ev.item_id or "") not in self.not_heard_told]
+        if not quiet:
+            return
+        with self.db.session() as s:
+            wards = dict(s.execute(select(Node.node_id, Node.ward_id)
+                                   .where(Node.node_id.in_({ev.node_id for ev in quiet}))).all())
+            schedule_ids = {ref for ev in quiet if (ref := _schedule_ref(ev.schedule_id)) is not None}
+            titles = dict(s.execute(select(Schedule.id, Announcement.title).join(Schedule.announcement)
+                                    .where(Schedule.id.in_(schedule_ids))).all()) if schedule_ids else {}
+            alert_ids = {int(ev.alert_id) for ev in quiet if ev.alert_id and ev.alert_id.isdigit()}
+            alerts = dict(s.execute(select(Alert.id, Alert.title).where(Alert.id.in_(alert_ids))).all()) \
+                if alert_ids else {}
+        groups: dict[tuple[int | None, str], list[proto.Event]] = {}
+        for ev in quiet:
+            groups.setdefault((wards.get(ev.node_id), ev.item_id or ""), []).append(ev)
+            self.not_heard_told[(ev.node_id, ev.item_id or "")] = None
+        while len(self.not_heard_told) > NOT_HEARD_MEMORY:
+            self.not_heard_told.popitem(last=False)
+        for (ward_id, item_id), evs in groups.items():
+            ev = evs[0]
+            ref = _schedule_ref(ev.schedule_id)
+            title = (titles.get(ref) if ref is not None else None) or (
+                alerts.get(int(ev.alert_id)) if ev.alert_id and ev.alert_id.isdigit() else None) or item_id
+            notifications.not_heard(self, ward_id, title, sorted({e.node_id for e in evs}),
+                                    min(e.output_lufs or 0.0 for e in evs))
 
     def _ingest_acks(self, acks: list[proto.Ack]) -> None:
         """Mark commands acked (one transaction; an emergency to every node is one ack per node).
@@ -318,6 +358,9 @@ class Ingest(PanelCore):
                     "offset_ms": None,
                     "result": "scheduled",
                     "reason": None,
+                    "output_lufs": None,
+                    "output_sensor": None,
+                    "heard": None,
                 },
             )
             if ev.event == "playback_started":
@@ -328,6 +371,9 @@ class Ingest(PanelCore):
                 row.update(result="stopped", reason=ev.reason)
             else:
                 row.update(result="failed", reason=ev.reason)
+            if ev.event in ("playback_finished", "playback_stopped"):
+                row.update(output_lufs=ev.output_lufs, output_sensor=ev.output_sensor,
+                           heard=fleet.heard(ev.output_lufs, self.config.HEARD_MIN_LUFS))
             row["scheduled_start"] = row["scheduled_start"] or ev.scheduled_start
         out = sorted(rows.values(), key=lambda r: (r["scheduled_start"] or datetime.min.replace(tzinfo=UTC)),
                      reverse=True)

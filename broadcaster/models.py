@@ -366,6 +366,9 @@ class NodeEvent(Base):
     actual_start: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     offset_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
     reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    #: What the node measured at its output over the airing (LUFS), and whether it has a sensor at all.
+    output_lufs: Mapped[float | None] = mapped_column(Float, nullable=True)
+    output_sensor: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
 
 
 class CommandRecord(Base):

@@ -47,7 +47,9 @@ REJECTED = "announcement_rejected"
 EMERGENCY_CONFIRM = "emergency_confirm"
 #: A sounding emergency whose cancel waits for the second person (two-person cancel).
 EMERGENCY_CANCEL = "emergency_cancel_confirm"
-KINDS = (APPROVAL_REQUESTED, APPROVED, REJECTED, EMERGENCY_CONFIRM, EMERGENCY_CANCEL)
+#: Loudspeakers that played an airing but measured no sound, or too little ("phát nhưng không nghe thấy").
+NOT_HEARD = "airing_not_heard"
+KINDS = (APPROVAL_REQUESTED, APPROVED, REJECTED, EMERGENCY_CONFIRM, EMERGENCY_CANCEL, NOT_HEARD)
 #: The kinds that wait for the reader in an emergency (the banner of every page; read only once settled).
 URGENT_KINDS = (EMERGENCY_CONFIRM, EMERGENCY_CANCEL)
 
@@ -62,6 +64,7 @@ TEXTS: dict[str, str] = {
                       "person confirms the cancel.",
     EMERGENCY_CANCEL + ".drill": "{by} asked to cancel the drill “{title}”: it keeps sounding until a second person "
                                  "confirms the cancel.",
+    NOT_HEARD: "“{title}” played but was not heard at {count} loudspeaker(s): {nodes} (measured {lufs} LUFS).",
 }
 #: What became of an emergency that waited (shown after the text of a done notification).
 OUTCOMES: dict[str, str] = {
@@ -76,6 +79,7 @@ ACTIONS: dict[str, str] = {
     REJECTED: "View and correct",
     EMERGENCY_CONFIRM: "Confirm the broadcast",
     EMERGENCY_CANCEL: "Confirm the cancel",
+    NOT_HEARD: "See proof of play",
 }
 #: A plausible e-mail address (the mail server has the last word).
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{2,63}$")
@@ -299,6 +303,30 @@ def _emergency_settled(service: PanelCore, alert_id: int, user: User | None) -> 
 
 
 # ------------------------------------------------------------------------------------------------ e-mail
+
+
+def ward_staff(service: PanelCore, ward_id: int | None) -> list[User]:
+    """Who is told that loudspeakers of ``ward_id`` were not heard: the ward's active users the release policy
+    lets schedule airings or manage the fleet (officers, leaders, technicians), not the province."""
+    asks = ((policy.Action.SCHEDULE_CREATE, policy.Scope.ZONE), (policy.Action.FLEET_MANAGE, policy.Scope.ANY))
+    with service.db.session() as s:
+        users = list(s.scalars(select(User).where(User.active, User.ward_id == ward_id).order_by(User.username)))
+    return [u for u in users if any(policy.allowed(u, action, scope) for action, scope in asks)]
+
+
+def not_heard(service: PanelCore, ward_id: int | None, title: str, node_ids: list[str],
+              quietest_lufs: float) -> None:
+    """Loudspeakers of one ward played an airing but measured no sound, or too little: its staff are told,
+    once per call (the caller groups an airing's nodes)."""
+    _safely("not heard", _not_heard, service, ward_id, title, node_ids, quietest_lufs)
+
+
+def _not_heard(service: PanelCore, ward_id: int | None, title: str, node_ids: list[str],
+               quietest_lufs: float) -> None:
+    shown = ", ".join(node_ids[:5]) + (f" (+{len(node_ids) - 5})" if len(node_ids) > 5 else "")
+    _create(service, ward_staff(service, ward_id), NOT_HEARD,
+            {"title": title, "count": len(node_ids), "nodes": shown, "lufs": f"{quietest_lufs:.1f}"},
+            "/plays?heard=no", ward_id)
 
 
 def check_email(email: str) -> str:

@@ -23,7 +23,7 @@ import re
 from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
 from functools import lru_cache
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cryptography.exceptions import InvalidSignature
@@ -56,6 +56,9 @@ MAX_INT32 = 2**31 - 1
 MAX_SAFE_INTEGER = 2**53 - 1
 MAX_ACK_DATA_KEYS = 16
 MAX_ACK_DATA_BYTES = 4096
+#: Range of an event's ``output_lufs`` (§7.10): a measured silence is about -70 LUFS, digital full scale 0.
+OUTPUT_LUFS_MIN = -120.0
+OUTPUT_LUFS_MAX = 0.0
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -508,6 +511,16 @@ class Event(_Model):
     command_id: str | None = Field(default=None, max_length=64,
                                    description="The command that caused it (play_now, stop)")
     alert_id: str | None = Field(default=None, max_length=64, description="The alert of a play_now item")
+    output_lufs: float | None = Field(
+        default=None, ge=OUTPUT_LUFS_MIN, le=OUTPUT_LUFS_MAX,
+        description="Loudness the node measured at its output over the airing (integrated, LUFS): on "
+                    "playback_finished and playback_stopped; absent (null) when the node has no output sensor",
+    )
+    output_sensor: StrictBool | None = Field(
+        default=None, description="false: the node has no output sensor (output_lufs is then absent)")
+
+    #: Members that may be numbers with a fraction (§4 Numbers: the one exception to "integers only").
+    DECIMAL_MEMBERS: ClassVar[frozenset[str]] = frozenset({"output_lufs"})
 
 
 class AckStatus(StrEnum):
@@ -765,6 +778,12 @@ def _nesting(text: str) -> int:
     return deepest
 
 
+class _DecimalText(str):
+    """The text of a number literal with a fraction or exponent, kept until check 6 decides on it."""
+
+    __slots__ = ()
+
+
 class _Literals:
     """Number hooks for one ``json.loads``: note literals the protocol refuses while the parse goes on, so the
     checks after it keep the order of §12 (syntax and "is an object" first) without walking the result."""
@@ -775,9 +794,10 @@ class _Literals:
         self.floats = self.big_ints = 0
 
     def float(self, text: str) -> str:
-        """A number literal with a fraction or exponent: refused by check 6, kept as text meanwhile."""
+        """A number literal with a fraction or exponent: refused by check 6 (unless it is the value of one of
+        the few members allowed one), kept as text meanwhile."""
         self.floats += 1
-        return text
+        return _DecimalText(text)
 
     def int(self, text: str) -> int | str:
         # 2^53 − 1 has 16 digits: longer literals are out of range (and may exceed Python's 4300-digit limit).
@@ -821,12 +841,15 @@ def _valid_unicode(text: str) -> bool:
     return True
 
 
-def decode_json(raw: bytes | str) -> dict[str, Any]:
+def decode_json(raw: bytes | str, *, decimal_members: frozenset[str] = frozenset()) -> dict[str, Any]:
     """Parse one payload with the byte-level checks 1–8 of docs/protocol.md §12, in that order.
 
     Size, UTF-8, nesting depth, JSON syntax (also ``NaN``/``Infinity``, a BOM and duplicate keys), a JSON
     object, numbers (no fraction or exponent; integers within ±(2^53 − 1)), strings (valid Unicode). The
     same rules hold for both directions: node → panel payloads are refused for the same reasons.
+
+    ``decimal_members``: top-level members whose value may have a fraction (an event's measured
+    ``output_lufs``, §7.10); anywhere else a fraction is still refused.
     """
     if isinstance(raw, str):
         try:
@@ -854,7 +877,11 @@ def decode_json(raw: bytes | str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ProtocolError("payload is not a JSON object")
     if seen.floats:
-        raise ProtocolError(FLOAT_REASON)
+        allowed = [k for k in decimal_members if isinstance(data.get(k), _DecimalText)]
+        if len(allowed) < seen.floats:
+            raise ProtocolError(FLOAT_REASON)
+        for key in allowed:  # 1e999 becomes inf: the member's range (check 12) refuses it
+            data[key] = float(data[key])
     if seen.big_ints:
         raise ProtocolError(INTEGER_REASON)
     # Text decoded from UTF-8 holds no lone surrogate; only a \u escape can produce one.
@@ -899,7 +926,8 @@ def decode_signed(
 
 def decode_from_node(model: type[M], raw: bytes | str, *, topic_node_id: str) -> M:
     """Decode a node → panel payload; the node id inside must match the topic."""
-    obj = parse_model(model, decode_json(raw))
+    decimals: frozenset[str] = getattr(model, "DECIMAL_MEMBERS", frozenset())
+    obj = parse_model(model, decode_json(raw, decimal_members=decimals))
     if getattr(obj, "node_id", None) != topic_node_id:
         raise ProtocolError(f"node id {getattr(obj, 'node_id', None)!r} does not match topic {topic_node_id!r}")
     return obj

@@ -25,6 +25,7 @@ from firmware_sim.credentials import (
 )
 from firmware_sim.fleet import Fleet
 from firmware_sim.node import NodeConfig, b64_key_ok
+from firmware_sim.output import add_output_arguments, faulty_ids
 from firmware_sim.scale_cli import main as scale_main
 
 from devices.protocol import DEFAULT_PREFIX
@@ -55,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--summary-every", type=float, default=5.0, help="seconds between summary lines")
     p.add_argument("--duration", type=float, default=0.0,
                    help="stop after this many seconds (0: until Ctrl-C)")
+    add_output_arguments(p)
     p.add_argument("-v", "--verbose", action="store_true", help="log node activity")
     return p
 
@@ -82,6 +84,7 @@ def build_configs(args: argparse.Namespace) -> list[NodeConfig]:
         entries = entries[: args.nodes]
     fetched: str | None = None
     configs = []
+    faulty = faulty_ids(args.output_fault, [e["node_id"] for e in entries])
     for entry in entries:
         key = entry.get("panel_public_key") or top_key
         if not key:
@@ -102,6 +105,8 @@ def build_configs(args: argparse.Namespace) -> list[NodeConfig]:
                 keepalive=args.keepalive,
                 sink_dir=args.sink,
                 heartbeat_s=args.heartbeat,
+                output_fault=args.output_fault.kind if entry["node_id"] in faulty else None,
+                output_sensor=args.output_sensor,
             )
         )
     return configs

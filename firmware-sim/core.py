@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from firmware_sim.output import SILENCE_LUFS, measured_lufs
 from firmware_sim.wire import decode_from_panel
 
 from devices.protocol import (
@@ -205,8 +206,13 @@ class NodeCore:
 
     def __init__(self, node_id: str, public_key: Ed25519PublicKey, clock: Callable[[], float], io: NodeIO, *,
                  rng: random.Random | None = None, max_idle_s: float = 2.0,
-                 counts: dict[str, int] | None = None) -> None:
+                 counts: dict[str, int] | None = None, output_fault: str | None = None,
+                 output_sensor: bool = True) -> None:
         self.node_id = node_id
+        #: An output fault (firmware_sim.output: amp_dead, horn_off, stuck_low) and whether the node has an
+        #: output sensor at all: what ``output_lufs`` it reports (docs/protocol.md §7.10).
+        self.output_fault = output_fault
+        self.output_sensor = output_sensor
         self.public_key = public_key
         self.clock = clock
         self.io = io
@@ -794,6 +800,13 @@ class NodeCore:
         fields = self._fields(entry, cur.actual_start)
         if command_id is not None and entry.run is None:
             fields["command_id"] = command_id  # the command that cut a plan item
+        if result in ("finished", "stopped"):  # sound was produced: report what the sensor measured of it
+            if not self.output_sensor:
+                fields["output_sensor"] = False
+            elif cur.stream_error is not None:
+                fields["output_lufs"] = SILENCE_LUFS  # the stream could not be heard at all (§7.6)
+            else:
+                fields["output_lufs"] = measured_lufs(self.output_fault, cur.volume, self.rng)
         if result == "finished":
             self._emit(EventName.playback_finished, reason=reason, **fields)
         elif result == "stopped":
@@ -803,7 +816,7 @@ class NodeCore:
         record = self._record(entry, result if result == "finished" else str(reason), cur.actual_start)
         record.update(volume=cur.volume, played_ms=round((min(self.clock(), cur.end) - cur.actual_start) * 1000),
                       event=("playback_finished" if result == "finished" else f"playback_{result}"),
-                      reason=reason)
+                      reason=reason, output_lufs=fields.get("output_lufs"))
         self._record_play(record)
         run = entry.run
         if run is not None and run is self.alert and result == "finished":

@@ -98,6 +98,8 @@ class NodeConfig:
     rssi_dbm: int | None = -67  # simulated radio signal (±3 dB jitter per status); None: wired node
     stream_probe: bool = True  # stream items: try a GET of the URL at start (never fails the play)
     reboot_delay_s: float = 0.2  # reboot command: time "off" between the clean stop and the new boot
+    output_fault: str | None = None  # amp_dead | horn_off | stuck_low (firmware_sim.output): plays, not heard
+    output_sensor: bool = True  # False: reports output_sensor false instead of output_lufs
 
     @property
     def skew_ms(self) -> int:
@@ -166,7 +168,8 @@ class SimNode:
         self._lock = threading.RLock()
         self._cond = threading.Condition(self._lock)
         self.core = NodeCore(self.node_id, load_public_key(config.panel_public_key), self.now, self,
-                             max_idle_s=MAX_WAIT_S)
+                             max_idle_s=MAX_WAIT_S, output_fault=config.output_fault,
+                             output_sensor=config.output_sensor)
         self._booted_mono = time.monotonic()
         self._next_heartbeat = 0.0  # monotonic time of the next heartbeat status
         self.reboots = 0  # reboot commands executed by this object (each one is a new boot, session + 1)

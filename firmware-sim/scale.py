@@ -63,6 +63,7 @@ class NodeCred:
     node_id: str
     token: str
     clock_offset_ms: float = 0.0
+    output_fault: str | None = None  # amp_dead | horn_off | stuck_low (firmware_sim.output)
 
 
 class DigestMemo:
@@ -118,7 +119,8 @@ class ScaleNode:
         self.topic_ack = fleet.topics.ack(self.node_id)
         self.topic_plan_request = fleet.topics.plan_request(self.node_id)
         self.core = NodeCore(self.node_id, fleet.public_key, self.now, self, rng=fleet.rng,
-                             max_idle_s=IDLE_TICK_S, counts=fleet.stats)
+                             max_idle_s=IDLE_TICK_S, counts=fleet.stats, output_fault=cred.output_fault,
+                             output_sensor=fleet.config.output_sensor)
         self.outbox: OrderedDict[int, bytes] = OrderedDict()  # seq → event, from numbering until PUBACK
         self.durable_seq = 0  # events up to this seq are committed (and may go on the wire)
         self.pending_acks: dict[int, bytes] = {}
@@ -443,6 +445,7 @@ class FleetConfig:
     playback_log: Path | None = None
     media_faults: MediaFaults | None = None  # when set, media go through a FaultProxy
     seed: int | None = None
+    output_sensor: bool = True  # False: every node reports output_sensor false instead of output_lufs
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -25,6 +25,7 @@ from firmware_sim.credentials import (
     save_credentials,
 )
 from firmware_sim.http_async import MediaFaults
+from firmware_sim.output import add_output_arguments, faulty_ids
 from firmware_sim.scale import FleetConfig, NodeCred, ScaleFleet
 
 from devices.protocol import DEFAULT_PREFIX
@@ -55,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     fault.add_argument("--storm-fraction", type=float, default=0.5, help="share of nodes cut in each storm")
     fault.add_argument("--reboot-every", type=float, default=0.0, help="power-cut some nodes every N seconds")
     fault.add_argument("--reboot-fraction", type=float, default=0.05)
+    add_output_arguments(p)
     fault.add_argument("--media-fail-rate", type=float, default=0.0, help="share of media requests answered 503")
     fault.add_argument("--media-drop-rate", type=float, default=0.0, help="share of downloads cut mid-body")
     fault.add_argument("--media-corrupt-rate", type=float, default=0.0, help="share of downloads with a flipped byte")
@@ -124,11 +126,14 @@ def main(argv: list[str]) -> int:
                              corrupt_rate=args.media_corrupt_rate, delay_s=args.media_delay,
                              rate_bps=args.media_rate)
     skew = args.clock_skew_ms
-    creds = [NodeCred(e["node_id"], e["token"], rng.uniform(-skew, skew) if skew else 0.0) for e in entries]
+    faulty = faulty_ids(args.output_fault, [e["node_id"] for e in entries])
+    creds = [NodeCred(e["node_id"], e["token"], rng.uniform(-skew, skew) if skew else 0.0,
+                      output_fault=args.output_fault.kind if e["node_id"] in faulty else None) for e in entries]
     config = FleetConfig(broker_host=host, broker_port=port, panel_public_key=key, data_dir=args.data,
                          topic_prefix=args.prefix or prefix or DEFAULT_PREFIX, keepalive=args.keepalive,
                          heartbeat_s=args.heartbeat, max_connecting=args.max_connecting,
-                         playback_log=args.log or args.data / "plays.jsonl", media_faults=faults, seed=args.seed)
+                         playback_log=args.log or args.data / "plays.jsonl", media_faults=faults, seed=args.seed,
+                         output_sensor=args.output_sensor)
     fleet = ScaleFleet(config, creds)
     fleet.start()
     print(f"{len(creds)} nodes in one process → {args.broker}; playback log {config.playback_log}; Ctrl-C to stop",

@@ -232,6 +232,12 @@ class Play(ResponseModel):
     offset_ms: int | None
     result: str = Field(description="scheduled | started | played | failed | stopped")
     reason: str | None
+    output_lufs: float | None = Field(description="Loudness the node measured at its output over the airing "
+                                                  "(LUFS, docs/protocol.md §7.10); null when it measured none")
+    output_sensor: bool | None = Field(description="false: the node reported that it has no output sensor")
+    heard: bool | None = Field(description="true: it played and its measured output reached HEARD_MIN_LUFS; "
+                                           "false: played but not heard (silent or too low); null: not measured "
+                                           "(no sensor) or not played")
 
 
 # ------------------------------------------------------------------------------------------ scheduling
@@ -435,6 +441,10 @@ class ComplianceRow(ResponseModel):
     started: int
     missing: int
     missing_nodes: list[str]
+    heard: int = Field(description="Node plays played and heard (measured output ≥ HEARD_MIN_LUFS)")
+    not_heard: int = Field(description="Node plays played but not heard: the measured output was silent or too low")
+    unmeasured: int = Field(description="Node plays played by nodes that measured no output (no sensor)")
+    not_heard_nodes: list[str]
     compliance: float | None
 
 
@@ -446,6 +456,9 @@ class Compliance(ResponseModel):
     rows: list[ComplianceRow]
     planned: int = Field(description="Node plays due: airings whose start time has passed")
     played: int
+    heard: int
+    not_heard: int
+    unmeasured: int
     compliance: float | None
     upcoming: int = Field(description="Node plays of the period still to come (not counted as planned)")
     upcoming_airings: int
@@ -461,7 +474,12 @@ class Monthly(ResponseModel):
     drills: int
     planned_plays: int
     played: int
+    heard: int = Field(description="Node plays played and heard (output_lufs ≥ HEARD_MIN_LUFS)")
+    not_heard: int = Field(description="Node plays played but not heard (\"phát nhưng không nghe thấy\")")
+    unmeasured: int = Field(description="Node plays played without an output measurement")
     success_rate: float | None
+    heard_rate: float | None = Field(description="heard in % of the due node plays whose audibility is known "
+                                                 "(planned − unmeasured)")
     zones: int
     nodes: int
     upcoming_airings: int = Field(description="Airings of the month still to come (not counted above)")
@@ -473,6 +491,8 @@ class ProvinceWard(ResponseModel):
     airings: int
     planned: int
     played: int
+    heard: int
+    not_heard: int
     missed: int
     success_rate: float | None
     nodes: int
@@ -484,6 +504,8 @@ class ProvinceTotal(ResponseModel):
     airings: int
     planned: int
     played: int
+    heard: int
+    not_heard: int
     missed: int
     nodes: int
     nodes_online: int

@@ -497,5 +497,10 @@ def delete_abbreviation(abbr: str):
 def plays():
     schedule_id = request.args.get("schedule", type=int)
     node_id = request.args.get("node") or None
-    return render_template("plays.html", plays=svc().plays(schedule_id=schedule_id, node_id=node_id, scope=g.scope),
-                           schedule_id=schedule_id, node_id=node_id)
+    rows = svc().plays(schedule_id=schedule_id, node_id=node_id, scope=g.scope)
+    heard_filter = request.args.get("heard") if request.args.get("heard") in ("yes", "no") else None
+    not_heard = sum(1 for p in rows if p["heard"] is False)
+    if heard_filter:
+        rows = [p for p in rows if p["heard"] is (heard_filter == "yes")]
+    return render_template("plays.html", plays=rows, schedule_id=schedule_id, node_id=node_id,
+                           heard_filter=heard_filter, not_heard=not_heard)
