@@ -20,6 +20,7 @@ from broadcaster.api import (
     routes_auth,
     routes_emergency,
     routes_fleet,
+    routes_live,
     routes_notifications,
     routes_schedules,
     routes_streams,
@@ -44,12 +45,14 @@ from broadcaster.web import (
     idempotency,
     media,
     menu,
+    relisten,
     security,
     sessions,
     views,
     views_audio,
     views_emergency,
     views_fleet,
+    views_live,
     views_notifications,
     views_schedules,
     views_streams,
@@ -68,7 +71,9 @@ WEB_BLUEPRINTS: tuple[Blueprint, ...] = (
     views_audio.bp,  # audio settings, uploaded recordings
     views_notifications.bp,
     views_streams.bp,
+    views_live.bp,  # live paging: the page and the stream the nodes relay (issue 17 §1)
     views_users.bp,  # users, one's own account and password
+    relisten.bp,  # Nghe lại: the public re-listen pages of a ward, no login (issue 17 §4)
 )
 #: ``/api/v1``, one blueprint per feature (endpoints ``api_schedules.create_schedule``…). The API authenticates
 #: with bearer tokens, not cookies: CSRF does not apply to these, nor to the media download of the nodes.
@@ -84,6 +89,7 @@ API_BLUEPRINTS: tuple[Blueprint, ...] = (
     routes_emergency.bp,
     routes_notifications.bp,
     routes_streams.bp,
+    routes_live.bp,
 )
 
 csrf = CSRFProtect()

@@ -92,6 +92,8 @@ class PanelCore(ABC):
         #: (node id, item id) of airings whose "not heard" the ward was already told of (broadcaster/ingest.py):
         #: an event redelivered or resent after a reconnect tells nobody twice.
         self.not_heard_told: OrderedDict[tuple[str, str], None] = OrderedDict()
+        #: This process's live paging sessions by id (broadcaster/live.py: the audio is relayed from memory).
+        self.live_by_id: dict[str, Any] = {}
         #: Set by app.start_services: plan changes made by requests are published by its thread
         #: (:meth:`publish_plans_soon`); None (unit tests, CLI tools): published at once.
         self.publication_queue: PublicationQueue | None = None

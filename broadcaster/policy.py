@@ -76,6 +76,7 @@ class Action(StrEnum):
     COMMAND_PLAY = "command.play"
     COMMAND_STOP = "command.stop"
     COMMAND_EMERGENCY = "command.emergency"
+    LIVE_PAGE = "live.page"
     EMERGENCY_CREATE = "emergency.create"
     EMERGENCY_CONFIRM = "emergency.confirm"
     EMERGENCY_CANCEL = "emergency.cancel"
@@ -138,6 +139,7 @@ TABLE: dict[tuple[Action, Scope], dict[str, Rule]] = {
     (Action.COMMAND_STOP, Scope.ZONE): _row(D, A, A),
     (Action.COMMAND_STOP, Scope.WARD): _row(D, A, A),
     (Action.COMMAND_EMERGENCY, Scope.ANY): _row(D, D, D),
+    (Action.LIVE_PAGE, Scope.ANY): _row(D, A, A),
     (Action.EMERGENCY_CREATE, Scope.ANY): _row(D, T, T),
     (Action.EMERGENCY_CONFIRM, Scope.ANY): _row(D, A, A),
     (Action.EMERGENCY_CANCEL, Scope.ANY): _row(D, T, T),
@@ -170,6 +172,8 @@ DESCRIPTIONS: dict[Action, str] = {
     Action.COMMAND_PLAY: "play now (an approved announcement)",
     Action.COMMAND_STOP: "stop what plays",
     Action.COMMAND_EMERGENCY: "a command with emergency priority",
+    Action.LIVE_PAGE: "speak live from the browser's microphone to zones (normal or priority; an emergency goes "
+                      "through the two-person emergency path)",
     Action.EMERGENCY_CREATE: "start an emergency or drill",
     Action.EMERGENCY_CONFIRM: "confirm (release) an emergency or drill as the second person",
     Action.EMERGENCY_CANCEL: "cancel a released emergency or drill",

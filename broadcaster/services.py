@@ -26,11 +26,12 @@ from broadcaster.core import PanelCore
 from broadcaster.core import Publisher as Publisher
 from broadcaster.errors import ServiceError as ServiceError
 from broadcaster.ingest import Ingest
+from broadcaster.live import Live
 from broadcaster.nodes import ZONE_KINDS as ZONE_KINDS
 from broadcaster.nodes import Nodes
 from broadcaster.publication import MAX_PLAN_ITEMS as MAX_PLAN_ITEMS
 from broadcaster.publication import PlanPublication
 
 
-class PanelService(Accounts, Announcements, Schedules, PlanPublication, Nodes, Ingest, PanelCore):
+class PanelService(Accounts, Announcements, Schedules, PlanPublication, Nodes, Ingest, Live, PanelCore):
     """The panel's services, one object (see the module docstring for which module holds what)."""

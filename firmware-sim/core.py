@@ -144,6 +144,9 @@ class Playing:
     volume: int
     cut_by_end_at: bool = False
     stream_error: str | None = None
+    #: A stream item: when its first audio bytes arrived (node clock; the live paging latency) and how many came.
+    first_audio_at: float | None = None
+    stream_bytes: int = 0
 
 
 @dataclass(slots=True)
@@ -817,6 +820,9 @@ class NodeCore:
         record.update(volume=cur.volume, played_ms=round((min(self.clock(), cur.end) - cur.actual_start) * 1000),
                       event=("playback_finished" if result == "finished" else f"playback_{result}"),
                       reason=reason, output_lufs=fields.get("output_lufs"))
+        if entry.item.stream is not None:
+            record.update(first_audio_at=ts(cur.first_audio_at) if cur.first_audio_at is not None else None,
+                          stream_bytes=cur.stream_bytes)
         self._record_play(record)
         run = entry.run
         if run is not None and run is self.alert and result == "finished":

@@ -74,7 +74,9 @@ MEDIA_TIMEOUT = (5.0, 30.0)
 #: Events are dropped from the on-disk outbox once the broker PUBACKs them; this caps its size.
 OUTBOX_MAX = 10_000
 #: Stream items: how long the optional reachability probe may take.
-STREAM_PROBE_TIMEOUT = (2.0, 2.0)
+STREAM_PROBE_TIMEOUT = (2.0, 10.0)
+#: A stream that fails is tried again this often while its item plays (docs/protocol.md §7.6).
+STREAM_RETRY_S = 2.0
 
 _LOG_LOCKS: dict[str, threading.Lock] = {}
 _LOG_LOCKS_GUARD = threading.Lock()
@@ -96,7 +98,8 @@ class NodeConfig:
     reconnect_max_delay: int = 10  # paho reconnect back-off: 1 s doubling up to this
     heartbeat_s: float = DEFAULT_HEARTBEAT_S  # status is republished (retained) this often
     rssi_dbm: int | None = -67  # simulated radio signal (±3 dB jitter per status); None: wired node
-    stream_probe: bool = True  # stream items: try a GET of the URL at start (never fails the play)
+    stream_probe: bool = True  # stream items: GET the URL at start and read it (never fails the play)
+    stream_retry: bool = True  # a stream that fails is tried again every STREAM_RETRY_S while the item plays
     reboot_delay_s: float = 0.2  # reboot command: time "off" between the clean stop and the new boot
     output_fault: str | None = None  # amp_dead | horn_off | stuck_low (firmware_sim.output): plays, not heard
     output_sensor: bool = True  # False: reports output_sensor false instead of output_lufs
@@ -680,19 +683,37 @@ class SimNode:
                 time.sleep(min(remaining, 0.0005))
 
     def _probe_stream(self, playing: Playing) -> None:
-        """Stand-in for opening a live stream: one GET of its URL. Failure never stops the (simulated) relay;
-        the reason is reported on the item's end event."""
+        """Stand-in for relaying a live stream: GET its URL and read what comes (as it comes) while the item
+        plays, noting when the first audio arrived (the mouth-to-loudspeaker latency of live paging) and how
+        much came. Failure never stops the (simulated) relay; the reason is reported on the item's end event."""
         stream = playing.entry.item.stream
         assert stream is not None
-        try:
-            with requests.get(stream.url, stream=True, timeout=STREAM_PROBE_TIMEOUT) as resp:
-                error = None if resp.status_code < 400 else f"HTTP {resp.status_code}"
-        except requests.RequestException as exc:
-            error = f"{type(exc).__name__}: {exc}"
-        if error is not None:
-            log.warning("%s: stream %s unreachable: %s", self.node_id, stream.url, error)
-            with self._lock:
-                self.core.stream_error(playing, error)
+        failed = False
+        while True:
+            error = None
+            try:
+                with requests.get(stream.url, stream=True, timeout=STREAM_PROBE_TIMEOUT) as resp:
+                    if resp.status_code < 400:
+                        for chunk in resp.iter_content(chunk_size=None):  # whatever arrived, at once
+                            with self._lock:
+                                if playing.first_audio_at is None:
+                                    playing.first_audio_at = self.now()
+                                    playing.stream_error = None  # it could be heard after all
+                                playing.stream_bytes += len(chunk)
+                                if self.core.current is not playing:  # the item ended or was cut: hang up
+                                    return
+                        return  # the stream ended
+                    error = f"HTTP {resp.status_code}"
+            except requests.RequestException as exc:
+                error = f"{type(exc).__name__}: {exc}"
+            if playing.first_audio_at is None and not failed:  # reported on the item's end event (§7.6)
+                failed = True
+                log.warning("%s: stream %s unreachable: %s", self.node_id, stream.url, error)
+                with self._lock:
+                    self.core.stream_error(playing, error)
+            if (not self.config.stream_retry or self.core.current is not playing
+                    or self._stopping.wait(STREAM_RETRY_S) or self.core.current is not playing):
+                return
 
     def _decode_to_sink(self, item_id: str, sha: str, actual: float, seconds_played: float) -> None:
         """Stand-in for the amplifier: decode what is played to a WAV file with imageio's ffmpeg."""

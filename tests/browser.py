@@ -8,8 +8,11 @@ and ``desktop`` (a fresh page of that size; a screenshot goes to ``test-artifact
 
 from __future__ import annotations
 
+import math
 import re
+import struct
 import threading
+import wave
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -137,6 +140,32 @@ def page_problems(page, *, lang: str = "vi", axe: bool = True) -> list[str]:
         if hits:
             problems.append(f"{where}: {what} in the text: {hits[:8]}")
     return problems
+
+
+def fake_voice_wav(path: Path, seconds: float = 4.0, rate: int = 48_000) -> Path:
+    """A WAV for Chromium's fake microphone (``--use-file-for-fake-audio-capture``): a voice-like tone with
+    syllable-rate loudness changes, so what the live page records is audio, not silence."""
+    frames = bytearray()
+    for n in range(int(seconds * rate)):
+        t = n / rate
+        envelope = 0.5 + 0.5 * math.sin(2 * math.pi * 4 * t)  # ~4 syllables a second
+        sample = envelope * (0.5 * math.sin(2 * math.pi * 220 * t) + 0.25 * math.sin(2 * math.pi * 660 * t))
+        frames += struct.pack("<h", int(sample * 12_000))
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(bytes(frames))
+    return path
+
+
+def chromium_args(fake_audio: Path) -> list[str]:
+    """Headless Chromium as the tests run it: a fake microphone playing ``fake_audio`` (live paging), the
+    permission prompt answered yes."""
+    return ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run",
+            "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={fake_audio}"]
 
 
 def new_page(browser, size: dict[str, int]):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import werkzeug.security
-from browser import CHROMIUM, DESKTOP, PHONE, keep_screenshot, new_page, start_panel
+from browser import CHROMIUM, DESKTOP, PHONE, chromium_args, fake_voice_wav, keep_screenshot, new_page, start_panel
 from firmware_sim.fleet import Fleet
 from pg import INSTALL_HINT, PgCluster, PostgresUnavailable
 from playwright import sync_api
@@ -218,14 +218,14 @@ def pytest_runtest_makereport(item, call):
 
 
 @pytest.fixture(scope="session")
-def chromium():
-    """One headless Chromium (Debian's package, installed by `make test`) for the whole run."""
+def chromium(tmp_path_factory):
+    """One headless Chromium (Debian's package, installed by `make test`) for the whole run, with a fake
+    microphone that speaks (tests/browser.py ``fake_voice_wav``) for the live paging tests."""
 
     assert Path(CHROMIUM).exists(), "Chromium is missing: sudo apt-get install -y chromium"
+    voice = fake_voice_wav(tmp_path_factory.mktemp("mic") / "voice.wav")
     with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=chromium_args(voice))
         yield browser
         browser.close()
 

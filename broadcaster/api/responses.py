@@ -629,3 +629,22 @@ class NotificationOut(ResponseModel):
 class NotificationsRead(ResponseModel):
     ok: bool
     marked: int = Field(description="How many were unread and are now read")
+
+
+# -------------------------------------------------------------------------------------------- live paging
+class LiveSession(ResponseModel):
+    id: str
+    state: str = Field(description="connecting | live | ended | failed")
+    reason: str | None = Field(description="Why it failed or ended by itself")
+    zones: list[str]
+    priority: str
+    nodes: list[str] = Field(description="The loudspeakers told to relay it")
+    created_at: Timestamp | None
+    client_started_at: Timestamp | None = Field(description="When the speaker's browser started sending")
+    first_audio_at: Timestamp | None = Field(description="When the first audio reached the panel")
+    ended_at: Timestamp | None
+    bytes: int = Field(description="Audio received so far (WebM/Opus)")
+    announcement_id: int | None = Field(description="The recording, kept as an announcement once it ended")
+    alert_id: str = Field(description="The play_now alert id on the nodes (events: item alert:<alert_id>:1)")
+    audio_url: str = Field(description="Where the speaker's client POSTs the recorder's chunks")
+    stream_url: str = Field(description="The live stream the nodes relay (a capability URL)")

@@ -26,6 +26,7 @@ class Item:
 def _items() -> list[Item]:
     return [
         Item("emergency.emergency_page", _("Emergency broadcast"), css="nav-emergency"),
+        Item("live.live_page", _("Live paging"), "live.page"),
         Item("views.announcements", _("Announcements")),
         Item("schedules.approvals", _("Approvals"), "announcement.approve"),
         Item("schedules.schedules", _("Schedules")),
