@@ -406,7 +406,8 @@ def load_slots(
         items = slot_items(sched, catalog, approved_only)
         if items is None:
             continue
-        slots.extend(make_slot(sched, at, items) for at in airings(sched, tz, lo, end))
+        for at in airings(sched, tz, lo, end):
+            slots.extend(schedule_slots(sched, at, items, zone_ids))
     if emergencies:
         extra = _emergency_slots(s, lo, end, set(zone_ids))
         refs = [i.ref for sl in extra for i in sl.items]
@@ -556,6 +557,66 @@ class ScheduleSpec:
     conflict: str | None = None  # None → refuse on clash; "override" | "append"
     title: str | None = None
     drill: bool = False
+    #: Sequenced zones: {"zones": [codes or ids, in order], "gap_s": N} (None: every zone at once).
+    sequence: dict[str, Any] | None = None
+
+
+#: The longest silence between two zones of a sequence.
+MAX_SEQUENCE_GAP_S = 3600
+
+
+def sequence_offsets(sched: Schedule, slot_len: timedelta) -> dict[int, timedelta]:
+    """zone id → how long after the airing's start that zone's turn begins: each zone of a sequence waits for
+    the ones before it to play the whole slot (``slot_len``, repeats included) plus ``gap_s``. Empty when the
+    schedule plays every zone at once."""
+    seq = sched.sequence or {}
+    step = slot_len + timedelta(seconds=int(seq.get("gap_s") or 0))
+    return {int(zone_id): n * step for n, zone_id in enumerate(seq.get("zone_ids") or [])}
+
+
+def schedule_slots(sched: Schedule, at: datetime, items: tuple[SlotItem, ...],
+                   zone_ids: Iterable[int] | None = None) -> list[Slot]:
+    """The slot(s) of one airing at ``at``: one for every zone together, or for a sequence one per zone of
+    ``zone_ids`` that the sequence names, each at its turn."""
+    slot = make_slot(sched, at, items)
+    if not sched.sequence:
+        return [slot]
+    offsets = sequence_offsets(sched, slot_end(slot) - slot.start)
+    wanted = offsets.keys() if zone_ids is None else [z for z in zone_ids if z in offsets]
+    return [make_slot(sched, at + offsets[z], items) for z in dict.fromkeys(wanted)]
+
+
+def sequence_turn(sched: Schedule | None, zone_id: int) -> dict[str, Any] | None:
+    """``{"turn": n, "of": total, "gap_s": gap, "zones": [codes]}`` (n from 1) of a zone in a sequenced
+    schedule, for the timeline and calendar; None when the schedule plays every zone together."""
+    if sched is None or not sched.sequence or zone_id not in (sched.sequence.get("zone_ids") or []):
+        return None
+    ids = sched.sequence["zone_ids"]
+    return {"turn": ids.index(zone_id) + 1, "of": len(ids), "gap_s": int(sched.sequence.get("gap_s") or 0),
+            "zones": list(sched.sequence.get("zones") or [])}
+
+
+def _check_sequence(spec: ScheduleSpec, zones: list[Zone], resolve: Any) -> dict[str, Any] | None:
+    """The stored form of ``spec.sequence``: its zones must be exactly the schedule's zones, each once."""
+    if spec.sequence is None:
+        return None
+    seq = spec.sequence
+    gap = seq.get("gap_s", 0)
+    if not isinstance(gap, int) or isinstance(gap, bool) or not 0 <= gap <= MAX_SEQUENCE_GAP_S:
+        raise ServiceError("invalid_sequence", f"sequence.gap_s: a whole number of seconds, 0–{MAX_SEQUENCE_GAP_S}",
+                           "sequence")
+    refs = seq.get("zones")
+    if not isinstance(refs, list) or not refs:
+        raise ServiceError("invalid_sequence", "sequence.zones: the schedule's zones in the order they play",
+                           "sequence")
+    ordered = [resolve(r) if isinstance(r, int | str) else None for r in refs]
+    if any(z is None for z in ordered):
+        raise ServiceError("invalid_sequence", "sequence.zones: zone codes (or ids)", "sequence")
+    ids = [z.id for z in ordered]
+    if len(set(ids)) != len(ids) or set(ids) != {z.id for z in zones}:
+        raise ServiceError("invalid_sequence", "sequence.zones must name each of the schedule's zones once, in "
+                           "the order they play", "sequence")
+    return {"zone_ids": ids, "zones": [z.code for z in ordered], "gap_s": gap}
 
 
 def _check_spec(spec: ScheduleSpec, now: datetime) -> None:
@@ -691,8 +752,9 @@ def create_schedule(service: PanelCore, spec: ScheduleSpec, user: User | None = 
         title = (spec.title or "").strip()[:300] or (anns[first_ann].title if first_ann in anns else None)
         if title is None and items:
             title = next((i.get("title") or i.get("url") for i in items if i["kind"] == "stream"), None)
+        sequence = _check_sequence(spec, zones, lambda ref: service.zone_by_ref(s, ref, scope))
         sched = Schedule(
-            announcement_id=first_ann, start_at=start_at, priority=spec.priority, zones=zones,
+            announcement_id=first_ann, start_at=start_at, priority=spec.priority, zones=zones, sequence=sequence,
             created_by_id=user.id if user else None, title=title,
             recurrence=recurrence_to_dict(rec) if rec is not None else None,
             rrule=rr.to_rfc5545(rec) if rec is not None else None,
@@ -713,7 +775,7 @@ def create_schedule(service: PanelCore, spec: ScheduleSpec, user: User | None = 
             raise ServiceError("no_occurrence", f"this schedule has no airing in the next {CHECK_DAYS} days (dates, "
                                "exceptions or expiry); schedule it nearer the time",
                                "recurrence" if rec is not None else "start_at", 409)
-        new_slots = [make_slot(sched, at, slot_its) for at in starts]
+        new_slots = [x for at in starts for x in schedule_slots(sched, at, slot_its)]
         if spec.priority != "emergency" or spec.drill:  # (emergency schedules are refused by the policy)
             quiets = [ward_quiet(s, service.config, w)
                       for w in dict.fromkeys(tenancy.settings_key(s, z) for z in zones)]
@@ -734,6 +796,7 @@ def create_schedule(service: PanelCore, spec: ScheduleSpec, user: User | None = 
             s, user, "schedule.create", str(sched.id),
             announcement=first_ann, zones=[z.code for z in zones], start=start_at.isoformat(),
             recurrence=sched.rrule, priority=spec.priority, conflict=spec.conflict, ward_id=sched.ward_id,
+            sequence=sequence,
         )
         # R6: a scheduled draft goes to the leaders' approval queue at once (else it would wait unseen)
         for ann in anns.values():
@@ -816,7 +879,7 @@ def affected_nodes_for_announcement(s: Session, announcement_id: int) -> list[st
 # ----------------------------------------------------------------------------------------- dry run
 
 
-def entry_json(service: PanelCore, e: Entry, zs: ZoneSlots) -> dict[str, Any]:
+def entry_json(service: PanelCore, e: Entry, zs: ZoneSlots, zone_id: int | None = None) -> dict[str, Any]:
     sched = zs.schedules.get(e.schedule_id)
     delivered = (e.schedule_id, e.slot_start) in delivered_by_command(zs)
     return {
@@ -836,6 +899,7 @@ def entry_json(service: PanelCore, e: Entry, zs: ZoneSlots) -> dict[str, Any]:
         "audible": e.audible,
         "delivery": "command" if delivered else "plan",
         "plan_item_id": entry_item_id(e) if e.audible and e.kind != "silence" and not delivered else None,
+        "sequence": sequence_turn(sched, zone_id) if zone_id is not None else None,
     }
 
 
@@ -883,7 +947,7 @@ def dry_run(service: PanelCore, *, zone: str | int | None = None, node: str | No
             "tz": service.config.TIMEZONE,
             "window": {"start": format_ts(start), "end": format_ts(end)},
             "quiet_hours": quiet_json(quiet),
-            "entries": [entry_json(service, e, zs) for e in entries],
+            "entries": [entry_json(service, e, zs, z.id) for e in entries],
             "awaiting_approval": [
                 {"schedule_id": sl.schedule_id, "start": format_ts(sl.start),
                  "start_local": service.local(sl.start).isoformat(timespec="seconds"),
@@ -929,6 +993,7 @@ def calendar(service: PanelCore, first_day: date, days: int, zone: str | None = 
                     "zone_name": z.name, "schedule_id": sl.schedule_id, "title": titles.get(sl.schedule_id, ""),
                     "state": states.get(sl.schedule_id, "active"),
                     "clashes": [{"schedule_id": c, "title": titles.get(c, "")} for c in sorted(clashes)],
+                    "sequence": sequence_turn(zs.schedules.get(sl.schedule_id), z.id),
                 })
     for items in out.values():
         items.sort(key=lambda a: (a["start"], a["zone_name"]))

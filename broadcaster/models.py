@@ -326,6 +326,9 @@ class Schedule(Base):
     on_preempt: Mapped[str] = mapped_column(String(10), default="resume")  # resume | drop
     on_clash: Mapped[str] = mapped_column(String(10), default="append")  # append | override
     drill: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Sequenced zones (issue 17 §6): {"zone_ids": [...], "zones": [codes], "gap_s": N} — the zones play one after
+    #: another in this order, ``gap_s`` apart, instead of all at once; None: all together.
+    sequence: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     ward_id: Mapped[int | None] = mapped_column(ForeignKey("wards.id"), nullable=True, index=True)
     #: Archived (deleted with undo): never in a plan, hidden from lists, restorable until purged.
     archived_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)

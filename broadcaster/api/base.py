@@ -172,6 +172,8 @@ def schedule_json(s, state: str | None = None) -> dict:
         "on_preempt": s.on_preempt or "resume",
         "on_clash": s.on_clash or "append",
         "drill": bool(s.drill),
+        "sequence": ({"zones": s.sequence.get("zones", []), "gap_s": s.sequence.get("gap_s", 0)}
+                     if s.sequence else None),
     }
 
 

@@ -199,6 +199,11 @@ class Abbreviation(ResponseModel):
     expansion: str
 
 
+class ScheduleSequence(ResponseModel):
+    zones: list[str] = Field(description="Zone codes in the order they play")
+    gap_s: int = Field(description="Seconds between one zone's end and the next one's start")
+
+
 class Schedule(ResponseModel):
     id: int
     announcement_id: int | None
@@ -218,6 +223,8 @@ class Schedule(ResponseModel):
     on_preempt: str
     on_clash: str
     drill: bool
+    sequence: ScheduleSequence | None = Field(default=None, description="Sequenced zones: the order they play "
+                                                                        "in, gap_s apart; null: all together")
 
 
 class Play(ResponseModel):
@@ -261,6 +268,13 @@ class TimelineItem(ResponseModel):
     repeat: int | None
 
 
+class SequenceTurn(ResponseModel):
+    turn: int = Field(description="This zone's turn, from 1")
+    of: int = Field(description="How many zones play one after another")
+    gap_s: int
+    zones: list[str] = Field(description="Zone codes in the order they play")
+
+
 class TimelineEntry(ResponseModel):
     start: Timestamp
     end: Timestamp
@@ -278,6 +292,7 @@ class TimelineEntry(ResponseModel):
     audible: bool
     delivery: Literal["plan", "command"]
     plan_item_id: str | None
+    sequence: SequenceTurn | None = Field(default=None, description="Sequenced zones: this zone's turn")
 
 
 class Window(ResponseModel):

@@ -80,6 +80,12 @@ class ProgrammeItemIn(RequestModel):
     title: str | None = Field(default=None, max_length=300)
 
 
+class SequenceIn(RequestModel):
+    zones: list[ZoneRef] = Field(min_length=1, max_length=500, description="The schedule's zones, each once, in "
+                                                                          "the order they play")
+    gap_s: int = Field(default=0, ge=0, le=3600, description="Silence between one zone's end and the next's start")
+
+
 class ScheduleCreateIn(RequestModel):
     """Exactly one of announcement_id / items, and exactly one of start_at / recurrence / rrule."""
 
@@ -109,6 +115,9 @@ class ScheduleCreateIn(RequestModel):
         default=None, description="Required when the planned airings clash with existing ones (else 409)")
     title: str | None = Field(default=None, max_length=300)
     drill: bool = False
+    sequence: SequenceIn | None = Field(
+        default=None, description="Sequenced zones: play zone after zone (neighbouring clusters would echo) in "
+                                  "this order, gap_s apart; without it every zone starts together")
 
 
 class ReviewIn(RequestModel):
@@ -163,6 +172,7 @@ def create_schedule():
         expires_at=_time(data.expires_at, "expires_at"),
         priority=data.priority, on_preempt=data.on_preempt, repeat=data.repeat, gap_ms=data.gap_ms,
         conflict=data.conflict, title=data.title, drill=data.drill,
+        sequence=data.sequence.model_dump() if data.sequence is not None else None,
     )
     try:
         sched = airtime.create_schedule(svc(), spec, g.api_user)

@@ -248,7 +248,20 @@ def _spec_from_form(form: Any) -> airtime.ScheduleSpec:
         gap_ms=int(_number(form, "gap_s", _("Gap between repeats (seconds)")) * 1000),
         conflict=form.get("conflict") or None,
         title=form.get("title") or None,
+        sequence=_sequence(form, zones),
     )
+
+
+def _sequence(form: Any, zones: list[str]) -> dict[str, Any] | None:
+    """"Play the zones in turn": the order typed (names or codes, commas), else the zones as listed."""
+    if not form.get("sequence"):
+        return None
+    names = {z.code: z.name for z in svc().list_zones(g.scope)}
+    by_word = {**{n.strip().casefold(): c for c, n in names.items()}, **{c.casefold(): c for c in names}}
+    typed = [w.strip() for w in (form.get("sequence_order") or "").split(",") if w.strip()]
+    order = [by_word.get(w.casefold(), w) for w in typed] or [z for z in names if z in zones]
+    gap = _int(form, "sequence_gap", _("Gap between zones (seconds)"), 0)
+    return {"zones": order, "gap_s": gap}
 
 
 #: Which section of the form a refused field is in (the page opens the advanced part when the problem is there).
