@@ -28,11 +28,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from broadcaster import emergency, notifications, policy, streams, tenancy
+from broadcaster import emergency, languages, notifications, policy, streams, tenancy
 from broadcaster.core import PanelCore
 from broadcaster.errors import ServiceError
 from broadcaster.models import (
     Announcement,
+    AnnouncementVersion,
     Media,
     Node,
     Schedule,
@@ -277,6 +278,7 @@ class Catalog:
 
     anns: dict[int, Announcement] = field(default_factory=dict)
     media: dict[str, Media] = field(default_factory=dict)  # by sha256
+    versions: dict[int, AnnouncementVersion] = field(default_factory=dict)  # language versions by id
     sources: dict[int, StreamSource] = field(default_factory=dict)  # active stream sources by id
     sources_loaded: bool = False
 
@@ -293,6 +295,8 @@ class Catalog:
                 self.anns[a.id] = a
                 if a.media is not None:
                     self.media[a.media.sha256] = a.media
+                for v in a.versions:  # (loaded with it: the relationship is selectin)
+                    self.versions[v.id] = v
 
     def load_media(self, s: Session, shas: Iterable[str]) -> None:
         missing = {h for h in shas if h not in self.media}
@@ -306,14 +310,21 @@ class Catalog:
             return ann.media if ann is not None else None
         if ref.startswith("media:"):
             return self.media.get(ref[6:])
+        if ref.startswith("ver:"):
+            version = self.versions.get(int(ref[4:]))
+            return version.media if version is not None else None
         return None
 
 
-def slot_items(sched: Schedule, catalog: Catalog, approved_only: bool = True) -> tuple[SlotItem, ...] | None:
+def slot_items(sched: Schedule, catalog: Catalog, approved_only: bool = True,
+               zone_languages: Sequence[str] | None = None) -> tuple[SlotItem, ...] | None:
     """The programme as timeline items, or None when some content may not (or cannot) play.
 
     ``approved_only`` (plans, the dry run): every announcement must be :func:`policy.playable` and every stream
     an active source of the admin's list (its URL taken from the source, not from the schedule).
+    ``zone_languages``: the zone's languages in order (broadcaster/versions.py): each announcement plays as its
+    versions in that order — Vietnamese is the announcement itself; a version without audio or (for plans) not
+    approved on its own is left out. None: the announcement alone.
     """
     out = []
     for item in programme(sched):
@@ -324,7 +335,17 @@ def slot_items(sched: Schedule, catalog: Catalog, approved_only: bool = True) ->
                 return None
             if approved_only and not policy.playable(ann):
                 return None
-            out.append(SlotItem("announcement", ann.media.duration_ms, f"ann:{ann.id}", ann.title))
+            versions = {v.language: v for v in ann.versions}
+            for code in zone_languages or [languages.VIETNAMESE]:
+                if code == languages.VIETNAMESE:
+                    out.append(SlotItem("announcement", ann.media.duration_ms, f"ann:{ann.id}", ann.title))
+                    continue
+                version = versions.get(code)
+                if version is None or version.media is None or (approved_only
+                                                                and not policy.version_playable(version)):
+                    continue
+                out.append(SlotItem("announcement", version.media.duration_ms, f"ver:{version.id}",
+                                    f"{ann.title} · {languages.name(code)}"))
         elif kind == "stream":
             src = catalog.sources.get(item.get("source_id")) if item.get("source_id") is not None else None
             if src is None and approved_only:
@@ -402,8 +423,13 @@ def load_slots(
     if any(i.get("kind") == "stream" for x in scheds for i in programme(x)):
         catalog.load_sources(s)
     slots: list[Slot] = []
+    # One zone (plans, the timeline, reports): its languages; several (a clash check): the announcement alone.
+    zone_languages = None
+    if len(zone_ids) == 1:
+        zone = s.get(Zone, zone_ids[0])
+        zone_languages = languages.of_zone(zone.languages) if zone is not None else None
     for sched in scheds:
-        items = slot_items(sched, catalog, approved_only)
+        items = slot_items(sched, catalog, approved_only, zone_languages)
         if items is None:
             continue
         for at in airings(sched, tz, lo, end):

@@ -471,6 +471,30 @@ def _validate_title(title: str) -> str:
     return title
 
 
+def master_recording(service: PanelCore, data: bytes, filename: str = "",
+                     options: dict[str, Any] | None = None) -> tuple[str, str, str | None]:
+    """A recording through the upload chain (decode, loudness, limiter, MP3), kept in the media store:
+    ``(sha256 of the mastered audio, sha256 of the original as received, render key)``. A refused file raises
+    :class:`UploadRefused` and stores nothing."""
+    ward = get_ward_audio(service)
+    settings = chain_settings(ward, options or {}, ("upload",), service.config.MAX_BULLETIN_MS)
+    cache = _Cache(service)
+    max_bytes = int(_cfg(service, "MAX_UPLOAD_BYTES", MAX_UPLOAD_BYTES))
+    try:
+        # At most MAX_CONCURRENT_DECODES at once, web and API alike; else a short wait, then 503 busy.
+        with limits.decode_slots(service).slot():
+            result = process_recording(data, filename, settings, cache, max_bytes=max_bytes, max_duration_ms=int(
+                _cfg(service, "MAX_UPLOAD_DURATION_MS", MAX_UPLOAD_DURATION_MS)))
+    except UploadError as exc:
+        raise UploadRefused(exc) from exc
+    except AudioError as exc:  # decodes, but the chain cannot use it (e.g. too quiet to measure)
+        raise UploadRefused(UploadError(
+            "unusable", "Không xử lý được tệp âm thanh này; hãy thu âm lại rõ hơn",
+            f"The recording cannot be processed: {exc}")) from exc
+    original = service.media.put(data, RECORDING_EXT)
+    return _store(service, result), original.sha256, result.key
+
+
 def create_recording(
     service: PanelCore,
     title: str,
@@ -494,27 +518,11 @@ def create_recording(
     clean = validate_options(options)
     for speech_only in ("engine", "voice", "speed"):
         clean.pop(speech_only, None)
-    ward = get_ward_audio(service)
-    settings = chain_settings(ward, clean, ("upload",), service.config.MAX_BULLETIN_MS)
-    cache = _Cache(service)
-    max_bytes = int(_cfg(service, "MAX_UPLOAD_BYTES", MAX_UPLOAD_BYTES))
-    try:
-        # At most MAX_CONCURRENT_DECODES at once, web and API alike; else a short wait, then 503 busy.
-        with limits.decode_slots(service).slot():
-            result = process_recording(data, filename, settings, cache, max_bytes=max_bytes, max_duration_ms=int(
-                _cfg(service, "MAX_UPLOAD_DURATION_MS", MAX_UPLOAD_DURATION_MS)))
-    except UploadError as exc:
-        raise UploadRefused(exc) from exc
-    except AudioError as exc:  # decodes, but the chain cannot use it (e.g. too quiet to measure)
-        raise UploadRefused(UploadError(
-            "unusable", "Không xử lý được tệp âm thanh này; hãy thu âm lại rõ hơn",
-            f"The recording cannot be processed: {exc}")) from exc
-    original = service.media.put(data, RECORDING_EXT)
-    sha = _store(service, result)
+    sha, original_sha, render_key = master_recording(service, data, filename, clean)
     with service.db.session() as s:
         ann = Announcement(
             title=title, text=text, source="upload", status="ready", engine="upload", media_sha256=sha,
-            audio_options=clean or None, render_key=result.key, recording_sha256=original.sha256,
+            audio_options=clean or None, render_key=render_key, recording_sha256=original_sha,
             created_by_id=user.id if user else None, ward_id=tenancy.ward_for_new(s, user).id,
         )  # fmt: skip
         s.add(ann)

@@ -216,6 +216,13 @@ class Config(BaseSettings):
                                       "failures only logged)", gt=0)
     NOTIFY_POLL_S: float = setting(15.0, "how often an open page asks for new notifications (the badge, and the "
                                    "banner of an emergency waiting for her)", gt=0)
+    RELISTEN_RATE_LIMIT: str = setting("120 per minute", "the public re-listen pages (/nghe-lai/…): requests per "
+                                       "client address (a whole neighbourhood may share one mobile-carrier "
+                                       "address)")
+    RELISTEN_AUDIO_RATE_LIMIT: str = setting("600 per minute", "the re-listen audio files: requests per client "
+                                             "address (a player asks in ranges)")
+    RELISTEN_CACHE_S: float = setting(60.0, "a ward's re-listen list is computed again after this many seconds "
+                                      "(sooner, within 2 s, when an airing, an approval or a zone changed)", gt=0)
     HEARD_MIN_LUFS: float = setting(-40.0, "an airing counts as heard at a node when the output level it measured "
                                     "(output_lufs, docs/protocol.md §7.10) is at least this; below it the panel "
                                     "shows \"phát nhưng không nghe thấy\"", ge=-120, le=0)
@@ -363,7 +370,8 @@ class Config(BaseSettings):
             raise ValueError("expected auto, 1 (always) or 0 (never)")
         return value
 
-    @field_validator("LOGIN_LIMIT_PER_USER", "LOGIN_LIMIT_PER_ACCOUNT", "LOGIN_LIMIT_PER_CLIENT")
+    @field_validator("LOGIN_LIMIT_PER_USER", "LOGIN_LIMIT_PER_ACCOUNT", "LOGIN_LIMIT_PER_CLIENT",
+                     "RELISTEN_RATE_LIMIT", "RELISTEN_AUDIO_RATE_LIMIT")
     @classmethod
     def _rate_limit(cls, value: str) -> str:
         try:

@@ -89,9 +89,9 @@ class PanelCore(ABC):
         self.ingest_dropped: Counter[str] = Counter()
         #: node id → when (monotonic seconds) its last plan request was answered (broadcaster/ingest.py).
         self.plan_requests_answered: dict[str, float] = {}
-        #: (node id, item id) of airings whose "not heard" the ward was already told of (broadcaster/ingest.py):
-        #: an event redelivered or resent after a reconnect tells nobody twice.
-        self.not_heard_told: OrderedDict[tuple[str, str], None] = OrderedDict()
+        #: (ward id, item id) of airings whose "not heard" the ward was already told of (broadcaster/ingest.py):
+        #: once per airing, however many batches its nodes' events come in, and never again for a resent event.
+        self.not_heard_told: OrderedDict[tuple[int | None, str], None] = OrderedDict()
         #: This process's live paging sessions by id (broadcaster/live.py: the audio is relayed from memory).
         self.live_by_id: dict[str, Any] = {}
         #: Set by app.start_services: plan changes made by requests are published by its thread

@@ -790,11 +790,16 @@ def heard(output_lufs: float | None, threshold: float) -> bool | None:
     return None if output_lufs is None else output_lufs >= threshold
 
 
+def played_as_planned(event: str, reason: str | None) -> bool:
+    """An item that played as planned: to its end, or cut by its own ``end_at`` — the airings whose measured
+    output says whether they were heard (a cut by a person or a higher priority measured a fraction of one)."""
+    return event == "playback_finished" or (event == "playback_stopped" and reason == "end_at")
+
+
 def played_level(events: list[NodeEvent]) -> float | None:
     """The output level a node measured over a plan item it played to its end (or to its ``end_at``)."""
     for e in events:
-        if e.output_lufs is not None and (
-                e.event == "playback_finished" or (e.event == "playback_stopped" and e.reason == "end_at")):
+        if e.output_lufs is not None and played_as_planned(e.event, e.reason):
             return e.output_lufs
     return None
 
@@ -1085,8 +1090,9 @@ def province_today(service: PanelCore, scope: tenancy.Scope | None = None) -> li
     return out
 
 
-PROVINCE_CSV_COLUMNS = ("month", "ward", "ward_name", "airings", "planned", "played", "heard", "not_heard", "missed",
-                        "success_rate", "nodes", "nodes_online", "emergencies")
+#: (``heard`` and ``not_heard`` came later: at the end, so that readers by position keep working)
+PROVINCE_CSV_COLUMNS = ("month", "ward", "ward_name", "airings", "planned", "played", "missed", "success_rate",
+                        "nodes", "nodes_online", "emergencies", "heard", "not_heard")
 
 
 def province_report(service: PanelCore, month: str | None = None,

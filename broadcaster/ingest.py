@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, defer
 
 from broadcaster import (
     fleet,  # presence, heartbeat, clock offset
+    languages,
     notifications,
     tenancy,
 )
@@ -23,6 +24,7 @@ from broadcaster.leader import plan_lock
 from broadcaster.models import (
     Alert,
     Announcement,
+    AnnouncementVersion,
     CommandRecord,
     Node,
     NodeEvent,
@@ -265,14 +267,17 @@ class Ingest(PanelCore):
         ward's staff are told once per airing and ward, naming the loudspeakers (after the events are stored)."""
         threshold = self.config.HEARD_MIN_LUFS
         quiet = [ev for ev in events
-                 if ev.event in (proto.EventName.playback_finished, proto.EventName.playback_stopped)
-                 and ev.output_lufs is not None and ev.output_lufs < threshold
-                 and (ev.node_id, ev.item_id or "") not in self.not_heard_told]
+                 if fleet.played_as_planned(ev.event.value, ev.reason)
+                 and ev.output_lufs is not None and ev.output_lufs < threshold]
         if not quiet:
             return
         with self.db.session() as s:
             wards = dict(s.execute(select(Node.node_id, Node.ward_id)
                                    .where(Node.node_id.in_({ev.node_id for ev in quiet}))).all())
+            # once per airing and ward: nodes of an airing already told of (an earlier batch) tell nobody again
+            quiet = [ev for ev in quiet if (wards.get(ev.node_id), ev.item_id or "") not in self.not_heard_told]
+            if not quiet:
+                return
             schedule_ids = {ref for ev in quiet if (ref := _schedule_ref(ev.schedule_id)) is not None}
             titles = dict(s.execute(select(Schedule.id, Announcement.title).join(Schedule.announcement)
                                     .where(Schedule.id.in_(schedule_ids))).all()) if schedule_ids else {}
@@ -282,7 +287,7 @@ class Ingest(PanelCore):
         groups: dict[tuple[int | None, str], list[proto.Event]] = {}
         for ev in quiet:
             groups.setdefault((wards.get(ev.node_id), ev.item_id or ""), []).append(ev)
-            self.not_heard_told[(ev.node_id, ev.item_id or "")] = None
+            self.not_heard_told[(wards.get(ev.node_id), ev.item_id or "")] = None
         while len(self.not_heard_told) > NOT_HEARD_MEMORY:
             self.not_heard_told.popitem(last=False)
         for (ward_id, item_id), evs in groups.items():
@@ -341,6 +346,10 @@ class Ingest(PanelCore):
                 )
             }
             zones = dict(s.execute(select(Node.node_id, Zone.name).join(Node.zone)).all())
+            # Proof of play per language version: the file a node played says which version it was.
+            shas = {e.sha256 for e in events if e.sha256}
+            version_of = dict(s.execute(select(AnnouncementVersion.media_sha256, AnnouncementVersion.language)
+                                        .where(AnnouncementVersion.media_sha256.in_(shas))).all()) if shas else {}
         rows: dict[tuple[str, str], dict[str, Any]] = {}
         for ev in sorted(events, key=lambda e: (e.node_id, e.seq)):
             key = (ev.node_id, ev.item_id or f"seq{ev.seq}")
@@ -351,7 +360,9 @@ class Ingest(PanelCore):
                     "zone": zones.get(ev.node_id, ""),
                     "item_id": ev.item_id,
                     "schedule_id": ev.schedule_id,
-                    "title": titles.get(ev.schedule_id, ""),
+                    "title": titles.get(ev.schedule_id, "") + (
+                        f" · {languages.name(version_of[ev.sha256])}" if ev.sha256 in version_of else ""),
+                    "language": version_of.get(ev.sha256 or "") or (languages.VIETNAMESE if ev.schedule_id else None),
                     "sha256": ev.sha256,
                     "scheduled_start": ev.scheduled_start,
                     "actual_start": None,
@@ -373,7 +384,10 @@ class Ingest(PanelCore):
                 row.update(result="failed", reason=ev.reason)
             if ev.event in ("playback_finished", "playback_stopped"):
                 row.update(output_lufs=ev.output_lufs, output_sensor=ev.output_sensor,
-                           heard=fleet.heard(ev.output_lufs, self.config.HEARD_MIN_LUFS))
+                           # heard is judged on what played as planned: to its end, or to its end_at (a cut by
+                           # a person or a higher priority measured a fraction of an airing: not judged)
+                           heard=fleet.heard(ev.output_lufs, self.config.HEARD_MIN_LUFS)
+                           if fleet.played_as_planned(ev.event, ev.reason) else None)
             row["scheduled_start"] = row["scheduled_start"] or ev.scheduled_start
         out = sorted(rows.values(), key=lambda r: (r["scheduled_start"] or datetime.min.replace(tzinfo=UTC)),
                      reverse=True)

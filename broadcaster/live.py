@@ -2,14 +2,17 @@
 
 The browser captures the microphone (``getUserMedia`` + ``MediaRecorder``, WebM/Opus) and sends the recorder's
 chunks to the panel as they come (``POST …/audio``); the panel relays them as one live HTTP audio stream
-(``GET /live/<id>/<key>.webm``, chunked, from the first byte for whoever joins). Audio never travels over MQTT:
-the nodes get a signed ``play_now`` whose source is that stream (docs/protocol.md §7.6, §7.9) — the same stream
-path as a radio relay, with pre-emption by priority — and a ``stop`` of that alert ends it.
+(``GET /live/<id>/<key>.webm``, chunked). Audio never travels over MQTT: the nodes get a signed ``play_now`` whose
+source is that stream (docs/protocol.md §7.6, §7.9) — the same stream path as a radio relay, with pre-emption by
+priority. Ending the session closes the stream: a node that reads its end finishes the item
+(``playback_finished``: the session's proof of play); a ``stop`` of that alert follows for any that did not.
 
 States (:data:`STATES`): ``connecting`` (created, the nodes told, waiting for the first audio), ``live`` (audio
-flows), ``ended`` (``DELETE``), ``failed`` (with why: no audio in time, the speaker's connection gone, no node
-took it). When it ends the session is recorded as an announcement (the upload chain, ``source`` ``upload``) for
-the archive; the nodes' ``playback_*`` events of ``alert:live-<id>:1`` are its proof of play.
+flows), ``ended`` (``DELETE``), ``failed`` (with why: no audio in time, the speaker's connection gone, every node
+refused the ``play_now``). One session at a time per loudspeaker (another one to the same nodes: 409). A node
+that joins in the first seconds gets the stream from its first byte (the chime); later, the header and then the
+newest WebM cluster, so live stays live. When it ends the session is recorded as an announcement (the upload
+chain, ``source`` ``upload``) for the archive.
 
 A session lives in the memory of the process that created it (the audio is relayed from there): with several
 panel processes (``serve --workers N``) a live session needs sticky routing to one of them — not done here.
@@ -31,7 +34,7 @@ from sqlalchemy import select
 from broadcaster import audio_settings, policy, tenancy
 from broadcaster.core import PanelCore
 from broadcaster.errors import ServiceError
-from broadcaster.models import Node, User, Zone
+from broadcaster.models import CommandRecord, Node, User, Zone
 from devices import protocol as proto
 
 log = logging.getLogger(__name__)
@@ -48,11 +51,19 @@ SILENCE_TIMEOUT_S = 15.0
 MAX_LIVE_BYTES = 16 * 1024 * 1024
 #: How long a finished session stays readable (GET) in memory.
 KEEP_ENDED_S = 3600.0
+#: A node that joins the stream later than this after the first audio starts at the newest WebM cluster (after
+#: the header), not at the beginning: live stays live (a reconnect does not replay what was said meanwhile).
+JOIN_FROM_START_S = 3.0
+#: After the stream closed, the nodes get ``stop`` this much later: a node that read the end of the stream has
+#: finished the item by then (``playback_finished``), the stop is for one that did not.
+STOP_GRACE_S = 3.0
+#: The WebM (Matroska) Cluster element id: where a player may start decoding.
+CLUSTER_ID = b"\x1f\x43\xb6\x75"
 
 
 @dataclass
 class LiveSession:
-    """One live page, in memory. ``chunks`` only grows; readers follow it under ``cond``."""
+    """One live page, in memory. ``data`` only grows; readers follow it under ``cond``."""
 
     id: str
     key: str
@@ -69,10 +80,33 @@ class LiveSession:
     first_audio_at: float | None = None  # when the first chunk reached the panel
     last_audio_at: float | None = None
     ended_at: float | None = None
-    chunks: list[bytes] = field(default_factory=list)
-    size: int = 0
+    data: bytearray = field(default_factory=bytearray)  # the whole recording so far
+    clusters: list[int] = field(default_factory=list)  # offsets of the WebM clusters in ``data``
+    command_ids: list[str] = field(default_factory=list)  # the play_now sent to each node
     announcement_id: int | None = None
     cond: threading.Condition = field(default_factory=threading.Condition)
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    def append(self, chunk: bytes) -> None:
+        """Add a recorder chunk (under ``cond``), noting where clusters start (an id split across two chunks
+        too)."""
+        start = max(0, len(self.data) - len(CLUSTER_ID) + 1)
+        self.data += chunk
+        at = self.data.find(CLUSTER_ID, start)
+        while at != -1:
+            self.clusters.append(at)
+            at = self.data.find(CLUSTER_ID, at + 1)
+
+    def join_offset(self, now: float) -> tuple[bytes, int]:
+        """What a reader joining at ``now`` gets first, and from which offset it then follows: the beginning in
+        the first seconds; later the header (all before the first cluster) and the newest cluster."""
+        if (self.first_audio_at is None or now - self.first_audio_at <= JOIN_FROM_START_S
+                or len(self.clusters) < 2):
+            return b"", 0
+        return bytes(self.data[: self.clusters[0]]), self.clusters[-1]
 
     @property
     def alert_id(self) -> str:
@@ -129,6 +163,10 @@ class Live(PanelCore):
             ward_ids = {found[z].ward_id for z in zones}
         if not node_ids:
             raise ServiceError("no_nodes", "no loudspeaker in these zones", "zones", 409)
+        busy = [x for x in self.live_sessions().values() if not x.finished and set(x.node_ids) & set(node_ids)]
+        if busy:
+            raise ServiceError("live_busy", "another live session is speaking to these loudspeakers: end it first",
+                               "zones", 409)
         session = LiveSession(id=secrets.token_hex(6), key=secrets.token_urlsafe(18), zones=list(zones),
                               priority=priority, node_ids=node_ids, user_id=user.id if user else None,
                               ward_id=next(iter(ward_ids)) if len(ward_ids) == 1 else None)
@@ -140,11 +178,13 @@ class Live(PanelCore):
             self.audit(s, user, "live.start", session.id, ward_id=session.ward_id, zones=zones, priority=priority,
                        nodes=len(node_ids))
         for node_id in node_ids:
-            self.send_command(node_id, "play_now", args, user)
+            session.command_ids.append(self.send_command(node_id, "play_now", args, user).id)
         threading.Thread(target=self._watch_live, args=(session,), daemon=True, name=f"live-{session.id}").start()
         return session
 
     def get_live(self, session_id: str, user: User | None = None) -> LiveSession:
+        """A session, for those the release policy lets speak live (its stream URL is a secret)."""
+        policy.require(self, user, policy.Action.LIVE_PAGE, policy.Scope.ANY, target=f"live:{session_id}"[:120])
         session = self.live_sessions().get(session_id)
         scope = tenancy.user_scope(user)
         if session is None or (scope is not None and session.ward_id is not None and not scope.sees(session.ward_id)):
@@ -167,8 +207,7 @@ class Live(PanelCore):
             if client_started_ms is not None and session.client_started_at is None:
                 session.client_started_at = client_started_ms / 1000.0
             if chunk:
-                session.chunks.append(chunk)
-                session.size += len(chunk)
+                session.append(chunk)
                 session.last_audio_at = now
                 if session.first_audio_at is None:
                     session.first_audio_at = now
@@ -193,16 +232,20 @@ class Live(PanelCore):
 
     @staticmethod
     def _follow(session: LiveSession) -> Iterator[bytes]:
-        sent = 0
+        with session.cond:
+            header, sent = session.join_offset(time.time())
+        if header:
+            yield header
         while True:
             with session.cond:
-                while sent >= len(session.chunks) and not session.finished:
+                while sent >= len(session.data) and not session.finished:
                     session.cond.wait(1.0)
-                fresh = session.chunks[sent:]
+                fresh = bytes(session.data[sent:])
                 done = session.finished
-            yield from fresh
+            if fresh:
+                yield fresh
             sent += len(fresh)
-            if done and sent >= len(session.chunks):
+            if done and sent >= len(session.data):
                 return
 
     def _watch_live(self, session: LiveSession) -> None:
@@ -210,12 +253,25 @@ class Live(PanelCore):
         while not session.finished:
             time.sleep(0.5)
             now = time.time()
-            if session.first_audio_at is None and now - session.created_at > FIRST_AUDIO_TIMEOUT_S:
+            refused = self._refusals(session)
+            if refused is not None:
+                self._finish_live(session, "failed", f"no loudspeaker took it: {refused}")
+            elif session.first_audio_at is None and now - session.created_at > FIRST_AUDIO_TIMEOUT_S:
                 self._finish_live(session, "failed", "no audio from the microphone")
             elif session.last_audio_at is not None and now - session.last_audio_at > SILENCE_TIMEOUT_S:
                 self._finish_live(session, "failed", "the speaker's connection was lost")
             elif now - session.created_at > MAX_LIVE_MS / 1000:
                 self._finish_live(session, "ended", "the longest live session is over")
+
+    def _refusals(self, session: LiveSession) -> str | None:
+        """When every node answered the play_now and none took it (quiet hours, a higher alert, offline until it
+        expired): the first reason; None while one plays or may still."""
+        with self.db.session() as s:
+            rows = s.execute(select(CommandRecord.status, CommandRecord.error)
+                             .where(CommandRecord.id.in_(session.command_ids))).all()
+        if len(rows) < len(session.command_ids) or any(st in ("pending", "ok") for st, _ in rows):
+            return None
+        return next((err for _, err in rows if err), None) or rows[0][0]
 
     def _finish_live(self, session: LiveSession, state: str, reason: str | None, user: User | None = None) -> None:
         with session.cond:
@@ -223,17 +279,29 @@ class Live(PanelCore):
                 return
             session.state, session.reason, session.ended_at = state, reason, time.time()
             session.cond.notify_all()
+        with self.db.session() as s:
+            self.audit(s, user, f"live.{state}", session.id, ward_id=session.ward_id, reason=reason,
+                       bytes=session.size)
+        # The stream is closed: a node that read its end finishes the item (playback_finished, its proof of
+        # play); the stop follows for any that did not — at once when nothing was ever said.
+        delay = STOP_GRACE_S if session.first_audio_at is not None else 0.0
+        stopper = threading.Timer(delay, self._stop_nodes, args=(session, user.id if user else None))
+        stopper.daemon = True
+        stopper.start()
+        if session.data:
+            threading.Thread(target=self._record_live, args=(session,), daemon=True,
+                             name=f"live-record-{session.id}").start()
+
+    def _stop_nodes(self, session: LiveSession, user_id: int | None) -> None:
+        with self.db.session() as s:
+            user = s.get(User, user_id) if user_id is not None else None
+            if user is not None:
+                s.expunge(user)
         for node_id in session.node_ids:
             try:
                 self.send_command(node_id, "stop", {"alert_id": session.alert_id}, user)
             except ServiceError:  # a node deleted meanwhile: nothing to stop there
                 log.warning("live %s: could not stop %s", session.id, node_id)
-        with self.db.session() as s:
-            self.audit(s, user, f"live.{state}", session.id, ward_id=session.ward_id, reason=reason,
-                       bytes=session.size)
-        if session.chunks:
-            threading.Thread(target=self._record_live, args=(session,), daemon=True,
-                             name=f"live-record-{session.id}").start()
 
     def _record_live(self, session: LiveSession) -> None:
         """Keep what was said as an announcement by its speaker (archive, proof): the upload chain decodes the
@@ -245,7 +313,7 @@ class Live(PanelCore):
         when = datetime.fromtimestamp(session.first_audio_at or session.created_at, UTC)
         title = f"Phát trực tiếp {self.local(when):%H:%M %d/%m/%Y}"
         try:
-            ann = audio_settings.create_recording(self, title, b"".join(session.chunks), "live.webm", user,
+            ann = audio_settings.create_recording(self, title, bytes(session.data), "live.webm", user,
                                                   text=f"Phát trực tiếp tới {', '.join(session.zones)}")
             session.announcement_id = ann.id
         except Exception:  # noqa: BLE001 — a recording that cannot be kept never undoes the broadcast

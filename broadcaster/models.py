@@ -163,6 +163,9 @@ class Zone(Base):
     ward: Mapped[str] = mapped_column(String(200), default="")
     ward_id: Mapped[int | None] = mapped_column(ForeignKey("wards.id"), nullable=True, index=True)
     nodes: Mapped[list[Node]] = relationship(back_populates="zone")
+    #: The languages its residents need, in the order they are played (codes, broadcaster/languages.py);
+    #: None: Vietnamese only.
+    languages: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
 
 
 class Node(Base):
@@ -271,6 +274,35 @@ class Announcement(Base):
     #: Archived ("deleted" in the officer's words): hidden from lists, restorable (undo) until purged.
     archived_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     archived_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    #: Language versions besides Vietnamese (the announcement itself is the ``vi`` version): issue 17 §3.
+    versions: Mapped[list[AnnouncementVersion]] = relationship(
+        back_populates="announcement", lazy="selectin", order_by="AnnouncementVersion.id",
+        cascade="all, delete-orphan")
+
+
+class AnnouncementVersion(Base):
+    """An ethnic-minority language version of an announcement (Tày, Nùng, H'Mông, Dao, Khmer, Chăm, Ê Đê…):
+    its own text and audio — an uploaded recording where no speech engine speaks the language — and its own
+    approval, exactly like the announcement's (``approved_media_sha256``: a different file never plays)."""
+
+    __tablename__ = "announcement_versions"
+    __table_args__ = (UniqueConstraint("announcement_id", "language"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    announcement_id: Mapped[int] = mapped_column(ForeignKey("announcements.id", ondelete="CASCADE"), index=True)
+    announcement: Mapped[Announcement] = relationship(back_populates="versions")
+    language: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text, default="")
+    source: Mapped[str | None] = mapped_column(String(10), nullable=True)  # upload | tts | None (no audio yet)
+    media_sha256: Mapped[str | None] = mapped_column(ForeignKey("media.sha256"), nullable=True)
+    media: Mapped[Media | None] = relationship(lazy="selectin")
+    approval: Mapped[str] = mapped_column(String(20), default="draft")  # draft | submitted | approved | rejected
+    approval_comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+    approved_media_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    reviewed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
 
 
 class StreamSource(Base):

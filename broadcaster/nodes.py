@@ -18,6 +18,8 @@ from broadcaster.broker_admin import BrokerRegistryError
 from broadcaster.brokerconf import mosquitto_hash
 from broadcaster.core import PanelCore
 from broadcaster.errors import ServiceError
+from broadcaster.languages import VIETNAMESE
+from broadcaster.languages import check_list as language_list
 from broadcaster.models import (
     CommandRecord,
     Node,
@@ -36,8 +38,10 @@ class Nodes(PanelCore):
     """The zones, nodes and commands part of the panel's services."""
 
     def create_zone(self, code: str, name: str, kind: str = "residential_group", ward: str | None = "",
-                    user: User | None = None) -> Zone:
-        """A zone of a ward: the caller's own ward (a province user names one when there are several)."""
+                    user: User | None = None, languages: list[str] | None = None) -> Zone:
+        """A zone of a ward: the caller's own ward (a province user names one when there are several), with the
+        languages its residents need in order (broadcaster/languages.py; default Vietnamese only)."""
+        wanted = language_list(languages)
         code = (code or "").strip()
         if not proto.NODE_ID_RE.match(code):
             raise ServiceError("invalid_zone_code", "zone code: lowercase letters, digits, '-' or '_'", "code")
@@ -50,7 +54,8 @@ class Nodes(PanelCore):
             if s.scalar(select(Zone).where(Zone.code == code)):
                 raise ServiceError("zone_exists", f"zone {code!r} exists", "code", 409)
             # ``ward``: the label the caller gave (a one-ward installation's free text), else the ward's code
-            zone = Zone(code=code, name=name.strip(), kind=kind, ward=(ward or "").strip() or w.code, ward_id=w.id)
+            zone = Zone(code=code, name=name.strip(), kind=kind, ward=(ward or "").strip() or w.code, ward_id=w.id,
+                        languages=None if wanted == [VIETNAMESE] else wanted)
             s.add(zone)
             s.flush()
             self.audit(s, user, "zone.create", code, ward_id=w.id)

@@ -295,6 +295,14 @@ def playable(ann: Announcement | None) -> bool:
     return ann.approved_media_sha256 == ann.media_sha256
 
 
+def version_playable(version: Any) -> bool:
+    """A language version (broadcaster/versions.py) may play: its current audio is exactly the audio a leader
+    approved — the rule of :func:`playable`, for each version on its own."""
+    if version is None or not version.media_sha256:
+        return False
+    return (version.approval or "draft") in APPROVED_STATES and version.approved_media_sha256 == version.media_sha256
+
+
 def require_playable(service: PanelCore, user: User | None, ann: Announcement | None, *, action: Action,
                      field: str = "announcement_id") -> Announcement:
     """For paths that put audio on loudspeakers *now* (play now, emergencies): approved audio only."""

@@ -127,7 +127,9 @@ def item_start(ev: Any) -> datetime | None:
 def find_ward(service: PanelCore, ward_code: str) -> tuple[Ward, list[Zone]]:
     """The ward with exactly this code and its zones (by code), else ``unknown_ward`` (404)."""
     with service.db.session() as s:
-        ward = s.scalar(select(Ward).where(Ward.code == (ward_code or "").strip().lower()))
+        code = (ward_code or "").strip()
+        ward = s.scalar(select(Ward).where(Ward.code == code)) or s.scalar(
+            select(Ward).where(func.lower(Ward.code) == code.lower()))  # a code typed in another case
         if ward is None:
             raise ServiceError("unknown_ward", f"no ward {ward_code!r}", "ward", 404)
         zones = list(s.scalars(select(Zone).where(Zone.ward_id == ward.id).order_by(Zone.code)))
@@ -240,8 +242,11 @@ def ward_listing(service: PanelCore, ward_code: str, now: datetime | None = None
                 continue
             if sha is not None:
                 ann = next((a for a in candidates if a.approved_media_sha256 == sha), None)
-            else:  # no audio named: only a one-announcement schedule says which audio it was
+            else:  # no audio named: only a one-announcement schedule says which audio it was — and only if the
+                # approval now in force was given before that airing (a later change re-approved is other audio)
                 ann = candidates[0] if len(named) == 1 and candidates else None
+                if ann is not None and (ann.reviewed_at is None or ann.reviewed_at > start):
+                    ann = None
             if ann is None or not ann.approved_media_sha256:
                 continue
             key = (ann.id, start)

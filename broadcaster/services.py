@@ -31,7 +31,9 @@ from broadcaster.nodes import ZONE_KINDS as ZONE_KINDS
 from broadcaster.nodes import Nodes
 from broadcaster.publication import MAX_PLAN_ITEMS as MAX_PLAN_ITEMS
 from broadcaster.publication import PlanPublication
+from broadcaster.versions import Versions
 
 
-class PanelService(Accounts, Announcements, Schedules, PlanPublication, Nodes, Ingest, Live, PanelCore):
+class PanelService(Accounts, Announcements, Versions, Schedules, PlanPublication, Nodes, Ingest, Live,
+                   PanelCore):
     """The panel's services, one object (see the module docstring for which module holds what)."""

@@ -35,6 +35,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
+    StrictFloat,
     StrictInt,
     ValidationError,
     field_validator,
@@ -511,7 +512,7 @@ class Event(_Model):
     command_id: str | None = Field(default=None, max_length=64,
                                    description="The command that caused it (play_now, stop)")
     alert_id: str | None = Field(default=None, max_length=64, description="The alert of a play_now item")
-    output_lufs: float | None = Field(
+    output_lufs: StrictFloat | None = Field(
         default=None, ge=OUTPUT_LUFS_MIN, le=OUTPUT_LUFS_MAX,
         description="Loudness the node measured at its output over the airing (integrated, LUFS): on "
                     "playback_finished and playback_stopped; absent (null) when the node has no output sensor",

@@ -886,6 +886,13 @@ class NodeCore:
         """The driver could not reach a stream that is playing: reported on the item's end event."""
         playing.stream_error = short(f"stream unreachable: {error}")
 
+    def stream_ended(self, playing: Playing) -> None:
+        """The server closed an alert's stream cleanly after sending audio (a live page that ended, §7.6): the
+        item is over — ``playback_finished`` now, not at the end of its ``duration_ms``. A plan item's relay (a
+        radio) is retried instead, within its time."""
+        if self.current is playing and playing.entry.run is not None and playing.first_audio_at is not None:
+            playing.end, playing.cut_by_end_at = min(playing.end, self.clock()), False  # the next step ends it
+
     # ----------------------------------------------------------------------------------- media
 
     def media_todo(self, now: float | None = None) -> tuple[list[tuple[str, Media]], float]:

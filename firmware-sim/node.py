@@ -702,7 +702,10 @@ class SimNode:
                                 playing.stream_bytes += len(chunk)
                                 if self.core.current is not playing:  # the item ended or was cut: hang up
                                     return
-                        return  # the stream ended
+                        with self._lock:  # the stream ended: an alert's live page is over (§7.6)
+                            self.core.stream_ended(playing)
+                        self._sched_wake.set()
+                        return
                     error = f"HTTP {resp.status_code}"
             except requests.RequestException as exc:
                 error = f"{type(exc).__name__}: {exc}"

@@ -12,6 +12,7 @@ import re
 import subprocess
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,7 @@ from test_notifications import PW
 
 from broadcaster import live as live_module
 from broadcaster.models import Announcement, AuditEntry
-from devices.protocol import parse_ts
+from devices.protocol import format_ts, parse_ts
 
 #: The latency the issue asks for: the first audio at a loudspeaker at most this long after the browser began.
 MAX_LATENCY_S = 2.0
@@ -70,7 +71,8 @@ def test_the_release_policy_decides_who_may_speak_and_a_refusal_sends_nothing(wa
         assert s.query(AuditEntry).filter_by(action="policy.refused").count() >= 1
 
 
-def test_a_live_session_from_start_to_recording(ward, service, client):
+def test_a_live_session_from_start_to_recording(ward, service, client, monkeypatch):
+    monkeypatch.setattr(live_module, "STOP_GRACE_S", 0.2)
     r = ward("lanhdao", "POST", "/api/v1/live", json={"zones": ["to-1"], "priority": "priority"})
     assert r.status_code == 201, r.json
     session = r.json
@@ -103,7 +105,8 @@ def test_a_live_session_from_start_to_recording(ward, service, client):
     assert r.status_code == 200 and r.json["state"] == "ended"
     reader.join(10)
     assert b"".join(received) == audio  # the relay is the recording, byte for byte
-    stops = commands(service, "stop")
+    stops = wait_for(lambda: (lambda c: c if len(c) == 2 else None)(commands(service, "stop")), 10,
+                     "the stop after the grace period")
     assert sorted(c["node_id"] for c in stops) == ["loa-01", "loa-02"]
     assert all(c["args"] == {"alert_id": session["alert_id"]} for c in stops)
     assert ward("lanhdao", "POST", f"/api/v1/live/{session['id']}/audio", data=b"late").status_code == 409
@@ -125,7 +128,55 @@ def test_a_session_without_audio_fails_with_why(ward, service, monkeypatch):
     state = wait_for(lambda: (lambda j: j if j["state"] == "failed" else None)(
         ward("lanhdao", "GET", f"/api/v1/live/{session['id']}").json), 10, "the session failed")
     assert state["reason"] == "no audio from the microphone"
-    assert [c["node_id"] for c in commands(service, "stop")] == ["loa-03"]  # the loudspeaker is freed
+    stops = wait_for(lambda: commands(service, "stop"), 5, "the stop")  # the loudspeaker is freed at once
+    assert [c["node_id"] for c in stops] == ["loa-03"]
+
+
+def test_only_who_may_speak_live_sees_or_ends_a_session_and_one_session_per_loudspeaker(ward, service):
+    session = ward("lanhdao", "POST", "/api/v1/live", json={"zones": ["to-1"]}).json
+    for method in ("GET", "DELETE"):  # an officer knows the id from proof of play, not the secret nor the power
+        r = ward("canbo", method, f"/api/v1/live/{session['id']}")
+        assert r.status_code == 403, (method, r.json)
+    assert ward("lanhdao", "GET", f"/api/v1/live/{session['id']}").json["state"] == "connecting"
+    r = ward("lanhdao", "POST", "/api/v1/live", json={"zones": ["to-1", "to-2"]})
+    assert r.status_code == 409 and r.json["error"]["code"] == "live_busy"
+    assert ward("lanhdao", "POST", "/api/v1/live", json={"zones": ["to-2"]}).status_code == 201  # other nodes
+
+
+def test_a_session_no_loudspeaker_takes_fails_with_their_reason(ward, service):
+    session = ward("lanhdao", "POST", "/api/v1/live", json={"zones": ["to-1"]}).json
+    for cmd in commands(service, "play_now"):
+        ack = {"type": "ack", "protocol": 1, "node_id": cmd["node_id"], "command_id": cmd["id"], "status": "error",
+               "at": format_ts(datetime.now(UTC)), "error": "quiet hours 22:00-05:00 Asia/Ho_Chi_Minh"}
+        service.ingest(service.topics.ack(cmd["node_id"]), json.dumps(ack).encode())
+    state = wait_for(lambda: (lambda j: j if j["state"] == "failed" else None)(
+        ward("lanhdao", "GET", f"/api/v1/live/{session['id']}").json), 10, "the session failed")
+    assert state["reason"] == "no loudspeaker took it: quiet hours 22:00-05:00 Asia/Ho_Chi_Minh"
+
+
+def test_a_node_that_joins_late_starts_at_the_newest_cluster_after_the_header(ward, service, client, monkeypatch):
+    monkeypatch.setattr(live_module, "JOIN_FROM_START_S", 0.0)
+    session = ward("lanhdao", "POST", "/api/v1/live", json={"zones": ["to-2"]}).json
+    audio = opus_webm(4.0)
+    for i in range(0, len(audio), 3000):
+        ward("lanhdao", "POST", f"/api/v1/live/{session['id']}/audio", data=audio[i:i + 3000],
+             headers={"Content-Type": "audio/webm"})
+    live = service.live_sessions()[session["id"]]
+    assert len(live.clusters) >= 2 and live.clusters[0] > 0
+    received: list[bytes] = []
+    path = re.sub(r"^https?://[^/]+", "", session["stream_url"])
+    reader = threading.Thread(target=lambda: received.extend(client.get(path).response), daemon=True)
+    reader.start()
+    time.sleep(0.3)
+    ward("lanhdao", "DELETE", f"/api/v1/live/{session['id']}")
+    reader.join(10)
+    got = b"".join(received)
+    header, newest = audio[:live.clusters[0]], audio[live.clusters[-1]:]
+    assert got == header + newest and len(got) < len(audio)
+    # what it got decodes: a player can start there
+    out = subprocess.run([get_ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-i", "-", "-f", "null", "-"],
+                         input=got, capture_output=True)
+    assert out.returncode == 0, out.stderr
 
 
 # --------------------------------------------------------------------------------- Chromium, broker, nodes
@@ -178,6 +229,8 @@ def test_speaking_in_chromium_reaches_the_loudspeakers_within_two_seconds(panel_
     rows = wait_for(lambda: (lambda r: r if len(r) == 2 and all(x["result"] != "playing" for x in r) else None)(
         [x for x in stack.api("GET", "/plays", 200) if x["item_id"] == item]), 15, "the live item's events")
     assert {x["node_id"] for x in rows} == {"loa-01", "loa-02"}
+    # the end of the stream ended the item: played, not stopped (its proof of play)
+    assert all(x["result"] == "played" for x in rows), rows
     # the session is kept as an announcement: what Chromium recorded (chime + voice) decodes and is not silent
     ann_id = wait_for(lambda: stack.api("GET", f"/live/{session_id}", 200)["announcement_id"], 30, "recording")
     media = stack.api("GET", f"/announcements/{ann_id}", 200)["media"]

@@ -17,11 +17,12 @@ from typing import Any, TypeVar
 from flask import Blueprint, Response, current_app, g, request
 from pydantic import BaseModel, ValidationError
 
-from broadcaster import policy, tenancy
+from broadcaster import languages, policy, tenancy
 from broadcaster.airtime import schedule_recurrence, schedule_states
 from broadcaster.api import contract
 from broadcaster.audio_settings import announcement_audio_json
 from broadcaster.services import ServiceError
+from broadcaster.versions import version_json
 from broadcaster.web.common import bearer_token
 from devices.protocol import format_ts
 from schedules.recurrence import describe
@@ -103,7 +104,8 @@ def local_iso(moment: datetime | None) -> str | None:
 
 # ---------------------------------------------------------------------------------- serialisers
 def zone_json(z) -> dict:
-    return {"id": z.id, "code": z.code, "name": z.name, "kind": z.kind, "ward": z.ward}
+    return {"id": z.id, "code": z.code, "name": z.name, "kind": z.kind, "ward": z.ward,
+            "languages": languages.of_zone(z.languages)}
 
 
 def node_json(n, with_plan: bool = False) -> dict:
@@ -147,7 +149,20 @@ def announcement_json(a) -> dict:
         "audio": announcement_audio_json(a),  # source, overrides, measured loudness (audio_settings.py)
         "render_progress": a.render_progress,  # 0–100 while a background render (the web page's) runs
         "archived_at": ts(a.archived_at),  # "deleted" with undo: never played, cannot be scheduled
+        "versions": versions_json(a),  # Vietnamese (the announcement itself) first, then the other languages
     }
+
+
+def versions_json(a) -> list[dict]:
+    """The language versions of an announcement: ``vi`` is the announcement itself, then each other language
+    with its own text, audio and approval (broadcaster/versions.py)."""
+    media = a.media
+    own = {"language": languages.VIETNAMESE, "name": languages.name(languages.VIETNAMESE), "text": a.text,
+           "source": a.source,
+           "media": ({"sha256": media.sha256, "bytes": media.size, "duration_ms": media.duration_ms,
+                      "content_type": media.content_type, "url": svc().media_url(media.sha256)} if media else None),
+           "approval": a.approval, "approval_comment": a.approval_comment, "playable": policy.playable(a)}
+    return [own, *(version_json(v, svc().media_url) for v in a.versions)]
 
 
 def schedule_json(s, state: str | None = None) -> dict:

@@ -97,6 +97,8 @@ class Zone(ResponseModel):
     name: str
     kind: str = Field(description="village | residential_group")
     ward: str | None
+    languages: list[str] = Field(description="The languages its residents need, in the order they are played "
+                                             "(ISO 639 codes; 'vi' alone by default)")
 
 
 class Ward(ResponseModel):
@@ -165,6 +167,30 @@ class AnnouncementAudio(ResponseModel):
     true_peak_dbtp: float | None
 
 
+class AnnouncementVersion(ResponseModel):
+    language: str = Field(description="ISO 639 code")
+    name: str = Field(description="The language's name in Vietnamese")
+    text: str
+    source: str | None = Field(description="tts | upload | null (no audio yet)")
+    media: MediaRef | None
+    approval: str = Field(description="draft | submitted | approved | rejected | published — each version on its own")
+    approval_comment: str | None
+    playable: bool = Field(description="Its current audio is exactly the approved audio of this version")
+
+
+class MissingVersion(ResponseModel):
+    language: str
+    name: str
+    zones: list[str] = Field(description="Zones of its active schedules that need this language")
+    reason: str = Field(description="missing (no version) | no_audio (no recording yet) | not_approved")
+
+
+class AnnouncementVersions(ResponseModel):
+    announcement_id: int
+    versions: list[AnnouncementVersion]
+    missing: list[MissingVersion] = Field(description="What will not play before the airing, and where")
+
+
 class Announcement(ResponseModel):
     id: int
     title: str
@@ -182,6 +208,8 @@ class Announcement(ResponseModel):
     audio: AnnouncementAudio
     render_progress: int | None = Field(description="0–100 while speech is produced in the background; null otherwise")
     archived_at: Timestamp | None = Field(description="When it was deleted (archived, restorable); null when in use")
+    versions: list[AnnouncementVersion] = Field(description="Language versions: 'vi' (the announcement itself) "
+                                                            "first, then each other language")
 
 
 class Normalized(ResponseModel):
@@ -239,6 +267,8 @@ class Play(ResponseModel):
     offset_ms: int | None
     result: str = Field(description="scheduled | started | played | failed | stopped")
     reason: str | None
+    language: str | None = Field(default=None, description="The language version played (ISO 639; 'vi' is the "
+                                                            "announcement itself)")
     output_lufs: float | None = Field(description="Loudness the node measured at its output over the airing "
                                                   "(LUFS, docs/protocol.md §7.10); null when it measured none")
     output_sensor: bool | None = Field(description="false: the node reported that it has no output sensor")

@@ -5,11 +5,17 @@ routes_schedules.py, audio options and uploads in routes_audio.py."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import g, jsonify, request, send_file
+from pydantic import Field
 
 from broadcaster import approval, policy
-from broadcaster.api.base import announcement_json, blueprint, body, err, svc, token_required
-from broadcaster.api.schemas import AbbreviationIn, AnnouncementIn, NormalizeIn
+from broadcaster import audio_settings as aset
+from broadcaster.api import contract, openapi
+from broadcaster.api import responses as out
+from broadcaster.api.base import announcement_json, blueprint, body, err, svc, token_required, versions_json
+from broadcaster.api.schemas import AbbreviationIn, AnnouncementIn, NormalizeIn, RequestModel, VersionIn, codes
 
 bp = blueprint("api_announcements", __name__)
 
@@ -46,6 +52,56 @@ def get_announcement(announcement_id: int):
     if ann is None:
         return err("not_found", "no such announcement", 404)
     return jsonify(announcement_json(ann))
+
+
+@bp.get("/announcements/<int:announcement_id>/versions")
+@token_required()
+def list_versions(announcement_id: int):
+    ann = svc().get_announcement(announcement_id, g.scope)
+    if ann is None:
+        return err("not_found", "no such announcement", 404)
+    return jsonify(_versions(ann))
+
+
+@bp.post("/announcements/<int:announcement_id>/versions")
+@token_required()
+def save_version(announcement_id: int):
+    """A language version: JSON {language, text}, or multipart/form-data with ``language``, ``text`` and the
+    recording ``file`` (every language but Vietnamese is a recording: no speech engine here speaks it)."""
+    upload = request.files.get("file")
+    if upload is not None or request.mimetype == "multipart/form-data":
+        data = VersionIn(language=request.form.get("language", ""), text=request.form.get("text", ""))
+        try:
+            svc().save_version(announcement_id, data.language, data.text, g.api_user,
+                               recording=upload.read() if upload is not None else None,
+                               filename=upload.filename or "" if upload is not None else "")
+        except aset.UploadRefused as exc:
+            message = exc.message_en if contract.api_locale() == "en" else exc.message_vi
+            return contract.error_response(exc.code, message, exc.status, "file")
+    else:
+        data = body(VersionIn)
+        svc().save_version(announcement_id, data.language, data.text, g.api_user)
+    return jsonify(_versions(svc().get_announcement(announcement_id, g.scope))), 201
+
+
+@bp.post("/announcements/<int:announcement_id>/versions/<language>/approve")
+@token_required()
+def approve_version(announcement_id: int, language: str):
+    data = body(VersionReviewIn) if request.get_data() else VersionReviewIn()
+    svc().review_version(announcement_id, language, True, g.api_user, data.comment)
+    return jsonify(_versions(svc().get_announcement(announcement_id, g.scope)))
+
+
+@bp.post("/announcements/<int:announcement_id>/versions/<language>/reject")
+@token_required()
+def reject_version(announcement_id: int, language: str):
+    data = body(RejectVersionIn)
+    svc().review_version(announcement_id, language, False, g.api_user, data.comment)
+    return jsonify(_versions(svc().get_announcement(announcement_id, g.scope)))
+
+
+def _versions(ann) -> dict:
+    return {"announcement_id": ann.id, "versions": versions_json(ann), "missing": svc().missing_versions(ann.id)}
 
 
 @bp.post("/announcements/<int:announcement_id>/render")
@@ -109,3 +165,43 @@ def set_abbreviation():
 def delete_abbreviation(abbr: str):
     svc().delete_abbreviation(abbr, g.api_user)
     return "", 204
+
+
+class VersionReviewIn(RequestModel):
+    comment: str = Field(default="", max_length=2000)
+
+
+class RejectVersionIn(RequestModel):
+    comment: str = Field(min_length=1, max_length=2000, description="Why this version is not approved",
+                         json_schema_extra=codes("comment_required"))
+
+
+def _paths() -> dict[str, Any]:
+    op, path = openapi.op, openapi.path
+    ids = [path("announcement_id", "integer")]
+    lang = [*ids, path("language")]
+    save = op("Add or change a language version: JSON {language, text}, or multipart/form-data with language, text "
+              "and the recording 'file' (a change of its audio sends it back for approval)", body=VersionIn, ok=201,
+              params=ids, response=out.AnnouncementVersions, errors=(404, 503))
+    save["requestBody"]["content"]["multipart/form-data"] = {"schema": {
+        "type": "object", "required": ["language"],
+        "properties": {"language": {"type": "string", "minLength": 2, "maxLength": 16},
+                       "text": {"type": "string", "maxLength": 5000},
+                       "file": {"type": "string", "format": "binary"}}}}
+    return {
+        "/announcements/{announcement_id}/versions": {
+            "get": op("The language versions ('vi' is the announcement) and what will not play, where",
+                      params=ids, response=out.AnnouncementVersions, errors=(404,)),
+            "post": save,
+        },
+        "/announcements/{announcement_id}/versions/{language}/approve": {"post": op(
+            "Approve one language version (its exact audio)", body=VersionReviewIn, body_required=False, params=lang,
+            response=out.AnnouncementVersions, errors=(404,))},
+        "/announcements/{announcement_id}/versions/{language}/reject": {"post": op(
+            "Reject one language version, saying why", body=RejectVersionIn, params=lang,
+            response=out.AnnouncementVersions, errors=(404,))},
+    }
+
+
+openapi.EXTRA_PATHS.append(_paths)
+openapi.EXTRA_MODELS.extend([VersionReviewIn, RejectVersionIn, VersionIn])

@@ -29,7 +29,7 @@ from broadcaster.api.base import (
     ts,
     zone_json,
 )
-from broadcaster.api.schemas import COMMAND_ARGS_SCHEMA, Code, CommandIn, NodeIn, RequestModel, ZoneIn
+from broadcaster.api.schemas import COMMAND_ARGS_SCHEMA, Code, CommandIn, NodeIn, RequestModel, ZoneIn, ZoneLanguagesIn
 
 bp = blueprint("api_fleet", __name__)
 
@@ -222,8 +222,15 @@ def list_zones():
 @token_required("admin")
 def create_zone():
     data = body(ZoneIn)
-    zone = svc().create_zone(data.code, data.name, data.kind, data.ward, user=g.api_user)
+    zone = svc().create_zone(data.code, data.name, data.kind, data.ward, user=g.api_user, languages=data.languages)
     return jsonify(zone_json(zone)), 201
+
+
+@bp.put("/zones/<code>/languages")
+@token_required()
+def set_zone_languages(code: str):
+    data = body(ZoneLanguagesIn)
+    return jsonify(zone_json(svc().set_zone_languages(code, data.languages, g.api_user)))
 
 
 @bp.get("/nodes")
@@ -313,6 +320,10 @@ def _paths() -> dict[str, Any]:
     month = [query("month", pattern=openapi.MONTH, code="invalid_month"), query("ward")]
     node = [path("node_id")]
     return {
+        "/zones/{code}/languages": {"put": op(
+            "The languages a zone's residents need, in the order they are played (admin); its nodes' plans then "
+            "carry each announcement's versions in that order", params=[path("code")], body=ZoneLanguagesIn,
+            response=out.Zone, errors=(404,))},
         "/fleet/nodes": {"get": op("Fleet with debounced presence, offline alerts, clock offset, signal, storage; "
                                    "filters ward, zone, presence (online|offline|unknown|alert), drifting, q",
                                    params=filters, response=out.Fleet)},

@@ -52,6 +52,20 @@ class ZoneIn(RequestModel):
     kind: Literal["village", "residential_group"] = "residential_group"
     ward: str = Field(default="", max_length=64, description="Ward code; default: the caller's ward (province "
                       "roles give it while there are several wards)")
+    languages: list[str] | None = Field(
+        default=None, max_length=8, description="The languages its residents need, in the order they are played "
+        "(ISO 639 codes: 'vi', 'km', 'hnj', 'tyz'…); default ['vi']", json_schema_extra=codes("invalid_language"))
+
+
+class ZoneLanguagesIn(RequestModel):
+    languages: list[str] = Field(max_length=8, description="ISO 639 codes in the order they are played; [] or "
+                                 "['vi']: Vietnamese only", json_schema_extra=codes("invalid_language"))
+
+
+class VersionIn(RequestModel):
+    language: str = Field(min_length=2, max_length=16, description="ISO 639 code of the version ('km', 'hnj'…; "
+                          "not 'vi': the announcement itself)", json_schema_extra=codes("invalid_language"))
+    text: str = Field(default="", max_length=5000, description="The version's text (what the recording says)")
 
 
 class NodeIn(RequestModel):

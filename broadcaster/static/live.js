@@ -84,6 +84,10 @@
       say("failed", t.tNoZone);
       return;
     }
+    if (!window.MediaRecorder || !MediaRecorder.isTypeSupported("audio/webm;codecs=opus")) {
+      say("failed", t.tNoOpus);  // the loudspeakers play WebM/Opus: an older iPhone records another format
+      return;
+    }
     startButton.disabled = true;
     say("connecting");
     try {
@@ -110,9 +114,7 @@
     }
     session = data;
     form.dataset.session = session.id;
-    const type = window.MediaRecorder && MediaRecorder.isTypeSupported("audio/webm;codecs=opus")
-      ? "audio/webm;codecs=opus" : "";
-    recorder = new MediaRecorder(withChime(media), type ? { mimeType: type, audioBitsPerSecond: 32000 } : {});
+    recorder = new MediaRecorder(withChime(media), { mimeType: "audio/webm;codecs=opus", audioBitsPerSecond: 32000 });
     recorder.addEventListener("dataavailable", (e) => { if (e.data && e.data.size) send(e.data); });
     sentFirst = false;
     startedAt = Date.now();  // "the browser started sending": the latency is measured from here

@@ -19,8 +19,8 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
-from broadcaster import airtime, fleet, logins, policy, tenancy
-from broadcaster.audio_settings import get_ward_audio, options_from_form
+from broadcaster import airtime, fleet, languages, logins, policy, tenancy
+from broadcaster.audio_settings import UploadRefused, get_ward_audio, options_from_form
 from broadcaster.i18n import current_locale
 from broadcaster.i18n import gettext as _
 from broadcaster.services import ServiceError
@@ -167,6 +167,18 @@ def create_zone():
     return redirect(url_for("views.nodes"))
 
 
+@bp.post("/zones/<code>/languages")
+@admin_required
+def zone_languages(code: str):
+    codes = [c.strip() for c in request.form.get("languages", "").split(",") if c.strip()]
+    try:
+        svc().set_zone_languages(code, codes, current_user)
+        flash(_("Languages saved; the zone's loudspeakers have their new plans."), "ok")
+    except ServiceError as exc:
+        flash(error_text(exc), "error")
+    return redirect(url_for("views.nodes"))
+
+
 # ---------------------------------------------------------------------------------- announcements
 #: Approval states offered by the list's filter, in the order of the workflow.
 APPROVAL_FILTER = ("draft", "submitted", "approved", "rejected", "published")
@@ -287,10 +299,55 @@ def announcement_detail(announcement_id: int):
     schedules = [s for s in service.list_schedules(g.scope) if s.announcement_id == announcement_id]
     render = service.render_state(ann)
     return render_template("announcement_detail.html", ann=ann, zones=service.list_zones(g.scope),
+                           missing=service.missing_versions(announcement_id), lang_name=languages.name,
+                           language_choices=[(c, n) for c, n in languages.NAMES.items()
+                                             if c != languages.VIETNAMESE and c in LANGUAGE_CHOICES],
                            sched_form=sched_form, schedules=schedules,
                            states=airtime.schedule_states(service, schedules), playable=policy.playable(ann),
                            render=render, render_problem=render_problem(render["error"]),
                            own=current_user.id == ann.created_by_id, loudness=loudness_word(ann))
+
+
+#: The languages offered in the form (one code per language; the API takes any ISO 639 code).
+LANGUAGE_CHOICES = ("tyz", "nut", "hnj", "ium", "km", "cjm", "rad", "jra", "bdq", "mtq", "tdd", "zh")
+
+
+@bp.post("/announcements/<int:announcement_id>/versions")
+@login_required
+def version_save(announcement_id: int):
+    upload = request.files.get("file")
+    data = upload.read() if upload is not None and upload.filename else None
+    try:
+        svc().save_version(announcement_id, request.form.get("language", ""), request.form.get("text", ""),
+                           current_user, recording=data, filename=upload.filename if upload is not None else "")
+        flash(_("Version saved; a leader approves it on its own."), "ok")
+    except UploadRefused as exc:
+        flash(exc.message_vi if current_locale() == "vi" else exc.message_en, "error")
+    except ServiceError as exc:
+        flash(error_text(exc), "error")
+    return redirect(url_for("views.announcement_detail", announcement_id=announcement_id) + "#versions")
+
+
+@bp.post("/announcements/<int:announcement_id>/versions/<language>/review")
+@login_required
+def version_review(announcement_id: int, language: str):
+    approve = request.form.get("decision") == "approve"
+    try:
+        svc().review_version(announcement_id, language, approve, current_user, request.form.get("comment", ""))
+        flash(_("Version approved.") if approve else _("Version sent back."), "ok")
+    except ServiceError as exc:
+        flash(error_text(exc), "error")
+    return redirect(url_for("views.announcement_detail", announcement_id=announcement_id) + "#versions")
+
+
+@bp.get("/announcements/<int:announcement_id>/versions/<language>/audio")
+@login_required
+def version_audio(announcement_id: int, language: str):
+    ann = svc().get_announcement(announcement_id, g.scope)
+    version = next((v for v in ann.versions if v.language == language), None) if ann is not None else None
+    if version is None or version.media is None:
+        abort(404)
+    return send_file(svc().media.path(version.media.sha256, "mp3"), mimetype="audio/mpeg", conditional=True)
 
 
 def loudness_word(ann) -> str | None:
