@@ -195,15 +195,16 @@ def test_the_pages_say_played_but_not_heard(client, aired):
 # ------------------------------------------------------------------------------ end to end, the real sim CLI
 
 
-def test_sim_output_fault_shows_in_plays_and_reports(panel_stack, tmp_path):
-    """``loaphuong sim --output-fault amp_dead:0.5`` against the panel on a real broker: the nodes register
-    through the API, play a scheduled bulletin on time, and the faulty half is "played but not heard"."""
+@pytest.mark.parametrize("mode", [[], ["--scale"]], ids=["protocol-sim", "scale-sim"])
+def test_sim_output_fault_shows_in_plays_and_reports(panel_stack, tmp_path, mode):
+    """``loaphuong sim [--scale] --output-fault amp_dead:0.5`` against the panel on a real broker: the nodes
+    register through the API, play a scheduled bulletin on time, and the faulty half is "played but not heard"."""
     stack = panel_stack
     stack.api("POST", "/zones", 201, json={"code": "to-7", "name": "Tổ dân phố 7"})
     token = stack.http.headers["Authorization"].split()[1]
     log = (tmp_path / "sim.log").open("w")
     sim = subprocess.Popen(
-        [sys.executable, "-m", "broadcaster.cli", "sim", "--nodes", "4", "--api-token", token, "--zone", "to-7",
+        [sys.executable, "-m", "broadcaster.cli", "sim", *mode, "--nodes", "4", "--api-token", token, "--zone", "to-7",
          "--id-prefix", "am", "--panel", stack.base, "--broker", stack.broker.url, "--data", str(tmp_path / "sim"),
          "--output-fault", "amp_dead:0.5", "--summary-every", "1", "--duration", "90"],
         stdout=log, stderr=subprocess.STDOUT)
