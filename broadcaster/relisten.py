@@ -172,6 +172,16 @@ EVENT_COLUMNS = (NodeEvent.node_id, NodeEvent.item_id, NodeEvent.event, NodeEven
                  NodeEvent.sha256, NodeEvent.scheduled_start, NodeEvent.actual_start, NodeEvent.at)
 
 
+def schedule_of(events: list[Any]) -> int | None:
+    """The schedule of one node's events about one plan item: their ``schedule_id``, else the one its item id
+    names (``s<schedule>-<start ms>``) — a node need not copy ``schedule_id`` (docs/protocol.md §6.5)."""
+    sid = next((e.schedule_id for e in events if e.schedule_id), None)
+    if sid is not None:
+        return int(sid)
+    head = (events[0].item_id or "")[len(SCHEDULE_ITEM_PREFIX):].split("-", 1)[0]
+    return int(head) if head.isascii() and head.isdigit() and 0 < int(head) <= 2**31 - 1 else None
+
+
 def ward_listing(service: PanelCore, ward_code: str, now: datetime | None = None) -> Listing:
     """Every airing of the ward in the last 30 days, newest first; ``unknown_ward`` (404)."""
     now = now or clock()
@@ -188,8 +198,7 @@ def ward_listing(service: PanelCore, ward_code: str, now: datetime | None = None
         # Events are stamped by the node's clock at the end of the airing: look a day further back than the
         # window (a long programme, a drifting clock), then keep airings by their times (below).
         q = select(*EVENT_COLUMNS).where(NodeEvent.event.in_(AIRED_EVENTS), NodeEvent.at >= since - timedelta(days=1),
-                                         NodeEvent.item_id.like(f"{SCHEDULE_ITEM_PREFIX}%"),
-                                         NodeEvent.schedule_id.is_not(None), NodeEvent.schedule_id > 0)
+                                         NodeEvent.item_id.like(f"{SCHEDULE_ITEM_PREFIX}%"))
         if len(node_zone) <= MAX_IN_LIST:
             q = q.where(NodeEvent.node_id.in_(list(node_zone)))
         per_item: dict[tuple[str, str], list[Any]] = defaultdict(list)
@@ -198,7 +207,7 @@ def ward_listing(service: PanelCore, ward_code: str, now: datetime | None = None
                 per_item[(ev.node_id, ev.item_id or "")].append(ev)
         if not per_item:
             return empty
-        schedule_ids = {evs[0].schedule_id for evs in per_item.values() if evs[0].schedule_id is not None}
+        schedule_ids = {sid for evs in per_item.values() if (sid := schedule_of(evs)) is not None}
         schedules = {sc.id: sc for sc in s.scalars(
             select(Schedule).where(Schedule.id.in_(schedule_ids)).options(selectinload(Schedule.zones)))}
         ann_ids: set[int] = set()
@@ -223,7 +232,7 @@ def ward_listing(service: PanelCore, ward_code: str, now: datetime | None = None
         airings: dict[tuple[int, datetime], set[int]] = defaultdict(set)
         audio: dict[tuple[int, datetime], str] = {}
         for (node_id, _item), evs in per_item.items():
-            found = eligible.get(evs[0].schedule_id or 0)
+            found = eligible.get(schedule_of(evs) or 0)
             if found is None or not played(evs):
                 continue
             zone_ids, named, candidates = found

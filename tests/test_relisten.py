@@ -319,3 +319,14 @@ def test_long_lists_come_in_pages_newest_first(client, ward, monkeypatch):
     assert 'href="/nghe-lai/phuong?zone=to-2" rel="prev"' in second
     assert "Lịch tiêm chủng" in client.get("/nghe-lai/phuong?zone=to-2&page=99").text  # the last page
     assert len(client.get("/nghe-lai/phuong.json?zone=to-2").json["items"]) == 2  # the JSON has them all
+
+
+def test_a_node_that_does_not_copy_schedule_id_still_counts(client, ward, service):
+    """``schedule_id`` is optional on the wire (protocol §6.5): the item id ``s<schedule>-<ms>`` names it too."""
+    it = ward["items"]["loa-01"][ward["ids"]["later"]]
+    payload = {"type": "event", "protocol": 1, "node_id": "loa-01", "seq": 900, "event": "playback_finished",
+               "at": it["start"], "item_id": it["id"], "sha256": it["media"]["sha256"],
+               "scheduled_start": it["start"], "actual_start": it["start"]}
+    service.ingest(service.topics.events("loa-01"), json.dumps(payload).encode())
+    titles = [i["title"] for i in client.get("/nghe-lai/phuong.json").json["items"]]
+    assert titles[0] == "Lễ hội", titles
