@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -48,6 +49,46 @@ async def _get(url: str, headers: dict[str, str], proxy: tuple[str, int] | None)
         return await read_response(reader)
     finally:
         writer.close()
+
+
+async def stream_get(url: str, on_data: Callable[[bytes], bool], *, timeout: float = 10.0) -> int:
+    """``GET url`` and hand each piece of the body to ``on_data`` as it arrives (a live stream); stop early when
+    ``on_data`` returns False. Returns the status; raises :class:`HttpError` when the exchange breaks."""
+    parts = urlsplit(url)
+    try:
+        if parts.scheme != "http":
+            raise ValueError(f"only http:// URLs are supported by the simulator, not {parts.scheme!r}")
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(parts.hostname or "127.0.0.1", parts.port or 80), timeout)
+        try:
+            target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            writer.write((f"GET {target} HTTP/1.1\r\nHost: {parts.netloc}\r\nConnection: close\r\n"
+                          "User-Agent: loaphuong-sim\r\n\r\n").encode("latin-1"))
+            await writer.drain()
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
+            status = int(head.split(b"\r\n", 1)[0].split()[1])
+            if status >= 400:
+                return status
+            chunked = b"transfer-encoding: chunked" in head.lower()
+            while True:
+                if chunked:
+                    size = int((await asyncio.wait_for(reader.readuntil(b"\r\n"), timeout)).split(b";")[0], 16)
+                    if size == 0:
+                        return status
+                    piece = await asyncio.wait_for(reader.readexactly(size + 2), timeout)
+                    piece = piece[:-2]
+                else:
+                    piece = await asyncio.wait_for(reader.read(65536), timeout)
+                    if not piece:
+                        return status
+                if not on_data(piece):
+                    return status
+        finally:
+            writer.close()
+    except TimeoutError as exc:
+        raise HttpError(f"timed out after {timeout:.0f} s") from exc
+    except (OSError, asyncio.IncompleteReadError, ValueError, IndexError) as exc:
+        raise HttpError(f"{type(exc).__name__}: {exc}") from exc
 
 
 async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:

@@ -45,7 +45,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from firmware_sim.core import NodeCore, Playing, verify_media
-from firmware_sim.http_async import FaultProxy, HttpError, MediaFaults, http_get
+from firmware_sim.http_async import FaultProxy, HttpError, MediaFaults, http_get, stream_get
 from firmware_sim.mqtt_async import CONNACK_REASONS, MqttConnection, connect_packet
 from firmware_sim.scale_store import FleetStore
 
@@ -209,6 +209,34 @@ class ScaleNode:
 
     def started(self, playing: Playing) -> None:
         self.fleet.play_started(self, playing)
+        if playing.entry.item.stream is not None:  # relay it: read the stream as it comes (live paging)
+            self.fleet.loop.create_task(self._relay(playing))
+
+    async def _relay(self, playing: Playing) -> None:
+        """Read a stream item's audio while it plays, noting when the first bytes came (node clock) and how
+        many; a clean end of an alert's stream ends the item (docs/protocol.md §7.6)."""
+        stream = playing.entry.item.stream
+        assert stream is not None
+
+        def on_data(piece: bytes) -> bool:
+            if playing.first_audio_at is None:
+                playing.first_audio_at = self.now()
+                playing.stream_error = None
+            playing.stream_bytes += len(piece)
+            return self.core.current is playing and not self.halted
+
+        try:
+            status = await stream_get(stream.url, on_data)
+        except HttpError as exc:
+            if playing.first_audio_at is None and self.core.current is playing:
+                self.core.stream_error(playing, str(exc))
+            return
+        if status >= 400:
+            if self.core.current is playing:
+                self.core.stream_error(playing, f"HTTP {status}")
+        elif self.core.current is playing and not self.halted:
+            self.core.stream_ended(playing)
+            self.step()
 
     def reboot_requested(self) -> None:
         # The reboot command: the ack goes out after the commit, then a clean restart.

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from firmware_sim.scale import FleetConfig, NodeCred, ScaleFleet
 from imageio_ffmpeg import get_ffmpeg_exe
 from stack import ADMIN, wait_for
 from test_emergency import commands
@@ -239,3 +240,31 @@ def test_speaking_in_chromium_reaches_the_loudspeakers_within_two_seconds(panel_
 
 def _epoch(ts: str) -> float:
     return parse_ts(ts).timestamp()
+
+
+def test_the_scale_simulator_relays_the_live_stream_too(panel_stack, tmp_path):
+    """``loaphuong sim --scale`` nodes read the live stream as it comes and finish the item when it closes."""
+    stack = panel_stack
+    stack.provision({"to-1": ["loa-01", "loa-02"]})
+    creds = [NodeCred(n, t) for n, t in stack.tokens.items()]
+    config = FleetConfig(broker_host=stack.broker.host, broker_port=stack.broker.port,
+                         panel_public_key=stack.service.public_key_b64, data_dir=tmp_path / "scale",
+                         topic_prefix=stack.config.MQTT_PREFIX)
+    fleet = ScaleFleet(config, creds)
+    fleet.start()
+    try:
+        stack.wait_online()
+        session = stack.api("POST", "/live", 201, json={"zones": ["to-1"]})
+        time.sleep(0.5)
+        audio = opus_webm(2.0)
+        started = int(time.time() * 1000)
+        for n, i in enumerate(range(0, len(audio), 2000)):
+            stack.api("POST", f"/live/{session['id']}/audio", 200, data=audio[i:i + 2000],
+                      headers={"Content-Type": "audio/webm", **({"X-Live-Started-At": str(started)} if not n else {})})
+        stack.api("DELETE", f"/live/{session['id']}", 200)
+        item = f"alert:{session['alert_id']}:1"
+        rows = wait_for(lambda: (lambda r: r if len(r) == 2 and all(x["result"] == "played" for x in r) else None)(
+            [x for x in stack.api("GET", "/plays", 200) if x["item_id"] == item]), 15, "both finished the live item")
+        assert {x["node_id"] for x in rows} == {"loa-01", "loa-02"}
+    finally:
+        fleet.stop()
