@@ -18,6 +18,7 @@ from broadcaster.api import (
     routes_announcements,
     routes_audio,
     routes_auth,
+    routes_cap,
     routes_emergency,
     routes_fleet,
     routes_live,
@@ -40,6 +41,7 @@ from broadcaster.publication_queue import PublicationQueue
 from broadcaster.services import PanelService
 from broadcaster.web import (
     auth,
+    cap_feed,
     error_pages,
     humanize,
     idempotency,
@@ -74,6 +76,7 @@ WEB_BLUEPRINTS: tuple[Blueprint, ...] = (
     views_live.bp,  # live paging: the page and the stream the nodes relay (issue 17 §1)
     views_users.bp,  # users, one's own account and password
     relisten.bp,  # Nghe lại: the public re-listen pages of a ward, no login (issue 17 §4)
+    cap_feed.bp,  # the public CAP 1.2 feeds of a ward and of the province, no login (issue 17 §5)
 )
 #: ``/api/v1``, one blueprint per feature (endpoints ``api_schedules.create_schedule``…). The API authenticates
 #: with bearer tokens, not cookies: CSRF does not apply to these, nor to the media download of the nodes.
@@ -90,6 +93,7 @@ API_BLUEPRINTS: tuple[Blueprint, ...] = (
     routes_notifications.bp,
     routes_streams.bp,
     routes_live.bp,
+    routes_cap.bp,  # CAP 1.2: an alert's document, trusted sources, receiving signed alerts (issue 17 §5)
 )
 
 csrf = CSRFProtect()

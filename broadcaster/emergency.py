@@ -432,13 +432,116 @@ def release_alert(service: PanelCore, alert_id: int, user: User | None) -> Alert
             raise ServiceError("not_found", "no such emergency", status=404)
         tenancy.check_user(user, alert.ward_id, "emergency")  # a province alert: province people only
         status, creator, province = alert.status, alert.created_by_id, alert.ward_id is None
+        wards = set(tenancy.ward_codes(s, {alert.ward_id}).values())
     policy.require_second_person(service, user, creator, action=policy.Action.EMERGENCY_CREATE,
                                  target=f"alert:{alert_id}", province=province)
     if status != "pending_release":
         raise ServiceError("emergency_not_pending", f"the emergency is {status}, not waiting for release",
                            status=409)
+    if creator is None and two_person_required(service, wards) and _first_person(service, alert_id, user):
+        return get_alert(service, alert_id)  # type: ignore[return-value]
     _release(service, alert_id, user)
     notifications.emergency_settled(service, alert_id, user)  # the others need not act any more
+    return get_alert(service, alert_id)  # type: ignore[return-value]
+
+
+def _first_person(service: PanelCore, alert_id: int, user: User | None) -> bool:
+    """An alert no person created (a trusted CAP source's draft, :func:`create_from_source`) still takes two people:
+    the first leader/admin who releases it becomes its first person (True: recorded, nothing sent; the others are
+    told); False when another person took that place meanwhile and ``user`` is the second."""
+    assert user is not None
+    with _lock(service), service.db.session() as s:
+        alert = s.get(Alert, alert_id)
+        assert alert is not None
+        if alert.status != AlertStatus.PENDING_RELEASE:
+            raise ServiceError("emergency_not_pending", f"the emergency is {alert.status}, not waiting for release",
+                               status=409)
+        if alert.created_by_id is not None:
+            if alert.created_by_id == user.id:
+                raise policy.refuse(service, user, "emergency_same_person", "a second, different leader or admin "
+                                    "must confirm", action=policy.Action.EMERGENCY_CREATE.value,
+                                    target=f"alert:{alert_id}", status=409)
+            return False
+        alert.created_by_id = user.id
+        _audit(s, user, alert, "first_confirmed")
+    notifications.emergency_created(service, alert_id, user, waiting=True)  # the second person is told
+    return True
+
+
+def create_from_source(
+    service: PanelCore,
+    *,
+    title: str,
+    text: str,
+    zone_ids: Iterable[int],
+    ward_id: int,
+    drill: bool,
+    release: bool,
+    source: str,
+    repeat: int = 1,
+    **detail: Any,
+) -> Alert:
+    """An alert from a trusted machine source (broadcaster/cap.py: a CAP 1.2 message), which no person created.
+
+    ``release`` (a source the province marked automatic): released at once to the nodes of ``zone_ids``. Otherwise
+    it waits in ``pending_release`` for two people (:func:`release_alert`: the first leader/admin who releases it
+    is recorded as the first person, a different one releases it; one person while two-person release is off).
+    Audited as ``emergency.live.create`` / ``emergency.drill.create`` with the source.
+    """
+    title = _check_params(title, repeat, 3000, None)
+    text = (text or "").strip()
+    if not text:
+        raise ServiceError("emergency_source_required", "the alert has nothing to say", "text")
+    if len(text) > service.config.MAX_TEXT_CHARS:
+        raise ServiceError("text_too_long", f"text has {len(text)} characters; the limit is "
+                           f"{service.config.MAX_TEXT_CHARS}", "text")
+    zone_ids = set(zone_ids)
+    volume = int(getattr(service.config, "ALERT_VOLUME", 100))
+    with service.db.session() as s:
+        if not _target_nodes(s, False, zone_ids):
+            raise ServiceError("emergency_no_nodes", "there is no loudspeaker in the chosen zones", "zones", 404)
+    sha = render_text(service, f"{DRILL_PREFIX} {text} {DRILL_SUFFIX}" if drill else text)
+    with _lock(service), service.db.session() as s:
+        alert = Alert(
+            kind="alert", title=title, text=text, media_sha256=sha, drill=drill, all_zones=False,
+            zones=list(s.scalars(select(Zone).where(Zone.id.in_(zone_ids)))), repeat=repeat, gap_ms=3000,
+            volume=volume,
+            status=(AlertStatus.RELEASING if release else AlertStatus.PENDING_RELEASE).value,
+            created_by_id=None, ward_id=ward_id,
+        )
+        s.add(alert)
+        s.flush()
+        _audit(s, None, alert, "create", title=title, zones=sorted(z.code for z in alert.zones), source=source,
+               automatic=release, **detail)
+        alert_id = alert.id
+    notifications.emergency_created(service, alert_id, None, waiting=not release)
+    if release:
+        try:
+            _release(service, alert_id, None)
+        except BaseException:
+            _release_failed(service, alert_id, None, "the release failed")
+            raise
+    try:
+        cancel_media(service, drill)
+    except ServiceError:
+        log.exception("cancellation message could not be pre-built")
+    return get_alert(service, alert_id)  # type: ignore[return-value]
+
+
+def discard_from_source(service: PanelCore, alert_id: int, source: str, **detail: Any) -> Alert:
+    """A trusted source withdraws (CAP ``Cancel``) an alert of its own that never went out: discarded, audited.
+    A released one is refused (409): it sounds, and only people cancel it (:func:`cancel_alert`)."""
+    with _lock(service), service.db.session() as s:
+        alert = s.get(Alert, alert_id)
+        if alert is None:
+            raise ServiceError("not_found", "no such emergency", status=404)
+        if alert.status != AlertStatus.PENDING_RELEASE:
+            raise ServiceError("emergency_not_pending", f"the emergency is {alert.status}: people cancel it on the "
+                               "panel (two people)", status=409)
+        alert.cancelled_at = datetime.now(UTC)
+        move_alert(alert, AlertStatus.DISCARDED)
+        _audit(s, None, alert, "discard", source=source, **detail)
+    notifications.emergency_settled(service, alert_id, None)
     return get_alert(service, alert_id)  # type: ignore[return-value]
 
 

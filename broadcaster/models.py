@@ -579,3 +579,40 @@ class FormSubmission(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
     #: Where the first submission led (a redirect), or empty while it is still being processed.
     location: Mapped[str] = mapped_column(String(500), default="")
+
+
+# --------------------------------------------------------------------- CAP 1.2 (issue 17 §5, broadcaster/cap.py)
+class CapSource(Base):
+    """A source the panel takes CAP 1.2 alerts from (a province's warning centre, a hydro-meteorological station):
+    it signs each request with its shared ``key`` (HMAC-SHA256 of the body). ``automatic``: its alerts are released
+    at once for the zones their area names; otherwise each waits for the two-person release. ``ward_id``: the
+    ward whose zones its alerts may name (a ward admin's source), or None for every ward (a province admin's)."""
+
+    __tablename__ = "cap_sources"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    #: The shared secret, kept as given: HMAC needs it (the data dir and database are 0600, like the signing key).
+    key: Mapped[str] = mapped_column(String(200))
+    automatic: Mapped[bool] = mapped_column(Boolean, default=False)
+    ward_id: Mapped[int | None] = mapped_column(ForeignKey("wards.id"), nullable=True, index=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class CapMessage(Base):
+    """A CAP message the panel accepted (its ``sender`` + ``identifier`` are taken once) and the alert it made."""
+
+    __tablename__ = "cap_messages"
+    __table_args__ = (UniqueConstraint("sender", "identifier"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("cap_sources.id", ondelete="SET NULL"), nullable=True)
+    sender: Mapped[str] = mapped_column(String(255))
+    identifier: Mapped[str] = mapped_column(String(255))
+    msg_type: Mapped[str] = mapped_column(String(10))
+    sent: Mapped[str] = mapped_column(String(40))
+    category: Mapped[str] = mapped_column(String(20), default="Safety")
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id", ondelete="SET NULL"), nullable=True,
+                                                 index=True)
+    #: Every alert it made: one per ward its area names (``alert_id`` is the first).
+    alert_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -84,6 +84,8 @@ class Action(StrEnum):
     EMERGENCY_SETTINGS = "emergency.settings"
     EMERGENCY_PROVINCE = "emergency.province"
     STREAM_SOURCES = "stream_sources.manage"
+    CAP_SOURCES = "cap_sources.manage"
+    CAP_AUTOMATIC = "cap_sources.automatic"
     QUIET_HOURS = "quiet_hours.set"
     AUDIO_SETTINGS = "audio_settings.set"
     ABBREVIATIONS = "abbreviations.set"
@@ -147,6 +149,8 @@ TABLE: dict[tuple[Action, Scope], dict[str, Rule]] = {
     (Action.EMERGENCY_SETTINGS, Scope.ANY): _row(D, D, A),
     (Action.EMERGENCY_PROVINCE, Scope.PROVINCE): _row(D, D, D, T, T),
     (Action.STREAM_SOURCES, Scope.ANY): _row(D, D, A),
+    (Action.CAP_SOURCES, Scope.ANY): _row(D, D, A, D, A),
+    (Action.CAP_AUTOMATIC, Scope.ANY): _row(D, D, A, D, A),
     (Action.QUIET_HOURS, Scope.ANY): _row(D, A, A),
     (Action.AUDIO_SETTINGS, Scope.ANY): _row(D, A, A),
     (Action.ABBREVIATIONS, Scope.ANY): _row(D, A, A),
@@ -180,6 +184,10 @@ DESCRIPTIONS: dict[Action, str] = {
     Action.EMERGENCY_DISCARD: "discard an emergency that was never released",
     Action.EMERGENCY_SETTINGS: "switch two-person release on or off",
     Action.STREAM_SOURCES: "keep the list of stream sources (name + URL)",
+    Action.CAP_SOURCES: "keep the list of trusted CAP 1.2 alert sources (name, shared key, automatic release)",
+    Action.CAP_AUTOMATIC: "mark a CAP source automatic: its alerts are released at once, without the two-person "
+                          "release, for the zones their area names (while there are several wards: the province "
+                          "admin only)",
     Action.QUIET_HOURS: "set the ward's quiet hours",
     Action.AUDIO_SETTINGS: "set the ward's speech and audio defaults",
     Action.ABBREVIATIONS: "edit the ward's abbreviation readings",

@@ -693,3 +693,14 @@ class LiveSession(ResponseModel):
     alert_id: str = Field(description="The play_now alert id on the nodes (events: item alert:<alert_id>:1)")
     audio_url: str = Field(description="Where the speaker's client POSTs the recorder's chunks")
     stream_url: str = Field(description="The live stream the nodes relay (a capability URL)")
+
+
+# ------------------------------------------------------------------------------------------ CAP 1.2 sources
+class CapSource(ResponseModel):
+    """A trusted CAP 1.2 source (broadcaster/cap.py); its shared key is never shown again."""
+
+    id: int
+    name: str
+    automatic: bool = Field(description="Its alerts are released at once (marked by the province)")
+    ward: str | None = Field(description="The ward whose zones its alerts may name; null: every ward")
+    created_at: Timestamp | None

@@ -135,8 +135,11 @@ def emergency_status(alert_id: int):
 @login_required
 def emergency_release(alert_id: int):
     try:
-        emergency.release_alert(svc(), alert_id, current_user)
-        flash(_("Emergency released."), "ok")
+        alert = emergency.release_alert(svc(), alert_id, current_user)
+        if alert.status == "pending_release":  # a CAP source's draft: she is its first person (broadcaster/cap.py)
+            flash(_("Confirmed. A second leader or admin must release it."), "ok")
+        else:
+            flash(_("Emergency released."), "ok")
     except ServiceError as exc:
         flash(error_text(exc), "error")
     return redirect(url_for("emergency.emergency_detail", alert_id=alert_id))
