@@ -66,6 +66,8 @@ ACCEPTED_TYPES = ("application/cap+xml", "application/xml", "text/xml")
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "CAP-v1.2.xsd"
 SIGNATURE_HEADER = "X-CAP-Signature"
 SOURCE_HEADER = "X-CAP-Source"
+#: The shared key itself, for a sender that cannot sign (HTTPS only in production).
+KEY_HEADER = "X-CAP-Key"
 #: The prefix of the signature header's value (GitHub-webhook style); a bare hex digest is taken too.
 SIGNATURE_PREFIX = "sha256="
 #: Language of the exported ``info`` (the panel speaks Vietnamese).
@@ -208,14 +210,14 @@ class _Message:
 
 
 def receive(service: PanelCore, body: bytes, signature: str | None, source_name: str | None,
-            media_type: str = CONTENT_TYPE) -> Received:
+            media_type: str = CONTENT_TYPE, key: str | None = None) -> Received:
     """Take a CAP 1.2 document from a trusted source (see the module's docstring); every refusal audited."""
     # what the audit entry quotes: printable only (a NUL or a lone surrogate is stored by no database)
     context: dict[str, Any] = {"source": "".join(c if c.isprintable() else "?" for c in (source_name or "")[:100])}
     try:
         if media_type not in ACCEPTED_TYPES:
             raise ServiceError("unsupported_media_type", f"send the CAP document as {CONTENT_TYPE}", status=415)
-        src = _authenticate(service, body, signature, source_name)
+        src = _authenticate(service, body, signature, source_name, key)
         context["source"] = src.name
         msg = _parse(body)
         context["identifier"] = "".join(c if c.isprintable() else "?" for c in msg.identifier[:200])
@@ -228,10 +230,16 @@ def receive(service: PanelCore, body: bytes, signature: str | None, source_name:
         raise
 
 
-def _authenticate(service: PanelCore, body: bytes, signature: str | None, source_name: str | None) -> CapSource:
+def _authenticate(service: PanelCore, body: bytes, signature: str | None, source_name: str | None,
+                  key: str | None = None) -> CapSource:
+    """The trusted source that sent ``body``: by its HMAC signature of the body (preferred: the key never travels),
+    or — for a sender that can only present a shared secret — by the key itself (``X-CAP-Key`` or
+    ``Authorization: Bearer <key>``; over HTTPS only in production)."""
     given = (signature or "").strip()
     if given.lower().startswith(SIGNATURE_PREFIX):
         given = given[len(SIGNATURE_PREFIX):]
+    if not given and key:
+        return _by_key(service, key.strip(), source_name)
     if not given:
         raise ServiceError("cap_unsigned", f"sign the body: {SIGNATURE_HEADER}: sha256=<HMAC-SHA256 of the body "
                            "with the source's shared key>", status=401)
@@ -250,6 +258,18 @@ def _authenticate(service: PanelCore, body: bytes, signature: str | None, source
                 s.expunge(src)
                 return src
     raise ServiceError("cap_bad_signature", "the signature does not match the body and the source's key", status=401)
+
+
+def _by_key(service: PanelCore, key: str, source_name: str | None) -> CapSource:
+    with service.db.session() as s:
+        q = select(CapSource).order_by(CapSource.id)
+        if source_name:
+            q = q.where(CapSource.name == source_name.strip())
+        for src in s.scalars(q):
+            if hmac.compare_digest(src.key.encode(), key.encode("utf-8", "replace")):
+                s.expunge(src)
+                return src
+    raise ServiceError("cap_bad_key", "the key is not the key of a source the panel trusts", status=401)
 
 
 def _text(parent: ET.Element, tag: str) -> str:

@@ -481,3 +481,25 @@ def test_end_to_end_a_signed_cap_alert_sounds_on_the_simulated_nodes_of_its_area
     with stack.service.db.session() as s:  # nothing of either alert on to-5's node
         assert not list(s.scalars(select(NodeEvent).where(NodeEvent.node_id == "loa-03",
                                                           NodeEvent.item_id.like("alert:%"))))
+
+
+def test_a_sender_that_cannot_sign_presents_the_key_itself(client, service, api):
+    """X-CAP-Key or Authorization: Bearer with the source's key authenticates too; a wrong key is 401 and stores
+    nothing; an API user's token is no source key."""
+    assert api.post("/api/v1/zones", json={"code": "to-1", "name": "Tổ 1"}).status_code == 201
+    assert api.post("/api/v1/nodes", json={"node_id": "loa-1", "zone": "to-1"}).status_code == 201
+    r = api.post("/api/v1/cap/sources", json={"name": "kttv", "key": KEY_AUTO, "automatic": False})
+    assert r.status_code == 201, r.json
+    area = "<areaDesc>Tổ 1</areaDesc>"
+    before = counts(service)
+    for headers in ({"X-CAP-Key": "not-the-key"}, {"Authorization": api.headers["Authorization"]}):
+        r = client.post("/api/v1/cap", data=cap_doc("k-0", area=area), headers=headers,
+                        content_type="application/cap+xml")
+        assert r.status_code == 401 and r.json["error"]["code"] == "cap_bad_key", r.json
+    assert counts(service) == before
+    r = client.post("/api/v1/cap", data=cap_doc("k-1", area=area), headers={"X-CAP-Key": KEY_AUTO},
+                    content_type="application/cap+xml")
+    assert r.status_code == 201 and r.json["status"] == "pending_release", r.json
+    r = client.post("/api/v1/cap", data=cap_doc("k-2", area=area), headers={"Authorization": f"Bearer {KEY_AUTO}"},
+                    content_type="application/cap+xml")
+    assert r.status_code == 201, r.json

@@ -22,6 +22,7 @@ from broadcaster.api import responses as out
 from broadcaster.api.base import blueprint, body, err, svc, token_required, ts
 from broadcaster.api.routes_emergency import alert_json
 from broadcaster.api.schemas import RequestModel, text
+from broadcaster.web.common import bearer_token
 
 bp = blueprint("api_cap", __name__)
 
@@ -82,7 +83,8 @@ def delete_cap_source(source: str):
 @bp.post("/cap")
 def receive_cap():
     received = cap.receive(svc(), request.get_data(cache=False), request.headers.get(cap.SIGNATURE_HEADER),
-                           request.headers.get(cap.SOURCE_HEADER), request.mimetype)
+                           request.headers.get(cap.SOURCE_HEADER), request.mimetype,
+                           key=request.headers.get(cap.KEY_HEADER) or bearer_token())
     first = received.alerts[0]
     response = jsonify(alert_json(first))
     response.headers["X-CAP-Emergencies"] = ",".join(str(a.id) for a in received.alerts)
@@ -114,7 +116,9 @@ def _paths() -> dict[str, Any]:
                 raw_body={"application/cap+xml": xml, "application/xml": xml},
                 description="Headers: X-CAP-Signature: sha256=<hex HMAC-SHA256 of the exact body with the source's "
                 "shared key> (required); X-CAP-Source: <source name> (optional: without it every source's key is "
-                "tried). Answers 201 with the emergency made (pending_release: waits for two people; released: an "
+                "tried). A sender that cannot sign may present the source's key instead: X-CAP-Key: <key> or "
+                "Authorization: Bearer <key>. Answers 201 with the emergency made (pending_release: waits for two "
+                "people; released: an "
                 "automatic source), 200 with the alert a Cancel discarded; X-CAP-Emergencies lists every alert made "
                 "(one per ward the area names). Refused, audited and nothing stored: 401 no or wrong signature, "
                 "403 unknown source, 400 not well-formed or not valid against the CAP 1.2 schema, 409 duplicate "
