@@ -26,7 +26,10 @@ package_name_override: loaphuong_api_client
 post_hooks: []
 content_type_overrides:
   audio/mpeg: application/octet-stream
+  audio/webm: application/octet-stream
   text/csv: application/octet-stream
+  application/cap+xml: application/octet-stream
+  application/xml: application/octet-stream
 """
 
 
