@@ -36,7 +36,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -297,6 +297,10 @@ def _parse(body: bytes) -> _Message:
     if msg.msg_type in ("Ack", "Error"):
         raise ServiceError("cap_msgtype_unsupported", f"msgType {msg.msg_type}: only Alert, Update or Cancel",
                            "msgType", 422)
+    scope = _text(root, "scope")
+    if scope != "Public" and msg.msg_type != "Cancel":
+        raise ServiceError("cap_not_public", f"scope {scope}: only a Public alert is broadcast on public "
+                           "loudspeakers", "scope", 422)
     for ref in _text(root, "references").split():
         parts = ref.split(",")
         if len(parts) >= 2:
@@ -307,12 +311,25 @@ def _parse(body: bytes) -> _Message:
         if msg.msg_type == "Cancel":
             return msg
         raise ServiceError("cap_no_info", "the alert has no <info>: nothing to say", "info", 422)
+    expiries = [_instant(_text(i, "expires")) for i in infos]
+    if expiries and all(e is not None and e <= datetime.now(UTC) for e in expiries):
+        raise ServiceError("cap_expired", "every <info> of the alert has expired: nothing to broadcast", "expires",
+                           422)
     msg.category = next((c.text.strip() for c in info.findall(q("category")) if (c.text or "").strip()
                          in CATEGORIES), "Safety")
     msg.title = (_text(info, "headline") or _text(info, "event"))[:300]
     msg.text = " ".join(t for t in (_text(info, "description"), _text(info, "instruction")) if t) or msg.title
     msg.areas = info.findall(q("area"))
     return msg
+
+
+def _instant(text: str) -> datetime | None:
+    """A CAP time (``2026-12-07T06:30:00+07:00``) as an aware instant; None when absent or unreadable."""
+    try:
+        value = datetime.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+    return value if value is not None and value.tzinfo is not None else None
 
 
 def _take(service: PanelCore, src: CapSource, msg: _Message) -> Received:
@@ -447,20 +464,24 @@ def area_zones(service: PanelCore, areas: list[ET.Element], ward_id: int | None)
         found.update((z.id, z) for z in hit)
         return bool(hit)
 
-    def named(ref: str) -> None:
-        key = ref.strip().casefold()
-        if key in by_code:
-            found[by_code[key].id] = by_code[key]
-        for z in by_name.get(key, []):
-            found[z.id] = z
+    def by_description(desc: str) -> None:
+        """``areaDesc`` alone (no polygon, circle or geocode): zone names or codes, separated by commas; a ward
+        named with them narrows them to that ward ("Tổ 3, Phường B"), a ward named alone is the whole ward."""
+        parts = [p.strip().casefold() for p in [desc, *re.split(r"[,;]", desc)] if p.strip()]
+        in_wards = {ward_by_ref[p] for p in parts if p in ward_by_ref}
+        hits = [z for p in parts for z in ([by_code[p]] if p in by_code else []) + by_name.get(p, [])]
+        if in_wards:
+            hits = [z for z in hits if z.ward_id in in_wards]
+        if hits:
+            found.update((z.id, z) for z in hits)
+        else:
+            for wid in in_wards:
+                found.update((z.id, z) for z in zones if z.ward_id == wid)
 
     for area in areas:
-        desc = _text(area, "areaDesc")
-        if not whole_ward(desc):
-            named(desc)
-            for part in re.split(r"[,;]", desc):
-                if not whole_ward(part):
-                    named(part)
+        # The precise shapes decide (CAP 1.2: areaDesc is a description, polygon / circle / geocode the area
+        # itself); the free-text description only when they name nothing here (none given, or another ward's codes).
+        before = len(found)
         for geo in area.findall(q("geocode")):
             name, value = _text(geo, "valueName").upper(), _text(geo, "value")
             if name == GEOCODE_ZONE and value.casefold() in by_code:
@@ -481,6 +502,8 @@ def area_zones(service: PanelCore, areas: list[ET.Element], ward_id: int | None)
             if points:
                 (clat, clon) = points[0]
                 found.update((z.id, z) for z, lat, lon in located if distance_km(clat, clon, lat, lon) <= km)
+        if len(found) == before:
+            by_description(_text(area, "areaDesc"))
     return sorted((z.id, z.ward_id) for z in found.values() if z.ward_id is not None)
 
 

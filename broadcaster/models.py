@@ -600,10 +600,11 @@ class CapSource(Base):
 
 
 class CapMessage(Base):
-    """A CAP message the panel accepted (its ``sender`` + ``identifier`` are taken once) and the alert it made."""
+    """A CAP message the panel accepted (its ``sender`` + ``identifier`` are taken once per source: another
+    source claiming the same sender cannot take a real one's identifier in advance) and the alert it made."""
 
     __tablename__ = "cap_messages"
-    __table_args__ = (UniqueConstraint("sender", "identifier"),)
+    __table_args__ = (UniqueConstraint("source_id", "sender", "identifier"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     source_id: Mapped[int | None] = mapped_column(ForeignKey("cap_sources.id", ondelete="SET NULL"), nullable=True)
     sender: Mapped[str] = mapped_column(String(255))

@@ -24,6 +24,7 @@ from test_emergency import commands
 from test_panel import csrf, login
 
 from broadcaster import cap
+from broadcaster.api import routes_cap
 from broadcaster.models import Alert, AuditEntry, CapMessage, CapSource, Media, Node, NodeEvent
 
 NS = {"cap": cap.NS, "atom": cap.ATOM}
@@ -503,3 +504,44 @@ def test_a_sender_that_cannot_sign_presents_the_key_itself(client, service, api)
     r = client.post("/api/v1/cap", data=cap_doc("k-2", area=area), headers={"Authorization": f"Bearer {KEY_AUTO}"},
                     content_type="application/cap+xml")
     assert r.status_code == 201, r.json
+
+
+def test_the_precise_area_decides_and_a_ward_named_narrows_the_zones_named(client, service, province, source_auto):
+    """A polygon around Tổ 5 reaches Tổ 5 only, whatever the free-text description says; "Tổ 3, <ward B>" is
+    ward B's Tổ 3, not ward A's as well."""
+    wards = {w["code"]: w["name"] for w in province["tinh"].get("/api/v1/wards").json}
+    name_a, name_b = wards[province["codes"]["a"]], wards[province["codes"]["b"]]
+    poly = "21.04,105.04 21.04,105.06 21.06,105.06 21.06,105.04 21.04,105.04"
+    r = post_cap(client, cap_doc("pd-1", area=f"<areaDesc>{name_a}</areaDesc><polygon>{poly}</polygon>"), KEY_AUTO)
+    assert r.status_code == 201 and r.json["zones"] == ["to-5"], r.json
+    service.publisher.messages.clear()
+    r = post_cap(client, cap_doc("pd-2", area=f"<areaDesc>Tổ 3, {name_b}</areaDesc>"), KEY_AUTO)
+    assert r.status_code == 201 and r.json["zones"] == ["b-to-3"], r.json
+    assert r.headers["X-CAP-Emergencies"] == str(r.json["id"])  # one ward only
+
+
+def test_not_public_or_expired_alerts_are_refused_and_another_source_cannot_take_an_identifier(
+        client, service, province, source_b, source_auto):
+    restricted = cap_doc("r-1", area="<areaDesc>Tổ 5</areaDesc>").replace(
+        b"<scope>Public</scope>", b"<scope>Restricted</scope><restriction>chi can bo</restriction>")
+    r = post_cap(client, restricted, KEY_AUTO)
+    assert r.status_code == 422 and r.json["error"]["code"] == "cap_not_public", r.json
+    expired = cap_doc("e-1", area="<areaDesc>Tổ 5</areaDesc>").replace(
+        b"<headline>", b"<expires>2020-01-01T00:00:00+07:00</expires><headline>")
+    r = post_cap(client, expired, KEY_AUTO)
+    assert r.status_code == 422 and r.json["error"]["code"] == "cap_expired", r.json
+    assert sent_to(service) == []
+    # ward B's source claims the province's sender and its next identifier first: the real one still sounds
+    squat = cap_doc("KTTV-2026-0042", area="<areaDesc>Tổ 9</areaDesc>", sender="kttv@tinh.example.vn")
+    assert post_cap(client, squat, KEY_B).status_code == 201
+    real = cap_doc("KTTV-2026-0042", area="<areaDesc>Tổ 5</areaDesc>", sender="kttv@tinh.example.vn")
+    r = post_cap(client, real, KEY_AUTO, source="tinh-auto")
+    assert r.status_code == 201 and r.json["status"] == "released", r.json
+    assert post_cap(client, real, KEY_AUTO, source="tinh-auto").status_code == 409  # but once per source
+
+
+def test_receiving_is_rate_limited_per_address(client, monkeypatch):
+    monkeypatch.setattr(routes_cap, "RECEIVE_LIMIT", "5 per minute")
+    codes = [client.post("/api/v1/cap", data=b"x", content_type="application/cap+xml").status_code
+             for _ in range(7)]
+    assert codes[:5] == [401] * 5 and codes[5:] == [429, 429]

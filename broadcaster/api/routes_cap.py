@@ -11,18 +11,22 @@
 
 from __future__ import annotations
 
+import math
+import time
 from typing import Any
 
-from flask import Response, g, jsonify, request
+from flask import Response, current_app, g, jsonify, request
+from limits import parse
 from pydantic import Field
 
 from broadcaster import cap, emergency
-from broadcaster.api import openapi
+from broadcaster.api import contract, openapi
 from broadcaster.api import responses as out
 from broadcaster.api.base import blueprint, body, err, svc, token_required, ts
 from broadcaster.api.routes_emergency import alert_json
 from broadcaster.api.schemas import RequestModel, text
 from broadcaster.web.common import bearer_token
+from broadcaster.web.sessions import limiter_of
 
 bp = blueprint("api_cap", __name__)
 
@@ -80,8 +84,21 @@ def delete_cap_source(source: str):
     return "", 204
 
 
+#: Messages received per client address (no login: the body is signed) before 429 — a source sends a few an hour.
+RECEIVE_LIMIT = "60 per minute"
+
+
 @bp.post("/cap")
 def receive_cap():
+    item = parse(RECEIVE_LIMIT)
+    ids = ("loaphuong", "cap-receive", request.remote_addr or "-")
+    strategy = limiter_of(current_app).limiter
+    if not strategy.hit(item, *ids):
+        retry = max(1, math.ceil(strategy.get_window_stats(item, *ids).reset_time - time.time()))
+        response, status = contract.error_response("rate_limited", "too many CAP messages from this address: "
+                                                   f"wait {retry} s", 429)
+        response.headers["Retry-After"] = str(retry)
+        return response, status
     received = cap.receive(svc(), request.get_data(cache=False), request.headers.get(cap.SIGNATURE_HEADER),
                            request.headers.get(cap.SOURCE_HEADER), request.mimetype,
                            key=request.headers.get(cap.KEY_HEADER) or bearer_token())
@@ -112,7 +129,7 @@ def _paths() -> dict[str, Any]:
         "/cap": {
             "post": op(
                 "Receive a CAP 1.2 alert from a trusted source (no token: the body is signed)", auth=False, ok=201,
-                response=out.AlertDetail, responses={200: out.AlertDetail}, errors=(401, 403, 409, 415, 422, 503),
+                response=out.AlertDetail, responses={200: out.AlertDetail}, errors=(401, 403, 409, 415, 422, 429, 503),
                 raw_body={"application/cap+xml": xml, "application/xml": xml},
                 description="Headers: X-CAP-Signature: sha256=<hex HMAC-SHA256 of the exact body with the source's "
                 "shared key> (required); X-CAP-Source: <source name> (optional: without it every source's key is "

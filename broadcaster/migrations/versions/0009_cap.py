@@ -2,7 +2,7 @@
 
 - ``cap_sources``: name, shared key (HMAC-SHA256 of the request body), automatic (released at once), ward (NULL:
   every ward).
-- ``cap_messages``: sender + identifier taken once (a duplicate is refused), the alert it made.
+- ``cap_messages``: sender + identifier taken once per source (a duplicate is refused), the alert it made.
 
 Revision ID: 0009_cap
 Revises: 0008_languages
@@ -52,7 +52,7 @@ def upgrade() -> None:
                                 name="cap_messages_source_id_fkey"),
         sa.ForeignKeyConstraint(["alert_id"], ["alerts.id"], ondelete="SET NULL", name="cap_messages_alert_id_fkey"),
         sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("sender", "identifier", name="cap_messages_sender_identifier_key"),
+        sa.UniqueConstraint("source_id", "sender", "identifier", name="cap_messages_source_id_sender_identifier_key"),
     )
     op.create_index("ix_cap_messages_alert_id", "cap_messages", ["alert_id"], unique=False)
 
