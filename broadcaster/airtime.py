@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import bisect
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -423,17 +423,23 @@ def load_slots(
     if any(i.get("kind") == "stream" for x in scheds for i in programme(x)):
         catalog.load_sources(s)
     slots: list[Slot] = []
-    # One zone (plans, the timeline, reports): its languages; several (a clash check): the announcement alone.
-    zone_languages = None
-    if len(zone_ids) == 1:
-        zone = s.get(Zone, zone_ids[0])
-        zone_languages = languages.of_zone(zone.languages) if zone is not None else None
+    # Each zone plays its languages' versions (a sequence needs those of every zone it names, to time the turns);
+    # the id -1 stands for "the announcement alone".
+    wanted_zones = set(zone_ids) | {int(z) for x in scheds for z in (x.sequence or {}).get("zone_ids") or []}
+    zone_langs = dict(s.execute(select(Zone.id, Zone.languages).where(Zone.id.in_(wanted_zones))).all())
     for sched in scheds:
-        items = slot_items(sched, catalog, approved_only, zone_languages)
-        if items is None:
-            continue
+        memo: dict[int, tuple[SlotItem, ...] | None] = {}
+
+        def items_of(zone_id: int, sched: Schedule = sched, memo: dict = memo) -> tuple[SlotItem, ...] | None:
+            if zone_id not in memo:
+                langs = languages.of_zone(zone_langs.get(zone_id)) if zone_id in zone_langs else None
+                memo[zone_id] = slot_items(sched, catalog, approved_only, langs)
+            return memo[zone_id]
+
+        if items_of(-1) is None:
+            continue  # something in it may not (or cannot) play
         for at in airings(sched, tz, lo, end):
-            slots.extend(schedule_slots(sched, at, items, zone_ids))
+            slots.extend(schedule_slots(sched, at, items_of, zone_ids))
     if emergencies:
         extra = _emergency_slots(s, lo, end, set(zone_ids))
         refs = [i.ref for sl in extra for i in sl.items]
@@ -591,25 +597,52 @@ class ScheduleSpec:
 MAX_SEQUENCE_GAP_S = 3600
 
 
-def sequence_offsets(sched: Schedule, slot_len: timedelta) -> dict[int, timedelta]:
-    """zone id → how long after the airing's start that zone's turn begins: each zone of a sequence waits for
-    the ones before it to play the whole slot (``slot_len``, repeats included) plus ``gap_s``. Empty when the
-    schedule plays every zone at once."""
+ZoneItems = Callable[[int], "tuple[SlotItem, ...] | None"]
+
+
+def sequence_offsets(sched: Schedule, at: datetime, items_of: ZoneItems) -> dict[int, timedelta]:
+    """zone id → how long after the airing's start that zone's turn begins: each zone of a sequence waits until
+    the ones before it have played their whole slot (their own items: a zone's language versions make it longer;
+    repeats included) plus ``gap_s``. Empty when the schedule plays every zone at once."""
     seq = sched.sequence or {}
-    step = slot_len + timedelta(seconds=int(seq.get("gap_s") or 0))
-    return {int(zone_id): n * step for n, zone_id in enumerate(seq.get("zone_ids") or [])}
+    gap = timedelta(seconds=int(seq.get("gap_s") or 0))
+    offsets: dict[int, timedelta] = {}
+    elapsed = timedelta(0)
+    for zone_id in seq.get("zone_ids") or []:
+        offsets[int(zone_id)] = elapsed
+        items = items_of(int(zone_id))
+        if items:
+            slot = make_slot(sched, at, items)
+            elapsed += slot_end(slot) - slot.start
+        elapsed += gap
+    return offsets
 
 
-def schedule_slots(sched: Schedule, at: datetime, items: tuple[SlotItem, ...],
-                   zone_ids: Iterable[int] | None = None) -> list[Slot]:
-    """The slot(s) of one airing at ``at``: one for every zone together, or for a sequence one per zone of
-    ``zone_ids`` that the sequence names, each at its turn."""
-    slot = make_slot(sched, at, items)
+def sequence_length(sched: Schedule, at: datetime, items_of: ZoneItems) -> timedelta:
+    """From the first zone's start to the end of the last one's slot."""
+    ids = [int(z) for z in (sched.sequence or {}).get("zone_ids") or []]
+    if not ids:
+        return timedelta(0)
+    last = items_of(ids[-1])
+    tail = (slot_end(make_slot(sched, at, last)) - at) if last else timedelta(0)
+    return sequence_offsets(sched, at, items_of)[ids[-1]] + tail
+
+
+def schedule_slots(sched: Schedule, at: datetime, items_of: ZoneItems, zone_ids: Iterable[int]) -> list[Slot]:
+    """The slot(s) of one airing at ``at`` in ``zone_ids``: for a schedule that plays every zone together one slot
+    (the items of the first of them: a clash check of several zones uses the announcement alone); for a sequence
+    one per zone it names, each at its turn with that zone's items."""
+    wanted = list(dict.fromkeys(zone_ids))
     if not sched.sequence:
-        return [slot]
-    offsets = sequence_offsets(sched, slot_end(slot) - slot.start)
-    wanted = offsets.keys() if zone_ids is None else [z for z in zone_ids if z in offsets]
-    return [make_slot(sched, at + offsets[z], items) for z in dict.fromkeys(wanted)]
+        items = items_of(wanted[0]) if len(wanted) == 1 else items_of(-1)
+        return [make_slot(sched, at, items)] if items else []
+    offsets = sequence_offsets(sched, at, items_of)
+    out = []
+    for zone_id in wanted:
+        items = items_of(zone_id) if zone_id in offsets else None
+        if items:
+            out.append(make_slot(sched, at + offsets[zone_id], items))
+    return out
 
 
 def sequence_turn(sched: Schedule | None, zone_id: int) -> dict[str, Any] | None:
@@ -795,13 +828,22 @@ def create_schedule(service: PanelCore, spec: ScheduleSpec, user: User | None = 
         slot_its = slot_items(sched, catalog, approved_only=False)
         if slot_its is None:
             raise ServiceError("items_required", "the programme has nothing to play", "items")
+        zone_langs = {z.id: languages.of_zone(z.languages) for z in zones}
+
+        def items_of(zone_id: int) -> tuple[SlotItem, ...] | None:
+            return slot_items(sched, catalog, False, zone_langs.get(zone_id))
         horizon_end = now + timedelta(days=CHECK_DAYS)
         starts = airings(sched, tz, now - timedelta(seconds=1), horizon_end)
         if not starts:
             raise ServiceError("no_occurrence", f"this schedule has no airing in the next {CHECK_DAYS} days (dates, "
                                "exceptions or expiry); schedule it nearer the time",
                                "recurrence" if rec is not None else "start_at", 409)
-        new_slots = [x for at in starts for x in schedule_slots(sched, at, slot_its)]
+        if sequence is not None and sequence_length(sched, starts[0], items_of) > LOOKBACK:
+            raise ServiceError("sequence_too_long", f"a sequence must end within {LOOKBACK.seconds // 3600} h of "
+                               "its start: fewer zones, a shorter gap", "sequence")
+        # Each zone's own slots (its languages, its turn): quiet hours and clashes are checked zone by zone.
+        zone_slots = {z.id: [x for at in starts for x in schedule_slots(sched, at, items_of, [z.id])] for z in zones}
+        new_slots = [x for slots in zone_slots.values() for x in slots]
         if spec.priority != "emergency" or spec.drill:  # (emergency schedules are refused by the policy)
             quiets = [ward_quiet(s, service.config, w)
                       for w in dict.fromkeys(tenancy.settings_key(s, z) for z in zones)]
@@ -813,9 +855,11 @@ def create_schedule(service: PanelCore, spec: ScheduleSpec, user: User | None = 
                                    f"({q.describe()}); only an emergency released by two people may",
                                    "start_at", 409)  # 409: the ward's quiet hours as they are set now
         if spec.priority != "emergency" and spec.conflict is None:
-            clashes = check_clashes(service, s, new_slots, [z.id for z in zones])
+            clashes: list[dict[str, Any]] = []
+            for zone_id, slots in zone_slots.items():
+                clashes += [c for c in check_clashes(service, s, slots, [zone_id]) if c not in clashes]
             if clashes:
-                raise ConflictError(clashes)
+                raise ConflictError(sorted(clashes, key=lambda c: (c["start"], c["schedule_id"]))[:200])
         s.add(sched)
         s.flush()
         service.audit(

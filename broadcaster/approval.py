@@ -123,6 +123,12 @@ def edit(service: PanelCore, announcement_id: int, title: str, text: str, user: 
         ann.title, ann.text = title, text
         if changed:
             void(service, s, ann, user, "text changed")
+            # The language versions translate the old text: each goes back to the leaders too (broadcaster/versions.py)
+            for version in ann.versions:
+                if APPROVAL.allows(version.approval, "void"):
+                    APPROVAL.move(version, "approval", "void")
+                    service.audit(s, user, "announcement.version_voided", str(announcement_id), ward_id=ann.ward_id,
+                                   language=version.language, reason="the Vietnamese text changed")
         service.audit(s, user, "announcement.edit", str(announcement_id), ward_id=ann.ward_id,
                        **{"from": before, "to": ann.approval}, changed=changed)
     if changed:

@@ -46,7 +46,7 @@ def check_code(code: object, field: str = "language") -> str:
     if not CODE_RE.match(value):
         raise ServiceError("invalid_language", f"{code!r} is not a language code (ISO 639: 'vi', 'km', 'hnj'…)",
                            field)
-    return value
+    return VIETNAMESE if value.split("-")[0] == VIETNAMESE else value  # vi-VN is Vietnamese: the announcement
 
 
 def check_list(codes: object, field: str = "languages") -> list[str]:

@@ -25,7 +25,7 @@ from broadcaster import audio_settings, languages, notifications, policy, tenanc
 from broadcaster.airtime import affected_nodes_for_announcement, programme
 from broadcaster.core import PanelCore
 from broadcaster.errors import ServiceError
-from broadcaster.models import Announcement, AnnouncementVersion, Schedule, User, Zone
+from broadcaster.models import Announcement, AnnouncementVersion, Media, Schedule, User, Zone
 from broadcaster.states import APPROVAL, ApprovalState
 
 
@@ -53,7 +53,8 @@ class Versions(PanelCore):
         return ann
 
     def save_version(self, announcement_id: int, language: str, text: str = "", user: User | None = None, *,
-                     recording: bytes | None = None, filename: str = "") -> AnnouncementVersion:
+                     recording: bytes | None = None, filename: str = "",
+                     media_sha256: str | None = None) -> AnnouncementVersion:
         """Add or change one language version: its text and/or its recording. A change of the audio sends it
         (back) to the leaders for approval; without audio it stays a draft (it cannot air yet)."""
         policy.require(self, user, policy.Action.ANNOUNCEMENT_WRITE, target=f"announcement:{announcement_id}")
@@ -69,6 +70,12 @@ class Versions(PanelCore):
         sha = None
         if recording is not None:
             sha, _original, _key = audio_settings.master_recording(self, recording, filename)
+        elif media_sha256 is not None:  # audio already in the panel (an uploaded recording), by its sha256
+            with self.db.session() as s:
+                if s.get(Media, media_sha256) is None or not self.media.exists(media_sha256, "mp3"):
+                    raise ServiceError("unknown_media", "no audio with this sha256 in the panel: upload the "
+                                       "recording (multipart 'file')", "media", 404)
+            sha = media_sha256
         elif not text:
             raise ServiceError("text_or_recording_required", "give the version's text, its recording, or both",
                                "text")

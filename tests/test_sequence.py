@@ -6,11 +6,13 @@ The API and plans on the service; then end to end: simulated nodes on a real bro
 
 from __future__ import annotations
 
+import io
 import time
 from datetime import UTC, datetime, timedelta
 
 from stack import wait_for
 from test_panel import csrf, login
+from test_versions import plan_items, recording, tokens
 
 from devices.protocol import format_ts, parse_ts
 
@@ -120,3 +122,40 @@ def test_the_officers_form_sets_the_order_and_the_gap(client, api, service):
     r = client.post("/schedules/new", data={**form, "sequence_order": "to-1, to-2", "conflict": "append"})
     assert r.status_code == 400 and "mỗi khu vực đã chọn đúng một lần" in r.text
     assert 'value="to-1, to-2"' in r.text
+
+
+def test_turns_wait_for_the_language_versions_and_clashes_are_per_zone(client, api, service, tmp_path):
+    """Tổ 1 plays Vietnamese then Khmer: Tổ 2 waits for both and the gap (no echo). An existing airing in Tổ 2 at
+    the sequence's start is no clash — Tổ 2's turn comes later. A sequence longer than the plans' look-back is
+    refused."""
+    people = tokens(client, service)
+    api.post("/api/v1/zones", json={"code": "to-1", "name": "Tổ 1", "languages": ["vi", "km"]})
+    api.post("/api/v1/zones", json={"code": "to-2", "name": "Tổ 2"})
+    api.post("/api/v1/nodes", json={"node_id": "loa-01", "zone": "to-1"})
+    api.post("/api/v1/nodes", json={"node_id": "loa-02", "zone": "to-2"})
+    ann = api.post("/api/v1/announcements", json={"title": "Cắt điện", "text": TEXT, "approve": True}).json
+    url = f"/api/v1/announcements/{ann['id']}/versions"
+    r = client.post(url, headers=people["canbo"], data={"language": "km", "file": (
+        io.BytesIO(recording(tmp_path, 6.0)), "km.mp3")}, content_type="multipart/form-data")
+    assert r.status_code == 201, r.json
+    assert client.post(f"{url}/km/approve", headers=people["lanhdao"]).status_code == 200
+    start = (datetime.now(UTC) + timedelta(hours=2)).replace(microsecond=0)
+    assert api.post("/api/v1/schedules", json={"announcement_id": ann["id"], "zones": ["to-2"],
+                                               "start_at": format_ts(start)}).status_code == 201
+    r = api.post("/api/v1/schedules", json={"announcement_id": ann["id"], "zones": ["to-1", "to-2"],
+                                            "start_at": format_ts(start),
+                                            "sequence": {"zones": ["to-1", "to-2"], "gap_s": 600}})
+    assert r.status_code == 201, r.json  # Tổ 2's turn is 10 minutes later: no clash with its 'start' airing
+    sid = r.json["id"]
+    first = plan_items(service, "loa-01", sid)
+    assert [i["title"] for i in first] == ["Cắt điện", "Cắt điện · Tiếng Khmer"]
+    end_first = parse_ts(first[-1]["start"]) + timedelta(milliseconds=first[-1]["media"]["duration_ms"])
+    (second,) = plan_items(service, "loa-02", sid)
+    assert parse_ts(second["start"]) == end_first + timedelta(seconds=600)
+    codes = [f"thon-{i}" for i in range(1, 9)]
+    for code in codes:
+        api.post("/api/v1/zones", json={"code": code, "name": code})
+    r = api.post("/api/v1/schedules", json={"announcement_id": ann["id"], "zones": codes,
+                                            "start_at": format_ts(start + timedelta(days=1)),
+                                            "sequence": {"zones": codes, "gap_s": 3600}})
+    assert r.status_code == 400 and r.json["error"]["code"] == "sequence_too_long", r.json

@@ -177,3 +177,31 @@ def test_versions_on_the_announcement_page_on_a_phone(live, phone, tmp_path):
     assert "đã duyệt" in phone.locator('[data-version="km"]').inner_text().lower()
     assert "Tiếng Khmer" not in phone.locator("[data-missing]").inner_text()  # only H'Mông is still missing
     assert page_problems(phone) == []
+
+
+def test_a_version_as_json_naming_audio_already_in_the_panel(client, api, service, tmp_path):
+    """{language, text, media: <sha256>} — e.g. a recording uploaded before — and approve in the same call by a
+    leader; an unknown sha is 404 and stores nothing."""
+    people = tokens(client, service)
+    ann = api.post("/api/v1/announcements", json={"title": "Tiêm phòng", "text": TEXT, "approve": True}).json
+    up = client.post("/api/v1/announcements/upload", data={"title": "Bản ghi tiếng Khmer", "file": (
+        io.BytesIO(recording(tmp_path)), "km.mp3")}, headers=people["canbo"], content_type="multipart/form-data")
+    assert up.status_code == 201, up.json
+    sha = up.json["media"]["sha256"]
+    url = f"/api/v1/announcements/{ann['id']}/versions"
+    r = client.post(url, json={"language": "km", "media": "ab" * 32}, headers=people["lanhdao"])
+    assert r.status_code == 404 and r.json["error"]["code"] == "unknown_media"
+    assert [v["language"] for v in api.get(url).json["versions"]] == ["vi"]
+    assert client.post(url, json={"language": "km", "media": sha, "approve": True},
+                       headers=people["canbo"]).status_code == 403  # an officer may not approve
+    r = client.post(url, json={"language": "km", "text": "សេចក្តីជូនដំណឹង", "media": {"sha256": sha},
+                               "approval": "approved"}, headers=people["lanhdao"])
+    assert r.status_code == 201, r.json
+    km = {v["language"]: v for v in r.json["versions"]}["km"]
+    assert km["media"]["sha256"] == sha and km["approval"] == "approved" and km["playable"]
+    # the Vietnamese text changes: the translation of the old text goes back to the leaders too
+    r = client.put(f"/api/v1/announcements/{ann['id']}", json={"title": "Tiêm phòng", "text": TEXT + " Mang sổ."},
+                   headers=people["lanhdao"])
+    assert r.status_code == 200, r.json
+    km = {v["language"]: v for v in api.get(url).json["versions"]}["km"]
+    assert km["approval"] == "submitted" and not km["playable"]

@@ -80,7 +80,14 @@ def save_version(announcement_id: int):
             return contract.error_response(exc.code, message, exc.status, "file")
     else:
         data = body(VersionIn)
-        svc().save_version(announcement_id, data.language, data.text, g.api_user)
+        approve = data.approve or data.approval == "approved"
+        if approve:  # refused before anything is stored
+            policy.require(svc(), g.api_user, policy.Action.ANNOUNCEMENT_APPROVE,
+                           target=f"announcement:{announcement_id}", field="approve")
+        sha = data.media if isinstance(data.media, str) or data.media is None else data.media.sha256
+        svc().save_version(announcement_id, data.language, data.text, g.api_user, media_sha256=sha)
+        if approve:
+            svc().review_version(announcement_id, data.language, True, g.api_user, "approved on creation")
     return jsonify(_versions(svc().get_announcement(announcement_id, g.scope))), 201
 
 

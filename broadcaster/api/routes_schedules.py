@@ -98,7 +98,8 @@ class ScheduleCreateIn(RequestModel):
     announcement_id: Id | None = Field(default=None, description="One announcement (or give items)")
     items: list[ProgrammeItemIn] | None = Field(default=None, min_length=1, max_length=50,
                                                 description="Programme: played in order")
-    zones: list[ZoneRef] = Field(min_length=1, max_length=500, description="Zone codes or ids")
+    zones: list[ZoneRef] | None = Field(default=None, min_length=1, max_length=500,
+                                        description="Zone codes or ids (may be left out when sequence names them)")
     start_at: str | None = Field(default=None, max_length=40, json_schema_extra=WHEN, description="One-off: ISO "
                                  "8601; without an offset it is local time (Asia/Ho_Chi_Minh), e.g. "
                                  "'2026-11-23T06:00:00'; in the past: 409 time_in_past")
@@ -162,8 +163,9 @@ def list_schedules():
 @token_required()
 def create_schedule():
     data = body(ScheduleCreateIn)
+    zones = data.zones if data.zones is not None else (list(data.sequence.zones) if data.sequence else [])
     spec = airtime.ScheduleSpec(
-        zones=list(data.zones),
+        zones=list(zones),
         announcement_id=data.announcement_id,
         items=[i.model_dump(exclude_none=True) for i in data.items] if data.items is not None else None,
         start_at=_time(data.start_at, "start_at"),

@@ -62,10 +62,20 @@ class ZoneLanguagesIn(RequestModel):
                                  "['vi']: Vietnamese only", json_schema_extra=codes("invalid_language"))
 
 
+class MediaRefIn(RequestModel):
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
 class VersionIn(RequestModel):
     language: str = Field(min_length=2, max_length=16, description="ISO 639 code of the version ('km', 'hnj'…; "
                           "not 'vi': the announcement itself)", json_schema_extra=codes("invalid_language"))
     text: str = Field(default="", max_length=5000, description="The version's text (what the recording says)")
+    media: str | MediaRefIn | None = Field(
+        default=None, description="Audio already in the panel, by sha256 (e.g. of an uploaded recording: "
+        "POST /announcements/upload); or send the file itself as multipart 'file'")
+    approve: bool = Field(default=False, description="Approve it at once (a leader or admin; needs audio)")
+    approval: Literal["approved"] | None = Field(default=None, description="Same as approve: true")
+
 
 
 class NodeIn(RequestModel):
