@@ -50,14 +50,13 @@ def check_code(code: object, field: str = "language") -> str:
 
 
 def check_list(codes: object, field: str = "languages") -> list[str]:
-    """A zone's languages in order: codes, each once, at most :data:`MAX_LANGUAGES`; empty means Vietnamese."""
+    """A zone's languages in order: codes (a repeat is dropped), at most :data:`MAX_LANGUAGES`; empty means
+    Vietnamese."""
     if codes is None:
         return [VIETNAMESE]
     if not isinstance(codes, list) or len(codes) > MAX_LANGUAGES:
         raise ServiceError("invalid_language", f"languages: a list of up to {MAX_LANGUAGES} codes", field)
-    out = [check_code(c, field) for c in codes]
-    if len(set(out)) != len(out):
-        raise ServiceError("invalid_language", "languages: each language once", field)
+    out = list(dict.fromkeys(check_code(c, field) for c in codes))  # each once ('vi' and 'vi-VN' are one)
     return out or [VIETNAMESE]
 
 

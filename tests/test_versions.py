@@ -52,10 +52,12 @@ def test_zones_carry_their_languages_in_order(client, api):
     r = client.put("/api/v1/zones/thon-2/languages", json={"languages": ["vi", "??"]}, headers=api.headers)
     assert r.status_code == 400
     assert {z["code"]: z["languages"] for z in api.get("/api/v1/zones").json}["thon-2"] == ["hnj", "vi"]
-    for bad in (["vi", "vi"], ["tiếng khmer"], ["x"], ["vi"] * 9):
+    r = api.post("/api/v1/zones", json={"code": "thon-4", "name": "Thôn 4", "languages": ["vi", "km", "vi-VN"]})
+    assert r.status_code == 201 and r.json["languages"] == ["vi", "km"]  # each once: vi-VN is Vietnamese
+    for bad in (["tiếng khmer"], ["x"], [""], ["vi"] * 9):
         r = api.post("/api/v1/zones", json={"code": "thon-3", "name": "Thôn 3", "languages": bad})
         assert r.status_code == 400 and r.json["error"]["code"] in ("invalid_language", "invalid_field"), (bad, r.json)
-    assert [z["code"] for z in api.get("/api/v1/zones").json] == ["thon-1", "thon-2"]  # nothing half-made
+    assert [z["code"] for z in api.get("/api/v1/zones").json] == ["thon-1", "thon-2", "thon-4"]  # none half-made
 
 
 def test_each_version_is_approved_on_its_own_and_plays_in_the_zones_order(client, api, service, tmp_path):

@@ -8,14 +8,22 @@ from __future__ import annotations
 from typing import Any
 
 from flask import g, jsonify, request, send_file
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from broadcaster import approval, policy
 from broadcaster import audio_settings as aset
 from broadcaster.api import contract, openapi
 from broadcaster.api import responses as out
 from broadcaster.api.base import announcement_json, blueprint, body, err, svc, token_required, versions_json
-from broadcaster.api.schemas import AbbreviationIn, AnnouncementIn, NormalizeIn, RequestModel, VersionIn, codes
+from broadcaster.api.schemas import (
+    LANGUAGE_PATTERN,
+    AbbreviationIn,
+    AnnouncementIn,
+    NormalizeIn,
+    RequestModel,
+    VersionIn,
+    codes,
+)
 
 bp = blueprint("api_announcements", __name__)
 
@@ -70,7 +78,10 @@ def save_version(announcement_id: int):
     recording ``file`` (every language but Vietnamese is a recording: no speech engine here speaks it)."""
     upload = request.files.get("file")
     if upload is not None or request.mimetype == "multipart/form-data":
-        data = VersionIn(language=request.form.get("language", ""), text=request.form.get("text", ""))
+        try:
+            data = VersionIn(language=request.form.get("language", ""), text=request.form.get("text", ""))
+        except ValidationError as exc:
+            raise contract.invalid(exc, VersionIn) from exc
         try:
             svc().save_version(announcement_id, data.language, data.text, g.api_user,
                                recording=upload.read() if upload is not None else None,
@@ -192,7 +203,8 @@ def _paths() -> dict[str, Any]:
               params=ids, response=out.AnnouncementVersions, errors=(404, 503))
     save["requestBody"]["content"]["multipart/form-data"] = {"schema": {
         "type": "object", "required": ["language"],
-        "properties": {"language": {"type": "string", "minLength": 2, "maxLength": 16},
+        "properties": {"language": {"type": "string", "minLength": 2, "maxLength": 12,
+                                    "pattern": LANGUAGE_PATTERN},
                        "text": {"type": "string", "maxLength": 5000},
                        "file": {"type": "string", "format": "binary"}}}}
     return {

@@ -14,7 +14,7 @@ from pydantic import Field
 from broadcaster.api import openapi
 from broadcaster.api import responses as out
 from broadcaster.api.base import blueprint, body, svc, token_required
-from broadcaster.api.schemas import RequestModel
+from broadcaster.api.schemas import Code, RequestModel
 from broadcaster.live import session_json
 
 bp = blueprint("api_live", __name__)
@@ -23,7 +23,7 @@ STARTED_HEADER = "X-Live-Started-At"
 
 
 class LiveIn(RequestModel):
-    zones: list[str] = Field(min_length=1, max_length=200, description="Codes of the zones that hear it")
+    zones: list[Code] = Field(min_length=1, max_length=200, description="Codes of the zones that hear it")
     priority: Literal["normal", "priority"] = Field(
         default="priority", description="Pre-empts what plays at this priority or lower (an emergency goes "
                                         "through POST /api/v1/emergencies)")
@@ -76,7 +76,8 @@ def _paths() -> dict[str, Any]:
         "/live/{session_id}/audio": {"post": op(
             "One chunk of the speaker's recording (MediaRecorder WebM/Opus), relayed at once", params=sid,
             response=out.LiveSession, errors=(404, 409, 413),
-            raw_body={"audio/webm": {"schema": {"type": "string", "format": "binary"}}})},
+            raw_body={"audio/webm": {"schema": {"type": "string", "format": "binary"}},
+                      "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}})},
     }
 
 

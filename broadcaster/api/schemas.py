@@ -20,6 +20,9 @@ Code = Annotated[str, Field(pattern=CODE_PATTERN, min_length=1, max_length=64)]
 WS = r"\t\n\x0b\x0c\r \x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
 #: A zone named by its code, or by its id.
 ZoneRef = Annotated[str, Field(pattern=CODE_PATTERN, min_length=1, max_length=64)] | Id
+#: An ISO 639 language code ('vi', 'km', 'hnj', 'cjm-VN'); broadcaster/languages.py lower-cases it.
+LANGUAGE_PATTERN = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})?$"
+LanguageCode = Annotated[str, Field(pattern=LANGUAGE_PATTERN, min_length=2, max_length=12)]
 
 
 def codes(invalid: str, too_long: str | None = None) -> dict[str, Any]:
@@ -52,13 +55,13 @@ class ZoneIn(RequestModel):
     kind: Literal["village", "residential_group"] = "residential_group"
     ward: str = Field(default="", max_length=64, description="Ward code; default: the caller's ward (province "
                       "roles give it while there are several wards)")
-    languages: list[str] | None = Field(
+    languages: list[LanguageCode] | None = Field(
         default=None, max_length=8, description="The languages its residents need, in the order they are played "
         "(ISO 639 codes: 'vi', 'km', 'hnj', 'tyz'…); default ['vi']", json_schema_extra=codes("invalid_language"))
 
 
 class ZoneLanguagesIn(RequestModel):
-    languages: list[str] = Field(max_length=8, description="ISO 639 codes in the order they are played; [] or "
+    languages: list[LanguageCode] = Field(max_length=8, description="ISO 639 codes in the order they are played; [] or "
                                  "['vi']: Vietnamese only", json_schema_extra=codes("invalid_language"))
 
 
@@ -67,8 +70,9 @@ class MediaRefIn(RequestModel):
 
 
 class VersionIn(RequestModel):
-    language: str = Field(min_length=2, max_length=16, description="ISO 639 code of the version ('km', 'hnj'…; "
-                          "not 'vi': the announcement itself)", json_schema_extra=codes("invalid_language"))
+    language: str = Field(min_length=2, max_length=12, pattern=LANGUAGE_PATTERN,
+                          description="ISO 639 code of the version ('km', 'hnj'…; not 'vi': the announcement "
+                          "itself)", json_schema_extra=codes("invalid_language"))
     text: str = Field(default="", max_length=5000, description="The version's text (what the recording says)")
     media: str | MediaRefIn | None = Field(
         default=None, description="Audio already in the panel, by sha256 (e.g. of an uploaded recording: "
