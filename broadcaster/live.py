@@ -292,11 +292,18 @@ class Live(PanelCore):
             threading.Thread(target=self._record_live, args=(session,), daemon=True,
                              name=f"live-record-{session.id}").start()
 
-    def _stop_nodes(self, session: LiveSession, user_id: int | None) -> None:
+    def _user(self, user_id: int | None) -> User | None:
+        """A user read again by id, for work done outside the request (a timer, a background thread)."""
+        if user_id is None:
+            return None
         with self.db.session() as s:
-            user = s.get(User, user_id) if user_id is not None else None
+            user = s.get(User, user_id)
             if user is not None:
                 s.expunge(user)
+            return user
+
+    def _stop_nodes(self, session: LiveSession, user_id: int | None) -> None:
+        user = self._user(user_id)
         for node_id in session.node_ids:
             try:
                 self.send_command(node_id, "stop", {"alert_id": session.alert_id}, user)
@@ -306,10 +313,7 @@ class Live(PanelCore):
     def _record_live(self, session: LiveSession) -> None:
         """Keep what was said as an announcement by its speaker (archive, proof): the upload chain decodes the
         WebM/Opus recording like any uploaded file."""
-        with self.db.session() as s:
-            user = s.get(User, session.user_id) if session.user_id is not None else None
-            if user is not None:
-                s.expunge(user)
+        user = self._user(session.user_id)
         when = datetime.fromtimestamp(session.first_audio_at or session.created_at, UTC)
         title = f"Phát trực tiếp {self.local(when):%H:%M %d/%m/%Y}"
         try:

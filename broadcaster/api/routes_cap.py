@@ -11,12 +11,9 @@
 
 from __future__ import annotations
 
-import math
-import time
 from typing import Any
 
-from flask import Response, current_app, g, jsonify, request
-from limits import parse
+from flask import Response, g, jsonify, request
 from pydantic import Field
 
 from broadcaster import cap, emergency
@@ -26,7 +23,7 @@ from broadcaster.api.base import blueprint, body, err, svc, token_required, ts
 from broadcaster.api.routes_emergency import alert_json
 from broadcaster.api.schemas import RequestModel, text
 from broadcaster.web.common import bearer_token
-from broadcaster.web.sessions import limiter_of
+from broadcaster.web.sessions import over_limit
 
 bp = blueprint("api_cap", __name__)
 
@@ -90,11 +87,8 @@ RECEIVE_LIMIT = "60 per minute"
 
 @bp.post("/cap")
 def receive_cap():
-    item = parse(RECEIVE_LIMIT)
-    ids = ("loaphuong", "cap-receive", request.remote_addr or "-")
-    strategy = limiter_of(current_app).limiter
-    if not strategy.hit(item, *ids):
-        retry = max(1, math.ceil(strategy.get_window_stats(item, *ids).reset_time - time.time()))
+    retry = over_limit(RECEIVE_LIMIT, "cap-receive")
+    if retry is not None:
         response, status = contract.error_response("rate_limited", "too many CAP messages from this address: "
                                                    f"wait {retry} s", 429)
         response.headers["Retry-After"] = str(retry)

@@ -12,17 +12,13 @@ app.config, default 120 per minute): over it 429 with ``Retry-After``.
 
 from __future__ import annotations
 
-import math
-import time
-
-from flask import Blueprint, Response, abort, current_app, request, url_for
-from limits import parse
+from flask import Blueprint, Response, abort, current_app, url_for
 
 from broadcaster import cap
 from broadcaster.i18n import gettext as _
 from broadcaster.models import Alert, Ward
 from broadcaster.web.common import svc
-from broadcaster.web.sessions import limiter_of
+from broadcaster.web.sessions import over_limit
 
 bp = Blueprint("cap_feed", __name__)
 
@@ -36,12 +32,9 @@ PROVINCE = "province"
 @bp.before_request
 def rate_limit() -> Response | None:
     """A public feed is polled by machines: 429 + Retry-After over the limit (like the re-listen pages)."""
-    item = parse(str(current_app.config.get("CAP_FEED_RATE_LIMIT") or FEED_LIMIT))
-    ids = ("loaphuong", "cap-feed", request.remote_addr or "-")
-    strategy = limiter_of(current_app).limiter
-    if strategy.hit(item, *ids):
+    retry = over_limit(str(current_app.config.get("CAP_FEED_RATE_LIMIT") or FEED_LIMIT), "cap-feed")
+    if retry is None:
         return None
-    retry = max(1, math.ceil(strategy.get_window_stats(item, *ids).reset_time - time.time()))
     response = Response(_("Too many requests from your connection. Please wait {seconds} seconds and try again.",
                           seconds=retry), 429, mimetype="text/plain")
     response.headers["Retry-After"] = str(retry)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import time
 from datetime import datetime
 from typing import Any
 
@@ -37,14 +36,13 @@ from flask import (
     session,
     url_for,
 )
-from limits import parse
 
 from broadcaster import relisten
 from broadcaster.errors import ServiceError
 from broadcaster.i18n import current_locale, error_message
 from broadcaster.i18n import gettext as _
 from broadcaster.web.common import svc
-from broadcaster.web.sessions import limiter_of
+from broadcaster.web.sessions import over_limit
 from broadcaster.web.views_fleet import qr_svg
 
 bp = Blueprint("relisten", __name__)
@@ -72,14 +70,10 @@ def is_json() -> bool:
 def rate_limit() -> Response | None:
     """Per client address, in the panel's shared limiter storage; 429 + Retry-After over the limit."""
     audio = request.endpoint == "relisten.audio"
-    item = parse(str(setting("RELISTEN_AUDIO_RATE_LIMIT" if audio else "RELISTEN_RATE_LIMIT",
-                             AUDIO_LIMIT if audio else PAGE_LIMIT)))
-    ids = ("loaphuong", "relisten-audio" if audio else "relisten", request.remote_addr or "-")
-    strategy = limiter_of(current_app).limiter
-    if strategy.hit(item, *ids):
+    retry = over_limit(str(setting("RELISTEN_AUDIO_RATE_LIMIT" if audio else "RELISTEN_RATE_LIMIT",
+                                   AUDIO_LIMIT if audio else PAGE_LIMIT)), "relisten-audio" if audio else "relisten")
+    if retry is None:
         return None
-    reset = strategy.get_window_stats(item, *ids).reset_time
-    retry = max(1, math.ceil(reset - time.time()))
     message = _("Too many requests from your connection. Please wait {seconds} seconds and try again.",
                 seconds=retry)
     if is_json():

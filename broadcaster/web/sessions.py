@@ -111,6 +111,18 @@ def limiter_of(app: Flask) -> Limiter:
     return app.extensions["loaphuong"].extras["limiter"]
 
 
+def over_limit(limit: str, *ids: str) -> int | None:
+    """Count one hit of a per-client limit (``"120 per minute"``) in the panel's shared limiter storage: None while
+    within it, else the seconds until it lets the client through again (for ``Retry-After``). The public pages
+    and machine endpoints that have no login to rate-limit by share it."""
+    item = parse(limit)
+    keys = ("loaphuong", *ids, request.remote_addr or "-")
+    strategy = limiter_of(current_app).limiter
+    if strategy.hit(item, *keys):
+        return None
+    return max(1, math.ceil(strategy.get_window_stats(item, *keys).reset_time - time.time()))
+
+
 def retry_after_s() -> int:
     """Seconds until the limit this request broke lets it through again."""
     current = limiter_of(current_app).current_limit
